@@ -1,0 +1,10 @@
+//! # engine-testkit
+//!
+//! Owns the test doubles and fixtures: a scripted mock execution client, an in-process
+//! devnet execution layer, a fault-injecting TCP proxy, testcontainers images, and genesis
+//! and JWT fixtures.
+//!
+//! Place in the DAG: depends on `engine-types` only, so every other crate can take it as a
+//! dev-dependency without cycles.
+//!
+//! Must never depend on: `engine-client`, `engine-actor`.
