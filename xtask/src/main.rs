@@ -1,2 +1,188 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask`: the one entry point for the checks of the Alys engine workspace, so that
+//! CI and a contributor run the same thing and nobody has to remember a long cargo line.
+//!
+//! ```text
+//! cargo xtask ci [--only <stage>]... [--skip <stage>]...
+//!   fmt -> dag -> diet -> layered -> clippy -> test -> doc   (stops at the first failure)
+//! ```
+//!
+//! xtask depends on no workspace crate (see the DAG in `shared/DESIGN.md`), so it still
+//! builds, and reports, when a crate it checks is broken.
+
+mod dag;
+mod diet;
+mod stages;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use stages::{Ctx, Stage};
+
+/// Exit code for a command line that cannot be run (as with most Unix tools).
+const USAGE_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let stages = stages::all();
+    match parse(&args, &stages) {
+        Ok(Command::Help) => {
+            print!("{}", usage(&stages));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Ci(selected)) => ci(&stages, &selected),
+        Err(message) => {
+            eprintln!("error: {message}\n\n{}", usage(&stages));
+            ExitCode::from(USAGE_ERROR)
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    /// Print usage.
+    Help,
+    /// Run these stages, by name, in pipeline order.
+    Ci(Vec<&'static str>),
+}
+
+fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
+    let mut args = args.iter().map(String::as_str);
+    match args.next() {
+        Some("ci") => {}
+        Some("help" | "--help" | "-h") => return Ok(Command::Help),
+        Some(other) => return Err(format!("unknown command `{other}`")),
+        None => return Err("no command given".to_owned()),
+    }
+    let mut only = Vec::new();
+    let mut skip = Vec::new();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg, None),
+        };
+        let list = match flag {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--only" => &mut only,
+            "--skip" => &mut skip,
+            _ => return Err(format!("unknown argument `{arg}`")),
+        };
+        let value =
+            inline.or_else(|| args.next()).ok_or_else(|| format!("{flag} needs a stage"))?;
+        if !stages.iter().any(|s| s.name == value) {
+            return Err(format!("unknown stage `{value}`"));
+        }
+        list.push(value.to_owned());
+    }
+    let selected: Vec<&'static str> = stages
+        .iter()
+        .map(|s| s.name)
+        .filter(|name| only.is_empty() || only.iter().any(|o| o == name))
+        .filter(|name| !skip.iter().any(|s| s == name))
+        .collect();
+    if selected.is_empty() {
+        return Err("--only and --skip leave no stage to run".to_owned());
+    }
+    Ok(Command::Ci(selected))
+}
+
+fn usage(stages: &[Stage]) -> String {
+    let mut text = String::from(
+        "usage: cargo xtask ci [--only <stage>]... [--skip <stage>]...\n\
+         \n\
+         Runs the CI stages below in order, stopping at the first that fails.\n\
+         With no flags every stage runs; this is what CI runs.\n\
+         \n\
+         \x20 --only <stage>  run only this stage (repeatable; pipeline order is kept)\n\
+         \x20 --skip <stage>  skip this stage (repeatable)\n\
+         \x20 -h, --help      print this help\n\
+         \n\
+         stages:\n",
+    );
+    for stage in stages {
+        text.push_str(&format!("  {:<8} {}\n", stage.name, stage.about));
+    }
+    text.push_str("\nWith the CI environment variable set, tests use the nextest `ci` profile.\n");
+    text
+}
+
+fn ci(stages: &[Stage], selected: &[&str]) -> ExitCode {
+    let ctx = Ctx {
+        cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        // xtask lives one level below the workspace root.
+        root: Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned(),
+        ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty()),
+    };
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    for stage in stages.iter().filter(|s| selected.contains(&s.name)) {
+        println!("\n==> {}", stage.name);
+        let stage_started = Instant::now();
+        let result = (stage.run)(&ctx);
+        let elapsed = stage_started.elapsed();
+        match result {
+            Ok(()) => {
+                println!("<== {} ok in {}", stage.name, secs(elapsed));
+                timings.push(format!("{} {}", stage.name, secs(elapsed)));
+            }
+            Err(message) => {
+                println!("<== {} FAILED in {}", stage.name, secs(elapsed));
+                eprintln!("\nerror: stage `{}` failed:\n{message}", stage.name);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("\nci ok in {} ({})", secs(started.elapsed()), timings.join(", "));
+    ExitCode::SUCCESS
+}
+
+fn secs(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Command, String> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        parse(&args, &stages::all())
+    }
+
+    /// No flags runs every stage in pipeline order.
+    #[test]
+    fn ci_runs_everything() {
+        let all: Vec<&str> = stages::all().iter().map(|s| s.name).collect();
+        assert_eq!(parse_args(&["ci"]), Ok(Command::Ci(all)));
+    }
+
+    /// `--only` and `--skip` narrow the run; pipeline order wins over flag order.
+    #[test]
+    fn only_and_skip_select() {
+        assert_eq!(
+            parse_args(&["ci", "--only", "diet", "--only=dag"]),
+            Ok(Command::Ci(vec!["dag", "diet"]))
+        );
+        let rest = parse_args(&["ci", "--skip", "test", "--skip=doc", "--skip", "clippy"]);
+        assert_eq!(rest, Ok(Command::Ci(vec!["fmt", "dag", "diet", "layered"])));
+    }
+
+    /// Help is asked for, not an error.
+    #[test]
+    fn help_anywhere() {
+        assert_eq!(parse_args(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse_args(&["ci", "--skip", "fmt", "-h"]), Ok(Command::Help));
+    }
+
+    /// Anything unknown is a usage error rather than a silently different run.
+    #[test]
+    fn unknown_input_rejected() {
+        assert!(parse_args(&[]).is_err());
+        assert!(parse_args(&["lint"]).is_err());
+        assert!(parse_args(&["ci", "--fast"]).is_err());
+        assert!(parse_args(&["ci", "--only", "containers"]).is_err());
+        assert!(parse_args(&["ci", "--skip"]).is_err());
+        assert!(parse_args(&["ci", "--only", "fmt", "--skip", "fmt"]).is_err());
+    }
+}
