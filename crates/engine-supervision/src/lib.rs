@@ -8,3 +8,30 @@
 //! child factories.
 //!
 //! Must never depend on: `reqwest`, `revm`.
+//!
+//! ```text
+//!   child exits ──> Supervisor ── restart kind says no ──> Exited (done)
+//!   (ActorFailed /      │
+//!    ActorTerminated)   ├─ intensity window full ──> stop children, fail itself ──> parent decides
+//!                       │
+//!                       └─ strategy picks the group ─> stop siblings (reverse order)
+//!                                                      │
+//!            RestartDue{child, generation} <── timer ──┘ after backoff(attempt)
+//!                       │   (stale generation: ignored)
+//!                       └─> factory(SpawnCtx) in start order ─ Err ─> backoff again
+//!                                   │ Ok
+//!                                   └─> ChildEvent::Started on the tree's OutputPort
+//! ```
+//!
+//! Modules: [`policy`] (plain data), [`backoff`], [`intensity`], [`supervisor`] (the actor),
+//! [`tree`] (declarative trees, the V2 shape, rendering), [`metrics`], [`error`].
+
+pub mod backoff;
+pub mod error;
+pub mod intensity;
+pub mod metrics;
+pub mod policy;
+pub mod supervisor;
+pub mod tree;
+
+pub use error::{Severity, SupervisionError};
