@@ -85,7 +85,10 @@ impl Supervisor {
     }
 
     /// [`Self::spawn_linked`] in the shape of a child factory.
-    async fn spawn_linked_raw(args: SupervisorArgs, parent: ActorCell) -> Result<ActorCell, SpawnErr> {
+    async fn spawn_linked_raw(
+        args: SupervisorArgs,
+        parent: ActorCell,
+    ) -> Result<ActorCell, SpawnErr> {
         let name = args.spec.name.clone();
         let (actor, _join) = Actor::spawn_linked(Some(name), Self, args, parent).await?;
         Ok(actor.get_cell())
@@ -146,8 +149,7 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorTerminated(cell, _state, reason) => {
                 // ractor reports a kill (or a cancelled task) as a termination; OTP counts it
                 // as abnormal, and so do we, so that transient children come back from it.
-                let failed =
-                    matches!(reason.as_deref(), Some("killed" | "actor_task_cancelled"));
+                let failed = matches!(reason.as_deref(), Some("killed" | "actor_task_cancelled"));
                 let reason = reason.unwrap_or_else(|| "normal".into());
                 state.on_exit(&myself, &cell, failed, reason).await
             }

@@ -324,8 +324,7 @@ impl SupervisorState {
     fn restartable_from(&self, from: usize, exited: usize) -> Vec<usize> {
         (from..self.slots.len())
             .filter(|&i| {
-                i == exited
-                    || matches!(self.slots[i].phase, Phase::Running | Phase::Pending { .. })
+                i == exited || matches!(self.slots[i].phase, Phase::Running | Phase::Pending { .. })
             })
             .collect()
     }
@@ -404,7 +403,8 @@ impl SupervisorState {
                 Supervisor::spawn_linked_raw(args, myself.get_cell()).await
             }
         };
-        let cell = spawned.map_err(|source| SupervisionError::Spawn { child: name.clone(), source })?;
+        let cell =
+            spawned.map_err(|source| SupervisionError::Spawn { child: name.clone(), source })?;
         let slot = &mut self.slots[idx];
         slot.cell = Some(cell.clone());
         slot.phase = Phase::Running;

@@ -67,8 +67,9 @@ fn supervisor_policy_for(spec: &SupervisorSpec, priority: Priority) -> ChildPoli
 }
 
 fn single(supervisor: &str, actor: &str, factory: ChildFactory) -> ChildSpec {
-    let spec = SupervisorSpec::new(supervisor, SupervisorPolicy::with_strategy(Strategy::OneForOne))
-        .child(ChildSpec::actor(actor, ChildPolicy::default(), factory));
+    let spec =
+        SupervisorSpec::new(supervisor, SupervisorPolicy::with_strategy(Strategy::OneForOne))
+            .child(ChildSpec::actor(actor, ChildPolicy::default(), factory));
     let policy = supervisor_policy_for(&spec, Priority::Normal);
     ChildSpec::supervisor(spec, policy)
 }
