@@ -4,19 +4,9 @@ use std::time::Duration;
 
 use ractor::SpawnErr;
 
-/// How the caller's policy should treat an error.
-///
-/// Local to this crate until `engine-types` exports a shared severity; the variants mean the
-/// same thing across the workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Severity {
-    /// Transient: trying the same thing again later may succeed.
-    Retry,
-    /// The component is in a bad state: restart it (or its subtree) and carry on.
-    Reset,
-    /// Retrying or restarting will not help: stop and tell an operator.
-    Fatal,
-}
+/// How the caller's policy should treat an error: the workspace-wide severity from
+/// `engine-types`, re-exported so callers need not name that crate.
+pub use engine_types::Severity;
 
 /// Everything that can go wrong in supervision.
 #[derive(Debug, thiserror::Error)]
