@@ -8,3 +8,14 @@
 //! dev-dependency without cycles.
 //!
 //! Must never depend on: `engine-client`, `engine-actor`.
+
+pub mod error;
+pub mod jwt;
+pub mod rpc_server;
+
+pub use error::TestkitError;
+pub use jwt::JwtSecret;
+pub use rpc_server::{Fault, RecordedCall, RpcBackend, RpcError, RpcServer};
+
+#[cfg(feature = "devnet")]
+pub mod devnet;
