@@ -10,6 +10,7 @@ mod harness;
 mod backoff;
 mod escalation;
 mod lifecycle;
+mod observability;
 mod restart_kinds;
 mod strategies;
 mod tree;
