@@ -26,6 +26,11 @@ pub fn child_events() -> ChildEvents {
 /// usual body is `ctx.spawn(MyActor, args).await`, which registers the child under its name
 /// and links it to the supervisor. An `Err` (typically a failed `pre_start`) is retried with
 /// the supervisor's backoff and counts toward its restart intensity.
+///
+/// A factory that spawns without linking to [`SpawnCtx::supervisor`] produces a child the
+/// supervisor never hears from again (no restarts); use [`SpawnCtx::spawn`]. The factory runs
+/// inside the supervisor's handler, so a slow `pre_start` delays the supervisor's other work,
+/// and a `pre_start` that calls its own supervisor waits until its call times out.
 #[derive(Clone)]
 pub struct ChildFactory(Arc<dyn Fn(SpawnCtx) -> SpawnFuture + Send + Sync>);
 
