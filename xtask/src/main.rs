@@ -4,11 +4,14 @@
 //! ```text
 //! cargo xtask ci [--only <stage>]... [--skip <stage>]...
 //!   fmt -> dag -> diet -> layered -> clippy -> test -> doc   (stops at the first failure)
+//! cargo xtask bench [--quick] [--summary] [<filter>]
+//!   every criterion bench, then one table of medians
 //! ```
 //!
 //! xtask depends on no workspace crate (see the DAG in `shared/DESIGN.md`), so it still
 //! builds, and reports, when a crate it checks is broken.
 
+mod bench;
 mod dag;
 mod diet;
 mod stages;
@@ -31,6 +34,21 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Ci(selected)) => ci(&stages, &selected),
+        Ok(Command::Bench { quick, summary_only, filter }) => {
+            let ctx = ctx();
+            let result = if summary_only {
+                bench::summary(&ctx.root.join("target").join("criterion"))
+            } else {
+                bench::bench(&ctx, quick, filter.as_deref())
+            };
+            result.map_or_else(
+                |message| {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            )
+        }
         Err(message) => {
             eprintln!("error: {message}\n\n{}", usage(&stages));
             ExitCode::from(USAGE_ERROR)
@@ -45,12 +63,22 @@ enum Command {
     Help,
     /// Run these stages, by name, in pipeline order.
     Ci(Vec<&'static str>),
+    /// Run the criterion benchmarks and summarize them.
+    Bench {
+        /// Shorter warm-up and measurement.
+        quick: bool,
+        /// Only print the table of the last results.
+        summary_only: bool,
+        /// Only benchmarks whose id contains this.
+        filter: Option<String>,
+    },
 }
 
 fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
     let mut args = args.iter().map(String::as_str);
     match args.next() {
         Some("ci") => {}
+        Some("bench") => return parse_bench(args),
         Some("help" | "--help" | "-h") => return Ok(Command::Help),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("no command given".to_owned()),
@@ -87,9 +115,25 @@ fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
     Ok(Command::Ci(selected))
 }
 
+fn parse_bench<'a>(args: impl Iterator<Item = &'a str>) -> Result<Command, String> {
+    let (mut quick, mut summary_only, mut filter) = (false, false, None);
+    for arg in args {
+        match arg {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--quick" => quick = true,
+            "--summary" => summary_only = true,
+            flag if flag.starts_with('-') => return Err(format!("unknown argument `{flag}`")),
+            name if filter.is_none() => filter = Some(name.to_owned()),
+            extra => return Err(format!("only one filter is taken, `{extra}` is extra")),
+        }
+    }
+    Ok(Command::Bench { quick, summary_only, filter })
+}
+
 fn usage(stages: &[Stage]) -> String {
     let mut text = String::from(
         "usage: cargo xtask ci [--only <stage>]... [--skip <stage>]...\n\
+         \x20      cargo xtask bench [--quick] [--summary] [<filter>]\n\
          \n\
          Runs the CI stages below in order, stopping at the first that fails.\n\
          With no flags every stage runs; this is what CI runs.\n\
@@ -104,16 +148,25 @@ fn usage(stages: &[Stage]) -> String {
         text.push_str(&format!("  {:<8} {}\n", stage.name, stage.about));
     }
     text.push_str("\nWith the CI environment variable set, tests use the nextest `ci` profile.\n");
+    text.push_str(
+        "\nbench runs every criterion benchmark (all features), then prints the median and\n\
+         mean of each from target/criterion. --quick: 1 s warm-up, 3 s measurement;\n\
+         --summary: only print the last results; <filter>: only matching benchmark ids.\n",
+    );
     text
 }
 
-fn ci(stages: &[Stage], selected: &[&str]) -> ExitCode {
-    let ctx = Ctx {
+fn ctx() -> Ctx {
+    Ctx {
         cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
         // xtask lives one level below the workspace root.
         root: Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned(),
         ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty()),
-    };
+    }
+}
+
+fn ci(stages: &[Stage], selected: &[&str]) -> ExitCode {
+    let ctx = ctx();
     let started = Instant::now();
     let mut timings = Vec::new();
     for stage in stages.iter().filter(|s| selected.contains(&s.name)) {
@@ -173,6 +226,21 @@ mod tests {
     fn help_anywhere() {
         assert_eq!(parse_args(&["--help"]), Ok(Command::Help));
         assert_eq!(parse_args(&["ci", "--skip", "fmt", "-h"]), Ok(Command::Help));
+    }
+
+    /// `bench` takes --quick, --summary and one filter.
+    #[test]
+    fn bench_args() {
+        assert_eq!(
+            parse_args(&["bench", "--quick", "devnet"]),
+            Ok(Command::Bench { quick: true, summary_only: false, filter: Some("devnet".into()) })
+        );
+        assert_eq!(
+            parse_args(&["bench", "--summary"]),
+            Ok(Command::Bench { quick: false, summary_only: true, filter: None })
+        );
+        assert!(parse_args(&["bench", "a", "b"]).is_err());
+        assert!(parse_args(&["bench", "--fast"]).is_err());
     }
 
     /// Anything unknown is a usage error rather than a silently different run.

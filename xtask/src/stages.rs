@@ -166,7 +166,7 @@ fn has_nextest(ctx: &Ctx) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-fn cargo(ctx: &Ctx, args: &[&str]) -> Command {
+pub(crate) fn cargo(ctx: &Ctx, args: &[&str]) -> Command {
     let mut cmd = Command::new(&ctx.cargo);
     cmd.args(args).current_dir(&ctx.root);
     cmd
@@ -183,7 +183,7 @@ fn shown(cmd: &Command) -> String {
 }
 
 /// Runs a command with its output going straight to the terminal.
-fn run(mut cmd: Command) -> Result<(), String> {
+pub(crate) fn run(mut cmd: Command) -> Result<(), String> {
     let shown = shown(&cmd);
     println!("$ {shown}");
     let status = cmd.status().map_err(|e| format!("could not start `{shown}`: {e}"))?;

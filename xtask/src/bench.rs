@@ -1,0 +1,132 @@
+//! `cargo xtask bench`: run every criterion benchmark of the workspace, then print one table of
+//! medians read back from `target/criterion`, so figures quoted in notes come from one command.
+//!
+//! Speed claims in this workspace are proven here, never by timed assertions in tests: the
+//! machines are shared and noisy, and criterion's repeated sampling is what makes a median
+//! worth quoting.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::stages::{Ctx, cargo, run};
+
+/// Criterion settings for `--quick`: enough samples for a stable median on a 2-core machine
+/// in a fraction of the default time.
+const QUICK: [&str; 4] = ["--warm-up-time", "1", "--measurement-time", "3"];
+
+/// Runs the benchmarks (all, or those whose id contains `filter`) and prints the summary.
+pub(crate) fn bench(ctx: &Ctx, quick: bool, filter: Option<&str>) -> Result<(), String> {
+    let mut cmd = cargo(ctx, &["bench", "--workspace", "--all-features", "--locked", "--"]);
+    if quick {
+        cmd.args(QUICK);
+    }
+    if let Some(filter) = filter {
+        cmd.arg(filter);
+    }
+    run(cmd)?;
+    summary(&ctx.root.join("target").join("criterion"))
+}
+
+/// Prints the median and mean of every benchmark criterion has recorded under `dir`.
+pub(crate) fn summary(dir: &Path) -> Result<(), String> {
+    let mut rows = Vec::new();
+    collect(dir, &mut rows)?;
+    if rows.is_empty() {
+        return Err(format!("no criterion results under {}", dir.display()));
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    println!("\n{:<width$}  {:>12}  {:>12}", "benchmark", "median", "mean");
+    for r in rows {
+        println!("{:<width$}  {:>12}  {:>12}", r.id, human(r.median_ns), human(r.mean_ns));
+    }
+    Ok(())
+}
+
+/// One recorded benchmark.
+#[derive(Debug, PartialEq)]
+struct Row {
+    id: String,
+    median_ns: f64,
+    mean_ns: f64,
+}
+
+fn collect(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let new = path.join("new");
+        if new.join("estimates.json").is_file() && new.join("benchmark.json").is_file() {
+            rows.push(read_row(&new)?);
+        } else if path.file_name().is_some_and(|n| n != "report") {
+            collect(&path, rows)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_row(new: &Path) -> Result<Row, String> {
+    let estimates = read_json(new.join("estimates.json"))?;
+    let benchmark = read_json(new.join("benchmark.json"))?;
+    let point = |key: &str| estimates[key]["point_estimate"].as_f64();
+    match (benchmark["full_id"].as_str(), point("median"), point("mean")) {
+        (Some(id), Some(median_ns), Some(mean_ns)) => {
+            Ok(Row { id: id.to_owned(), median_ns, mean_ns })
+        }
+        _ => Err(format!("unexpected criterion files in {}", new.display())),
+    }
+}
+
+fn read_json(path: PathBuf) -> Result<Value, String> {
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A duration in ns, in the unit that keeps three significant digits readable.
+fn human(ns: f64) -> String {
+    match ns {
+        ns if ns < 1e3 => format!("{ns:.0} ns"),
+        ns if ns < 1e6 => format!("{:.2} µs", ns / 1e3),
+        ns if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
+        ns => format!("{:.2} s", ns / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Durations print in the unit a reader expects.
+    #[test]
+    fn human_units() {
+        assert_eq!(human(512.0), "512 ns");
+        assert_eq!(human(1_500.0), "1.50 µs");
+        assert_eq!(human(2_340_000.0), "2.34 ms");
+        assert_eq!(human(3e9), "3.00 s");
+    }
+
+    /// Results are found at any depth (criterion nests groups and parameters) and the report
+    /// folder is not mistaken for a benchmark.
+    #[test]
+    fn reads_nested_results() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        let new = dir.join("group").join("case").join("new");
+        fs::create_dir_all(&new).unwrap();
+        fs::create_dir_all(dir.join("report")).unwrap();
+        fs::write(
+            new.join("estimates.json"),
+            r#"{"mean":{"point_estimate":2000.0},"median":{"point_estimate":1000.0}}"#,
+        )
+        .unwrap();
+        fs::write(new.join("benchmark.json"), r#"{"full_id":"group/case"}"#).unwrap();
+        let mut rows = Vec::new();
+        collect(&dir, &mut rows).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(rows, vec![Row { id: "group/case".into(), median_ns: 1000.0, mean_ns: 2000.0 }]);
+    }
+}
