@@ -9,3 +9,16 @@
 //! downstream consensus client may take it alone.
 //!
 //! Must never depend on: `ractor`, `revm`, `testcontainers` (enforced by `cargo xtask ci`).
+
+pub mod breaker;
+mod capabilities;
+pub mod client;
+pub mod engine_api;
+pub mod error;
+pub mod health;
+pub mod jwt;
+pub mod metrics;
+pub mod pool;
+pub mod retry;
+pub mod traceparent;
+pub mod transport;

@@ -1,0 +1,446 @@
+//! One execution client's Engine API: [`EngineClient`], which implements [`EngineApi`] over
+//! an authenticated [`HttpTransport`] and applies the policy around every call in one place
+//! ([`EngineClient::send`]): capability check, circuit breaker, per-method timeout, retries
+//! of idempotent calls, and health bookkeeping.
+
+use crate::{
+    capabilities::{Capabilities, Lookup},
+    engine_api::{BoxFuture, EngineApi, EngineResult},
+    error::ClientError,
+    health::{EndpointState, EndpointStatus, Health},
+    jwt::{JwtAuth, JwtSecret},
+    metrics,
+    retry::{RetryPolicy, is_idempotent, retrying},
+    transport::{HttpTransport, parse_result},
+};
+use alloy_rpc_types_eth::SyncStatus;
+use engine_types::{
+    ApiVersion, EngineError, EngineMethod, EngineRequest, ForkchoiceOutcome, ForkchoiceUpdatedWire,
+    GetPayloadResponse, PayloadStatus, PayloadStatusWire,
+    config::{EndpointConfig, EngineConfig, HealthConfig, RetryConfig, TimeoutConfig},
+    engine::{
+        ClientVersionV1, ExecutionPayload, ExecutionPayloadBodyV1, ExecutionPayloadSidecar,
+        ForkchoiceState, PayloadAttributes, PayloadId,
+    },
+    primitives::B256,
+};
+use std::{fmt, sync::Arc, time::Duration};
+use tokio::sync::watch;
+
+/// Default lifetime of a learned capability list.
+pub const DEFAULT_CAPABILITIES_TTL: Duration = Duration::from_secs(60);
+
+/// Everything one [`EngineClient`] needs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Name in logs, metrics and errors (default: the URL's host and port).
+    pub name: Option<String>,
+    /// The authenticated Engine API URL.
+    pub url: String,
+    /// The JWT secret shared with the EL.
+    pub secret: JwtSecret,
+    /// Optional `id` claim.
+    pub jwt_id: Option<String>,
+    /// Optional `clv` claim.
+    pub jwt_clv: Option<String>,
+    /// Per-method timeouts.
+    pub timeouts: TimeoutConfig,
+    /// Retries of idempotent calls.
+    pub retry: RetryConfig,
+    /// Upcheck interval and breaker thresholds.
+    pub health: HealthConfig,
+    /// Largest response body accepted.
+    pub max_response_bytes: u64,
+    /// How long a learned capability list is trusted.
+    pub capabilities_ttl: Duration,
+}
+
+impl ClientConfig {
+    /// A client of `url` with `secret` and the default policy.
+    pub fn new(url: impl Into<String>, secret: JwtSecret) -> Self {
+        let engine = EngineConfig::default();
+        Self {
+            name: None,
+            url: url.into(),
+            secret,
+            jwt_id: None,
+            jwt_clv: None,
+            timeouts: engine.timeouts,
+            retry: engine.retry,
+            health: engine.health,
+            max_response_bytes: engine.max_response_bytes,
+            capabilities_ttl: DEFAULT_CAPABILITIES_TTL,
+        }
+    }
+
+    /// The client of one configured endpoint, reading its JWT secret file. A missing or bad
+    /// secret is an error naming the endpoint's file and the problem.
+    pub fn from_config(
+        endpoint: &EndpointConfig,
+        engine: &EngineConfig,
+    ) -> Result<Self, ClientError> {
+        let path = endpoint.jwt_secret_file.as_deref().ok_or_else(|| ClientError::JwtSecret {
+            path: None,
+            problem: format!("no jwt_secret_file configured for {}", endpoint.engine_url),
+        })?;
+        let secret = JwtSecret::from_file(path)?;
+        Ok(Self {
+            name: endpoint.name.clone(),
+            jwt_id: endpoint.jwt_id.clone(),
+            timeouts: engine.timeouts,
+            retry: engine.retry,
+            health: engine.health,
+            max_response_bytes: engine.max_response_bytes,
+            ..Self::new(endpoint.engine_url.clone(), secret)
+        })
+    }
+}
+
+/// Whether a call may be repeated on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempts {
+    /// The client's retry policy (for idempotent calls).
+    Policy,
+    /// One attempt: the caller has somewhere else to go (the pool fails over instead).
+    Once,
+}
+
+struct Inner {
+    transport: HttpTransport,
+    timeouts: TimeoutConfig,
+    retry: RetryPolicy,
+    health: Health,
+    capabilities: Capabilities,
+}
+
+/// The Engine API client of one execution client. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct EngineClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for EngineClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineClient")
+            .field("transport", &self.inner.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineClient {
+    /// A client for `config`. Fails only on configuration problems (bad URL, TLS setup);
+    /// nothing is sent yet.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let auth = JwtAuth::new(&config.secret, config.jwt_id, config.jwt_clv);
+        let transport =
+            HttpTransport::new(&config.url, config.name, Some(auth), config.max_response_bytes)?;
+        let health = Health::new(transport.name(), &config.health);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                transport,
+                timeouts: config.timeouts,
+                retry: RetryPolicy::new(config.retry),
+                health,
+                capabilities: Capabilities::new(
+                    config.capabilities_ttl,
+                    config.health.upcheck_interval,
+                ),
+            }),
+        })
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        self.inner.transport.name()
+    }
+
+    /// The endpoint's current status.
+    pub fn status(&self) -> EndpointStatus {
+        self.inner.health.status()
+    }
+
+    /// Status changes, as they happen.
+    pub fn subscribe(&self) -> watch::Receiver<EndpointStatus> {
+        self.inner.health.subscribe()
+    }
+
+    pub(crate) fn health(&self) -> &Health {
+        &self.inner.health
+    }
+
+    /// `eth_syncing` on the Engine API port: `None` when synced, the progress otherwise.
+    pub async fn syncing(&self) -> EngineResult<SyncStatus> {
+        let timeout = self.inner.timeouts.exchange_capabilities;
+        self.call("eth_syncing", &[(); 0], timeout, Attempts::Once, |raw| {
+            parse_result(raw, "eth_syncing")
+        })
+        .await
+    }
+
+    /// One health check: `eth_syncing`, then a capability refresh when the cached list is
+    /// stale. Sets and returns the endpoint's state. Skipped (reporting the current state)
+    /// while the breaker is open and cooling down.
+    pub async fn upcheck(&self) -> EndpointState {
+        let health = &self.inner.health;
+        if !health.usable() && health.status().state != EndpointState::AuthFailed {
+            let state = health.status().state;
+            metrics::record_upcheck(self.name(), state);
+            return state;
+        }
+        let state = match self.syncing().await {
+            Ok(SyncStatus::None) => EndpointState::Synced,
+            Ok(SyncStatus::Info(_)) => EndpointState::Syncing,
+            Err(EngineError::Auth { .. }) => EndpointState::AuthFailed,
+            Err(_) => EndpointState::Offline,
+        };
+        health.set_state(state);
+        if state == EndpointState::AuthFailed || state == EndpointState::Offline {
+            self.inner.capabilities.clear();
+        } else if !self.inner.capabilities.is_fresh(std::time::Instant::now()) {
+            // A failure is stored as "unlearnable" by the refresh itself.
+            let _ = self.refresh_capabilities().await;
+        }
+        metrics::record_upcheck(self.name(), state);
+        state
+    }
+
+    /// Asks the EL for its capabilities and caches the answer (or the failure to get one).
+    pub async fn refresh_capabilities(&self) -> EngineResult<Vec<String>> {
+        let ours = EngineMethod::capabilities().into_iter().map(String::from).collect();
+        self.exchange(ours, Attempts::Once).await
+    }
+
+    async fn exchange(&self, ours: Vec<String>, attempts: Attempts) -> EngineResult<Vec<String>> {
+        let request = EngineRequest::ExchangeCapabilities(ours);
+        let now = std::time::Instant::now();
+        let method = request.method_name();
+        let timeout = self.inner.timeouts.exchange_capabilities;
+        // Straight to `call`: the capability check would ask for the list it is fetching.
+        let result: EngineResult<Vec<String>> =
+            self.call(method, &request, timeout, attempts, |raw| parse_result(raw, method)).await;
+        let learned = match &result {
+            Ok(list) => Some(list.clone()),
+            Err(_) => None,
+        };
+        self.inner.capabilities.store(learned, now);
+        result
+    }
+
+    /// Refuses `request` if the EL's capability list lacks it, learning the list first when
+    /// none is cached and the endpoint is reachable.
+    async fn check_capability(&self, request: &EngineRequest) -> EngineResult<()> {
+        let name = request.method_name();
+        let caps = &self.inner.capabilities;
+        let mut lookup = caps.lookup(name, std::time::Instant::now());
+        let reachable = matches!(
+            self.inner.health.status().state,
+            EndpointState::Synced | EndpointState::Syncing
+        );
+        if lookup == Lookup::Unknown && reachable {
+            let _ = self.refresh_capabilities().await;
+            lookup = caps.lookup(name, std::time::Instant::now());
+        }
+        if lookup == Lookup::NotOffered {
+            let (base, _) = metrics::split_method(name);
+            let version = EngineMethod::from_rpc_name(name).map_or(ApiVersion::V1, |(_, v)| v);
+            return Err(EngineError::Unsupported { method: base.to_string(), version });
+        }
+        Ok(())
+    }
+
+    /// Sends an Engine API request under the client's policy and parses its result.
+    pub(crate) async fn send<T>(
+        &self,
+        request: &EngineRequest,
+        attempts: Attempts,
+        parse: impl Fn(&str) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        self.check_capability(request).await?;
+        let timeout = self.inner.timeouts.for_method(request.method());
+        let attempts = if is_idempotent(request) { attempts } else { Attempts::Once };
+        self.call(request.method_name(), request, timeout, attempts, parse).await
+    }
+
+    /// Calls any method on the Engine API port under the breaker, the timeout and the retry
+    /// policy, recording each attempt's outcome in the endpoint's health.
+    async fn call<P, T>(
+        &self,
+        method: &'static str,
+        params: &P,
+        timeout: Duration,
+        attempts: Attempts,
+        parse: impl Fn(&str) -> EngineResult<T>,
+    ) -> EngineResult<T>
+    where
+        P: serde::Serialize + ?Sized,
+    {
+        let policy = match attempts {
+            Attempts::Policy => self.inner.retry,
+            Attempts::Once => RetryPolicy::never(),
+        };
+        let health = &self.inner.health;
+        retrying(policy, || async {
+            if !health.allow() {
+                return Err(EngineError::NoUsableEndpoint {
+                    reason: format!("{}: circuit breaker open", self.name()),
+                });
+            }
+            let started = std::time::Instant::now();
+            let result = self.inner.transport.call(method, params, timeout, &parse).await;
+            let state = health.on_outcome(result.as_ref().map(|_| ()), started.elapsed());
+            if matches!(state, EndpointState::Offline | EndpointState::AuthFailed) {
+                self.inner.capabilities.clear();
+            }
+            result
+        })
+        .await
+    }
+
+    pub(crate) async fn forkchoice_updated_with(
+        &self,
+        version: ApiVersion,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+        attempts: Attempts,
+    ) -> EngineResult<ForkchoiceOutcome> {
+        let with_attributes = attributes.is_some();
+        let request = EngineRequest::forkchoice_updated(version, state, attributes)?;
+        let method = request.method_name();
+        let head = state.head_block_hash;
+        let outcome = self
+            .send(&request, attempts, |raw| {
+                parse_result::<ForkchoiceUpdatedWire>(raw, method)?.check(
+                    method,
+                    head,
+                    with_attributes,
+                )
+            })
+            .await?;
+        self.note_status(&outcome.status, Some(head));
+        Ok(outcome)
+    }
+
+    pub(crate) async fn get_payload_with(
+        &self,
+        version: ApiVersion,
+        payload_id: PayloadId,
+        attempts: Attempts,
+    ) -> EngineResult<GetPayloadResponse> {
+        let request = EngineRequest::get_payload(version, payload_id)?;
+        let method = request.method_name();
+        self.send(&request, attempts, |raw| {
+            GetPayloadResponse::from_json(version, raw)
+                .map_err(|e| EngineError::bad_response(method, format!("unexpected result: {e}")))
+        })
+        .await
+    }
+
+    pub(crate) async fn new_payload_with(
+        &self,
+        version: ApiVersion,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+        attempts: Attempts,
+    ) -> EngineResult<PayloadStatus> {
+        let block_hash = payload.block_hash();
+        let request = EngineRequest::new_payload(version, payload, sidecar)?;
+        let method = request.method_name();
+        let status = self
+            .send(&request, attempts, |raw| {
+                parse_result::<PayloadStatusWire>(raw, method)?
+                    .check_new_payload(method, block_hash)
+            })
+            .await?;
+        self.note_status(&status, None);
+        Ok(status)
+    }
+
+    /// A SYNCING verdict says the endpoint is syncing; a VALID head says it is synced there.
+    fn note_status(&self, status: &PayloadStatus, head: Option<B256>) {
+        match (status, head) {
+            (PayloadStatus::Syncing, _) => self.inner.health.set_state(EndpointState::Syncing),
+            (PayloadStatus::Valid { .. }, Some(head)) => self.inner.health.set_head(head),
+            _ => {}
+        }
+    }
+
+    async fn bodies(
+        &self,
+        request: EngineRequest,
+        max: usize,
+        exact: bool,
+    ) -> EngineResult<Vec<Option<ExecutionPayloadBodyV1>>> {
+        let method = request.method_name();
+        self.send(&request, Attempts::Policy, |raw| {
+            let bodies: Vec<Option<ExecutionPayloadBodyV1>> = parse_result(raw, method)?;
+            if bodies.len() > max || (exact && bodies.len() != max) {
+                return Err(EngineError::bad_response(
+                    method,
+                    format!("{} bodies for {max} requested", bodies.len()),
+                ));
+            }
+            Ok(bodies)
+        })
+        .await
+    }
+}
+
+impl EngineApi for EngineClient {
+    fn forkchoice_updated(
+        &self,
+        version: ApiVersion,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+    ) -> BoxFuture<'_, EngineResult<ForkchoiceOutcome>> {
+        Box::pin(self.forkchoice_updated_with(version, state, attributes, Attempts::Policy))
+    }
+
+    fn get_payload(
+        &self,
+        version: ApiVersion,
+        payload_id: PayloadId,
+    ) -> BoxFuture<'_, EngineResult<GetPayloadResponse>> {
+        Box::pin(self.get_payload_with(version, payload_id, Attempts::Policy))
+    }
+
+    fn new_payload(
+        &self,
+        version: ApiVersion,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+    ) -> BoxFuture<'_, EngineResult<PayloadStatus>> {
+        Box::pin(self.new_payload_with(version, payload, sidecar, Attempts::Policy))
+    }
+
+    fn exchange_capabilities(&self, ours: Vec<String>) -> BoxFuture<'_, EngineResult<Vec<String>>> {
+        Box::pin(self.exchange(ours, Attempts::Policy))
+    }
+
+    fn get_client_version(
+        &self,
+        ours: ClientVersionV1,
+    ) -> BoxFuture<'_, EngineResult<Vec<ClientVersionV1>>> {
+        Box::pin(async move {
+            let request = EngineRequest::GetClientVersion(ours);
+            let method = request.method_name();
+            self.send(&request, Attempts::Policy, |raw| parse_result(raw, method)).await
+        })
+    }
+
+    fn get_payload_bodies_by_hash(
+        &self,
+        hashes: Vec<B256>,
+    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+        let n = hashes.len();
+        Box::pin(self.bodies(EngineRequest::GetPayloadBodiesByHash(hashes), n, true))
+    }
+
+    fn get_payload_bodies_by_range(
+        &self,
+        start: u64,
+        count: u64,
+    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+        let max = usize::try_from(count).unwrap_or(usize::MAX);
+        Box::pin(self.bodies(EngineRequest::GetPayloadBodiesByRange { start, count }, max, false))
+    }
+}

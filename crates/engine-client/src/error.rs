@@ -1,0 +1,86 @@
+//! The crate's error: what can go wrong setting a client up, and what the pool reports on
+//! top of the per-call [`EngineError`].
+
+use engine_types::{EngineError, PayloadStatus, Severity};
+use std::path::PathBuf;
+
+/// Everything this crate can fail with. Per-call failures are [`EngineError`]s (wrapped
+/// transparently); the other variants are startup problems or pool verdicts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A call to an execution client failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The JWT secret cannot be used. The message names the file (when there is one) and the
+    /// problem, never the secret.
+    #[error("JWT secret{}: {problem}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    JwtSecret {
+        /// The file the secret was read from, if any.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A setting cannot be used (e.g. a URL that does not parse).
+    #[error("invalid client configuration: {field}: {problem}")]
+    Config {
+        /// The setting, e.g. `engine_url`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The HTTP stack could not be set up (TLS roots, …).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+    /// No endpoint would build on this head: every one answered the forkchoice update with
+    /// something other than VALID. The status is the preferred endpoint's.
+    #[error("{endpoint} will not build on this head: it is {status:?}")]
+    HeadNotValid {
+        /// The endpoint whose answer is reported.
+        endpoint: String,
+        /// Its verdict on the head (INVALID or SYNCING).
+        status: PayloadStatus,
+    },
+}
+
+impl ClientError {
+    /// What a caller should do about this error.
+    pub const fn severity(&self) -> Severity {
+        match self {
+            Self::Engine(e) => e.severity(),
+            Self::JwtSecret { .. } | Self::Config { .. } | Self::HttpClient(_) => Severity::Fatal,
+            // A syncing EL may catch up; an invalid head means the caller's forkchoice state
+            // must change first.
+            Self::HeadNotValid { status, .. } if status.is_invalid() => Severity::Reset,
+            Self::HeadNotValid { .. } => Severity::Retry,
+        }
+    }
+
+    pub(crate) fn config(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Config { field: field.into(), problem: problem.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Startup problems are fatal, a syncing head is worth retrying, an invalid head is not.
+    #[test]
+    fn severities() {
+        let secret =
+            ClientError::JwtSecret { path: Some("/x/jwt.hex".into()), problem: "p".into() };
+        assert_eq!(secret.severity(), Severity::Fatal);
+        assert_eq!(secret.to_string(), "JWT secret in /x/jwt.hex: p");
+        let syncing =
+            ClientError::HeadNotValid { endpoint: "a".into(), status: PayloadStatus::Syncing };
+        assert_eq!(syncing.severity(), Severity::Retry);
+        let invalid = ClientError::HeadNotValid {
+            endpoint: "a".into(),
+            status: PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None },
+        };
+        assert_eq!(invalid.severity(), Severity::Reset);
+        let engine = ClientError::from(EngineError::bad_response("m", "r"));
+        assert_eq!(engine.severity(), Severity::Reset);
+    }
+}

@@ -1,0 +1,323 @@
+//! Endpoint health: a state driven by upchecks and request outcomes, a circuit breaker, and
+//! a status published on a `watch` channel (and logged once per transition).
+
+use crate::{
+    breaker::{BreakerState, CircuitBreaker},
+    metrics,
+};
+use engine_types::{EngineError, Severity, config::HealthConfig, primitives::B256};
+use serde::Serialize;
+use std::{
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+
+/// How an endpoint is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    /// Reachable, authenticated, and not syncing: can build and commit.
+    Synced,
+    /// Reachable but syncing: commits are sent (to catch it up), builds go elsewhere.
+    Syncing,
+    /// Not reachable, or answering garbage.
+    Offline,
+    /// Refuses our JWT: an operator must fix the secret or the clock.
+    AuthFailed,
+}
+
+impl EndpointState {
+    /// The value of the endpoint state gauge.
+    pub const fn gauge(self) -> f64 {
+        match self {
+            Self::Synced => 0.0,
+            Self::Syncing => 1.0,
+            Self::Offline => 2.0,
+            Self::AuthFailed => 3.0,
+        }
+    }
+
+    /// A metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Synced => "synced",
+            Self::Syncing => "syncing",
+            Self::Offline => "offline",
+            Self::AuthFailed => "auth_failed",
+        }
+    }
+}
+
+/// What is known about one endpoint, as published on its `watch` channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointStatus {
+    /// The endpoint's name.
+    pub name: String,
+    /// Its health.
+    pub state: EndpointState,
+    /// Its circuit breaker.
+    pub breaker: BreakerState,
+    /// The last head it accepted (a VALID forkchoice update).
+    pub head: Option<B256>,
+    /// Whether it missed commits the primary accepted and is waiting to be caught up.
+    pub lagging: bool,
+    /// The last error it gave, for operators.
+    pub last_error: Option<String>,
+    /// Moving average of its call latency (on the `watch` channel, as of the last other
+    /// change).
+    pub latency_ewma: Option<Duration>,
+}
+
+/// Weight of the newest sample in the latency average.
+const EWMA_ALPHA: f64 = 0.2;
+
+/// Whether `error` says something about the endpoint (rather than about our request).
+pub(crate) const fn is_endpoint_fault(error: &EngineError) -> bool {
+    match error {
+        EngineError::Transport(_) | EngineError::Auth { .. } | EngineError::BadResponse { .. } => {
+            true
+        }
+        // Internal and server errors of the EL; the other codes answer our request.
+        EngineError::Rpc { code, .. } => matches!(code.severity(), Severity::Retry),
+        _ => false,
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    breaker: CircuitBreaker,
+    status: EndpointStatus,
+}
+
+/// The health tracker of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Health {
+    inner: Mutex<Inner>,
+    tx: watch::Sender<EndpointStatus>,
+}
+
+impl Health {
+    /// A tracker for `name`, starting `Synced` with a closed breaker: the first upcheck or
+    /// request corrects it.
+    pub(crate) fn new(name: &str, config: &HealthConfig) -> Self {
+        let status = EndpointStatus {
+            name: name.to_string(),
+            state: EndpointState::Synced,
+            breaker: BreakerState::Closed,
+            head: None,
+            lagging: false,
+            last_error: None,
+            latency_ewma: None,
+        };
+        let (tx, _) = watch::channel(status.clone());
+        Self { inner: Mutex::new(Inner { breaker: CircuitBreaker::new(config), status }), tx }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves plain data behind; keep using it.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A receiver of status changes.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<EndpointStatus> {
+        self.tx.subscribe()
+    }
+
+    /// The current status.
+    pub(crate) fn status(&self) -> EndpointStatus {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        inner.status.breaker = inner.breaker.state(now);
+        inner.status.clone()
+    }
+
+    /// Whether a request may go out now (the breaker's verdict); an open breaker whose
+    /// cool-down ended lets this request through as a probe.
+    pub(crate) fn allow(&self) -> bool {
+        self.update(|inner, now| inner.breaker.allow(now))
+    }
+
+    /// Whether the endpoint can be used now without changing anything: breaker not open,
+    /// secret accepted.
+    pub(crate) fn usable(&self) -> bool {
+        let inner = self.lock();
+        inner.breaker.state(Instant::now()) != BreakerState::Open
+            && inner.status.state != EndpointState::AuthFailed
+    }
+
+    /// Records a call's outcome and latency. Returns the new state.
+    pub(crate) fn on_outcome(
+        &self,
+        result: Result<(), &EngineError>,
+        latency: Duration,
+    ) -> EndpointState {
+        self.update(|inner, now| {
+            let s = &mut inner.status;
+            let sample = latency.as_secs_f64();
+            s.latency_ewma = Some(Duration::from_secs_f64(match s.latency_ewma {
+                Some(old) => old.as_secs_f64() * (1.0 - EWMA_ALPHA) + sample * EWMA_ALPHA,
+                None => sample,
+            }));
+            match result {
+                Ok(()) => {
+                    inner.breaker.on_success();
+                    if matches!(s.state, EndpointState::Offline | EndpointState::AuthFailed) {
+                        s.state = EndpointState::Synced;
+                    }
+                }
+                Err(e) => {
+                    s.last_error = Some(e.to_string());
+                    if is_endpoint_fault(e) {
+                        inner.breaker.on_failure(now);
+                    } else {
+                        inner.breaker.on_success();
+                    }
+                    match e {
+                        EngineError::Auth { .. } => s.state = EndpointState::AuthFailed,
+                        EngineError::Transport(_) => s.state = EndpointState::Offline,
+                        _ => {}
+                    }
+                }
+            }
+            s.state
+        })
+    }
+
+    /// Sets the state (from an upcheck or a SYNCING/VALID verdict).
+    pub(crate) fn set_state(&self, state: EndpointState) {
+        self.update(|inner, _| inner.status.state = state);
+    }
+
+    /// Records the head the endpoint accepted; it is no longer lagging.
+    pub(crate) fn set_head(&self, head: B256) {
+        self.update(|inner, _| {
+            inner.status.head = Some(head);
+            inner.status.lagging = false;
+            inner.status.state = EndpointState::Synced;
+        });
+    }
+
+    /// Marks the endpoint as lagging behind the primary (or caught up).
+    pub(crate) fn set_lagging(&self, lagging: bool) {
+        self.update(|inner, _| inner.status.lagging = lagging);
+    }
+
+    /// Applies `f`, then publishes the status if it changed and logs a state or breaker
+    /// transition once.
+    fn update<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> R) -> R {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let out = f(&mut inner, now);
+        inner.status.breaker = inner.breaker.state(now);
+        let status = inner.status.clone();
+        drop(inner);
+        self.tx.send_if_modified(|old| {
+            // A new latency sample alone does not wake subscribers (it changes on every
+            // call); `status()` has the current average.
+            let mut probe = status.clone();
+            probe.latency_ewma = old.latency_ewma;
+            if *old == probe {
+                return false;
+            }
+            if old.state != status.state || old.breaker != status.breaker {
+                let level_warn =
+                    status.state != EndpointState::Synced || status.breaker != BreakerState::Closed;
+                if level_warn {
+                    tracing::warn!(
+                        endpoint = %status.name,
+                        from = ?old.state, to = ?status.state, breaker = ?status.breaker,
+                        last_error = status.last_error.as_deref().unwrap_or(""),
+                        "execution client health changed"
+                    );
+                } else {
+                    tracing::info!(
+                        endpoint = %status.name, from = ?old.state, to = ?status.state,
+                        "execution client healthy"
+                    );
+                }
+                metrics::record_state(&status.name, status.state, status.breaker);
+            }
+            *old = status;
+            true
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_types::{RpcErrorCode, TransportError};
+
+    fn cfg() -> HealthConfig {
+        HealthConfig { failure_threshold: 2, ..HealthConfig::default() }
+    }
+
+    fn refused() -> EngineError {
+        TransportError::Connect { endpoint: "a".into(), reason: "refused".into() }.into()
+    }
+
+    /// Transport failures make the endpoint offline and open the breaker after K of them;
+    /// a success brings it back.
+    #[test]
+    fn outcomes_drive_state_and_breaker() {
+        let h = Health::new("a", &cfg());
+        let mut rx = h.subscribe();
+        let ms = Duration::from_millis(1);
+        assert_eq!(h.on_outcome(Err(&refused()), ms), EndpointState::Offline);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().state, EndpointState::Offline);
+        assert!(h.usable(), "one failure does not open the breaker");
+        h.on_outcome(Err(&refused()), ms);
+        assert!(!h.usable());
+        assert!(!h.allow());
+        assert_eq!(rx.borrow_and_update().breaker, BreakerState::Open);
+        assert_eq!(h.status().last_error.as_deref(), Some("cannot reach a: refused"));
+    }
+
+    /// A refused JWT is its own state and makes the endpoint unusable; an answer about our
+    /// request (e.g. -38002) says nothing bad about the endpoint.
+    #[test]
+    fn auth_and_request_errors() {
+        let h = Health::new("a", &cfg());
+        let ms = Duration::from_millis(1);
+        let auth = EngineError::Auth { endpoint: "a".into(), status: 401 };
+        assert_eq!(h.on_outcome(Err(&auth), ms), EndpointState::AuthFailed);
+        assert!(!h.usable());
+        assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Synced);
+        let rpc = EngineError::Rpc {
+            method: "m".into(),
+            code: RpcErrorCode::InvalidForkchoiceState,
+            message: String::new(),
+            data: None,
+        };
+        for _ in 0..5 {
+            h.on_outcome(Err(&rpc), ms);
+        }
+        assert!(h.usable());
+        assert_eq!(h.status().state, EndpointState::Synced);
+    }
+
+    /// The latency average moves a fifth of the way to each new sample.
+    #[test]
+    fn latency_ewma() {
+        let h = Health::new("a", &cfg());
+        h.on_outcome(Ok(()), Duration::from_millis(100));
+        h.on_outcome(Ok(()), Duration::from_millis(200));
+        let ewma = h.status().latency_ewma.unwrap().as_secs_f64();
+        assert!((ewma - 0.120).abs() < 1e-9, "{ewma}");
+    }
+
+    /// Nothing is published when nothing changed.
+    #[test]
+    fn publishes_only_changes() {
+        let h = Health::new("a", &cfg());
+        let mut rx = h.subscribe();
+        h.set_state(EndpointState::Synced);
+        assert!(!rx.has_changed().unwrap());
+        h.set_head(B256::repeat_byte(1));
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().head, Some(B256::repeat_byte(1)));
+    }
+}

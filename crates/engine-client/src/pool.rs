@@ -1,0 +1,642 @@
+//! A pool of N ranked execution clients: builds go to the best usable one, commits fan out
+//! to all of them, and a dead or hung endpoint is passed over within one request timeout.
+//!
+//! ```text
+//!                     ┌─ lane 0 (primary) ─ newPayload → fcU ─┐
+//!  commit(payload) ───┼─ lane 1 (standby) ─ newPayload → fcU ─┼─> first decisive answer
+//!                     └─ lane 2 (standby) ─ (replay) → …    ─┘    in rank order wins
+//!
+//!  build(parent, attrs) ─> best usable: fcU(attrs) → getPayload
+//!                          └ fails? next endpoint: fcU(attrs) → getPayload (rebuild)
+//! ```
+//!
+//! - **Order.** Each endpoint has a *lane*: a task that runs that endpoint's calls one at a
+//!   time, in submission order, so forkchoice updates reach every EL in event order even
+//!   though the pool does not wait for slow standbys. A lane that is full (a hung EL) takes
+//!   no more work and its endpoint is marked lagging.
+//! - **Verdict.** A commit or forkchoice update succeeds with the answer of the best-ranked
+//!   endpoint that gave a decisive one (VALID or INVALID); earlier endpoints that failed or
+//!   were undecided count as a failover. Standbys keep running in their lanes after the
+//!   verdict and record whether they reached the head.
+//! - **Catch-up.** A standby that answers SYNCING/ACCEPTED to `newPayload` (it lacks the
+//!   parent) is replayed the missing ancestors from the pool's bounded buffer of recent
+//!   payloads, oldest first, then the payload again.
+//! - **Ranking.** Usable endpoints (breaker not open, JWT accepted) sorted by state (synced,
+//!   syncing, offline) and then configured rank.
+
+mod lane;
+mod recent;
+
+pub use recent::RecentPayload;
+
+use crate::{
+    client::{Attempts, ClientConfig, EngineClient},
+    error::ClientError,
+    health::{EndpointState, EndpointStatus, is_endpoint_fault},
+    metrics,
+};
+use engine_types::{
+    ApiVersion, EngineError, EngineMethod, ForkSchedule, ForkchoiceOutcome, GetPayloadResponse,
+    PayloadStatus,
+    config::EngineConfig,
+    engine::{
+        ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState, PayloadAttributes, PayloadId,
+    },
+};
+use lane::Lane;
+use recent::RecentPayloads;
+use std::{
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::Duration,
+};
+use tokio::{sync::watch, task::JoinHandle};
+
+/// Default number of calls waiting in one endpoint's lane before it is marked lagging.
+pub const DEFAULT_LANE_DEPTH: usize = 16;
+
+/// How to build an [`ExecutionPool`].
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// The endpoints, best first (at least one).
+    pub endpoints: Vec<ClientConfig>,
+    /// Picks each call's method version.
+    pub schedule: ForkSchedule,
+    /// Committed payloads kept for replay to lagging standbys.
+    pub replay_capacity: usize,
+    /// Calls waiting per endpoint before it is marked lagging.
+    pub lane_depth: usize,
+    /// Time between upchecks of each endpoint.
+    pub upcheck_interval: Duration,
+}
+
+impl PoolConfig {
+    /// A pool of `endpoints` with the default policy.
+    pub fn new(endpoints: Vec<ClientConfig>, schedule: ForkSchedule) -> Self {
+        let engine = EngineConfig::default();
+        Self {
+            endpoints,
+            schedule,
+            replay_capacity: engine.payload_cache.capacity,
+            lane_depth: DEFAULT_LANE_DEPTH,
+            upcheck_interval: engine.health.upcheck_interval,
+        }
+    }
+
+    /// The pool of an engine configuration, reading every endpoint's JWT secret file.
+    pub fn from_config(engine: &EngineConfig, schedule: ForkSchedule) -> Result<Self, ClientError> {
+        let endpoints = engine
+            .endpoints
+            .iter()
+            .map(|e| ClientConfig::from_config(e, engine))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            replay_capacity: engine.payload_cache.capacity,
+            upcheck_interval: engine.health.upcheck_interval,
+            ..Self::new(endpoints, schedule)
+        })
+    }
+}
+
+/// A payload built by the pool.
+#[derive(Debug, Clone)]
+pub struct BuiltPayload {
+    /// What `getPayload` returned.
+    pub response: GetPayloadResponse,
+    /// The build's id on the endpoint that built it.
+    pub payload_id: PayloadId,
+    /// The endpoint that built it.
+    pub endpoint: String,
+    /// Whether a better-ranked endpoint failed first.
+    pub failed_over: bool,
+}
+
+/// Where a standby stands after a commit or forkchoice update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandbyState {
+    /// It reached the new head.
+    InSync,
+    /// It failed, was undecided, or was skipped: it does not have the new head.
+    Lagging,
+    /// Its call is still running in its lane (it records the result in its status).
+    Pending,
+}
+
+/// The pool's verdict on a commit or a forkchoice update.
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    /// The endpoint whose answer is the verdict.
+    pub primary: String,
+    /// Whether a better-ranked endpoint failed or was undecided first.
+    pub failed_over: bool,
+    /// The primary's `newPayload` verdict (`None` for a forkchoice update alone).
+    pub payload_status: Option<PayloadStatus>,
+    /// The primary's forkchoice update, when it got that far (not after INVALID).
+    pub forkchoice: Option<ForkchoiceOutcome>,
+    /// Every other endpoint.
+    pub standbys: Vec<(String, StandbyState)>,
+}
+
+impl CommitOutcome {
+    /// Whether the primary accepted the payload and made it its head.
+    pub fn is_valid(&self) -> bool {
+        self.payload_status.as_ref().is_none_or(PayloadStatus::is_valid)
+            && self.forkchoice.as_ref().is_some_and(|f| f.status.is_valid())
+    }
+}
+
+/// One endpoint's answer to a commit (newPayload + forkchoiceUpdated).
+#[derive(Debug, Clone)]
+struct EndpointCommit {
+    payload_status: Option<PayloadStatus>,
+    forkchoice: Option<ForkchoiceOutcome>,
+}
+
+impl EndpointCommit {
+    /// VALID payload and head, or an INVALID payload or head: an answer that settles it.
+    fn is_decisive(&self) -> bool {
+        match (&self.payload_status, &self.forkchoice) {
+            (Some(p), _) if p.is_invalid() => true,
+            (_, Some(f)) => !f.status.is_undecided(),
+            _ => false,
+        }
+    }
+
+    fn reached_head(&self) -> bool {
+        self.payload_status.as_ref().is_none_or(PayloadStatus::is_valid)
+            && self.forkchoice.as_ref().is_some_and(|f| f.status.is_valid())
+    }
+}
+
+struct Member {
+    client: EngineClient,
+    lane: Lane,
+}
+
+struct Shared {
+    members: Vec<Member>,
+    schedule: ForkSchedule,
+    recent: Mutex<RecentPayloads>,
+}
+
+impl Shared {
+    fn recent(&self) -> MutexGuard<'_, RecentPayloads> {
+        self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// N ranked execution clients behind one high-level API. Dropping the pool stops its
+/// upchecks and lanes.
+pub struct ExecutionPool {
+    shared: Arc<Shared>,
+    upcheck: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ExecutionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.shared.members.iter().map(|m| m.client.name()).collect();
+        f.debug_struct("ExecutionPool").field("endpoints", &names).finish_non_exhaustive()
+    }
+}
+
+impl Drop for ExecutionPool {
+    fn drop(&mut self) {
+        self.upcheck.abort();
+    }
+}
+
+impl ExecutionPool {
+    /// Starts a pool: one client and one lane per endpoint, and the periodic upcheck. Must be
+    /// called inside a tokio runtime.
+    pub fn start(config: PoolConfig) -> Result<Self, ClientError> {
+        if config.endpoints.is_empty() {
+            return Err(ClientError::config("endpoints", "at least one endpoint is needed"));
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            ClientError::config("runtime", format!("the pool needs a tokio runtime: {e}"))
+        })?;
+        let members = config
+            .endpoints
+            .into_iter()
+            .map(|c| {
+                let client = EngineClient::new(c)?;
+                Ok(Member { lane: Lane::spawn(&runtime, config.lane_depth), client })
+            })
+            .collect::<Result<Vec<_>, ClientError>>()?;
+        let shared = Arc::new(Shared {
+            members,
+            schedule: config.schedule,
+            recent: Mutex::new(RecentPayloads::new(config.replay_capacity)),
+        });
+        let upcheck = runtime.spawn(upcheck_loop(Arc::downgrade(&shared), config.upcheck_interval));
+        Ok(Self { shared, upcheck })
+    }
+
+    /// The endpoints' clients, in configured rank order (for calls the pool does not wrap).
+    pub fn clients(&self) -> impl Iterator<Item = &EngineClient> {
+        self.shared.members.iter().map(|m| &m.client)
+    }
+
+    /// Every endpoint's status, in configured rank order.
+    pub fn status(&self) -> Vec<EndpointStatus> {
+        self.clients().map(EngineClient::status).collect()
+    }
+
+    /// Every endpoint's status channel, in configured rank order.
+    pub fn subscribe(&self) -> Vec<watch::Receiver<EndpointStatus>> {
+        self.clients().map(EngineClient::subscribe).collect()
+    }
+
+    /// Runs one upcheck of every endpoint now (the pool also does so periodically).
+    pub async fn upcheck_now(&self) -> Vec<EndpointState> {
+        upcheck_all(&self.shared).await
+    }
+
+    /// Remembers a committed payload for replay (e.g. from persisted state after a restart).
+    pub fn remember(&self, payload: ExecutionPayload, sidecar: ExecutionPayloadSidecar) {
+        self.shared.recent().push(RecentPayload { payload, sidecar });
+    }
+
+    /// How many committed payloads are held for replay.
+    pub fn remembered(&self) -> usize {
+        self.shared.recent().len()
+    }
+
+    /// Usable members, best first, and why the others are not.
+    fn ranked(&self) -> (Vec<&Member>, Vec<&Member>) {
+        let (mut usable, skipped): (Vec<_>, Vec<_>) =
+            self.shared.members.iter().partition(|m| m.client.health().usable());
+        // Stable sort: equal states keep their configured rank.
+        usable.sort_by_key(|m| m.client.status().state);
+        (usable, skipped)
+    }
+
+    fn no_usable(skipped: &[&Member]) -> ClientError {
+        let reasons: Vec<String> = skipped
+            .iter()
+            .map(|m| {
+                let s = m.client.status();
+                format!("{}: {:?}, breaker {:?}", s.name, s.state, s.breaker)
+            })
+            .collect();
+        EngineError::NoUsableEndpoint { reason: reasons.join("; ") }.into()
+    }
+
+    /// Builds a payload on `parent` with `attributes`: `forkchoiceUpdated` with the
+    /// attributes, then `getPayload`, on the best usable endpoint. If that endpoint fails at
+    /// either step (unreachable, garbage, hung, lost the build), the whole build is redone on
+    /// the next one. An INVALID head or a refused request (e.g. bad attributes) ends it at
+    /// once: another endpoint would say the same.
+    pub async fn build_payload(
+        &self,
+        parent: ForkchoiceState,
+        attributes: PayloadAttributes,
+    ) -> Result<BuiltPayload, ClientError> {
+        let (candidates, skipped) = self.ranked();
+        let Some(first) = candidates.first() else { return Err(Self::no_usable(&skipped)) };
+        let ts = attributes.timestamp;
+        let fcu_version = self.shared.schedule.version_for(EngineMethod::ForkchoiceUpdated, ts);
+        let get_version = self.shared.schedule.version_for(EngineMethod::GetPayload, ts);
+        let attempts = if candidates.len() == 1 { Attempts::Policy } else { Attempts::Once };
+        let mut first_failure: Option<ClientError> = None;
+        for member in &candidates {
+            let attrs = attributes.clone();
+            let built = member
+                .lane
+                .run(&member.client, move |c| async move {
+                    build_on(&c, parent, attrs, fcu_version, get_version, attempts).await
+                })
+                .await;
+            let err = match built {
+                Some(Ok((payload_id, response))) => {
+                    let failed_over = !std::ptr::eq(*member, *first);
+                    if failed_over {
+                        metrics::record_failover(
+                            "build",
+                            first.client.name(),
+                            member.client.name(),
+                        );
+                    }
+                    return Ok(BuiltPayload {
+                        response,
+                        payload_id,
+                        endpoint: member.client.name().to_string(),
+                        failed_over,
+                    });
+                }
+                Some(Err(e)) => e,
+                None => lane_full(member),
+            };
+            tracing::warn!(endpoint = member.client.name(), error = %err, "build failed here");
+            if !worth_another_endpoint(&err) {
+                return Err(err);
+            }
+            first_failure.get_or_insert(err);
+        }
+        Err(first_failure.unwrap_or_else(|| Self::no_usable(&skipped)))
+    }
+
+    /// Commits `payload`: `newPayload`, then (when VALID) `forkchoiceUpdated(forkchoice)`,
+    /// on every usable endpoint in parallel. Returns the verdict of the best-ranked endpoint
+    /// that gave a decisive answer, as soon as the endpoints ranked above it have failed or
+    /// been undecided; standbys finish in their lanes. Remembers the payload for replay when
+    /// the verdict is VALID.
+    pub async fn commit(
+        &self,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+        forkchoice: ForkchoiceState,
+    ) -> Result<CommitOutcome, ClientError> {
+        let ts = payload.timestamp();
+        let np_version = self.shared.schedule.version_for(EngineMethod::NewPayload, ts);
+        let fcu_version = self.shared.schedule.version_for(EngineMethod::ForkchoiceUpdated, ts);
+        let entry = RecentPayload { payload, sidecar };
+        let outcome = self
+            .fan_out("commit", |attempts, weak| {
+                let entry = entry.clone();
+                move |c: EngineClient| async move {
+                    commit_on(&c, entry, np_version, fcu_version, forkchoice, attempts, weak).await
+                }
+            })
+            .await?;
+        if outcome.is_valid() {
+            self.shared.recent().push(entry);
+        }
+        Ok(outcome)
+    }
+
+    /// Sends a forkchoice update (no attributes) to every usable endpoint; the version is
+    /// that of `head_timestamp`, the head block's timestamp. Same verdict rule as
+    /// [`commit`](Self::commit).
+    pub async fn forkchoice_updated(
+        &self,
+        state: ForkchoiceState,
+        head_timestamp: u64,
+    ) -> Result<CommitOutcome, ClientError> {
+        let version =
+            self.shared.schedule.version_for(EngineMethod::ForkchoiceUpdated, head_timestamp);
+        self.fan_out("forkchoice_updated", |attempts, _| {
+            move |c: EngineClient| async move {
+                let forkchoice = c.forkchoice_updated_with(version, state, None, attempts).await?;
+                Ok(EndpointCommit { payload_status: None, forkchoice: Some(forkchoice) })
+            }
+        })
+        .await
+    }
+
+    /// Queues `job(endpoint)` in every usable endpoint's lane and returns the verdict (see
+    /// the module docs). `make` builds one endpoint's job from its retry mode.
+    async fn fan_out<M, J, Fut>(
+        &self,
+        operation: &'static str,
+        make: M,
+    ) -> Result<CommitOutcome, ClientError>
+    where
+        M: Fn(Attempts, Weak<Shared>) -> J,
+        J: FnOnce(EngineClient) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<EndpointCommit, EngineError>> + Send + 'static,
+    {
+        let (candidates, skipped) = self.ranked();
+        if candidates.is_empty() {
+            return Err(Self::no_usable(&skipped));
+        }
+        for m in &skipped {
+            m.client.health().set_lagging(true);
+        }
+        let attempts = if candidates.len() == 1 { Attempts::Policy } else { Attempts::Once };
+        let mut pending: Vec<_> = candidates
+            .iter()
+            .map(|m| {
+                let job = make(attempts, Arc::downgrade(&self.shared));
+                let client = m.client.clone();
+                let rx = m.lane.submit(&m.client, move |c| async move {
+                    let result = job(c).await;
+                    let reached = result.as_ref().is_ok_and(EndpointCommit::reached_head);
+                    client.health().set_lagging(!reached);
+                    result
+                });
+                (*m, rx)
+            })
+            .collect();
+
+        let mut first_error: Option<EngineError> = None;
+        let mut first_undecided: Option<(usize, EndpointCommit)> = None;
+        let mut verdict: Option<(usize, EndpointCommit)> = None;
+        let mut states: Vec<StandbyState> = vec![StandbyState::Pending; pending.len()];
+        for (i, (member, rx)) in pending.iter_mut().enumerate() {
+            let answer = match rx.take() {
+                Some(rx) => rx.await.ok(),
+                None => None,
+            };
+            match answer {
+                Some(Ok(c)) if c.is_decisive() => {
+                    states[i] =
+                        if c.reached_head() { StandbyState::InSync } else { StandbyState::Lagging };
+                    verdict = Some((i, c));
+                    break;
+                }
+                Some(Ok(c)) => {
+                    states[i] = StandbyState::Lagging;
+                    first_undecided.get_or_insert((i, c));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(endpoint = member.client.name(), error = %e, operation, "endpoint failed");
+                    states[i] = StandbyState::Lagging;
+                    first_error.get_or_insert(e);
+                }
+                None => {
+                    states[i] = StandbyState::Lagging;
+                    let e = lane_full(member);
+                    if let ClientError::Engine(e) = e {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        let Some((index, answer)) = verdict.or(first_undecided) else {
+            return Err(first_error.map_or_else(|| Self::no_usable(&skipped), ClientError::from));
+        };
+        let primary = pending[index].0.client.name().to_string();
+        let failed_over = index > 0;
+        if failed_over {
+            metrics::record_failover(operation, pending[0].0.client.name(), &primary);
+        }
+        let mut standbys: Vec<(String, StandbyState)> = pending
+            .iter()
+            .zip(states)
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, ((m, _), s))| (m.client.name().to_string(), s))
+            .collect();
+        standbys
+            .extend(skipped.iter().map(|m| (m.client.name().to_string(), StandbyState::Lagging)));
+        Ok(CommitOutcome {
+            primary,
+            failed_over,
+            payload_status: answer.payload_status,
+            forkchoice: answer.forkchoice,
+            standbys,
+        })
+    }
+}
+
+/// Whether a build that failed with `err` on one endpoint may succeed on another.
+fn worth_another_endpoint(err: &ClientError) -> bool {
+    match err {
+        ClientError::Engine(e) => {
+            is_endpoint_fault(e)
+                || matches!(
+                    e,
+                    EngineError::NoUsableEndpoint { .. }
+                        | EngineError::Unsupported { .. }
+                        | EngineError::Rpc { code: engine_types::RpcErrorCode::UnknownPayload, .. }
+                )
+        }
+        ClientError::HeadNotValid { status, .. } => !status.is_invalid(),
+        _ => false,
+    }
+}
+
+fn lane_full(member: &Member) -> ClientError {
+    member.client.health().set_lagging(true);
+    EngineError::NoUsableEndpoint {
+        reason: format!("{}: too many calls waiting (the endpoint is stuck)", member.client.name()),
+    }
+    .into()
+}
+
+/// fcU with attributes, then getPayload, on one endpoint.
+async fn build_on(
+    client: &EngineClient,
+    parent: ForkchoiceState,
+    attributes: PayloadAttributes,
+    fcu_version: ApiVersion,
+    get_version: ApiVersion,
+    attempts: Attempts,
+) -> Result<(PayloadId, GetPayloadResponse), ClientError> {
+    let outcome =
+        client.forkchoice_updated_with(fcu_version, parent, Some(attributes), attempts).await?;
+    let Some(payload_id) = outcome.payload_id else {
+        return Err(ClientError::HeadNotValid {
+            endpoint: client.name().to_string(),
+            status: outcome.status,
+        });
+    };
+    let response = client.get_payload_with(get_version, payload_id, attempts).await?;
+    Ok((payload_id, response))
+}
+
+/// newPayload (with catch-up replay when the endpoint lacks the parent), then fcU.
+async fn commit_on(
+    client: &EngineClient,
+    entry: RecentPayload,
+    np_version: ApiVersion,
+    fcu_version: ApiVersion,
+    forkchoice: ForkchoiceState,
+    attempts: Attempts,
+    shared: Weak<Shared>,
+) -> Result<EndpointCommit, EngineError> {
+    let new_payload = |e: RecentPayload, version| {
+        client.new_payload_with(version, e.payload, e.sidecar, attempts)
+    };
+    let mut status = new_payload(entry.clone(), np_version).await?;
+    if status.is_undecided() {
+        let parent = entry.payload.parent_hash();
+        let known = client.status().head;
+        let chain =
+            shared.upgrade().map(|s| s.recent().chain_to(parent, known)).unwrap_or_default();
+        if !chain.is_empty() {
+            tracing::info!(
+                endpoint = client.name(),
+                blocks = chain.len(),
+                "replaying to a lagging endpoint"
+            );
+            metrics::record_replay(client.name(), chain.len() as u64);
+            for old in chain {
+                let ts = old.payload.timestamp();
+                let version = shared
+                    .upgrade()
+                    .map_or(np_version, |s| s.schedule.version_for(EngineMethod::NewPayload, ts));
+                let replayed = new_payload(RecentPayload::clone(&old), version).await?;
+                if !replayed.is_valid() {
+                    tracing::warn!(endpoint = client.name(), status = ?replayed, "replay stopped");
+                    break;
+                }
+            }
+            status = new_payload(entry, np_version).await?;
+        }
+    }
+    if status.is_invalid() {
+        return Ok(EndpointCommit { payload_status: Some(status), forkchoice: None });
+    }
+    let forkchoice =
+        client.forkchoice_updated_with(fcu_version, forkchoice, None, attempts).await?;
+    Ok(EndpointCommit { payload_status: Some(status), forkchoice: Some(forkchoice) })
+}
+
+async fn upcheck_all(shared: &Shared) -> Vec<EndpointState> {
+    futures::future::join_all(shared.members.iter().map(|m| m.client.upcheck())).await
+}
+
+/// Upchecks every endpoint each `interval` until the pool is dropped.
+async fn upcheck_loop(shared: Weak<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else { return };
+        upcheck_all(&shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_types::primitives::B256;
+
+    /// Only answers that settle a commit end the search for a verdict.
+    #[test]
+    fn decisive_answers() {
+        let valid = PayloadStatus::Valid { latest_valid_hash: B256::ZERO };
+        let fcu = |status| ForkchoiceOutcome { status, payload_id: None };
+        let c = |p, f| EndpointCommit { payload_status: p, forkchoice: f };
+        assert!(c(Some(valid.clone()), Some(fcu(valid.clone()))).is_decisive());
+        assert!(c(Some(valid.clone()), Some(fcu(valid.clone()))).reached_head());
+        let invalid = PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None };
+        assert!(c(Some(invalid.clone()), None).is_decisive());
+        assert!(!c(Some(invalid), None).reached_head());
+        assert!(!c(Some(PayloadStatus::Syncing), Some(fcu(PayloadStatus::Syncing))).is_decisive());
+        assert!(!c(Some(PayloadStatus::Accepted), None).is_decisive());
+        assert!(c(None, Some(fcu(valid))).reached_head());
+    }
+
+    /// Failures of one endpoint move a build on; refusals of the request do not.
+    #[test]
+    fn which_build_failures_fail_over() {
+        let timeout = engine_types::TransportError::Timeout {
+            method: "m".into(),
+            after: Duration::from_secs(1),
+        };
+        assert!(worth_another_endpoint(&EngineError::from(timeout).into()));
+        assert!(worth_another_endpoint(&EngineError::bad_response("m", "garbage").into()));
+        let rpc = |code| {
+            ClientError::from(EngineError::Rpc {
+                method: "m".into(),
+                code,
+                message: String::new(),
+                data: None,
+            })
+        };
+        assert!(worth_another_endpoint(&rpc(engine_types::RpcErrorCode::UnknownPayload)));
+        assert!(!worth_another_endpoint(&rpc(
+            engine_types::RpcErrorCode::InvalidPayloadAttributes
+        )));
+        let syncing =
+            ClientError::HeadNotValid { endpoint: "a".into(), status: PayloadStatus::Syncing };
+        assert!(worth_another_endpoint(&syncing));
+        let invalid = ClientError::HeadNotValid {
+            endpoint: "a".into(),
+            status: PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None },
+        };
+        assert!(!worth_another_endpoint(&invalid));
+    }
+}

@@ -1,0 +1,328 @@
+//! JSON-RPC 2.0 over HTTP(S): one POST per call, on kept-alive, reused connections.
+//!
+//! ```text
+//! params ──serde_json::to_vec──> {"jsonrpc":"2.0","id":N,"method":…,"params":…}
+//!        ──POST + Authorization: Bearer <fresh JWT> + traceparent──> EL
+//! body (read chunk by chunk, stopped at the size limit)
+//!        ──borrowed envelope (id checked, result/error kept raw)──> typed parse
+//! ```
+//!
+//! Every failure is an [`EngineError`]: the connection ([`TransportError::Connect`]), the
+//! clock ([`TransportError::Timeout`], which covers connecting, sending and reading the whole
+//! body, so a server that trickles bytes cannot wedge a caller), HTTP 401/403
+//! ([`EngineError::Auth`]), any other non-200 status, an oversized body, and anything that
+//! breaks JSON-RPC — wrong `jsonrpc`, wrong `id`, both or neither of `result` and `error` —
+//! which is [`EngineError::BadResponse`], never success.
+
+use crate::{error::ClientError, jwt::JwtAuth, metrics, traceparent::TraceParent};
+use engine_types::{EngineError, RpcErrorCode, TransportError};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use std::{
+    borrow::Cow,
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+use tracing::{Instrument, field};
+
+/// Largest share of an error body quoted in [`TransportError::HttpStatus`].
+const ERROR_BODY_QUOTE: usize = 256;
+
+/// One JSON-RPC endpoint reached over HTTP(S), with or without JWT.
+pub struct HttpTransport {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    name: String,
+    auth: Option<JwtAuth>,
+    max_response_bytes: u64,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("name", &self.name)
+            .field("authenticated", &self.auth.is_some())
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request envelope, serialized straight from the caller's params (no intermediate
+/// `serde_json::Value`).
+#[derive(Serialize)]
+struct RequestEnvelope<'a, P: ?Sized> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a P,
+}
+
+/// The response envelope, borrowed from the body: `result` and `error` stay raw until the
+/// typed parse.
+#[derive(Deserialize)]
+struct ResponseEnvelope<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// Keeps `"result": null` apart from an absent `result` (an `Option` alone would merge them).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    code: i64,
+    message: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+/// The bytes of a request: `{"jsonrpc":"2.0","id":N,"method":…,"params":…}`.
+pub fn encode_request<P: Serialize + ?Sized>(
+    id: u64,
+    method: &str,
+    params: &P,
+) -> Result<Vec<u8>, EngineError> {
+    serde_json::to_vec(&RequestEnvelope { jsonrpc: "2.0", id, method, params })
+        .map_err(|e| EngineError::invalid_request(method, format!("cannot serialize: {e}")))
+}
+
+/// The raw `result` of a response body to request `id`, or the error it carries.
+pub fn decode_response<'a>(
+    body: &'a [u8],
+    id: u64,
+    method: &str,
+) -> Result<&'a RawValue, EngineError> {
+    let bad = |reason: String| EngineError::bad_response(method, reason);
+    let env: ResponseEnvelope<'a> =
+        serde_json::from_slice(body).map_err(|e| bad(format!("not a JSON-RPC response: {e}")))?;
+    if env.jsonrpc.as_deref() != Some("2.0") {
+        return Err(bad(format!("jsonrpc is {:?}, not \"2.0\"", env.jsonrpc)));
+    }
+    if env.id != Some(id) {
+        return Err(bad(format!("response id {:?} does not match request id {id}", env.id)));
+    }
+    match (env.result, env.error) {
+        (Some(result), None) => Ok(result),
+        (None, Some(error)) => {
+            let e: ErrorObject = serde_json::from_str(error.get())
+                .map_err(|e| bad(format!("malformed error object: {e}")))?;
+            Err(EngineError::Rpc {
+                method: method.to_string(),
+                code: RpcErrorCode::from_code(e.code),
+                message: e.message,
+                data: e.data,
+            })
+        }
+        (Some(_), Some(_)) => Err(bad("both result and error are present".into())),
+        (None, None) => Err(bad("neither result nor error is present".into())),
+    }
+}
+
+/// Parses a raw `result` into `T`; a shape mismatch is a bad response.
+pub fn parse_result<T: serde::de::DeserializeOwned>(
+    raw: &str,
+    method: &str,
+) -> Result<T, EngineError> {
+    serde_json::from_str(raw)
+        .map_err(|e| EngineError::bad_response(method, format!("unexpected result: {e}")))
+}
+
+/// A label for an endpoint: the URL's host and port, never its credentials or path.
+pub fn endpoint_label(url: &reqwest::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        _ => url.scheme().to_string(),
+    }
+}
+
+impl HttpTransport {
+    /// A transport to `url`, named `name` in logs, metrics and errors; `auth` signs each
+    /// request with a fresh JWT; bodies above `max_response_bytes` are refused.
+    pub fn new(
+        url: &str,
+        name: Option<String>,
+        auth: Option<JwtAuth>,
+        max_response_bytes: u64,
+    ) -> Result<Self, ClientError> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| ClientError::config("url", format!("`{url}` is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ClientError::config(
+                "url",
+                format!("scheme `{}` is not http or https", url.scheme()),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            // Our retry policy is the only one: reqwest's own would repeat requests behind
+            // our count and our time bound.
+            .retry(reqwest::retry::never())
+            // Following a redirect would send the JWT to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| ClientError::HttpClient(e.to_string()))?;
+        Ok(Self {
+            name: name.unwrap_or_else(|| endpoint_label(&url)),
+            http,
+            url,
+            auth,
+            max_response_bytes,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether requests carry a JWT.
+    pub const fn is_authenticated(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Calls `method` with `params`, giving up after `timeout`, and hands the raw `result` to
+    /// `parse`. The call is one tracing span and one latency sample.
+    pub async fn call<P, T, F>(
+        &self,
+        method: &'static str,
+        params: &P,
+        timeout: Duration,
+        parse: F,
+    ) -> Result<T, EngineError>
+    where
+        P: Serialize + ?Sized,
+        F: FnOnce(&str) -> Result<T, EngineError>,
+    {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let trace = TraceParent::for_request();
+        let (base, version) = metrics::split_method(method);
+        let span = tracing::debug_span!(
+            "engine_client.call",
+            method = base,
+            version,
+            endpoint = %self.name,
+            id,
+            trace_id = %format_args!("{:032x}", trace.trace_id),
+            outcome = field::Empty,
+        );
+        async {
+            let started = Instant::now();
+            let result = self.exchange(id, method, params, timeout, trace, parse).await;
+            let outcome = metrics::record_call(method, &self.name, started, result.as_ref().err());
+            tracing::Span::current().record("outcome", outcome.as_ref());
+            if let Err(e) = &result {
+                tracing::debug!(error = %e, "call failed");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn exchange<P, T, F>(
+        &self,
+        id: u64,
+        method: &'static str,
+        params: &P,
+        timeout: Duration,
+        trace: TraceParent,
+        parse: F,
+    ) -> Result<T, EngineError>
+    where
+        P: Serialize + ?Sized,
+        F: FnOnce(&str) -> Result<T, EngineError>,
+    {
+        let body = encode_request(id, method, params)?;
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("traceparent", trace.header_value())
+            .body(body);
+        if let Some(auth) = &self.auth {
+            let token =
+                auth.token().map_err(|e| EngineError::invalid_request(method, e.to_string()))?;
+            let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|e| EngineError::invalid_request(method, e.to_string()))?;
+            // Keeps the token out of any header logging down the stack.
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let bytes =
+            tokio::time::timeout(timeout, self.send(request, method)).await.map_err(|_| {
+                TransportError::Timeout { method: method.to_string(), after: timeout }
+            })??;
+        let raw = decode_response(&bytes, id, method)?;
+        parse(raw.get())
+    }
+
+    /// Sends the request and reads the body, refusing non-200 answers and bodies over the
+    /// limit (checked against `Content-Length` up front and again chunk by chunk).
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+    ) -> Result<Vec<u8>, EngineError> {
+        let mut response = request.send().await.map_err(|e| self.connect_error(e, method))?;
+        let status = response.status().as_u16();
+        if matches!(status, 401 | 403) {
+            return Err(EngineError::Auth { endpoint: self.name.clone(), status });
+        }
+        let limit = self.max_response_bytes;
+        let too_large = || EngineError::from(TransportError::BodyTooLarge { limit });
+        let declared = response.content_length().unwrap_or(0);
+        if declared > limit {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.connect_error(e, method))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status != 200 {
+            let quoted = &body[..body.len().min(ERROR_BODY_QUOTE)];
+            return Err(TransportError::HttpStatus {
+                status,
+                body: String::from_utf8_lossy(quoted).into_owned(),
+            }
+            .into());
+        }
+        Ok(body)
+    }
+
+    fn connect_error(&self, e: reqwest::Error, method: &str) -> EngineError {
+        if e.is_timeout() {
+            // Only our own deadline is configured, so this does not happen; classify it
+            // honestly if a lower layer ever times out on its own.
+            return TransportError::Timeout { method: method.to_string(), after: Duration::ZERO }
+                .into();
+        }
+        // The chain of causes says what happened ("connection refused", "connection closed
+        // before message completed"); the URL is left out, it may carry credentials.
+        let e = e.without_url();
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        TransportError::Connect { endpoint: self.name.clone(), reason }.into()
+    }
+}
