@@ -11,11 +11,13 @@
 
 pub mod error;
 pub mod jwt;
+pub mod mock_el;
 pub mod rpc_server;
 
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
-pub use rpc_server::{Fault, RecordedCall, RpcBackend, RpcError, RpcServer};
+pub use mock_el::{MockBlock, MockEl, MockElConfig};
+pub use rpc_server::{Fault, Outcome, RecordedCall, Restart, RpcBackend, RpcError, RpcServer};
 
 #[cfg(feature = "devnet")]
 pub mod devnet;
