@@ -1,0 +1,35 @@
+//! The in-process devnet execution layer: real EVM execution (revm) behind the Engine API.
+//!
+//! ```text
+//!   engine port (JWT) ─┐                       ┌─> Chain: blocks + post-states, canonical index
+//!                      ├─> JSON-RPC dispatch ──┤       forkchoice, build / verify (revm)
+//!   public port ───────┘                       └─> TxPool: admitted transactions by sender
+//! ```
+//!
+//! [`Devnet`] is the execution layer itself and can be driven directly (tests, benches);
+//! [`DevnetEl`] serves it over HTTP JSON-RPC like a real client: an engine port that checks
+//! JWTs and a public port.
+//!
+//! What it implements: Shanghai and Cancun (V2/V3 Engine API methods by timestamp; Prague is
+//! refused at genesis), legacy / EIP-2930 / EIP-1559 transactions, withdrawals credited in
+//! Gwei, base fee burned and tips paid to the fee recipient, receipts and logs, state and
+//! receipt roots checked on import, reorgs to any known block. Not implemented: blob
+//! transactions in the pool (no sidecars), EIP-7702, Prague requests, pruning of old
+//! blocks (every post-state stays in memory; fine for minutes of devnet, not for days).
+
+mod bridge;
+mod chain;
+mod db;
+mod el;
+mod engine;
+mod error;
+mod execute;
+mod genesis;
+mod pool;
+mod state;
+#[cfg(test)]
+mod testing;
+
+pub use bridge::{BRIDGE_RUNTIME_CODE, bridge_genesis_account};
+pub use el::Devnet;
+pub use error::DevnetError;

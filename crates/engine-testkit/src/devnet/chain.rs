@@ -1,0 +1,534 @@
+//! Every block the devnet has seen, the canonical chain, and how blocks are made and checked.
+//!
+//! Each block keeps its post-state (shared where unchanged, see [`state`](super::state)), so
+//! moving the head to any known block — a reorg — is a pointer move plus an update of the
+//! number → hash index. Nothing is ever pruned: a devnet runs for minutes, and the memory
+//! of a few thousand small blocks is cheap. A long-running node would want a bound.
+
+use super::{
+    execute::{BlockOutcome, ExecError, Mode, TxOutcome, execute_block, spec_for},
+    genesis::ChainSpec,
+    state::WorldState,
+};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, Sealable, Sealed, TxEnvelope, proofs,
+    transaction::{Recovered, SignerRecoverable},
+};
+use alloy_eips::{
+    eip1559::BaseFeeParams, eip2718::Encodable2718, eip4844::MAX_DATA_GAS_PER_BLOCK_DENCUN,
+    eip4895::Withdrawal, eip7840::BlobParams,
+};
+use alloy_primitives::{Address, B64, B256, Bytes, U256, map::HashMap};
+use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3};
+use alloy_trie::root::ordered_trie_root_with_encoder;
+use engine_types::Fork;
+use std::sync::Arc;
+
+/// A block the devnet holds: header, executed transactions with receipts, withdrawals and
+/// the post-state.
+#[derive(Debug)]
+pub(crate) struct StoredBlock {
+    /// The header and its hash.
+    pub(crate) header: Sealed<Header>,
+    /// Transactions with their receipts, in order.
+    pub(crate) txs: Vec<TxOutcome>,
+    /// Withdrawals (Shanghai on).
+    pub(crate) withdrawals: Option<Vec<Withdrawal>>,
+    /// The state after this block.
+    pub(crate) state: Arc<WorldState>,
+    /// Tips paid to the fee recipient, in wei.
+    pub(crate) block_value: U256,
+}
+
+impl StoredBlock {
+    /// The block hash.
+    pub(crate) fn hash(&self) -> B256 {
+        self.header.hash()
+    }
+
+    /// The block number.
+    pub(crate) fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// The payload of this block in its richest shape (V3 when it has Cancun fields).
+    pub(crate) fn payload_v3(&self) -> ExecutionPayloadV3 {
+        let h = &self.header;
+        let v1 = ExecutionPayloadV1 {
+            parent_hash: h.parent_hash,
+            fee_recipient: h.beneficiary,
+            state_root: h.state_root,
+            receipts_root: h.receipts_root,
+            logs_bloom: h.logs_bloom,
+            prev_randao: h.mix_hash,
+            block_number: h.number,
+            gas_limit: h.gas_limit,
+            gas_used: h.gas_used,
+            timestamp: h.timestamp,
+            extra_data: h.extra_data.clone(),
+            base_fee_per_gas: U256::from(h.base_fee_per_gas.unwrap_or_default()),
+            block_hash: self.hash(),
+            transactions: self.txs.iter().map(|t| t.tx.inner().encoded_2718().into()).collect(),
+        };
+        ExecutionPayloadV3 {
+            payload_inner: ExecutionPayloadV2 {
+                payload_inner: v1,
+                withdrawals: self.withdrawals.clone().unwrap_or_default(),
+            },
+            blob_gas_used: h.blob_gas_used.unwrap_or_default(),
+            excess_blob_gas: h.excess_blob_gas.unwrap_or_default(),
+        }
+    }
+}
+
+/// What a new block on top of a parent is built from (the payload attributes).
+#[derive(Debug, Clone)]
+pub(crate) struct NextBlock {
+    /// Its timestamp.
+    pub(crate) timestamp: u64,
+    /// Who receives the tips.
+    pub(crate) fee_recipient: Address,
+    /// `prevRandao` (the header's mix hash).
+    pub(crate) prev_randao: B256,
+    /// Withdrawals, Shanghai on.
+    pub(crate) withdrawals: Option<Vec<Withdrawal>>,
+    /// The parent beacon block root, Cancun on.
+    pub(crate) parent_beacon_block_root: Option<B256>,
+}
+
+/// Why a block was refused on import.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BlockError {
+    /// The header does not follow from its parent.
+    #[error("{0}")]
+    Header(String),
+    /// A transaction's signature does not recover.
+    #[error("transaction {index}: invalid signature: {reason}")]
+    Signature {
+        /// Its index.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Execution failed.
+    #[error(transparent)]
+    Execution(#[from] ExecError),
+    /// A header field does not match what executing the block produced.
+    #[error("{field} mismatch: header has {header}, execution gives {computed}")]
+    Mismatch {
+        /// The field.
+        field: &'static str,
+        /// The header's value.
+        header: String,
+        /// The computed value.
+        computed: String,
+    },
+}
+
+/// The extra data of blocks the devnet builds.
+const EXTRA_DATA: &[u8] = b"alys devnet";
+
+/// The known blocks, the canonical chain and the forkchoice.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    spec: ChainSpec,
+    blocks: HashMap<B256, Arc<StoredBlock>>,
+    /// Canonical hashes by number, from genesis (`canonical[0]` is the genesis).
+    canonical: Vec<B256>,
+    genesis_number: u64,
+    head: B256,
+    safe: Option<B256>,
+    finalized: Option<B256>,
+    /// Where each transaction hash was included (on any branch).
+    tx_index: HashMap<B256, Vec<(B256, usize)>>,
+    /// Blocks found invalid, with their latest valid ancestor.
+    invalid: HashMap<B256, Option<B256>>,
+}
+
+impl Chain {
+    /// A chain holding only `genesis`.
+    pub(crate) fn new(spec: ChainSpec, genesis: Header, state: WorldState) -> Self {
+        let genesis = genesis.seal_slow();
+        let hash = genesis.hash();
+        let genesis_number = genesis.number;
+        let block = StoredBlock {
+            header: genesis,
+            txs: Vec::new(),
+            withdrawals: None,
+            state: Arc::new(state),
+            block_value: U256::ZERO,
+        };
+        let mut blocks = HashMap::default();
+        blocks.insert(hash, Arc::new(block));
+        Self {
+            spec,
+            blocks,
+            canonical: vec![hash],
+            genesis_number,
+            head: hash,
+            safe: None,
+            finalized: None,
+            tx_index: HashMap::default(),
+            invalid: HashMap::default(),
+        }
+    }
+
+    /// The chain configuration.
+    pub(crate) const fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// A known block.
+    pub(crate) fn block(&self, hash: &B256) -> Option<&Arc<StoredBlock>> {
+        self.blocks.get(hash)
+    }
+
+    /// The genesis block.
+    pub(crate) fn genesis(&self) -> &Arc<StoredBlock> {
+        // `canonical[0]` is the genesis: set_head never drains below the fork point, and
+        // every branch forks at or after genesis.
+        &self.blocks[&self.canonical[0]]
+    }
+
+    /// The head block.
+    pub(crate) fn head(&self) -> &Arc<StoredBlock> {
+        // The head is always a known block: it starts at genesis and only moves to known ones.
+        &self.blocks[&self.head]
+    }
+
+    /// The safe block, once a forkchoice update named one.
+    pub(crate) fn safe(&self) -> Option<&Arc<StoredBlock>> {
+        self.safe.and_then(|h| self.blocks.get(&h))
+    }
+
+    /// The finalized block, once a forkchoice update named one.
+    pub(crate) fn finalized(&self) -> Option<&Arc<StoredBlock>> {
+        self.finalized.and_then(|h| self.blocks.get(&h))
+    }
+
+    /// The canonical block with `number`.
+    pub(crate) fn canonical(&self, number: u64) -> Option<&Arc<StoredBlock>> {
+        let index = usize::try_from(number.checked_sub(self.genesis_number)?).ok()?;
+        self.canonical.get(index).and_then(|h| self.blocks.get(h))
+    }
+
+    /// Whether `hash` is on the canonical chain.
+    pub(crate) fn is_canonical(&self, hash: &B256) -> bool {
+        self.blocks
+            .get(hash)
+            .is_some_and(|b| self.canonical(b.number()).is_some_and(|c| c.hash() == *hash))
+    }
+
+    /// The canonical inclusion of a transaction: block and index.
+    pub(crate) fn find_tx(&self, hash: &B256) -> Option<(&Arc<StoredBlock>, usize)> {
+        self.tx_index
+            .get(hash)?
+            .iter()
+            .find(|(block, _)| self.is_canonical(block))
+            .and_then(|(block, index)| Some((self.blocks.get(block)?, *index)))
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub(crate) fn is_ancestor(&self, ancestor: &B256, descendant: &B256) -> bool {
+        let Some(target) = self.blocks.get(ancestor) else { return false };
+        let mut cursor = self.blocks.get(descendant);
+        while let Some(block) = cursor {
+            if block.number() <= target.number() {
+                return block.hash() == *ancestor;
+            }
+            cursor = self.blocks.get(&block.header.parent_hash);
+        }
+        false
+    }
+
+    /// The latest valid ancestor recorded for an invalid block, if it is one.
+    pub(crate) fn invalid(&self, hash: &B256) -> Option<Option<B256>> {
+        self.invalid.get(hash).copied()
+    }
+
+    /// Remember that `hash` is invalid.
+    pub(crate) fn mark_invalid(&mut self, hash: B256, latest_valid: Option<B256>) {
+        self.invalid.insert(hash, latest_valid);
+    }
+
+    /// Record the safe and finalized blocks (already checked to be ancestors of the head).
+    pub(crate) fn set_safe_finalized(&mut self, safe: Option<B256>, finalized: Option<B256>) {
+        self.safe = safe;
+        self.finalized = finalized;
+    }
+
+    /// Make `hash` the head; the canonical index follows. Returns the transactions of blocks
+    /// that left the canonical chain (for the pool to take back).
+    pub(crate) fn set_head(&mut self, hash: B256) -> Vec<Recovered<TxEnvelope>> {
+        let mut orphaned = Vec::new();
+        if hash == self.head || !self.blocks.contains_key(&hash) {
+            return orphaned;
+        }
+        let mut branch = Vec::new();
+        let mut cursor = hash;
+        while !self.is_canonical(&cursor) {
+            branch.push(cursor);
+            match self.blocks.get(&cursor) {
+                Some(b) => cursor = b.header.parent_hash,
+                // Every stored block descends from genesis, which is canonical.
+                None => break,
+            }
+        }
+        let fork_number = self.blocks.get(&cursor).map_or(self.genesis_number, |b| b.number());
+        let keep = (fork_number - self.genesis_number + 1) as usize;
+        for gone in self.canonical.drain(keep..) {
+            if let Some(b) = self.blocks.get(&gone) {
+                orphaned.extend(b.txs.iter().map(|t| t.tx.clone()));
+            }
+        }
+        self.canonical.extend(branch.into_iter().rev());
+        self.head = hash;
+        orphaned
+    }
+
+    /// The header of a child of `parent` before execution: the fields that follow from the
+    /// parent (number, base fee, excess blob gas) and from `next`.
+    fn child_header(
+        &self,
+        parent: &Header,
+        next: &NextBlock,
+        gas_limit: u64,
+        extra: Bytes,
+    ) -> Header {
+        let fork = self.spec.fork_at(next.timestamp);
+        let cancun = fork >= Fork::Cancun;
+        Header {
+            parent_hash: parent.hash_slow(),
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: next.fee_recipient,
+            difficulty: U256::ZERO,
+            number: parent.number + 1,
+            gas_limit,
+            timestamp: next.timestamp,
+            extra_data: extra,
+            mix_hash: next.prev_randao,
+            nonce: B64::ZERO,
+            base_fee_per_gas: parent.next_block_base_fee(BaseFeeParams::ethereum()),
+            excess_blob_gas: cancun.then(|| {
+                parent.next_block_excess_blob_gas(BlobParams::cancun()).unwrap_or_default()
+            }),
+            parent_beacon_block_root: next.parent_beacon_block_root,
+            ..Header::default()
+        }
+    }
+
+    /// Execute `txs` on top of `parent` into a block; roots and gas come from execution.
+    fn assemble(
+        &self,
+        parent: &StoredBlock,
+        mut header: Header,
+        txs: Vec<Recovered<TxEnvelope>>,
+        withdrawals: Option<Vec<Withdrawal>>,
+        mode: Mode,
+    ) -> Result<(StoredBlock, Vec<(B256, String)>), ExecError> {
+        header.parent_hash = parent.hash();
+        let spec = spec_for(self.spec.fork_at(header.timestamp));
+        let lookup = |number: u64| self.ancestor_hash(parent.hash(), number);
+        let outcome: BlockOutcome = execute_block(
+            &parent.state,
+            &header,
+            self.spec.chain_id,
+            spec,
+            &lookup,
+            txs,
+            withdrawals.as_deref().unwrap_or_default(),
+            mode,
+        )?;
+        let state = parent.state.apply(outcome.diff);
+        header.state_root = state.root();
+        header.transactions_root =
+            ordered_trie_root_with_encoder(&outcome.txs, |t, buf| t.tx.inner().encode_2718(buf));
+        header.receipts_root =
+            ordered_trie_root_with_encoder(&outcome.txs, |t, buf| t.receipt.encode_2718(buf));
+        header.logs_bloom = outcome.logs_bloom;
+        header.gas_used = outcome.gas_used;
+        header.withdrawals_root = withdrawals.as_deref().map(proofs::calculate_withdrawals_root);
+        if header.excess_blob_gas.is_some() {
+            header.blob_gas_used = Some(outcome.blob_gas_used);
+        }
+        let block = StoredBlock {
+            header: header.seal_slow(),
+            txs: outcome.txs,
+            withdrawals,
+            state,
+            block_value: outcome.block_value,
+        };
+        Ok((block, outcome.skipped))
+    }
+
+    /// The hash of the ancestor of `from` (inclusive) with `number`.
+    fn ancestor_hash(&self, from: B256, number: u64) -> Option<B256> {
+        let mut cursor = self.blocks.get(&from);
+        while let Some(block) = cursor {
+            if block.number() == number {
+                return Some(block.hash());
+            }
+            if block.number() < number {
+                return None;
+            }
+            cursor = self.blocks.get(&block.header.parent_hash);
+        }
+        None
+    }
+
+    /// Build a block on `parent` from `next` and the candidate transactions (those that
+    /// cannot be included are left out). The block is not stored.
+    pub(crate) fn build(
+        &self,
+        parent: &StoredBlock,
+        next: &NextBlock,
+        candidates: Vec<Recovered<TxEnvelope>>,
+    ) -> Result<StoredBlock, ExecError> {
+        let header = self.child_header(
+            &parent.header,
+            next,
+            parent.header.gas_limit,
+            Bytes::from_static(EXTRA_DATA),
+        );
+        let (block, _skipped) =
+            self.assemble(parent, header, candidates, next.withdrawals.clone(), Mode::Build)?;
+        Ok(block)
+    }
+
+    /// Check a block received from outside against its (known) parent by executing it;
+    /// the block is not stored.
+    pub(crate) fn verify(
+        &self,
+        parent: &StoredBlock,
+        header: &Header,
+        txs: Vec<TxEnvelope>,
+        withdrawals: Option<Vec<Withdrawal>>,
+    ) -> Result<StoredBlock, BlockError> {
+        self.check_header(&parent.header, header, withdrawals.is_some())?;
+        let txs = txs
+            .into_iter()
+            .enumerate()
+            .map(|(index, tx)| {
+                tx.try_into_recovered()
+                    .map_err(|e| BlockError::Signature { index, reason: e.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = NextBlock {
+            timestamp: header.timestamp,
+            fee_recipient: header.beneficiary,
+            prev_randao: header.mix_hash,
+            withdrawals: withdrawals.clone(),
+            parent_beacon_block_root: header.parent_beacon_block_root,
+        };
+        let pre =
+            self.child_header(&parent.header, &next, header.gas_limit, header.extra_data.clone());
+        let (block, _) = self.assemble(parent, pre, txs, withdrawals, Mode::Import)?;
+        let computed = &block.header;
+        let checks: [(&'static str, String, String); 6] = [
+            ("gasUsed", header.gas_used.to_string(), computed.gas_used.to_string()),
+            (
+                "blobGasUsed",
+                format!("{:?}", header.blob_gas_used),
+                format!("{:?}", computed.blob_gas_used),
+            ),
+            ("logsBloom", header.logs_bloom.to_string(), computed.logs_bloom.to_string()),
+            ("receiptsRoot", header.receipts_root.to_string(), computed.receipts_root.to_string()),
+            ("stateRoot", header.state_root.to_string(), computed.state_root.to_string()),
+            ("blockHash", header.hash_slow().to_string(), computed.hash().to_string()),
+        ];
+        for (field, header, computed) in checks {
+            if header != computed {
+                return Err(BlockError::Mismatch { field, header, computed });
+            }
+        }
+        Ok(block)
+    }
+
+    /// The header rules that do not need execution.
+    fn check_header(
+        &self,
+        parent: &Header,
+        header: &Header,
+        has_withdrawals: bool,
+    ) -> Result<(), BlockError> {
+        let bad = |reason: String| Err(BlockError::Header(reason));
+        let fork = self.spec.fork_at(header.timestamp);
+        if header.number != parent.number + 1 {
+            return bad(format!(
+                "number {} does not follow parent {}",
+                header.number, parent.number
+            ));
+        }
+        if header.timestamp <= parent.timestamp {
+            return bad(format!(
+                "timestamp {} is not after the parent's {}",
+                header.timestamp, parent.timestamp
+            ));
+        }
+        let (gl, pgl) = (header.gas_limit, parent.gas_limit);
+        if gl < 5000 || gl.abs_diff(pgl) >= pgl / 1024 && gl != pgl {
+            return bad(format!("gas limit {gl} is not within 1/1024 of the parent's {pgl}"));
+        }
+        if header.gas_used > gl {
+            return bad(format!("gas used {} exceeds the gas limit {gl}", header.gas_used));
+        }
+        let expected = parent.next_block_base_fee(BaseFeeParams::ethereum());
+        if header.base_fee_per_gas != expected {
+            return bad(format!(
+                "base fee {:?} differs from {:?} computed from the parent",
+                header.base_fee_per_gas, expected
+            ));
+        }
+        if header.extra_data.len() > engine_types::constants::MAX_EXTRA_DATA_BYTES {
+            return bad(format!("extra data is {} bytes, more than 32", header.extra_data.len()));
+        }
+        if has_withdrawals != (fork >= Fork::Shanghai) {
+            return bad(format!(
+                "withdrawals {} in {fork:?}",
+                if has_withdrawals { "present" } else { "missing" }
+            ));
+        }
+        if fork >= Fork::Cancun {
+            if header.parent_beacon_block_root.is_none() {
+                return bad("parentBeaconBlockRoot missing in Cancun".into());
+            }
+            let expected =
+                parent.next_block_excess_blob_gas(BlobParams::cancun()).unwrap_or_default();
+            if header.excess_blob_gas != Some(expected) {
+                return bad(format!(
+                    "excess blob gas {:?} differs from {expected} computed from the parent",
+                    header.excess_blob_gas
+                ));
+            }
+            if header.blob_gas_used.is_some_and(|used| used > MAX_DATA_GAS_PER_BLOCK_DENCUN) {
+                return bad("blob gas used exceeds the Cancun maximum".into());
+            }
+        } else if header.parent_beacon_block_root.is_some() || header.excess_blob_gas.is_some() {
+            return bad(format!("Cancun fields in a {fork:?} block"));
+        }
+        Ok(())
+    }
+
+    /// Store a verified or built block (its parent must be known).
+    pub(crate) fn insert(&mut self, block: StoredBlock) -> Arc<StoredBlock> {
+        let hash = block.hash();
+        for (index, t) in block.txs.iter().enumerate() {
+            let at = self.tx_index.entry(*t.tx.tx_hash()).or_default();
+            if !at.contains(&(hash, index)) {
+                at.push((hash, index));
+            }
+        }
+        let block = Arc::new(block);
+        self.blocks.insert(hash, Arc::clone(&block));
+        block
+    }
+
+    /// The canonical blocks from `from` to `to` inclusive (clamped to the head).
+    pub(crate) fn canonical_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = &Arc<StoredBlock>> {
+        (from..=to).map_while(move |n| self.canonical(n))
+    }
+}

@@ -1,0 +1,271 @@
+//! The world state of one block: accounts, storage and code, with its Merkle-Patricia root.
+//!
+//! Every block keeps its own post-state, so that a reorg is a pointer move. Copies are cheap
+//! because the expensive parts are shared: an account's storage sits behind an [`Arc`] that
+//! only a write clones, and each storage map and each state caches its trie root, so the root
+//! of an untouched account's storage (and of an untouched state, e.g. after an empty block) is
+//! computed once.
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap};
+use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, KECCAK_EMPTY, Nibbles, TrieAccount};
+use revm::bytecode::Bytecode;
+use std::sync::{Arc, OnceLock};
+
+/// The storage of one account: only non-zero slots are kept, as in the trie.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Storage {
+    slots: HashMap<U256, U256>,
+    root: OnceLock<B256>,
+}
+
+impl Storage {
+    /// The value of `slot` (zero when unset).
+    pub(crate) fn get(&self, slot: &U256) -> U256 {
+        self.slots.get(slot).copied().unwrap_or_default()
+    }
+
+    /// Set `slot`; zero removes it.
+    pub(crate) fn set(&mut self, slot: U256, value: U256) {
+        self.root = OnceLock::new();
+        if value.is_zero() {
+            self.slots.remove(&slot);
+        } else {
+            self.slots.insert(slot, value);
+        }
+    }
+
+    /// Whether no slot is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The root of the storage trie (computed once, then cached until the next write).
+    pub(crate) fn root(&self) -> B256 {
+        *self.root.get_or_init(|| {
+            if self.slots.is_empty() {
+                return EMPTY_ROOT_HASH;
+            }
+            let mut leaves: Vec<(B256, U256)> = self
+                .slots
+                .iter()
+                .map(|(slot, value)| (keccak256(B256::from(*slot)), *value))
+                .collect();
+            leaves.sort_unstable_by_key(|(key, _)| *key);
+            let mut hb = HashBuilder::default();
+            for (key, value) in leaves {
+                hb.add_leaf(Nibbles::unpack(key), &alloy_rlp::encode_fixed_size(&value));
+            }
+            hb.root()
+        })
+    }
+
+    /// The set slots, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&U256, &U256)> {
+        self.slots.iter()
+    }
+}
+
+/// One account of the state.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    /// `keccak256(address)`: the account's key in the state trie, computed once.
+    pub(crate) hashed_address: B256,
+    /// Transactions sent (or, for a contract, contracts created).
+    pub(crate) nonce: u64,
+    /// Balance in wei.
+    pub(crate) balance: U256,
+    /// `keccak256(code)`, [`KECCAK_EMPTY`] for an account without code.
+    pub(crate) code_hash: B256,
+    /// Storage, shared with the parent state until written.
+    pub(crate) storage: Arc<Storage>,
+}
+
+impl Account {
+    /// An empty account at `address`.
+    pub(crate) fn empty(address: &Address) -> Self {
+        Self {
+            hashed_address: keccak256(address),
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+            storage: Arc::default(),
+        }
+    }
+
+    /// EIP-161 emptiness: no nonce, no balance, no code.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nonce == 0 && self.balance.is_zero() && self.code_hash == KECCAK_EMPTY
+    }
+
+    fn trie_account(&self) -> TrieAccount {
+        TrieAccount::new(self.nonce, self.balance, self.storage.root(), self.code_hash)
+    }
+}
+
+/// The state after a block: accounts, the code they point to, and the cached state root.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WorldState {
+    accounts: HashMap<Address, Account>,
+    /// Code by hash. Shared: code is immutable and only ever added.
+    code: Arc<HashMap<B256, Bytecode>>,
+    root: OnceLock<B256>,
+}
+
+/// The changes of one block (or one call) on top of a [`WorldState`]: `None` deletes.
+#[derive(Debug, Default)]
+pub(crate) struct StateDiff {
+    pub(crate) accounts: HashMap<Address, Option<Account>>,
+    pub(crate) code: HashMap<B256, Bytecode>,
+}
+
+impl WorldState {
+    /// The account at `address`, if it exists.
+    pub(crate) fn account(&self, address: &Address) -> Option<&Account> {
+        self.accounts.get(address)
+    }
+
+    /// The code with `hash`; empty for [`KECCAK_EMPTY`] or an unknown hash.
+    pub(crate) fn code(&self, hash: &B256) -> Option<&Bytecode> {
+        self.code.get(hash)
+    }
+
+    /// The code of the account at `address` (empty when none).
+    pub(crate) fn code_at(&self, address: &Address) -> Bytes {
+        self.account(address)
+            .and_then(|a| self.code(&a.code_hash))
+            .map(Bytecode::original_bytes)
+            .unwrap_or_default()
+    }
+
+    /// The balance of `address` (zero for a missing account).
+    pub(crate) fn balance(&self, address: &Address) -> U256 {
+        self.account(address).map(|a| a.balance).unwrap_or_default()
+    }
+
+    /// The nonce of `address` (zero for a missing account).
+    pub(crate) fn nonce(&self, address: &Address) -> u64 {
+        self.account(address).map(|a| a.nonce).unwrap_or_default()
+    }
+
+    /// The value of `slot` in the storage of `address`.
+    pub(crate) fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        self.account(address).map(|a| a.storage.get(slot)).unwrap_or_default()
+    }
+
+    /// How many accounts exist.
+    pub(crate) fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Insert (or replace) an account, with its code when it has any.
+    pub(crate) fn insert(&mut self, address: Address, account: Account, code: Option<Bytecode>) {
+        if let Some(code) = code {
+            Arc::make_mut(&mut self.code).insert(account.code_hash, code);
+        }
+        self.accounts.insert(address, account);
+        self.root = OnceLock::new();
+    }
+
+    /// This state with `diff` applied. An empty diff returns the same state (and so keeps
+    /// its cached root).
+    pub(crate) fn apply(self: &Arc<Self>, diff: StateDiff) -> Arc<Self> {
+        if diff.accounts.is_empty() && diff.code.is_empty() {
+            return Arc::clone(self);
+        }
+        let mut next = Self {
+            accounts: self.accounts.clone(),
+            code: Arc::clone(&self.code),
+            root: OnceLock::new(),
+        };
+        if !diff.code.is_empty() {
+            Arc::make_mut(&mut next.code).extend(diff.code);
+        }
+        for (address, account) in diff.accounts {
+            match account {
+                Some(account) => next.accounts.insert(address, account),
+                None => next.accounts.remove(&address),
+            };
+        }
+        Arc::new(next)
+    }
+
+    /// The state root: the root of the trie of `keccak(address) → rlp(TrieAccount)`,
+    /// storage roots included. Computed once per state.
+    pub(crate) fn root(&self) -> B256 {
+        *self.root.get_or_init(|| {
+            if self.accounts.is_empty() {
+                return EMPTY_ROOT_HASH;
+            }
+            let mut leaves: Vec<&Account> = self.accounts.values().collect();
+            leaves.sort_unstable_by_key(|a| a.hashed_address);
+            let mut hb = HashBuilder::default();
+            let mut buf = Vec::with_capacity(128);
+            for account in leaves {
+                buf.clear();
+                alloy_rlp::Encodable::encode(&account.trie_account(), &mut buf);
+                hb.add_leaf(Nibbles::unpack(account.hashed_address), &buf);
+            }
+            hb.root()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::address;
+
+    fn with_balance(address: &Address, wei: u64) -> Account {
+        Account { balance: U256::from(wei), ..Account::empty(address) }
+    }
+
+    /// The state root agrees with alloy-trie's reference computation, storage included.
+    #[test]
+    fn state_root_matches_reference() {
+        let a = address!("0x1000000000000000000000000000000000000001");
+        let b = address!("0x2000000000000000000000000000000000000002");
+        let mut state = WorldState::default();
+        assert_eq!(state.root(), EMPTY_ROOT_HASH);
+        state.insert(a, with_balance(&a, 5), None);
+        let mut storage = Storage::default();
+        storage.set(U256::from(1), U256::from(7));
+        storage.set(U256::from(2), U256::from(9));
+        storage.set(U256::from(2), U256::ZERO);
+        let code = Bytecode::new_raw(Bytes::from_static(&[0x00]));
+        let contract = Account {
+            nonce: 1,
+            code_hash: code.hash_slow(),
+            storage: Arc::new(storage),
+            ..with_balance(&b, 0)
+        };
+        state.insert(b, contract, Some(code));
+
+        let storage_ref =
+            alloy_trie::root::storage_root_unhashed([(B256::from(U256::from(1)), U256::from(7))]);
+        let expected = alloy_trie::root::state_root_unhashed([
+            (a, TrieAccount::new(0, U256::from(5), EMPTY_ROOT_HASH, KECCAK_EMPTY)),
+            (b, TrieAccount::new(1, U256::ZERO, storage_ref, keccak256([0x00u8]))),
+        ]);
+        assert_eq!(state.root(), expected);
+    }
+
+    /// Applying a diff leaves the parent untouched and changes the root; an empty diff keeps it.
+    #[test]
+    fn diffs_do_not_leak_into_the_parent() {
+        let a = address!("0x1000000000000000000000000000000000000001");
+        let mut parent = WorldState::default();
+        parent.insert(a, with_balance(&a, 5), None);
+        let parent = Arc::new(parent);
+        let root = parent.root();
+        let mut diff = StateDiff::default();
+        diff.accounts.insert(a, Some(with_balance(&a, 6)));
+        let child = parent.apply(diff);
+        assert_eq!(parent.balance(&a), U256::from(5));
+        assert_eq!(child.balance(&a), U256::from(6));
+        assert_ne!(child.root(), root);
+        assert_eq!(parent.apply(StateDiff::default()).root(), root);
+        let mut delete = StateDiff::default();
+        delete.accounts.insert(a, None);
+        assert_eq!(child.apply(delete).root(), EMPTY_ROOT_HASH);
+    }
+}
