@@ -15,6 +15,7 @@ mod capabilities;
 pub mod client;
 pub mod engine_api;
 pub mod error;
+pub mod eth;
 pub mod health;
 pub mod jwt;
 pub mod metrics;

@@ -326,3 +326,241 @@ impl HttpTransport {
         TransportError::Connect { endpoint: self.name.clone(), reason }.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_types::{
+        ApiVersion, EngineRequest,
+        eips::{eip4895::Withdrawal, eip7685::Requests},
+        engine::{
+            CancunPayloadFields, ClientCode, ClientVersionV1, ExecutionPayload,
+            ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3,
+            ForkchoiceState, PayloadAttributes, PayloadId, PraguePayloadFields,
+        },
+        primitives::{Address, B256, Bloom, Bytes, U256},
+    };
+
+    fn payload_v1() -> ExecutionPayloadV1 {
+        ExecutionPayloadV1 {
+            parent_hash: B256::repeat_byte(0x11),
+            fee_recipient: engine_types::constants::DEAD_ADDRESS,
+            state_root: B256::repeat_byte(0x22),
+            receipts_root: B256::repeat_byte(0x33),
+            logs_bloom: Bloom::ZERO,
+            prev_randao: B256::ZERO,
+            block_number: 16,
+            gas_limit: 30_000_000,
+            gas_used: 21_000,
+            timestamp: 1_700_000_000,
+            extra_data: Bytes::new(),
+            base_fee_per_gas: U256::from(7),
+            block_hash: B256::repeat_byte(0x44),
+            transactions: vec![Bytes::from_static(&[0x02, 0xf8, 0x6b])],
+        }
+    }
+
+    fn withdrawals() -> Vec<Withdrawal> {
+        vec![Withdrawal {
+            index: 256,
+            validator_index: 0,
+            address: Address::repeat_byte(0xaa),
+            amount: 10_000_000,
+        }]
+    }
+
+    fn payload_v3() -> ExecutionPayloadV3 {
+        ExecutionPayloadV3 {
+            payload_inner: ExecutionPayloadV2 {
+                payload_inner: payload_v1(),
+                withdrawals: withdrawals(),
+            },
+            blob_gas_used: 0,
+            excess_blob_gas: 0,
+        }
+    }
+
+    fn state() -> ForkchoiceState {
+        ForkchoiceState {
+            head_block_hash: B256::repeat_byte(0xaa),
+            safe_block_hash: B256::repeat_byte(0xbb),
+            finalized_block_hash: B256::ZERO,
+        }
+    }
+
+    fn attrs(version: ApiVersion) -> PayloadAttributes {
+        PayloadAttributes {
+            timestamp: 1_700_000_002,
+            prev_randao: B256::ZERO,
+            suggested_fee_recipient: engine_types::constants::DEAD_ADDRESS,
+            withdrawals: (version >= ApiVersion::V2).then(withdrawals),
+            parent_beacon_block_root: (version >= ApiVersion::V3).then(|| B256::repeat_byte(0xcc)),
+            slot_number: None,
+            target_gas_limit: None,
+        }
+    }
+
+    /// One request of every method and version the client sends.
+    fn every_request() -> Vec<(&'static str, EngineRequest)> {
+        use ApiVersion::*;
+        let cancun = CancunPayloadFields::new(B256::repeat_byte(0xcc), vec![B256::repeat_byte(1)]);
+        let prague = PraguePayloadFields::new(Requests::new(vec![Bytes::from_static(&[0, 1])]));
+        let v2 = ExecutionPayload::V2(payload_v3().payload_inner);
+        let id = PayloadId::new([1, 2, 3, 4, 5, 6, 7, 8]);
+        let fcu = |v| EngineRequest::forkchoice_updated(v, state(), Some(attrs(v))).unwrap();
+        let get = |v| EngineRequest::get_payload(v, id).unwrap();
+        vec![
+            ("fcu_v1", fcu(V1)),
+            ("fcu_v2", fcu(V2)),
+            ("fcu_v3", fcu(V3)),
+            ("fcu_v3_no_attributes", EngineRequest::forkchoice_updated(V3, state(), None).unwrap()),
+            ("get_payload_v1", get(V1)),
+            ("get_payload_v2", get(V2)),
+            ("get_payload_v3", get(V3)),
+            ("get_payload_v4", get(V4)),
+            (
+                "new_payload_v1",
+                EngineRequest::new_payload(
+                    V1,
+                    ExecutionPayload::V1(payload_v1()),
+                    ExecutionPayloadSidecar::none(),
+                )
+                .unwrap(),
+            ),
+            (
+                "new_payload_v2",
+                EngineRequest::new_payload(V2, v2, ExecutionPayloadSidecar::none()).unwrap(),
+            ),
+            (
+                "new_payload_v3",
+                EngineRequest::new_payload(
+                    V3,
+                    ExecutionPayload::V3(payload_v3()),
+                    ExecutionPayloadSidecar::v3(cancun.clone()),
+                )
+                .unwrap(),
+            ),
+            (
+                "new_payload_v4",
+                EngineRequest::new_payload(
+                    V4,
+                    ExecutionPayload::V3(payload_v3()),
+                    ExecutionPayloadSidecar::v4(cancun, prague),
+                )
+                .unwrap(),
+            ),
+            (
+                "exchange_capabilities",
+                EngineRequest::ExchangeCapabilities(vec!["engine_newPayloadV2".into()]),
+            ),
+            (
+                "get_client_version",
+                EngineRequest::GetClientVersion(ClientVersionV1 {
+                    code: ClientCode::RH,
+                    name: "alys-engine".into(),
+                    version: "0.1.0".into(),
+                    commit: "0x01020304".into(),
+                }),
+            ),
+            ("bodies_by_hash", EngineRequest::GetPayloadBodiesByHash(vec![B256::repeat_byte(9)])),
+            ("bodies_by_range", EngineRequest::GetPayloadBodiesByRange { start: 16, count: 32 }),
+        ]
+    }
+
+    /// The exact bytes of every Engine API request: envelope fields in order, params as the
+    /// spec's array, no whitespace.
+    #[test]
+    fn request_bytes() {
+        for (name, request) in every_request() {
+            let bytes = encode_request(7, request.method_name(), &request).unwrap();
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.starts_with(&format!(
+                r#"{{"jsonrpc":"2.0","id":7,"method":"{}","params":["#,
+                request.method_name()
+            )));
+            insta::assert_snapshot!(name, text);
+        }
+    }
+
+    fn decode(body: &str) -> Result<String, EngineError> {
+        decode_response(body.as_bytes(), 7, "m").map(|r| r.get().to_string())
+    }
+
+    /// A well-formed answer yields its raw result, `null` included.
+    #[test]
+    fn decodes_results() {
+        assert_eq!(
+            decode(r#"{"jsonrpc":"2.0","id":7,"result":{"a":[1, 2]}}"#).unwrap(),
+            r#"{"a":[1, 2]}"#
+        );
+        assert_eq!(decode(r#"{"id":7,"result":null,"jsonrpc":"2.0"}"#).unwrap(), "null");
+    }
+
+    /// A JSON-RPC error becomes a typed RPC error with its code and data.
+    #[test]
+    fn decodes_errors() {
+        let e = decode(r#"{"jsonrpc":"2.0","id":7,"error":{"code":-38002,"message":"bad","data":{"err":"x"}}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            EngineError::Rpc {
+                method: "m".into(),
+                code: RpcErrorCode::InvalidForkchoiceState,
+                message: "bad".into(),
+                data: Some(serde_json::json!({"err": "x"})),
+            }
+        );
+    }
+
+    /// Everything that breaks JSON-RPC is a bad response naming the problem, never success.
+    #[test]
+    fn spec_violations_are_bad_responses() {
+        let cases = [
+            (r#"{"jsonrpc":"2.0","id":8,"result":1}"#, "does not match request id 7"),
+            (r#"{"jsonrpc":"2.0","id":null,"result":1}"#, "does not match"),
+            (r#"{"jsonrpc":"2.0","result":1}"#, "does not match"),
+            (r#"{"jsonrpc":"1.0","id":7,"result":1}"#, "jsonrpc is"),
+            (r#"{"id":7,"result":1}"#, "jsonrpc is"),
+            (r#"{"jsonrpc":"2.0","id":7}"#, "neither result nor error"),
+            (r#"{"jsonrpc":"2.0","id":7,"result":1,"error":{"code":1,"message":""}}"#, "both"),
+            (r#"{"jsonrpc":"2.0","id":7,"error":{"message":"no code"}}"#, "malformed error"),
+            (r#"{"jsonrpc":"2.0","id":7,"result":"#, "not a JSON-RPC response"),
+            ("<html>502</html>", "not a JSON-RPC response"),
+            ("", "not a JSON-RPC response"),
+        ];
+        for (body, want) in cases {
+            match decode(body) {
+                Err(EngineError::BadResponse { reason, .. }) => {
+                    assert!(reason.contains(want), "{body}: {reason}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    /// A result of the wrong shape is a bad response.
+    #[test]
+    fn wrong_result_shape_is_bad() {
+        let e =
+            parse_result::<Vec<String>>(r#"{"a":1}"#, "engine_exchangeCapabilities").unwrap_err();
+        assert!(matches!(e, EngineError::BadResponse { .. }), "{e}");
+    }
+
+    /// Endpoint labels never carry credentials or paths.
+    #[test]
+    fn labels_hide_credentials() {
+        let url = reqwest::Url::parse("https://user:pw@el.example:8551/secret/path").unwrap();
+        assert_eq!(endpoint_label(&url), "el.example:8551");
+        let url = reqwest::Url::parse("http://127.0.0.1/").unwrap();
+        assert_eq!(endpoint_label(&url), "127.0.0.1:80");
+    }
+
+    /// Non-HTTP URLs are refused at construction with the problem named.
+    #[test]
+    fn bad_urls_are_config_errors() {
+        let e = HttpTransport::new("ftp://x", None, None, 1024).unwrap_err().to_string();
+        assert!(e.contains("scheme `ftp`"), "{e}");
+        let e = HttpTransport::new("not a url", None, None, 1024).unwrap_err().to_string();
+        assert!(e.contains("is not a URL"), "{e}");
+    }
+}
