@@ -10,6 +10,7 @@
 //! Must never depend on: `engine-client`, `engine-actor`.
 
 pub mod error;
+pub mod fixtures;
 pub mod jwt;
 pub mod mock_el;
 pub mod rpc_server;
