@@ -81,6 +81,7 @@ mod tests {
     use alloy_eips::{
         eip2718::{Decodable2718, Encodable2718},
         eip4844::BlobTransactionSidecar,
+        eip7594::BlobTransactionSidecarVariant,
     };
     use alloy_primitives::{Address, B256, Signature, TxKind, U256};
     use proptest::prelude::*;
@@ -139,15 +140,17 @@ mod tests {
         assert_eq!(decode_block_transaction(&raw), Err(DecodeError::TrailingBytes(1)));
     }
 
-    /// A blob transaction in its network form (with the sidecar) is not a block transaction.
+    /// A blob transaction with its sidecar (the `eth_sendRawTransaction` form) is not a
+    /// block transaction, though alloy's envelope decoder accepts it.
     #[test]
     fn refuses_blob_sidecar_form() {
         let tx = TxEip4844WithSidecar::from_tx_and_sidecar(
             TxEip4844 { blob_versioned_hashes: vec![B256::ZERO], ..Default::default() },
-            BlobTransactionSidecar::default(),
+            BlobTransactionSidecarVariant::Eip4844(BlobTransactionSidecar::default()),
         );
-        let mut raw = Vec::new();
-        tx.into_signed(sig()).network_encode(&mut raw);
+        let tx: TxEip4844Variant = TxEip4844Variant::TxEip4844WithSidecar(tx);
+        let raw = TxEnvelope::Eip4844(tx.into_signed(sig())).encoded_2718();
+        assert!(TxEnvelope::decode_2718_exact(&raw).is_ok());
         assert!(decode_block_transaction(&raw).is_err());
     }
 
