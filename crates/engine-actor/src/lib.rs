@@ -8,3 +8,35 @@
 //! `engine-supervision`; `engine-node` runs it.
 //!
 //! Must never depend on: `revm`, `testcontainers` (tests reach them through the testkit).
+//!
+//! ```text
+//!  ChainActor ──ChainMsg──┐                         ┌─> ExecutionPort (pool + eth)
+//!  anyone ─────QueryMsg───┼─> EngineActor ─worker──>┤
+//!  NetworkActor ─NetworkMsg┘      │                 └─> engine-state.json (atomic)
+//!                                 ├─BurnEventsDetected─> BridgeActor
+//!                                 └─StoreExecutionData─> StorageActor
+//! ```
+//!
+//! Modules: [`messages`] (the protocol), [`actor`] (the actor, its forkchoice worker and
+//! query tasks), [`port`] (what it needs from the execution layer), [`peers`] (how it
+//! reaches other actors), [`heads`], [`persist`], [`cache`], [`rate_limit`], [`status`],
+//! [`config`], [`metrics`], [`error`].
+
+pub mod actor;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod heads;
+pub mod messages;
+pub mod metrics;
+pub mod peers;
+pub mod persist;
+pub mod port;
+pub mod rate_limit;
+pub mod status;
+
+pub use actor::{EngineActor, EngineArgs};
+pub use config::EngineActorConfig;
+pub use error::ActorError;
+pub use messages::{ChainMsg, EngineMsg, NetworkMsg, QueryMsg};
+pub use port::ExecutionPort;

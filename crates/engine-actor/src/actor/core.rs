@@ -1,0 +1,110 @@
+//! What the actor, its forkchoice worker and its query tasks share: the port, the checks,
+//! the cache, the peers, and the worker's published view of the forkchoice state.
+
+use crate::{
+    cache::PayloadCache,
+    config::EngineActorConfig,
+    error::ActorError,
+    heads::ForkchoiceHeads,
+    messages::BuiltPayload,
+    peers::ActorAddresses,
+    port::ExecutionPort,
+    status::{ElCondition, EngineState, derive_state},
+};
+use engine_validation::{AdmissionPolicy, BuildRequest, PayloadValidator, PegOutScanner};
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicUsize, Ordering},
+};
+use tokio::sync::watch;
+
+/// What the forkchoice worker publishes after every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    pub(crate) el: ElCondition,
+    pub(crate) heads: ForkchoiceHeads,
+    pub(crate) head_gas_limit: Option<u64>,
+    pub(crate) next_withdrawal_index: u64,
+    pub(crate) last_error: Option<String>,
+}
+
+/// A payload we built, with what we asked for (so its commit is checked against the request).
+#[derive(Debug, Clone)]
+pub(crate) struct CachedBuild {
+    pub(crate) built: BuiltPayload,
+    pub(crate) request: BuildRequest,
+}
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) port: Arc<dyn ExecutionPort>,
+    pub(crate) config: EngineActorConfig,
+    pub(crate) validator: PayloadValidator,
+    pub(crate) scanner: PegOutScanner,
+    pub(crate) admission: AdmissionPolicy,
+    pub(crate) peers: ActorAddresses,
+    cache: Mutex<PayloadCache<Arc<CachedBuild>>>,
+    view: watch::Sender<View>,
+    pending_forkchoice: AtomicUsize,
+}
+
+impl Core {
+    pub(crate) fn new(
+        port: Arc<dyn ExecutionPort>,
+        config: EngineActorConfig,
+        peers: ActorAddresses,
+        view: View,
+    ) -> Self {
+        Self {
+            port,
+            validator: PayloadValidator::new(config.chain.fork_schedule),
+            scanner: PegOutScanner::from_config(&config.chain),
+            admission: AdmissionPolicy::from_config(&config.chain),
+            cache: Mutex::new(PayloadCache::new(&config.payload_cache)),
+            config,
+            peers,
+            view: watch::channel(view).0,
+            pending_forkchoice: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn cache(&self) -> MutexGuard<'_, PayloadCache<Arc<CachedBuild>>> {
+        // The cache holds plain data; a panic elsewhere while it was locked cannot leave it
+        // half-updated in a way that matters, so keep using it.
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    pub(crate) fn publish(&self, update: impl FnOnce(&mut View)) {
+        self.view.send_modify(update);
+    }
+
+    pub(crate) fn state(&self) -> EngineState {
+        derive_state(&self.view.borrow().el, &self.port.endpoints(), &self.peers.presence())
+    }
+
+    pub(crate) fn pending_forkchoice(&self) -> usize {
+        self.pending_forkchoice.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn forkchoice_queued(&self) {
+        self.pending_forkchoice.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn forkchoice_done(&self) {
+        self.pending_forkchoice.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records the outcome of a handled message.
+    pub(crate) fn record<T>(message: &'static str, result: &Result<T, ActorError>) {
+        let outcome = match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.class(),
+        };
+        ::metrics::counter!(crate::metrics::MESSAGES, "message" => message, "outcome" => outcome)
+            .increment(1);
+    }
+}

@@ -1,0 +1,163 @@
+//! The payload cache: built payloads by id, bounded (least recently used goes first) and
+//! aging out after a TTL, so `GetPayload` answers without another round trip to the EL and a
+//! standby can be replayed recent payloads.
+//!
+//! The clock is passed in (`now`), so tests drive time explicitly.
+
+use crate::metrics;
+use engine_types::{config::PayloadCacheConfig, engine::PayloadId};
+use std::{collections::HashMap, time::Duration};
+use tokio::time::Instant;
+
+/// Hit, miss and eviction counts since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct CacheStats {
+    /// Entries held now.
+    pub entries: usize,
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing or an expired entry.
+    pub misses: u64,
+    /// Entries dropped for room or age.
+    pub evictions: u64,
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: V,
+    inserted: Instant,
+    last_used: u64,
+}
+
+/// A bounded LRU map from payload id to `V` with a time to live.
+#[derive(Debug)]
+pub struct PayloadCache<V> {
+    capacity: usize,
+    ttl: Duration,
+    entries: HashMap<PayloadId, Entry<V>>,
+    use_counter: u64,
+    stats: CacheStats,
+}
+
+impl<V: Clone> PayloadCache<V> {
+    /// A cache with the configured capacity (at least 1) and TTL.
+    pub fn new(config: &PayloadCacheConfig) -> Self {
+        Self {
+            capacity: config.capacity.max(1),
+            ttl: config.ttl,
+            entries: HashMap::new(),
+            use_counter: 0,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// Inserts (or replaces) `id`, evicting the least recently used entry when full.
+    pub fn insert(&mut self, id: PayloadId, value: V, now: Instant) {
+        self.purge_expired(now);
+        if !self.entries.contains_key(&id) && self.entries.len() >= self.capacity {
+            let oldest = self.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+                self.stats.evictions += 1;
+            }
+        }
+        self.use_counter += 1;
+        self.entries.insert(id, Entry { value, inserted: now, last_used: self.use_counter });
+        self.publish();
+    }
+
+    /// The live entry for `id`, marking it recently used.
+    pub fn get(&mut self, id: &PayloadId, now: Instant) -> Option<V> {
+        self.purge_expired(now);
+        self.use_counter += 1;
+        let found = self.entries.get_mut(id).map(|e| {
+            e.last_used = self.use_counter;
+            e.value.clone()
+        });
+        if found.is_some() {
+            self.stats.hits += 1;
+            ::metrics::counter!(metrics::CACHE_HITS).increment(1);
+        } else {
+            self.stats.misses += 1;
+            ::metrics::counter!(metrics::CACHE_MISSES).increment(1);
+        }
+        self.publish();
+        found
+    }
+
+    /// Live values, oldest insertion first.
+    pub fn values(&mut self, now: Instant) -> Vec<V> {
+        self.purge_expired(now);
+        let mut live: Vec<_> = self.entries.values().collect();
+        live.sort_by_key(|e| e.inserted);
+        live.into_iter().map(|e| e.value.clone()).collect()
+    }
+
+    /// Drops entries older than the TTL.
+    pub fn purge_expired(&mut self, now: Instant) {
+        let ttl = self.ttl;
+        let before = self.entries.len();
+        self.entries.retain(|_, e| now.saturating_duration_since(e.inserted) < ttl);
+        self.stats.evictions += (before - self.entries.len()) as u64;
+    }
+
+    /// Counts since start, and the current size.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { entries: self.entries.len(), ..self.stats }
+    }
+
+    fn publish(&self) {
+        ::metrics::gauge!(metrics::CACHE_ENTRIES).set(self.entries.len() as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> PayloadId {
+        PayloadId::new([n; 8])
+    }
+
+    fn cache(capacity: usize, ttl_secs: u64) -> PayloadCache<u32> {
+        PayloadCache::new(&PayloadCacheConfig { capacity, ttl: Duration::from_secs(ttl_secs) })
+    }
+
+    /// When full, the least recently *used* entry goes, not the oldest inserted.
+    #[test]
+    fn evicts_least_recently_used() {
+        let now = Instant::now();
+        let mut c = cache(2, 60);
+        c.insert(id(1), 1, now);
+        c.insert(id(2), 2, now);
+        assert_eq!(c.get(&id(1), now), Some(1));
+        c.insert(id(3), 3, now);
+        assert_eq!(c.get(&id(2), now), None);
+        assert_eq!(c.get(&id(1), now), Some(1));
+        assert_eq!(c.get(&id(3), now), Some(3));
+        let s = c.stats();
+        assert_eq!((s.entries, s.hits, s.misses, s.evictions), (2, 3, 1, 1));
+    }
+
+    /// Entries expire after the TTL and count as misses.
+    #[test]
+    fn entries_expire_after_ttl() {
+        let now = Instant::now();
+        let mut c = cache(4, 60);
+        c.insert(id(1), 1, now);
+        assert_eq!(c.get(&id(1), now + Duration::from_secs(59)), Some(1));
+        assert_eq!(c.get(&id(1), now + Duration::from_secs(60)), None);
+        assert_eq!(c.stats().entries, 0);
+        assert_eq!(c.values(now), Vec::<u32>::new());
+    }
+
+    /// Values come back in insertion order (for replaying to a standby).
+    #[test]
+    fn values_in_insertion_order() {
+        let now = Instant::now();
+        let mut c = cache(4, 60);
+        c.insert(id(2), 2, now);
+        c.insert(id(1), 1, now + Duration::from_secs(1));
+        assert_eq!(c.values(now + Duration::from_secs(2)), vec![2, 1]);
+    }
+}

@@ -1,0 +1,184 @@
+//! The engine actor's error: what a caller gets back instead of a reply value.
+
+use crate::status::EngineState;
+use engine_client::error::ClientError;
+use engine_types::{
+    EngineError, PayloadStatus, Severity, engine::PayloadId, pegin::PackError, primitives::B256,
+};
+use std::path::PathBuf;
+
+/// Why a request to the engine actor did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActorError {
+    /// The engine cannot build now (initializing, syncing or in error).
+    #[error("the engine is {state}, not ready to build")]
+    NotReady {
+        /// The state it is in.
+        state: EngineState,
+    },
+    /// The execution client failed or answered outside the spec.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The execution pool failed (configuration, or a head the EL will not build on).
+    #[error(transparent)]
+    Client(ClientError),
+    /// The execution client rejected a block or a forkchoice state.
+    #[error(
+        "the execution client answered {} for {block}{}",
+        status_name(status),
+        status_detail(status)
+    )]
+    Rejected {
+        /// The block concerned.
+        block: B256,
+        /// The status it gave.
+        status: PayloadStatus,
+    },
+    /// The execution client is syncing and cannot decide yet.
+    #[error("the execution client is syncing; cannot {action} {block}")]
+    Syncing {
+        /// What was attempted (`build on`, `commit`, `set head to`).
+        action: &'static str,
+        /// The block concerned.
+        block: B256,
+    },
+    /// A payload fails the engine's own checks.
+    #[error("payload {block} fails validation: {reason}")]
+    InvalidPayload {
+        /// Its block hash.
+        block: B256,
+        /// Every violation, joined.
+        reason: String,
+    },
+    /// No cached payload has this id (never built, evicted or expired).
+    #[error("no cached payload with id {id}")]
+    UnknownPayload {
+        /// The id asked for.
+        id: PayloadId,
+    },
+    /// The execution client does not know this block.
+    #[error("the execution client does not know block {block}")]
+    UnknownBlock {
+        /// The block asked for, as given.
+        block: String,
+    },
+    /// The requested finalized block is older than the current one.
+    #[error("finalized would go back from block {current} to block {requested}")]
+    FinalizedRegression {
+        /// The current finalized number.
+        current: u64,
+        /// The requested one.
+        requested: u64,
+    },
+    /// Peg-ins could not be turned into withdrawals.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// The persisted state could not be read or written.
+    #[error("engine state file {}: {reason}", path.display())]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The engine stopped (or restarted) before it answered.
+    #[error("the engine actor stopped before answering")]
+    Stopped,
+}
+
+fn status_name(status: &PayloadStatus) -> String {
+    format!("{:?}", status.kind()).to_uppercase()
+}
+
+fn status_detail(status: &PayloadStatus) -> String {
+    match status {
+        PayloadStatus::Invalid { latest_valid_hash, validation_error } => format!(
+            " (latest valid {}, {})",
+            latest_valid_hash.map_or_else(|| "null".to_string(), |h| h.to_string()),
+            validation_error.as_deref().unwrap_or("no reason given")
+        ),
+        PayloadStatus::InvalidBlockHash { validation_error } => {
+            format!(" ({})", validation_error.as_deref().unwrap_or("no reason given"))
+        }
+        _ => String::new(),
+    }
+}
+
+impl ActorError {
+    /// Classifies a pool error about `block`: a head the EL will not build on becomes
+    /// [`Self::Syncing`] or [`Self::Rejected`], a call error [`Self::Engine`].
+    pub fn from_client(error: ClientError, action: &'static str, block: B256) -> Self {
+        match error {
+            ClientError::Engine(e) => Self::Engine(e),
+            ClientError::HeadNotValid { status, .. } if status.is_undecided() => {
+                Self::Syncing { action, block }
+            }
+            ClientError::HeadNotValid { status, .. } => Self::Rejected { block, status },
+            other => Self::Client(other),
+        }
+    }
+
+    /// How the caller should react: retry later, reset its view (drop the block, refetch the
+    /// head), or stop.
+    pub const fn severity(&self) -> Severity {
+        match self {
+            Self::NotReady { .. } | Self::Syncing { .. } | Self::Stopped => Severity::Retry,
+            Self::Engine(e) => e.severity(),
+            Self::Client(e) => e.severity(),
+            Self::Rejected { .. }
+            | Self::InvalidPayload { .. }
+            | Self::UnknownPayload { .. }
+            | Self::UnknownBlock { .. } => Severity::Reset,
+            Self::FinalizedRegression { .. } | Self::Pack(_) | Self::StateFile { .. } => {
+                Severity::Fatal
+            }
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn class(&self) -> String {
+        match self {
+            Self::NotReady { .. } => "not_ready".into(),
+            Self::Engine(e) => e.class(),
+            Self::Client(_) => "client".into(),
+            Self::Rejected { status, .. } => {
+                format!("rejected_{}", status_name(status).to_lowercase())
+            }
+            Self::Syncing { .. } => "syncing".into(),
+            Self::InvalidPayload { .. } => "invalid_payload".into(),
+            Self::UnknownPayload { .. } => "unknown_payload".into(),
+            Self::UnknownBlock { .. } => "unknown_block".into(),
+            Self::FinalizedRegression { .. } => "finalized_regression".into(),
+            Self::Pack(_) => "pack".into(),
+            Self::StateFile { .. } => "state_file".into(),
+            Self::Stopped => "stopped".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rejection reads like the EL's answer, with the reason and the latest valid hash.
+    #[test]
+    fn rejection_message_carries_the_reason() {
+        let e = ActorError::Rejected {
+            block: B256::repeat_byte(1),
+            status: PayloadStatus::Invalid {
+                latest_valid_hash: Some(B256::ZERO),
+                validation_error: Some("bad state root".into()),
+            },
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("the execution client answered INVALID for 0x0101"), "{text}");
+        assert!(text.contains("bad state root"), "{text}");
+        assert_eq!(e.severity(), Severity::Reset);
+        assert_eq!(e.class(), "rejected_invalid");
+        assert_eq!(
+            ActorError::NotReady { state: EngineState::Syncing }.severity(),
+            Severity::Retry
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! The engine's message protocol: one enum per inbound protocol (Chain, queries, Network),
+//! wrapped by [`EngineMsg`], the actor's message type. Peers can hold a
+//! `DerivedActorRef<ChainMsg>` (or `QueryMsg`, `NetworkMsg`) so they see only their part.
+//!
+//! Every request carries a [`CorrelationId`] (recorded on the handler's span) and its
+//! [`RpcReplyPort`] as the last field. Replies are `Result<_, ActorError>`; a reply port that
+//! is dropped unanswered (the engine stopped or restarted) shows up at the caller as a call
+//! error, never as a hang.
+
+use crate::{error::ActorError, heads::ForkchoiceHeads, status::EngineStatus};
+use engine_types::{
+    CorrelationId, PayloadStatus, PegIn,
+    eips::{BlockId, eip4895::Withdrawal},
+    engine::{ExecutionPayload, ExecutionPayloadSidecar, PayloadId},
+    primitives::{Address, B256, Bytes, U256},
+};
+use engine_validation::TxRejection;
+use ractor::RpcReplyPort;
+use std::time::Duration;
+
+/// A reply port carrying a result.
+pub type Reply<T> = RpcReplyPort<Result<T, ActorError>>;
+
+/// Requests from the Chain actor.
+#[derive(Debug)]
+pub enum ChainMsg {
+    /// Build a payload on `parent` (the current head when `None`) for the slot `timestamp`,
+    /// minting `peg_ins` as withdrawals (at most 16 addresses; the rest come back pending).
+    BuildPayload {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The block to build on; `None` for the current head.
+        parent: Option<B256>,
+        /// The slot timestamp.
+        timestamp: u64,
+        /// Pending peg-ins, oldest first.
+        peg_ins: Vec<PegIn>,
+        /// Fee recipient; the configured one (the dead address) when `None`.
+        fee_recipient: Option<Address>,
+        /// `prevRandao`; zero when `None` (Alys has no beacon randomness).
+        prev_randao: Option<B256>,
+        /// Answer.
+        reply: Reply<BuiltPayload>,
+    },
+    /// A payload built earlier, from the cache.
+    GetPayload {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The id [`BuiltPayload::payload_id`] gave.
+        id: PayloadId,
+        /// Answer.
+        reply: Reply<BuiltPayload>,
+    },
+    /// Commit a block (ours or imported): validate it, `newPayload`, check the status, make
+    /// it the head, then report its peg-outs to the Bridge and its receipts to Storage.
+    CommitPayload {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The block (boxed: payloads are large and messages move).
+        payload: Box<ExecutionPayload>,
+        /// Its `newPayload` extras (Cancun on; `ExecutionPayloadSidecar::none()` before).
+        sidecar: Box<ExecutionPayloadSidecar>,
+        /// The withdrawals the chain expects in it (the peg-ins it carries, packed); anything
+        /// else would mint coins.
+        expected_withdrawals: Vec<Withdrawal>,
+        /// Answer.
+        reply: Reply<Committed>,
+    },
+    /// Set the forkchoice state explicitly (e.g. after a reorg decided by consensus).
+    ForkchoiceUpdate {
+        /// Request id.
+        correlation: CorrelationId,
+        /// New head.
+        head: B256,
+        /// New safe block (zero for none).
+        safe: B256,
+        /// New finalized block (zero for none); must not be older than the current one.
+        finalized: B256,
+        /// Answer.
+        reply: Reply<ForkchoiceHeads>,
+    },
+    /// Finality advanced to `hash`: persisted, and sent to the EL at once.
+    SetFinalized {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The newly finalized block.
+        hash: B256,
+        /// Answer.
+        reply: Reply<ForkchoiceHeads>,
+    },
+}
+
+/// Read-only requests, from anyone.
+#[derive(Debug)]
+pub enum QueryMsg {
+    /// A block from the EL (`None` when unknown), with full transactions when `with_txs`.
+    GetBlock {
+        /// Request id.
+        correlation: CorrelationId,
+        /// By hash or number.
+        block: BlockId,
+        /// Full transactions rather than hashes.
+        with_txs: bool,
+        /// Answer.
+        reply: Reply<Option<alloy_rpc_types_eth::Block>>,
+    },
+    /// Every receipt of a block, or an error (never a partial list).
+    GetReceipts {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The block's hash.
+        block: B256,
+        /// Answer.
+        reply: Reply<Vec<alloy_rpc_types_eth::TransactionReceipt>>,
+    },
+    /// The head, safe or finalized block as an execution payload (any fork).
+    GetPayloadByTag {
+        /// Request id.
+        correlation: CorrelationId,
+        /// Which one.
+        tag: HeadTag,
+        /// Answer.
+        reply: Reply<(ExecutionPayload, ExecutionPayloadSidecar)>,
+    },
+    /// State, heads, endpoints, peers, cache and pending work.
+    GetStatus {
+        /// Request id.
+        correlation: CorrelationId,
+        /// Answer.
+        reply: RpcReplyPort<EngineStatus>,
+    },
+}
+
+/// Requests from the Network actor.
+#[derive(Debug)]
+pub enum NetworkMsg {
+    /// Judge a gossiped transaction and, when it passes, forward it to the EL.
+    ValidateTransaction {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The EIP-2718 encoded transaction.
+        raw: Bytes,
+        /// Who sent it (the rate limit is per peer).
+        peer: String,
+        /// Answer.
+        reply: RpcReplyPort<TxVerdict>,
+    },
+}
+
+/// Which tracked block [`QueryMsg::GetPayloadByTag`] means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeadTag {
+    /// The head.
+    Latest,
+    /// The safe block.
+    Safe,
+    /// The finalized block.
+    Finalized,
+}
+
+/// Everything the engine actor accepts.
+#[derive(Debug)]
+pub enum EngineMsg {
+    /// From the Chain actor.
+    Chain(ChainMsg),
+    /// Queries.
+    Query(QueryMsg),
+    /// From the Network actor.
+    Network(NetworkMsg),
+    /// The engine's own periodic health tick (sent by itself; harmless from others).
+    Tick,
+}
+
+macro_rules! protocol_conversions {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for EngineMsg {
+            fn from(msg: $ty) -> Self {
+                Self::$variant(msg)
+            }
+        }
+        impl TryFrom<EngineMsg> for $ty {
+            type Error = EngineMsg;
+            fn try_from(msg: EngineMsg) -> Result<Self, EngineMsg> {
+                match msg {
+                    EngineMsg::$variant(m) => Ok(m),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+protocol_conversions!(Chain(ChainMsg), Query(QueryMsg), Network(NetworkMsg));
+
+/// A built payload.
+#[derive(Debug, Clone)]
+pub struct BuiltPayload {
+    /// The EL's id for it (for [`ChainMsg::GetPayload`]).
+    pub payload_id: PayloadId,
+    /// The payload.
+    pub payload: ExecutionPayload,
+    /// Its `newPayload` extras, to pass back in [`ChainMsg::CommitPayload`].
+    pub sidecar: ExecutionPayloadSidecar,
+    /// What the fee recipient earns, in wei.
+    pub block_value: U256,
+    /// The withdrawals in it (the packed peg-ins), to pass back as the expected ones.
+    pub withdrawals: Vec<Withdrawal>,
+    /// The peg-ins minted by it.
+    pub included: Vec<PegIn>,
+    /// The peg-ins that did not fit: the chain keeps them for the next slot.
+    pub pending: Vec<PegIn>,
+    /// The endpoint that built it.
+    pub endpoint: String,
+}
+
+/// What became of the peg-outs of a committed block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PegOutReport {
+    /// The block did not become the head, so it was not scanned.
+    NotScanned,
+    /// Scanned; the Bridge was told when any count is non-zero.
+    Scanned {
+        /// Payable requests.
+        payable: usize,
+        /// Requests burned but not payable.
+        not_payable: usize,
+        /// Undecodable bridge events.
+        malformed: usize,
+        /// Whether a Bridge actor received them (`false` when none is present).
+        delivered: bool,
+    },
+    /// The receipts could not be fetched or scanned: the chain must not consider this
+    /// block's peg-outs handled.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A committed block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// Its hash.
+    pub hash: B256,
+    /// Its number.
+    pub number: u64,
+    /// The EL's `newPayload` status (VALID, or SYNCING/ACCEPTED while it catches up).
+    pub status: PayloadStatus,
+    /// Whether it became the head.
+    pub head: bool,
+    /// Its peg-outs.
+    pub peg_outs: PegOutReport,
+}
+
+/// The verdict on a gossiped transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxVerdict {
+    /// Passed the checks and the EL took it.
+    Accepted {
+        /// Its hash.
+        hash: B256,
+    },
+    /// Refused by the engine's checks (not forwarded).
+    Rejected(TxRejection),
+    /// Passed the checks but the EL refused it (e.g. underpriced replacement).
+    RefusedByEl {
+        /// The EL's message.
+        reason: String,
+    },
+    /// The peer exceeded its rate; not looked at.
+    RateLimited {
+        /// When a token will be available.
+        retry_after: Duration,
+    },
+    /// The EL could not be asked (its answer is unknown): try again later.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}

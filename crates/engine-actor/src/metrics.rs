@@ -1,0 +1,61 @@
+//! Metric names of the engine actor, described once by [`describe`].
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use std::sync::Once;
+
+/// Histogram: seconds from `BuildPayload` received to the built payload replied.
+pub const BUILD_SECONDS: &str = "engine_actor_build_seconds";
+/// Histogram: seconds from `CommitPayload` received to the commit replied.
+pub const COMMIT_SECONDS: &str = "engine_actor_commit_seconds";
+/// Counter: handled messages, labels `message` and `outcome` (`ok` or an error class).
+pub const MESSAGES: &str = "engine_actor_messages_total";
+/// Gauge: the engine state (see `EngineState::gauge`).
+pub const STATE: &str = "engine_actor_state";
+/// Gauge: number of the head block.
+pub const HEAD_NUMBER: &str = "engine_actor_head_number";
+/// Gauge: number of the safe block.
+pub const SAFE_NUMBER: &str = "engine_actor_safe_number";
+/// Gauge: number of the finalized block.
+pub const FINALIZED_NUMBER: &str = "engine_actor_finalized_number";
+/// Counter: peg-out events found in committed blocks, label `kind` (`payable`,
+/// `not_payable`, `malformed`).
+pub const BURN_EVENTS: &str = "engine_actor_burn_events_total";
+/// Counter: payload cache lookups that hit.
+pub const CACHE_HITS: &str = "engine_actor_payload_cache_hits_total";
+/// Counter: payload cache lookups that missed.
+pub const CACHE_MISSES: &str = "engine_actor_payload_cache_misses_total";
+/// Gauge: payloads in the cache.
+pub const CACHE_ENTRIES: &str = "engine_actor_payload_cache_entries";
+/// Gauge: work accepted but not answered yet (forkchoice queue plus running queries);
+/// ractor 0.16 exposes no mailbox length, so this is the depth the engine can see.
+pub const MAILBOX_DEPTH: &str = "engine_actor_mailbox_depth";
+/// Counter: transactions refused by the per-peer rate limit.
+pub const RATE_LIMITED: &str = "engine_actor_rate_limited_total";
+
+static DESCRIBE: Once = Once::new();
+
+/// Describes every metric (idempotent; the node calls it after installing its recorder).
+pub fn describe() {
+    DESCRIBE.call_once(|| {
+        describe_histogram!(BUILD_SECONDS, Unit::Seconds, "BuildPayload latency through the actor");
+        describe_histogram!(
+            COMMIT_SECONDS,
+            Unit::Seconds,
+            "CommitPayload latency through the actor"
+        );
+        describe_counter!(MESSAGES, "Messages handled by the engine actor, by outcome");
+        describe_gauge!(
+            STATE,
+            "Engine state: 0 initializing, 1 syncing, 2 ready, 3 degraded, 4 error"
+        );
+        describe_gauge!(HEAD_NUMBER, "Head block number");
+        describe_gauge!(SAFE_NUMBER, "Safe block number");
+        describe_gauge!(FINALIZED_NUMBER, "Finalized block number");
+        describe_counter!(BURN_EVENTS, "Peg-out events found in committed blocks");
+        describe_counter!(CACHE_HITS, "Payload cache hits");
+        describe_counter!(CACHE_MISSES, "Payload cache misses");
+        describe_gauge!(CACHE_ENTRIES, "Payloads in the cache");
+        describe_gauge!(MAILBOX_DEPTH, "Engine work accepted but not answered yet");
+        describe_counter!(RATE_LIMITED, "Transactions refused by the per-peer rate limit");
+    });
+}

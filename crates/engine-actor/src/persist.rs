@@ -1,0 +1,213 @@
+//! Persisted engine state: what a restarted engine needs to resume without regressing.
+//!
+//! One small JSON file, replaced atomically on every change: write a temporary file in the
+//! same directory, fsync it, rename it over the old one, fsync the directory. A reader sees
+//! the old state or the new one, never a torn mix, even across a power cut. A file that does
+//! not parse is reported with its path; the operator either repairs it or starts with
+//! [`StateStore::start_fresh`] set, which moves the bad file aside instead of deleting it.
+
+use crate::{error::ActorError, heads::ForkchoiceHeads};
+use engine_types::{engine::PayloadId, primitives::B256};
+use serde::{Deserialize, Serialize};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+/// File name of the state inside the state directory.
+pub const STATE_FILE_NAME: &str = "engine-state.json";
+
+/// Version of the file layout; a file with another version is refused, not guessed at.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The last payload the engine built, so a restart can tell what was in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBuilt {
+    /// The EL's payload id.
+    pub payload_id: PayloadId,
+    /// The parent it was built on.
+    pub parent: B256,
+}
+
+/// Everything the engine persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedState {
+    /// Layout version ([`STATE_FORMAT_VERSION`]).
+    pub version: u32,
+    /// The last forkchoice state the EL accepted.
+    pub heads: ForkchoiceHeads,
+    /// The index the next withdrawal gets: never reused, so it only increases.
+    pub next_withdrawal_index: u64,
+    /// The last payload built, if any.
+    pub last_built: Option<LastBuilt>,
+}
+
+impl PersistedState {
+    /// A state with the given heads and nothing else.
+    pub const fn new(heads: ForkchoiceHeads) -> Self {
+        Self { version: STATE_FORMAT_VERSION, heads, next_withdrawal_index: 0, last_built: None }
+    }
+}
+
+/// Where the state lives, and whether a corrupt file may be set aside.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    dir: PathBuf,
+    start_fresh: bool,
+}
+
+impl StateStore {
+    /// A store in `dir` (created on first save). With `start_fresh`, a corrupt file is moved
+    /// to `engine-state.json.corrupt` and the engine starts without state.
+    pub fn new(dir: impl Into<PathBuf>, start_fresh: bool) -> Self {
+        Self { dir: dir.into(), start_fresh }
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE_NAME)
+    }
+
+    /// Whether a corrupt state file is set aside rather than refused.
+    pub const fn start_fresh(&self) -> bool {
+        self.start_fresh
+    }
+
+    /// Loads the state: `None` when there is no file yet.
+    pub fn load(&self) -> Result<Option<PersistedState>, ActorError> {
+        let path = self.path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(state_file(&path, format!("cannot read: {e}"))),
+        };
+        let parsed = serde_json::from_slice::<PersistedState>(&bytes)
+            .map_err(|e| format!("not a valid engine state: {e}"))
+            .and_then(|s| {
+                if s.version == STATE_FORMAT_VERSION {
+                    Ok(s)
+                } else {
+                    Err(format!(
+                        "format version {} is not the supported {STATE_FORMAT_VERSION}",
+                        s.version
+                    ))
+                }
+            });
+        match parsed {
+            Ok(state) => Ok(Some(state)),
+            Err(reason) if self.start_fresh => {
+                let aside = path.with_extension("json.corrupt");
+                fs::rename(&path, &aside)
+                    .map_err(|e| state_file(&path, format!("{reason}; cannot move aside: {e}")))?;
+                tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
+                    "corrupt engine state set aside; starting fresh");
+                Ok(None)
+            }
+            Err(reason) => Err(state_file(
+                &path,
+                format!("{reason} (repair it, or start with start_fresh to set it aside)"),
+            )),
+        }
+    }
+
+    /// Replaces the state atomically and durably.
+    pub fn save(&self, state: &PersistedState) -> Result<(), ActorError> {
+        let path = self.path();
+        let err = |what: &str, e: std::io::Error| state_file(&path, format!("cannot {what}: {e}"));
+        fs::create_dir_all(&self.dir).map_err(|e| err("create the directory", e))?;
+        // serde_json cannot fail on this plain struct of numbers and hex strings, but a
+        // typed error costs nothing.
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| state_file(&path, format!("cannot encode: {e}")))?;
+        let tmp = path.with_extension("json.tmp");
+        let mut file = fs::File::create(&tmp).map_err(|e| err("create the temporary file", e))?;
+        file.write_all(&json).map_err(|e| err("write the temporary file", e))?;
+        file.sync_all().map_err(|e| err("fsync the temporary file", e))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(|e| err("rename the temporary file", e))?;
+        sync_dir(&self.dir).map_err(|e| err("fsync the directory", e))
+    }
+}
+
+fn state_file(path: &Path, reason: String) -> ActorError {
+    ActorError::StateFile { path: path.to_path_buf(), reason }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    // Directories cannot be opened for fsync outside unix; the rename is still atomic.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heads::BlockRef;
+
+    fn sample() -> PersistedState {
+        let mut s = PersistedState::new(ForkchoiceHeads {
+            head: BlockRef::new(B256::repeat_byte(9), 9, 90),
+            safe: BlockRef::new(B256::repeat_byte(8), 8, 80),
+            finalized: BlockRef::new(B256::repeat_byte(7), 7, 70),
+        });
+        s.next_withdrawal_index = 42;
+        s.last_built =
+            Some(LastBuilt { payload_id: PayloadId::new([1; 8]), parent: B256::repeat_byte(9) });
+        s
+    }
+
+    /// What is saved is what is loaded; no temporary file is left behind.
+    #[test]
+    fn round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("nested"), false);
+        assert_eq!(store.load().unwrap(), None);
+        store.save(&sample()).unwrap();
+        let mut next = sample();
+        next.next_withdrawal_index = 43;
+        store.save(&next).unwrap();
+        assert_eq!(store.load().unwrap(), Some(next));
+        let names: Vec<_> = fs::read_dir(dir.path().join("nested"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![STATE_FILE_NAME.to_string()]);
+    }
+
+    /// A corrupt file is refused with an error naming the file, unless starting fresh, which
+    /// moves it aside and starts empty.
+    #[test]
+    fn corrupt_file_names_the_path_or_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        fs::write(store.path(), b"{\"version\":1,\"heads\":").unwrap();
+        let err = store.load().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(STATE_FILE_NAME), "{text}");
+        assert!(text.contains("start_fresh"), "{text}");
+        assert!(matches!(err, ActorError::StateFile { .. }));
+
+        let fresh = StateStore::new(dir.path(), true);
+        assert_eq!(fresh.load().unwrap(), None);
+        assert!(dir.path().join("engine-state.json.corrupt").exists());
+        assert!(!fresh.path().exists());
+    }
+
+    /// A file from another layout version is refused rather than misread.
+    #[test]
+    fn other_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        let mut s = sample();
+        s.version = 99;
+        store.save(&s).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(err.contains("format version 99"), "{err}");
+    }
+}
