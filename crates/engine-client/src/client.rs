@@ -237,8 +237,11 @@ impl EngineClient {
             EndpointState::Synced | EndpointState::Syncing
         );
         if lookup == Lookup::Unknown && reachable {
-            let _ = self.refresh_capabilities().await;
-            lookup = caps.lookup(name, std::time::Instant::now());
+            match self.refresh_capabilities().await {
+                // The call itself would be refused the same way.
+                Err(e @ EngineError::Auth { .. }) => return Err(e),
+                _ => lookup = caps.lookup(name, std::time::Instant::now()),
+            }
         }
         if lookup == Lookup::NotOffered {
             let (base, _) = metrics::split_method(name);

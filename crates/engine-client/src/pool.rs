@@ -40,8 +40,10 @@ use engine_types::{
     PayloadStatus,
     config::EngineConfig,
     engine::{
-        ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState, PayloadAttributes, PayloadId,
+        CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState,
+        PayloadAttributes, PayloadId, PraguePayloadFields,
     },
+    primitives::B256,
 };
 use lane::Lane;
 use recent::RecentPayloads;
@@ -108,6 +110,28 @@ pub struct BuiltPayload {
     pub endpoint: String,
     /// Whether a better-ranked endpoint failed first.
     pub failed_over: bool,
+    /// The fields that travel beside the payload to `newPayload` (the attributes' parent
+    /// beacon block root, the blobs' versioned hashes, the execution requests).
+    pub sidecar: ExecutionPayloadSidecar,
+}
+
+impl BuiltPayload {
+    /// The sidecar of a payload built with `parent_beacon_block_root` (Cancun on).
+    pub fn sidecar_for(
+        response: &GetPayloadResponse,
+        parent_beacon_block_root: Option<B256>,
+    ) -> ExecutionPayloadSidecar {
+        let Some(root) = parent_beacon_block_root else { return ExecutionPayloadSidecar::none() };
+        let hashes =
+            response.blobs_bundle.as_ref().map(|b| b.versioned_hashes()).unwrap_or_default();
+        let cancun = CancunPayloadFields::new(root, hashes);
+        match &response.execution_requests {
+            Some(requests) => {
+                ExecutionPayloadSidecar::v4(cancun, PraguePayloadFields::new(requests.clone()))
+            }
+            None => ExecutionPayloadSidecar::v3(cancun),
+        }
+    }
 }
 
 /// Where a standby stands after a commit or forkchoice update.
@@ -308,6 +332,8 @@ impl ExecutionPool {
                 .await;
             let err = match built {
                 Some(Ok((payload_id, response))) => {
+                    let sidecar =
+                        BuiltPayload::sidecar_for(&response, attributes.parent_beacon_block_root);
                     let failed_over = !std::ptr::eq(*member, *first);
                     if failed_over {
                         metrics::record_failover(
@@ -321,6 +347,7 @@ impl ExecutionPool {
                         payload_id,
                         endpoint: member.client.name().to_string(),
                         failed_over,
+                        sidecar,
                     });
                 }
                 Some(Err(e)) => e,
@@ -591,7 +618,6 @@ async fn upcheck_loop(shared: Weak<Shared>, interval: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine_types::primitives::B256;
 
     /// Only answers that settle a commit end the search for a verdict.
     #[test]

@@ -1,0 +1,156 @@
+//! Shared setup: mocks, client configs with short timeouts, attributes per fork, and a
+//! helper that produces one block through the version-picking layer.
+
+use engine_client::{
+    client::{ClientConfig, EngineClient},
+    engine_api::Versioned,
+    jwt::JwtSecret,
+};
+use engine_testkit::{MockEl, MockElConfig};
+use engine_types::{
+    EngineMethod, Fork, ForkSchedule, PayloadStatus,
+    config::{RetryConfig, TimeoutConfig},
+    constants::DEAD_ADDRESS,
+    eips::eip4895::Withdrawal,
+    engine::{
+        CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState,
+        PayloadAttributes, PraguePayloadFields,
+    },
+    primitives::{Address, B256},
+};
+use std::{future::Future, time::Duration};
+
+/// The timeout every fault test waits for: short, so a hang costs little.
+pub(crate) const SHORT: Duration = Duration::from_millis(400);
+
+pub(crate) async fn mock(fork: Fork) -> MockEl {
+    MockEl::start(MockElConfig::with_forks(ForkSchedule::all_from_genesis(fork))).await.unwrap()
+}
+
+pub(crate) fn secret_of(el: &MockEl) -> JwtSecret {
+    JwtSecret::from_hex(&el.jwt_secret_hex()).unwrap()
+}
+
+/// A client config for `el`: short timeouts, quick retries.
+pub(crate) fn config(el: &MockEl) -> ClientConfig {
+    let mut c = ClientConfig::new(el.engine_url(), secret_of(el));
+    c.timeouts = TimeoutConfig {
+        forkchoice_updated: SHORT,
+        get_payload: SHORT,
+        new_payload: SHORT,
+        exchange_capabilities: SHORT,
+        get_client_version: SHORT,
+        get_payload_bodies: SHORT,
+        eth: SHORT,
+    };
+    c.retry = RetryConfig {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_elapsed: Duration::from_secs(5),
+        jitter: 0.2,
+    };
+    c
+}
+
+pub(crate) fn client(el: &MockEl) -> EngineClient {
+    EngineClient::new(config(el)).unwrap()
+}
+
+pub(crate) fn forkchoice(head: B256) -> ForkchoiceState {
+    ForkchoiceState {
+        head_block_hash: head,
+        safe_block_hash: head,
+        finalized_block_hash: B256::ZERO,
+    }
+}
+
+/// Attributes for a child of a block with `parent_timestamp`, shaped for the fork at the
+/// child's timestamp; one peg-in withdrawal from Shanghai on.
+pub(crate) fn attributes(schedule: &ForkSchedule, parent_timestamp: u64) -> PayloadAttributes {
+    let timestamp = parent_timestamp + 2;
+    let fork = schedule.fork_at(timestamp);
+    PayloadAttributes {
+        timestamp,
+        prev_randao: B256::repeat_byte(0x5a),
+        suggested_fee_recipient: DEAD_ADDRESS,
+        withdrawals: (fork >= Fork::Shanghai).then(|| {
+            vec![Withdrawal {
+                index: parent_timestamp,
+                validator_index: 0,
+                address: Address::repeat_byte(0xaa),
+                amount: 10_000_000,
+            }]
+        }),
+        parent_beacon_block_root: (fork >= Fork::Cancun).then(|| B256::repeat_byte(0xbe)),
+        slot_number: None,
+        target_gas_limit: None,
+    }
+}
+
+/// The sidecar `newPayload` needs for a payload built with `attrs`.
+pub(crate) fn sidecar(
+    attrs: &PayloadAttributes,
+    schedule: &ForkSchedule,
+) -> ExecutionPayloadSidecar {
+    match attrs.parent_beacon_block_root {
+        None => ExecutionPayloadSidecar::none(),
+        Some(root) => {
+            let cancun = CancunPayloadFields::new(root, vec![]);
+            if schedule.fork_at(attrs.timestamp) >= Fork::Prague {
+                ExecutionPayloadSidecar::v4(
+                    cancun,
+                    PraguePayloadFields::new(engine_types::eips::eip7685::Requests::default()),
+                )
+            } else {
+                ExecutionPayloadSidecar::v3(cancun)
+            }
+        }
+    }
+}
+
+/// Builds on `el`'s head and commits the result: fcU(attrs) → getPayload → newPayload →
+/// fcU(new head), each in the version the schedule picks. Returns the new block.
+pub(crate) async fn produce(el: &MockEl, api: &Versioned<EngineClient>) -> ExecutionPayload {
+    let head = el.head();
+    let attrs = attributes(api.schedule(), head.header.timestamp);
+    let sidecar = sidecar(&attrs, api.schedule());
+    let ts = attrs.timestamp;
+    let started = api.forkchoice_updated(forkchoice(head.hash), Some(attrs), 0).await.unwrap();
+    let id = started.payload_id.expect("a build starts on a VALID head");
+    let built = api.get_payload(id, ts).await.unwrap();
+    let payload = built.payload;
+    assert_eq!(payload.parent_hash(), head.hash);
+    let status = api.new_payload(payload.clone(), sidecar).await.unwrap();
+    assert_eq!(status, PayloadStatus::Valid { latest_valid_hash: payload.block_hash() });
+    let head = api.forkchoice_updated(forkchoice(payload.block_hash()), None, ts).await.unwrap();
+    assert!(head.status.is_valid());
+    payload
+}
+
+/// The versioned method names `el` received, in order, without the health checks.
+pub(crate) fn engine_calls(el: &MockEl) -> Vec<String> {
+    el.all_calls()
+        .into_iter()
+        .map(|c| c.method)
+        .filter(|m| m.starts_with("engine_") && m != "engine_exchangeCapabilities")
+        .collect()
+}
+
+/// The method name of `method` at `fork`.
+pub(crate) fn name(method: EngineMethod, fork: Fork) -> &'static str {
+    method.rpc_name(method.version_at(fork)).unwrap()
+}
+
+/// Polls `check` every few milliseconds until it holds or `within` passes.
+pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
