@@ -169,6 +169,8 @@ pub struct ValidatedPayload {
     pub header: Header,
     /// The fork active at the payload's timestamp.
     pub fork: Fork,
+    /// The verified base fee (also in `header`, where alloy's type makes it optional).
+    pub base_fee_per_gas: u64,
     /// The payload's transactions, decoded once (hashes are computed on first use).
     pub transactions: Vec<TxEnvelope>,
 }
@@ -182,12 +184,7 @@ impl ValidatedPayload {
             timestamp: self.header.timestamp,
             gas_limit: self.header.gas_limit,
             gas_used: self.header.gas_used,
-            // Validation only passes payloads whose base fee fits in a u64 (alloy's
-            // conversion refuses the others), so the header always has one.
-            base_fee_per_gas: match self.header.base_fee_per_gas {
-                Some(fee) => fee,
-                None => 0,
-            },
+            base_fee_per_gas: self.base_fee_per_gas,
             blob_gas_used: self.header.blob_gas_used,
             excess_blob_gas: self.header.excess_blob_gas,
         }
@@ -263,9 +260,11 @@ impl PayloadValidator {
             found.push(PayloadViolation::BlockHash { computed, got: payload.block_hash() });
         }
 
-        match (found.is_empty(), header, computed, transactions) {
-            (true, Some(header), Some(block_hash), Some(transactions)) => {
-                Ok(ValidatedPayload { block_hash, header, fork, transactions })
+        // Every `None` below comes with a violation already listed.
+        let base_fee = header.as_ref().and_then(|h| h.base_fee_per_gas);
+        match (found.is_empty(), header, computed, transactions, base_fee) {
+            (true, Some(header), Some(block_hash), Some(transactions), Some(base_fee_per_gas)) => {
+                Ok(ValidatedPayload { block_hash, header, fork, base_fee_per_gas, transactions })
             }
             _ => Err(PayloadInvalid {
                 block_hash: payload.block_hash(),

@@ -164,19 +164,7 @@ fn blob_rules() {
     // Blob gas counts in the maximum cost: 21000 × 1 gwei + 131072 × 1.
     assert_eq!(a.max_cost, U256::from(21_000u64 * 1_000_000_000 + 131_072));
 
-    let TxEnvelope::Eip4844(signed) = TxEnvelope::from(sign(&signer(1), {
-        let t: TxEip4844Variant = TxEip4844Variant::TxEip4844(TxEip4844 {
-            chain_id: CHAIN_ID,
-            gas_limit: 21_000,
-            max_fee_per_gas: 1_000_000_000,
-            blob_versioned_hashes: vec![B256::repeat_byte(1)],
-            ..Default::default()
-        });
-        t
-    })) else {
-        panic!()
-    };
-    let bare = TxEnvelope::Eip4844(signed).encoded_2718();
+    let bare = fixtures::raw(&fixtures::blob_tx(0, 1));
     assert_eq!(rejected(&cancun, &bare, &ctx(None)), R::BlobWithoutSidecar);
 }
 
