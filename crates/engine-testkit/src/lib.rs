@@ -8,13 +8,59 @@
 //! dev-dependency without cycles.
 //!
 //! Must never depend on: `engine-client`, `engine-actor`.
+//!
+//! ```text
+//!  client under test ──> [ChaosProxy] ──> RpcServer: engine port (JWT) / public port
+//!                                            │  scripted Fault? ── recorded call
+//!                                            └─> RpcBackend: MockEl's chain | devnet (revm)
+//! ```
+//!
+//! - [`mock_el`]: [`MockEl`], a scripted mock execution client with a coherent in-memory
+//!   chain (Paris to Prague), faults per method and every call recorded.
+//! - [`rpc_server`]: the JSON-RPC-over-HTTP server both execution layers share, and the
+//!   [`RpcBackend`] trait that plugs a chain into it.
+//! - [`chaos_proxy`]: [`ChaosProxy`], a TCP proxy adding latency, bandwidth caps,
+//!   black holes, resets and refusals in front of any address.
+//! - [`jwt`]: the Engine API's JWT rules, server side, and token minting for tests.
+//! - [`fixtures`]: JWT secret files, a geth-style genesis builder, dev keys and transfers.
+//!
+//! A client test against the mock:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), engine_testkit::TestkitError> {
+//! use engine_testkit::{Fault, MockEl, MockElConfig};
+//! use engine_types::{Fork, ForkSchedule, PayloadStatusWire};
+//! use std::time::Duration;
+//!
+//! let el = MockEl::start(MockElConfig::default()).await?; // Shanghai from genesis
+//! let (engine_url, public_url) = (el.engine_url(), el.public_url());
+//! let jwt_file = el.jwt_secret_path(); // or el.jwt_secret_hex()
+//! # let _ = (engine_url, public_url, jwt_file);
+//!
+//! // The next three newPayloadV2 answer SYNCING; the fourth is judged by the chain.
+//! el.fail_next("engine_newPayloadV2", Fault::Status(PayloadStatusWire::syncing()), 3);
+//! el.fail_next("engine_forkchoiceUpdatedV2", Fault::Hang, 1);
+//! // … drive the client under test …
+//! let sent = el.wait_for_calls("engine_newPayloadV2", 4, Duration::from_secs(5)).await?;
+//! assert_eq!(sent[3].result().and_then(|r| r.get("status")), Some(&"VALID".into()));
+//!
+//! // Cancun from genesis: the mock then requires V3 methods (-38005 otherwise).
+//! let cancun = MockEl::start(MockElConfig::with_forks(ForkSchedule::all_from_genesis(
+//!     Fork::Cancun,
+//! )))
+//! .await?;
+//! # let _ = cancun;
+//! # Ok(()) }
+//! ```
 
+pub mod chaos_proxy;
 pub mod error;
 pub mod fixtures;
 pub mod jwt;
 pub mod mock_el;
 pub mod rpc_server;
 
+pub use chaos_proxy::{ChaosProxy, ChaosSettings};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
 pub use mock_el::{MockBlock, MockEl, MockElConfig};

@@ -10,7 +10,9 @@ use engine_testkit::{
     MockEl, MockElConfig,
     fixtures::{Transfer, dev_signer, sign_transfer},
 };
-use engine_types::{ApiVersion, EngineRequest, GetPayloadResponse, engine::ExecutionPayloadSidecar};
+use engine_types::{
+    ApiVersion, EngineRequest, GetPayloadResponse, engine::ExecutionPayloadSidecar,
+};
 use serde_json::{Value, json};
 
 /// Build, import and make canonical one block on the head; returns its hash.
@@ -19,13 +21,15 @@ async fn produce(el: &MockEl, rpc: &Rpc, timestamp: u64) -> B256 {
     let state = json!({"headBlockHash": head, "safeBlockHash": head, "finalizedBlockHash": el.genesis().hash});
     let attrs = json!({"timestamp": format!("{timestamp:#x}"), "prevRandao": B256::ZERO,
         "suggestedFeeRecipient": "0x000000000000000000000000000000000000dead", "withdrawals": []});
-    let id = rpc.result("engine_forkchoiceUpdatedV2", json!([state, attrs])).await["payloadId"].clone();
+    let id =
+        rpc.result("engine_forkchoiceUpdatedV2", json!([state, attrs])).await["payloadId"].clone();
     let built = rpc.result("engine_getPayloadV2", json!([id])).await;
     let built = GetPayloadResponse::from_json(ApiVersion::V2, &built.to_string()).unwrap();
     let hash = built.payload.block_hash();
-    let params = EngineRequest::new_payload(ApiVersion::V2, built.payload, ExecutionPayloadSidecar::none())
-        .unwrap()
-        .params_json();
+    let params =
+        EngineRequest::new_payload(ApiVersion::V2, built.payload, ExecutionPayloadSidecar::none())
+            .unwrap()
+            .params_json();
     assert_eq!(rpc.result("engine_newPayloadV2", params).await["status"], "VALID");
     let state = json!({"headBlockHash": hash, "safeBlockHash": head, "finalizedBlockHash": el.genesis().hash});
     rpc.result("engine_forkchoiceUpdatedV2", json!([state])).await;
@@ -42,7 +46,8 @@ async fn sent_transactions_are_built_and_receipted() {
     let to = Address::repeat_byte(0x42);
     let mut hashes = Vec::new();
     for nonce in 0..2 {
-        let raw = sign_transfer(&signer, &Transfer::new(121_212, nonce, to, U256::from(7))).unwrap();
+        let raw =
+            sign_transfer(&signer, &Transfer::new(121_212, nonce, to, U256::from(7))).unwrap();
         hashes.push(public.result("eth_sendRawTransaction", json!([raw])).await);
     }
     let dup = sign_transfer(&signer, &Transfer::new(121_212, 0, to, U256::from(7))).unwrap();
@@ -76,7 +81,11 @@ async fn sent_transactions_are_built_and_receipted() {
 async fn blocks_by_number_tag_and_hash() {
     let el = MockEl::start(MockElConfig::default()).await.unwrap();
     let (engine, public) = (Rpc::engine(&el), Rpc::public(&el));
-    let raw = sign_transfer(&dev_signer(1).unwrap(), &Transfer::new(121_212, 0, Address::ZERO, U256::ZERO)).unwrap();
+    let raw = sign_transfer(
+        &dev_signer(1).unwrap(),
+        &Transfer::new(121_212, 0, Address::ZERO, U256::ZERO),
+    )
+    .unwrap();
     let tx_hash = public.result("eth_sendRawTransaction", json!([raw])).await;
     let b1 = produce(&el, &engine, 2).await;
     let b2 = produce(&el, &engine, 4).await;
@@ -106,6 +115,12 @@ async fn blocks_by_number_tag_and_hash() {
     assert_eq!(bodies[1], Value::Null);
     let range = engine.result("engine_getPayloadBodiesByRangeV1", json!(["0x1", "0x10"])).await;
     assert_eq!(range.as_array().unwrap().len(), 2);
-    assert_eq!(engine.error_code("engine_getPayloadBodiesByRangeV1", json!(["0x0", "0x1"])).await, -32602);
-    assert_eq!(engine.error_code("engine_getPayloadBodiesByRangeV1", json!(["0x1", "0x401"])).await, -38004);
+    assert_eq!(
+        engine.error_code("engine_getPayloadBodiesByRangeV1", json!(["0x0", "0x1"])).await,
+        -32602
+    );
+    assert_eq!(
+        engine.error_code("engine_getPayloadBodiesByRangeV1", json!(["0x1", "0x401"])).await,
+        -38004
+    );
 }

@@ -48,7 +48,11 @@ async fn results_and_errors() {
     let (el, rpc) = el().await;
     el.fail_sequence(
         "eth_chainId",
-        [Fault::Result(json!("0x1")), Fault::rpc_error(-38006, "too deep"), Fault::rpc_error(12345, "odd")],
+        [
+            Fault::Result(json!("0x1")),
+            Fault::rpc_error(-38006, "too deep"),
+            Fault::rpc_error(12345, "odd"),
+        ],
     );
     assert_eq!(rpc.result("eth_chainId", json!([])).await, json!("0x1"));
     assert_eq!(rpc.error_code("eth_chainId", json!([])).await, -38006);
@@ -96,7 +100,9 @@ async fn truncated_and_closed() {
     el.fail_next("eth_chainId", Fault::TruncatedBody, 1);
     let truncated = async { rpc.send("eth_chainId", json!([])).await?.bytes().await }.await;
     assert!(truncated.is_err(), "a truncated body must not read as complete");
-    assert!(matches!(el.last_call().unwrap().outcome, Outcome::Truncated { declared, sent } if sent < declared));
+    assert!(
+        matches!(el.last_call().unwrap().outcome, Outcome::Truncated { declared, sent } if sent < declared)
+    );
 
     el.fail_next("eth_chainId", Fault::CloseConnection, 1);
     assert!(rpc.send("eth_chainId", json!([])).await.is_err());
@@ -113,7 +119,8 @@ async fn delay_and_hang() {
     assert_eq!(el.calls("eth_blockNumber")[0].fault, Some(Fault::Delay(Duration::from_millis(50))));
 
     el.fail_next("eth_blockNumber", Fault::Hang, 1);
-    let hung = tokio::time::timeout(Duration::from_millis(300), rpc.send("eth_blockNumber", json!([])));
+    let hung =
+        tokio::time::timeout(Duration::from_millis(300), rpc.send("eth_blockNumber", json!([])));
     assert!(hung.await.is_err(), "a hung call must not answer");
     assert_eq!(el.last_call().unwrap().outcome, Outcome::Hung);
 }

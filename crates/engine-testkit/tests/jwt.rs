@@ -50,5 +50,8 @@ async fn public_port_needs_no_token_and_tokens_stay_out_of_debug() {
     assert!(el.jwt_secret().validate(call.authorization(), unix_now()).is_ok());
     assert!(!format!("{call:?}").contains(&token));
     assert!(!format!("{el:?}").contains(&el.jwt_secret_hex()));
-    assert_eq!(engine_testkit::JwtSecret::from_file(&el.jwt_secret_path()).unwrap(), *el.jwt_secret());
+    assert_eq!(
+        engine_testkit::JwtSecret::from_file(&el.jwt_secret_path()).unwrap(),
+        *el.jwt_secret()
+    );
 }

@@ -1,0 +1,307 @@
+//! A fault-injecting TCP proxy on `127.0.0.1:0`, in front of any address (the mock, the
+//! devnet, a real execution client in a container).
+//!
+//! Switches, all changeable while traffic flows:
+//! - **latency**: each chunk waits `fixed + random(0..=jitter)` before it is forwarded, in
+//!   both directions (chunks of one direction stay in order);
+//! - **bandwidth**: each direction is capped at N bytes per second;
+//! - **blackhole**: connections are accepted, bytes are read and dropped, nothing is
+//!   forwarded or answered (the peer sees a hang, not an error);
+//! - **reset**: every open connection is closed with a TCP RST;
+//! - **refuse**: the listening socket is closed, so new connections are refused, and
+//!   reopened on the same port when switched off.
+//!
+//! ```no_run
+//! # async fn demo(target: std::net::SocketAddr) -> Result<(), engine_testkit::TestkitError> {
+//! use engine_testkit::ChaosProxy;
+//! use std::time::Duration;
+//!
+//! let proxy = ChaosProxy::start(target).await?;
+//! // Point the client at proxy.url() instead of the target.
+//! proxy.set_latency(Duration::from_millis(200), Duration::from_millis(50));
+//! proxy.set_blackhole(true);
+//! proxy.reset_connections();
+//! proxy.refuse_new(true).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::error::TestkitError;
+use rand::Rng;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::watch,
+    task::{AbortHandle, JoinHandle},
+};
+
+/// Largest chunk forwarded at once.
+const CHUNK: usize = 16 * 1024;
+
+/// The proxy's switches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChaosSettings {
+    /// Added to every chunk, in each direction.
+    pub latency: Duration,
+    /// Up to this much more, chosen at random per chunk.
+    pub jitter: Duration,
+    /// Cap per direction, in bytes per second (`None`: unlimited).
+    pub bytes_per_second: Option<u64>,
+    /// Accept, read and drop; never forward.
+    pub blackhole: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    target: SocketAddr,
+    settings: Mutex<ChaosSettings>,
+    /// Bumped by [`ChaosProxy::reset_connections`]; each connection watches it.
+    resets: watch::Sender<u64>,
+    conns: Mutex<Vec<AbortHandle>>,
+}
+
+impl Shared {
+    fn settings(&self) -> ChaosSettings {
+        lock(&self.settings).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a plain assignment or push: nothing is half-done if a
+    // holder panicked.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running proxy. Dropping it closes the port and every connection.
+#[derive(Debug)]
+pub struct ChaosProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ChaosProxy {
+    /// Listen on a fresh port of `127.0.0.1` and forward to `target`.
+    pub async fn start(target: SocketAddr) -> Result<Self, TestkitError> {
+        let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let addr = listener.local_addr().map_err(|e| TestkitError::io("read the proxy port", e))?;
+        let shared = Arc::new(Shared {
+            target,
+            settings: Mutex::default(),
+            resets: watch::Sender::new(0),
+            conns: Mutex::default(),
+        });
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(Self { addr, shared, accept: Mutex::new(Some(accept)) })
+    }
+
+    /// The proxy's address.
+    pub const fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Where traffic goes.
+    pub fn target(&self) -> SocketAddr {
+        self.shared.target
+    }
+
+    /// The current switches.
+    pub fn settings(&self) -> ChaosSettings {
+        self.shared.settings()
+    }
+
+    /// Replace every switch at once.
+    pub fn set(&self, settings: ChaosSettings) {
+        *lock(&self.shared.settings) = settings;
+    }
+
+    /// Added latency per chunk: `fixed` plus up to `jitter` at random.
+    pub fn set_latency(&self, fixed: Duration, jitter: Duration) {
+        let mut s = lock(&self.shared.settings);
+        s.latency = fixed;
+        s.jitter = jitter;
+    }
+
+    /// Cap each direction at `bytes_per_second` (`None` lifts the cap).
+    pub fn set_bandwidth(&self, bytes_per_second: Option<u64>) {
+        lock(&self.shared.settings).bytes_per_second = bytes_per_second.filter(|b| *b > 0);
+    }
+
+    /// Drop every byte instead of forwarding it (new and open connections).
+    pub fn set_blackhole(&self, on: bool) {
+        lock(&self.shared.settings).blackhole = on;
+    }
+
+    /// Close every open connection with a TCP RST (both sides).
+    pub fn reset_connections(&self) {
+        self.shared.resets.send_modify(|g| *g += 1);
+    }
+
+    /// Refuse new connections (close the listening socket), or accept them again on the
+    /// same port.
+    pub async fn refuse_new(&self, refuse: bool) -> Result<(), TestkitError> {
+        let running = lock(&self.accept).take();
+        match (refuse, running) {
+            (true, Some(handle)) => {
+                handle.abort();
+                // Cancelled is the expected outcome; the listener is dropped with the task.
+                let _cancelled = handle.await;
+            }
+            (false, None) => {
+                let listener = bind(self.addr).await?;
+                *lock(&self.accept) =
+                    Some(tokio::spawn(accept_loop(listener, Arc::clone(&self.shared))));
+            }
+            // Already in the requested state.
+            (_, running) => *lock(&self.accept) = running,
+        }
+        Ok(())
+    }
+
+    /// Switch everything off: no latency, no cap, no blackhole, accepting.
+    pub async fn heal(&self) -> Result<(), TestkitError> {
+        self.set(ChaosSettings::default());
+        self.refuse_new(false).await
+    }
+
+    /// How many client connections are open.
+    pub fn open_connections(&self) -> usize {
+        let mut conns = lock(&self.shared.conns);
+        conns.retain(|c| !c.is_finished());
+        conns.len()
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        if let Some(handle) = lock(&self.accept).take() {
+            handle.abort();
+        }
+        for conn in lock(&self.shared.conns).drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, TestkitError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| TestkitError::io(format!("bind the proxy at {addr}"), e))
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        // An accept error concerns one connection; keep accepting.
+        let Ok((client, _)) = listener.accept().await else { continue };
+        let task = tokio::spawn(serve(client, Arc::clone(&shared)));
+        let mut conns = lock(&shared.conns);
+        conns.retain(|c| !c.is_finished());
+        conns.push(task.abort_handle());
+    }
+}
+
+/// Carry one connection until both sides close or a reset is requested.
+async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
+    let mut resets = shared.resets.subscribe();
+    resets.mark_unchanged();
+    // Small chunks must not wait for Nagle; failing to set it only slows the test.
+    let _ = client.set_nodelay(true);
+    if shared.settings().blackhole {
+        // Accepted while black-holed: never connected upstream, so it stays a black hole.
+        let reset = {
+            let swallow = async {
+                let mut buf = vec![0u8; CHUNK];
+                while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
+            };
+            tokio::select! {
+                () = swallow => false,
+                _ = resets.changed() => true,
+            }
+        };
+        if reset {
+            rst(&client);
+        }
+        return;
+    }
+    let Ok(upstream) = TcpStream::connect(shared.target).await else {
+        // The target is down: close the client's connection, as a dead peer would.
+        return;
+    };
+    let _ = upstream.set_nodelay(true);
+    let (mut client_r, mut client_w) = client.into_split();
+    let (mut up_r, mut up_w) = upstream.into_split();
+    let reset = {
+        let forward = async {
+            tokio::join!(
+                pump(&mut client_r, &mut up_w, &shared),
+                pump(&mut up_r, &mut client_w, &shared)
+            )
+        };
+        tokio::select! {
+            _ = forward => false,
+            _ = resets.changed() => true,
+        }
+    };
+    if reset {
+        if let Ok(client) = client_r.reunite(client_w) {
+            rst(&client);
+        }
+        if let Ok(upstream) = up_r.reunite(up_w) {
+            rst(&upstream);
+        }
+    }
+}
+
+/// Make the coming close an RST rather than a FIN.
+fn rst(stream: &TcpStream) {
+    // Failing to set zero linger only softens the close to a FIN.
+    let _ = stream.set_zero_linger();
+}
+
+/// Forward one direction, applying the switches to every chunk.
+async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, shared: &Shared) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let settings = shared.settings();
+        let limit = settings
+            .bytes_per_second
+            .map_or(CHUNK, |bps| usize::try_from(bps / 10).unwrap_or(CHUNK).clamp(1, CHUNK));
+        let n = match from.read(&mut buf[..limit]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let settings = shared.settings();
+        if settings.blackhole {
+            continue;
+        }
+        let jitter = if settings.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::rng().random_range(Duration::ZERO..=settings.jitter)
+        };
+        let delay = settings.latency + jitter;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        if let Some(bps) = settings.bytes_per_second {
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;
+        }
+    }
+    // Pass the end of stream on, so the other side sees the close; it may already be gone.
+    let _ = to.shutdown().await;
+}
