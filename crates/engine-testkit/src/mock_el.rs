@@ -51,11 +51,10 @@ use engine_types::{ForkSchedule, constants::CHAIN_ID_DEV};
 use serde_json::Value;
 use std::{
     net::SocketAddr,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
-use tempfile::TempDir;
 
 /// How the mock starts.
 #[derive(Debug, Clone)]
@@ -176,8 +175,6 @@ pub struct MockBlock {
 pub struct MockEl {
     server: RpcServer,
     backend: Arc<MockBackend>,
-    /// Holds the JWT secret file; deleted on drop.
-    jwt_dir: TempDir,
 }
 
 impl MockEl {
@@ -188,14 +185,10 @@ impl MockEl {
             return Err(TestkitError::Fixture(problems.join("; ")));
         }
         let secret = config.jwt_secret.clone().unwrap_or_else(JwtSecret::random);
-        let jwt_dir = tempfile::tempdir().map_err(|e| TestkitError::io("create a temp dir", e))?;
-        let path = jwt_dir.path().join("jwt.hex");
-        std::fs::write(&path, secret.to_hex())
-            .map_err(|e| TestkitError::io(format!("write {}", path.display()), e))?;
         let chain = Mutex::new(Chain::new(config.forks, &config.genesis()));
         let backend = Arc::new(MockBackend { config, chain });
         let server = RpcServer::start(Arc::clone(&backend) as Arc<dyn RpcBackend>, secret).await?;
-        Ok(Self { server, backend, jwt_dir })
+        Ok(Self { server, backend })
     }
 
     /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
@@ -225,12 +218,12 @@ impl MockEl {
 
     /// The JWT secret as 64 hex characters (no `0x`).
     pub fn jwt_secret_hex(&self) -> String {
-        self.server.jwt_secret().to_hex()
+        self.server.jwt_secret_hex()
     }
 
     /// A file holding the JWT secret in hex, valid while the mock lives.
-    pub fn jwt_secret_path(&self) -> std::path::PathBuf {
-        self.jwt_dir.path().join("jwt.hex")
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.server.jwt_secret_path()
     }
 
     /// The underlying server, for anything not mirrored here.
@@ -354,6 +347,6 @@ impl MockEl {
 
     /// Where the JWT secret file lives (the directory is removed on drop).
     pub fn jwt_dir(&self) -> &Path {
-        self.jwt_dir.path()
+        self.server.jwt_dir()
     }
 }

@@ -52,10 +52,15 @@ use hyper_util::rt::TokioIo;
 use recording::CallLog;
 use std::{
     net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
+use tempfile::TempDir;
 use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
+
+/// Name of the JWT secret file inside the server's temp dir.
+const JWT_FILE: &str = "jwt.hex";
 
 /// Which of the two ports a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,6 +107,8 @@ pub struct RpcServer {
     /// The accept loops of both ports while up; each owns its connections, so aborting it
     /// closes them all.
     listeners: Mutex<Vec<JoinHandle<()>>>,
+    /// Holds the JWT secret file for clients that read it from disk; deleted on drop.
+    jwt_dir: TempDir,
 }
 
 impl RpcServer {
@@ -121,6 +128,10 @@ impl RpcServer {
         engine: SocketAddr,
         public: SocketAddr,
     ) -> Result<Self, TestkitError> {
+        let jwt_dir = tempfile::tempdir().map_err(|e| TestkitError::io("create a temp dir", e))?;
+        let path = jwt_dir.path().join(JWT_FILE);
+        std::fs::write(&path, secret.to_hex())
+            .map_err(|e| TestkitError::io(format!("write {}", path.display()), e))?;
         let shared = Arc::new(Shared {
             backend,
             secret,
@@ -131,7 +142,8 @@ impl RpcServer {
         let public_listener = bind(public, "public").await?;
         let engine_addr = local_addr(&engine_listener)?;
         let public_addr = local_addr(&public_listener)?;
-        let server = Self { shared, engine_addr, public_addr, listeners: Mutex::default() };
+        let server =
+            Self { shared, engine_addr, public_addr, listeners: Mutex::default(), jwt_dir };
         server.spawn(engine_listener, public_listener);
         Ok(server)
     }
@@ -172,6 +184,21 @@ impl RpcServer {
     /// The JWT secret the engine port checks.
     pub fn jwt_secret(&self) -> &JwtSecret {
         &self.shared.secret
+    }
+
+    /// The JWT secret as 64 hex characters (no `0x`).
+    pub fn jwt_secret_hex(&self) -> String {
+        self.shared.secret.to_hex()
+    }
+
+    /// A file holding the JWT secret in hex, valid while the server lives.
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.jwt_dir.path().join(JWT_FILE)
+    }
+
+    /// The directory holding the JWT secret file (removed on drop).
+    pub fn jwt_dir(&self) -> &Path {
+        self.jwt_dir.path()
     }
 
     /// The backend answering calls.
