@@ -26,6 +26,8 @@ mod error;
 mod execute;
 mod genesis;
 mod pool;
+mod rpc;
+mod server;
 mod state;
 #[cfg(test)]
 mod testing;
@@ -33,3 +35,5 @@ mod testing;
 pub use bridge::{BRIDGE_RUNTIME_CODE, bridge_genesis_account};
 pub use el::Devnet;
 pub use error::DevnetError;
+pub use genesis::{DEV_ACCOUNT_WEI, dev_genesis};
+pub use server::{DevnetConfig, DevnetEl};

@@ -6,7 +6,7 @@
 //! of a few thousand small blocks is cheap. A long-running node would want a bound.
 
 use super::{
-    execute::{BlockOutcome, ExecError, Mode, TxOutcome, execute_block, spec_for},
+    execute::{BlockOutcome, ExecEnv, ExecError, Mode, TxOutcome, execute_block, spec_for},
     genesis::ChainSpec,
     state::WorldState,
 };
@@ -329,12 +329,11 @@ impl Chain {
         header.parent_hash = parent.hash();
         let spec = spec_for(self.spec.fork_at(header.timestamp));
         let lookup = |number: u64| self.ancestor_hash(parent.hash(), number);
+        let env = ExecEnv { chain_id: self.spec.chain_id, spec, block_hashes: &lookup };
         let outcome: BlockOutcome = execute_block(
             &parent.state,
             &header,
-            self.spec.chain_id,
-            spec,
-            &lookup,
+            &env,
             txs,
             withdrawals.as_deref().unwrap_or_default(),
             mode,
@@ -362,7 +361,7 @@ impl Chain {
     }
 
     /// The hash of the ancestor of `from` (inclusive) with `number`.
-    fn ancestor_hash(&self, from: B256, number: u64) -> Option<B256> {
+    pub(crate) fn ancestor_hash(&self, from: B256, number: u64) -> Option<B256> {
         let mut cursor = self.blocks.get(&from);
         while let Some(block) = cursor {
             if block.number() == number {

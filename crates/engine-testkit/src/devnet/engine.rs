@@ -299,3 +299,353 @@ fn payload_id(parent: B256, attrs: &PayloadAttributes) -> PayloadId {
     id.copy_from_slice(&hash[..8]);
     PayloadId::new(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::testing::{
+        ETH, attributes, build, genesis, import, key, peg_in, produce, set_head, sidecar, transfer,
+    };
+    use alloy_consensus::Sealable;
+    use alloy_primitives::{Address, Bloom, Bytes, U256};
+    use alloy_rpc_types_engine::ExecutionPayloadV3;
+    use engine_types::StatusKind;
+
+    /// A named change to a payload.
+    type Tamper = (&'static str, Box<dyn Fn(&mut ExecutionPayloadV3)>);
+
+    fn devnet() -> Devnet {
+        Devnet::new(&genesis(None)).unwrap()
+    }
+
+    /// A Shanghai devnet with one transfer pooled, and the V2 payload built on genesis.
+    fn built() -> (Devnet, ExecutionPayload) {
+        let mut d = devnet();
+        d.send_raw_transaction(&transfer(&key(0), 0, key(1).address(), ETH)).unwrap();
+        let attrs = attributes(&d, vec![peg_in(0, key(2).address(), 5)]);
+        let payload = build(&mut d, attrs).payload;
+        (d, payload)
+    }
+
+    fn v2(p: &ExecutionPayload) -> ExecutionPayloadV3 {
+        match p {
+            ExecutionPayload::V2(v2) => ExecutionPayloadV3 {
+                payload_inner: v2.clone(),
+                blob_gas_used: 0,
+                excess_blob_gas: 0,
+            },
+            _ => panic!("expected a V2 payload, got {p:?}"),
+        }
+    }
+
+    /// Re-seal a tampered V2 payload so that its block hash matches its (wrong) contents:
+    /// the tampering then has to be caught by execution.
+    fn reseal(p: ExecutionPayloadV3) -> ExecutionPayload {
+        let payload = ExecutionPayload::V2(p.payload_inner);
+        let block: alloy_consensus::Block<TxEnvelope> =
+            payload.clone().try_into_block_with_sidecar(&ExecutionPayloadSidecar::none()).unwrap();
+        let hash = block.header.hash_slow();
+        let ExecutionPayload::V2(mut v2) = payload else { unreachable!() };
+        v2.payload_inner.block_hash = hash;
+        ExecutionPayload::V2(v2)
+    }
+
+    /// The payload a devnet builds is VALID on import, and importing it again is still VALID.
+    #[test]
+    fn built_payload_imports_as_valid() {
+        let (mut d, payload) = built();
+        let hash = payload.block_hash();
+        assert_eq!(import(&mut d, payload.clone(), None), PayloadStatusWire::valid(hash));
+        assert_eq!(import(&mut d, payload, None), PayloadStatusWire::valid(hash));
+    }
+
+    /// Every field tampered without fixing the hash: INVALID with a null latestValidHash.
+    #[test]
+    fn tampered_fields_break_the_block_hash() {
+        let (mut d, payload) = built();
+        let base = v2(&payload);
+        let tampers: Vec<Tamper> = vec![
+            (
+                "parentHash",
+                Box::new(|p| p.payload_inner.payload_inner.parent_hash = B256::repeat_byte(1)),
+            ),
+            (
+                "feeRecipient",
+                Box::new(|p| p.payload_inner.payload_inner.fee_recipient = Address::repeat_byte(1)),
+            ),
+            (
+                "stateRoot",
+                Box::new(|p| p.payload_inner.payload_inner.state_root = B256::repeat_byte(1)),
+            ),
+            (
+                "receiptsRoot",
+                Box::new(|p| p.payload_inner.payload_inner.receipts_root = B256::repeat_byte(1)),
+            ),
+            (
+                "logsBloom",
+                Box::new(|p| p.payload_inner.payload_inner.logs_bloom = Bloom::repeat_byte(1)),
+            ),
+            (
+                "prevRandao",
+                Box::new(|p| p.payload_inner.payload_inner.prev_randao = B256::repeat_byte(1)),
+            ),
+            ("blockNumber", Box::new(|p| p.payload_inner.payload_inner.block_number += 1)),
+            ("gasLimit", Box::new(|p| p.payload_inner.payload_inner.gas_limit -= 1)),
+            ("gasUsed", Box::new(|p| p.payload_inner.payload_inner.gas_used += 1)),
+            ("timestamp", Box::new(|p| p.payload_inner.payload_inner.timestamp += 1)),
+            (
+                "extraData",
+                Box::new(|p| p.payload_inner.payload_inner.extra_data = Bytes::from_static(b"x")),
+            ),
+            (
+                "baseFeePerGas",
+                Box::new(|p| p.payload_inner.payload_inner.base_fee_per_gas += U256::from(1)),
+            ),
+            (
+                "blockHash",
+                Box::new(|p| p.payload_inner.payload_inner.block_hash = B256::repeat_byte(1)),
+            ),
+            ("transactions", Box::new(|p| p.payload_inner.payload_inner.transactions.clear())),
+            ("withdrawals", Box::new(|p| p.payload_inner.withdrawals[0].amount += 1)),
+        ];
+        for (field, tamper) in tampers {
+            let mut p = base.clone();
+            tamper(&mut p);
+            let status = import(&mut d, ExecutionPayload::V2(p.payload_inner), None);
+            assert_eq!(status.status, StatusKind::Invalid, "{field}: {status:?}");
+            assert_eq!(status.latest_valid_hash, None, "{field}");
+        }
+        assert_eq!(d.head().number, 0);
+    }
+
+    /// Tampered and re-sealed, so only execution can tell: INVALID with the parent as the
+    /// latest valid hash, the field named, and the verdict remembered.
+    #[test]
+    fn tampered_and_resealed_payloads_fail_execution() {
+        let (mut d, payload) = built();
+        let genesis = d.genesis_hash();
+        let base = v2(&payload);
+        let tampers: Vec<Tamper> = vec![
+            (
+                "stateRoot",
+                Box::new(|p| p.payload_inner.payload_inner.state_root = B256::repeat_byte(1)),
+            ),
+            (
+                "receiptsRoot",
+                Box::new(|p| p.payload_inner.payload_inner.receipts_root = B256::repeat_byte(1)),
+            ),
+            (
+                "logsBloom",
+                Box::new(|p| p.payload_inner.payload_inner.logs_bloom = Bloom::repeat_byte(1)),
+            ),
+            ("gasUsed", Box::new(|p| p.payload_inner.payload_inner.gas_used += 1)),
+            ("stateRoot", Box::new(|p| p.payload_inner.withdrawals[0].amount += 1)),
+            (
+                "base fee",
+                Box::new(|p| p.payload_inner.payload_inner.base_fee_per_gas += U256::from(1)),
+            ),
+            ("timestamp", Box::new(|p| p.payload_inner.payload_inner.timestamp = 0)),
+            ("gas limit", Box::new(|p| p.payload_inner.payload_inner.gas_limit /= 2)),
+            ("number", Box::new(|p| p.payload_inner.payload_inner.block_number = 7)),
+            (
+                "transaction 0",
+                Box::new(|p| {
+                    let tx = transfer(&key(0), 5, Address::ZERO, 1);
+                    p.payload_inner.payload_inner.transactions = vec![tx];
+                }),
+            ),
+        ];
+        for (field, tamper) in tampers {
+            let mut p = base.clone();
+            tamper(&mut p);
+            let p = reseal(p);
+            let hash = p.block_hash();
+            let status = import(&mut d, p.clone(), None);
+            assert_eq!(status.status, StatusKind::Invalid, "{field}: {status:?}");
+            assert_eq!(status.latest_valid_hash, Some(genesis), "{field}");
+            let reason = status.validation_error.unwrap_or_default();
+            assert!(reason.contains(field), "{field}: {reason}");
+            let again = import(&mut d, p, None);
+            assert_eq!(again.latest_valid_hash, Some(genesis));
+            let fcu = d
+                .forkchoice_updated(ApiVersion::V2, ForkchoiceState::same_hash(hash), None)
+                .unwrap();
+            assert_eq!(fcu.payload_status.status, StatusKind::Invalid, "{field}");
+        }
+        assert_eq!(import(&mut d, payload, None).status, StatusKind::Valid);
+    }
+
+    /// A payload whose parent is unknown cannot be judged: SYNCING.
+    #[test]
+    fn unknown_parent_is_syncing() {
+        let (d, payload) = built();
+        let mut g = genesis(None);
+        g.alloc.insert(Address::repeat_byte(5), Default::default());
+        g.alloc.get_mut(&Address::repeat_byte(5)).unwrap().balance = U256::from(1);
+        let mut other = Devnet::new(&g).unwrap();
+        assert_ne!(other.genesis_hash(), d.genesis_hash());
+        assert_eq!(import(&mut other, payload, None), PayloadStatusWire::syncing());
+        let fcu = other
+            .forkchoice_updated(
+                ApiVersion::V2,
+                ForkchoiceState::same_hash(B256::repeat_byte(9)),
+                None,
+            )
+            .unwrap();
+        assert_eq!(fcu.payload_status, PayloadStatusWire::syncing());
+    }
+
+    /// Moving the head to a sibling restores the sibling's state; moving back re-applies.
+    #[test]
+    fn reorg_restores_the_old_state() {
+        let mut d = devnet();
+        let (alice, bob) = (key(0), key(1).address());
+        let genesis_hash = d.genesis_hash();
+        let bob0 = d.balance(&bob);
+        d.send_raw_transaction(&transfer(&alice, 0, bob, ETH)).unwrap();
+        let a1 = produce(&mut d, vec![]);
+        assert_eq!(d.balance(&bob), bob0 + U256::from(ETH));
+        assert_eq!(d.pool_len(), 0);
+
+        // A competing block on genesis with a peg-in instead of the transfer.
+        set_head(&mut d, genesis_hash);
+        assert_eq!(d.balance(&bob), bob0, "back at genesis");
+        assert_eq!(d.pool_len(), 1, "the orphaned transfer is pooled again");
+        let mut attrs = attributes(&d, vec![peg_in(0, bob, 3)]);
+        attrs.timestamp += 1;
+        let b1_payload = build(&mut d, attrs);
+        assert_eq!(b1_payload.payload.as_v1().transactions.len(), 1, "pool reused on the fork");
+        d.send_raw_transaction(&transfer(&alice, 0, bob, 2 * ETH)).unwrap_err();
+        let b1 = produce(&mut d, vec![peg_in(0, bob, 3)]);
+        assert_ne!(a1, b1);
+        assert_eq!(d.balance(&bob), bob0 + U256::from(ETH) + U256::from(30_000_000_000u64));
+        assert_eq!(d.canonical_hash(1), Some(b1));
+
+        set_head(&mut d, a1);
+        assert_eq!(d.balance(&bob), bob0 + U256::from(ETH));
+        assert_eq!(d.canonical_hash(1), Some(a1));
+        assert_eq!(d.head().hash(), a1);
+    }
+
+    /// The same inputs give the same block hashes, run after run.
+    #[test]
+    fn same_blocks_same_hashes() {
+        let run = || {
+            let mut d = devnet();
+            let mut hashes = Vec::new();
+            for i in 0..5u64 {
+                d.send_raw_transaction(&transfer(
+                    &key(0),
+                    i,
+                    key(1).address(),
+                    1_000 + u128::from(i),
+                ))
+                .unwrap();
+                hashes.push(produce(&mut d, vec![peg_in(i, key(3).address(), i + 1)]));
+            }
+            hashes
+        };
+        assert_eq!(run(), run());
+    }
+
+    fn code<T: std::fmt::Debug>(r: Result<T, RpcError>) -> i64 {
+        r.unwrap_err().code
+    }
+
+    /// Methods outside their fork answer -38005; V2 attributes with a beacon root -32602.
+    #[test]
+    fn versions_follow_the_fork_schedule() {
+        let mut d = Devnet::new(&genesis(Some(10))).unwrap();
+        let head = ForkchoiceState::same_hash(d.genesis_hash());
+        let mut attrs = attributes(&d, vec![]);
+        assert_eq!(attrs.timestamp, 2, "still Shanghai");
+        attrs.parent_beacon_block_root = Some(B256::ZERO);
+        assert_eq!(code(d.forkchoice_updated(ApiVersion::V3, head, Some(attrs.clone()))), -38005);
+        assert_eq!(code(d.forkchoice_updated(ApiVersion::V2, head, Some(attrs.clone()))), -32602);
+        attrs.parent_beacon_block_root = None;
+        let id =
+            d.forkchoice_updated(ApiVersion::V2, head, Some(attrs)).unwrap().payload_id.unwrap();
+        assert_eq!(code(d.get_payload(ApiVersion::V3, id)), -38005);
+        let payload = d.get_payload(ApiVersion::V2, id).unwrap().payload;
+        let v3 = ExecutionPayload::V3(v2(&payload));
+        let cancun_sidecar = sidecar(&v3, Some(B256::ZERO));
+        assert_eq!(code(d.new_payload(ApiVersion::V3, v3, cancun_sidecar)), -38005);
+        assert_eq!(code(d.get_payload(ApiVersion::V2, PayloadId::new([9; 8]))), -38001);
+        assert_eq!(
+            d.new_payload(ApiVersion::V2, payload, ExecutionPayloadSidecar::none()).unwrap().status,
+            StatusKind::Valid
+        );
+
+        // After the Cancun timestamp: V3 only.
+        let mut late = attributes(&d, vec![]);
+        late.timestamp = 10;
+        assert_eq!(code(d.forkchoice_updated(ApiVersion::V2, head, Some(late.clone()))), -38005);
+        late.parent_beacon_block_root = None;
+        assert_eq!(code(d.forkchoice_updated(ApiVersion::V3, head, Some(late))), -38003);
+    }
+
+    /// Safe/finalized off the head's chain is -38002; a stale attributes timestamp is -38003
+    /// and the head still moves.
+    #[test]
+    fn forkchoice_state_and_attribute_errors() {
+        let mut d = devnet();
+        let genesis_hash = d.genesis_hash();
+        let b1 = produce(&mut d, vec![]);
+        set_head(&mut d, genesis_hash);
+        let b1_sibling = produce(&mut d, vec![peg_in(0, key(0).address(), 1)]);
+        let state = ForkchoiceState {
+            head_block_hash: b1_sibling,
+            safe_block_hash: b1,
+            finalized_block_hash: B256::ZERO,
+        };
+        assert_eq!(d.forkchoice_updated(ApiVersion::V2, state, None).unwrap_err().code, -38002);
+        let state = ForkchoiceState { safe_block_hash: B256::repeat_byte(3), ..state };
+        assert_eq!(d.forkchoice_updated(ApiVersion::V2, state, None).unwrap_err().code, -38002);
+
+        let mut stale = attributes(&d, vec![]);
+        stale.timestamp = 1;
+        let to_b1 = ForkchoiceState {
+            head_block_hash: b1,
+            safe_block_hash: genesis_hash,
+            finalized_block_hash: genesis_hash,
+        };
+        assert_eq!(
+            d.forkchoice_updated(ApiVersion::V2, to_b1, Some(stale)).unwrap_err().code,
+            -38003
+        );
+        assert_eq!(d.head().hash(), b1, "the state update is not rolled back");
+        assert_eq!(d.finalized().map(|h| h.hash()), Some(genesis_hash));
+    }
+
+    /// A Cancun chain builds and imports V3 payloads with the beacon root in the header.
+    #[test]
+    fn cancun_blocks_round_trip() {
+        let mut d = Devnet::new(&genesis(Some(0))).unwrap();
+        d.send_raw_transaction(&transfer(&key(0), 0, key(1).address(), ETH)).unwrap();
+        let hash = produce(&mut d, vec![peg_in(0, key(1).address(), 1)]);
+        let head = d.head();
+        assert_eq!(head.hash(), hash);
+        assert_eq!(head.parent_beacon_block_root, Some(B256::with_last_byte(0xbe)));
+        assert_eq!(head.blob_gas_used, Some(0));
+        assert_eq!(head.excess_blob_gas, Some(0));
+        assert_eq!(head.clone().into_inner().seal_slow().hash(), hash);
+    }
+
+    /// Transactions that arrive between forkchoiceUpdated and getPayload are included; once
+    /// delivered, the payload no longer changes.
+    #[test]
+    fn get_payload_includes_late_transactions_until_delivered() {
+        let mut d = devnet();
+        let attrs = attributes(&d, vec![]);
+        let head = ForkchoiceState::same_hash(d.genesis_hash());
+        let id =
+            d.forkchoice_updated(ApiVersion::V2, head, Some(attrs)).unwrap().payload_id.unwrap();
+        d.send_raw_transaction(&transfer(&key(0), 0, key(1).address(), 1)).unwrap();
+        let first = d.get_payload(ApiVersion::V2, id).unwrap();
+        assert_eq!(first.payload.as_v1().transactions.len(), 1);
+        d.send_raw_transaction(&transfer(&key(0), 1, key(1).address(), 1)).unwrap();
+        let second = d.get_payload(ApiVersion::V2, id).unwrap();
+        assert_eq!(second.payload, first.payload);
+        assert_eq!(first.block_value, U256::from(21_000u64 * 1_000_000_000));
+    }
+}

@@ -102,6 +102,17 @@ pub(crate) enum ExecError {
     SystemCall(String),
 }
 
+/// What a block executes with besides its header and parent state.
+#[derive(Clone, Copy)]
+pub(crate) struct ExecEnv<'a> {
+    /// The chain id transactions must carry.
+    pub(crate) chain_id: u64,
+    /// The fork's rules.
+    pub(crate) spec: SpecId,
+    /// Ancestor hashes for `BLOCKHASH`.
+    pub(crate) block_hashes: BlockHashLookup<'a>,
+}
+
 /// The revm spec for a fork.
 pub(crate) const fn spec_for(fork: engine_types::Fork) -> SpecId {
     match fork {
@@ -113,7 +124,7 @@ pub(crate) const fn spec_for(fork: engine_types::Fork) -> SpecId {
 }
 
 /// The execution environment of a block, read from its header.
-fn block_env(header: &Header) -> BlockEnv {
+pub(crate) fn block_env(header: &Header) -> BlockEnv {
     let mut env = BlockEnv {
         number: U256::from(header.number),
         beneficiary: header.beneficiary,
@@ -169,13 +180,12 @@ pub(crate) fn tx_env(tx: &Recovered<TxEnvelope>) -> TxEnv {
 pub(crate) fn execute_block(
     parent: &WorldState,
     header: &Header,
-    chain_id: u64,
-    spec: SpecId,
-    block_hashes: BlockHashLookup<'_>,
+    env: &ExecEnv<'_>,
     txs: Vec<Recovered<TxEnvelope>>,
     withdrawals: &[Withdrawal],
     mode: Mode,
 ) -> Result<BlockOutcome, ExecError> {
+    let ExecEnv { chain_id, spec, block_hashes } = *env;
     let mut db = OverlayDb::new(parent, spec, block_hashes);
     if let Some(root) = header.parent_beacon_block_root {
         beacon_root_call(&mut db, header, chain_id, spec, root)?;

@@ -2,17 +2,38 @@
 //! clients take (alloy's [`Genesis`]).
 
 use super::{
+    bridge::bridge_genesis_account,
     error::DevnetError,
     state::{Account, Storage, WorldState},
 };
+use crate::{TestkitError, fixtures::GenesisBuilder};
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
 use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_genesis::Genesis;
 use alloy_primitives::{B64, B256, U256, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use engine_types::{Fork, ForkSchedule};
+use engine_types::{
+    Fork, ForkSchedule,
+    constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV},
+};
 use revm::bytecode::Bytecode;
 use std::sync::Arc;
+
+/// Wei each development account holds in [`dev_genesis`]: one million ether.
+pub const DEV_ACCOUNT_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
+
+/// The genesis a development devnet starts from: chain id
+/// [`CHAIN_ID_DEV`](engine_types::constants::CHAIN_ID_DEV), the forks of `forks`, every
+/// development key ([`fixtures::keys`](crate::fixtures::keys)) funded with
+/// [`DEV_ACCOUNT_WEI`], and the bridge contract deployed at
+/// [`BRIDGE_ADDRESS`](engine_types::constants::BRIDGE_ADDRESS).
+pub fn dev_genesis(forks: ForkSchedule) -> Result<Genesis, TestkitError> {
+    GenesisBuilder::new(CHAIN_ID_DEV)
+        .forks(forks)
+        .fund_dev_accounts(U256::from(DEV_ACCOUNT_WEI))?
+        .account(BRIDGE_ADDRESS, bridge_genesis_account())
+        .build()
+}
 
 /// What the devnet takes from the genesis `config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

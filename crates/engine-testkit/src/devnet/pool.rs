@@ -231,8 +231,83 @@ impl TxPool {
         self.by_sender.get(sender)?.get(nonce).map(|p| &p.tx)
     }
 
+    /// The nonce after the sender's pooled transactions that follow `state_nonce` without a
+    /// gap (`eth_getTransactionCount` with `pending`).
+    pub(crate) fn next_nonce(&self, sender: &Address, state_nonce: u64) -> u64 {
+        let mut next = state_nonce;
+        if let Some(txs) = self.by_sender.get(sender) {
+            while txs.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
     /// How many transactions are pooled.
     pub(crate) fn len(&self) -> usize {
         self.by_hash.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::devnet::{
+        DEV_ACCOUNT_WEI, Devnet,
+        testing::{genesis, key, legacy, produce, transfer, tx1559},
+    };
+    use alloy_primitives::{Address, Bytes, U256};
+
+    fn devnet() -> Devnet {
+        Devnet::new(&genesis(None)).unwrap()
+    }
+
+    /// Each admission rule refuses with a message naming the problem.
+    #[test]
+    fn admission_rules() {
+        let mut d = devnet();
+        let (alice, poor) = (key(0), alloy_signer_local::PrivateKeySigner::random());
+        let to = Address::repeat_byte(1);
+        let err = |d: &mut Devnet, raw: Bytes| d.send_raw_transaction(&raw).unwrap_err().message;
+        assert!(
+            err(&mut d, Bytes::from_static(&[0x02, 0x01])).contains("invalid transaction encoding")
+        );
+        assert!(
+            err(&mut d, legacy(&alice, 0, to, U256::from(1), Some(1))).contains("invalid chain id")
+        );
+        assert!(
+            err(&mut d, legacy(&alice, 0, to, U256::from(1), None)).contains("replay-protected")
+        );
+        assert!(err(&mut d, transfer(&poor, 0, to, 1)).contains("insufficient funds"));
+        let whale = tx1559(&alice, 0, to, U256::from(DEV_ACCOUNT_WEI), Bytes::new(), 21_000);
+        assert!(err(&mut d, whale).contains("insufficient funds"));
+        assert!(
+            err(&mut d, tx1559(&alice, 0, to, U256::ZERO, Bytes::new(), 20_000))
+                .contains("gas limit")
+        );
+
+        let ok = legacy(&alice, 0, to, U256::from(1), Some(engine_types::constants::CHAIN_ID_DEV));
+        d.send_raw_transaction(&ok).unwrap();
+        assert_eq!(err(&mut d, ok), "already known");
+        assert!(err(&mut d, transfer(&alice, 0, to, 5)).contains("underpriced"), "same fees");
+        produce(&mut d, vec![]);
+        assert_eq!(d.balance(&to), U256::from(1));
+        assert!(err(&mut d, transfer(&alice, 0, to, 1)).contains("nonce too low"));
+    }
+
+    /// Out-of-order nonces wait for the gap to fill; senders are served by arrival.
+    #[test]
+    fn pending_order_respects_nonces() {
+        let mut d = devnet();
+        let (a, b) = (key(0), key(1));
+        let to = Address::repeat_byte(2);
+        d.send_raw_transaction(&transfer(&a, 1, to, 1)).unwrap();
+        d.send_raw_transaction(&transfer(&b, 0, to, 1)).unwrap();
+        let hash = produce(&mut d, vec![]);
+        assert_eq!(d.block(&hash).unwrap().body.transactions.len(), 1, "a's nonce 1 waits");
+        d.send_raw_transaction(&transfer(&a, 0, to, 1)).unwrap();
+        let hash = produce(&mut d, vec![]);
+        assert_eq!(d.block(&hash).unwrap().body.transactions.len(), 2, "the gap is filled");
+        assert_eq!(d.nonce(&a.address()), 2);
+        assert_eq!(d.pool_len(), 0);
     }
 }

@@ -34,11 +34,6 @@ impl Storage {
         }
     }
 
-    /// Whether no slot is set.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// The root of the storage trie (computed once, then cached until the next write).
     pub(crate) fn root(&self) -> B256 {
         *self.root.get_or_init(|| {
@@ -57,11 +52,6 @@ impl Storage {
             }
             hb.root()
         })
-    }
-
-    /// The set slots, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&U256, &U256)> {
-        self.slots.iter()
     }
 }
 
@@ -90,11 +80,6 @@ impl Account {
             code_hash: KECCAK_EMPTY,
             storage: Arc::default(),
         }
-    }
-
-    /// EIP-161 emptiness: no nonce, no balance, no code.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.nonce == 0 && self.balance.is_zero() && self.code_hash == KECCAK_EMPTY
     }
 
     fn trie_account(&self) -> TrieAccount {
@@ -150,11 +135,6 @@ impl WorldState {
     /// The value of `slot` in the storage of `address`.
     pub(crate) fn storage(&self, address: &Address, slot: &U256) -> U256 {
         self.account(address).map(|a| a.storage.get(slot)).unwrap_or_default()
-    }
-
-    /// How many accounts exist.
-    pub(crate) fn len(&self) -> usize {
-        self.accounts.len()
     }
 
     /// Insert (or replace) an account, with its code when it has any.

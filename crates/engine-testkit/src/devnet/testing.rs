@@ -1,10 +1,11 @@
 //! Helpers for the devnet's unit tests: a genesis with funded keys and the bridge, signed
 //! transactions, and one-call block production through the Engine API methods.
 
-use super::{Devnet, bridge_genesis_account};
+use super::Devnet;
+use crate::fixtures::{Transfer, dev_signer, sign_transfer};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
 use alloy_eips::{eip2718::Encodable2718, eip4895::Withdrawal};
-use alloy_genesis::{Genesis, GenesisAccount};
+use alloy_genesis::Genesis;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_rpc_types_engine::{
     ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState, PayloadAttributes,
@@ -12,40 +13,22 @@ use alloy_rpc_types_engine::{
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use engine_types::{
-    ApiVersion, EngineMethod, GetPayloadResponse, StatusKind,
-    constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV, DEAD_ADDRESS},
+    ApiVersion, EngineMethod, ForkSchedule, GetPayloadResponse, StatusKind,
+    constants::{CHAIN_ID_DEV, DEAD_ADDRESS},
 };
 
 /// Wei in one ether.
 pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
 
-/// Test key `i` (deterministic).
-pub(crate) fn key(i: u8) -> PrivateKeySigner {
-    PrivateKeySigner::from_bytes(&B256::repeat_byte(i + 1)).unwrap()
+/// Development key `i` (0 to 3), funded in [`genesis`].
+pub(crate) fn key(i: usize) -> PrivateKeySigner {
+    dev_signer(i).unwrap()
 }
 
-/// A dev genesis: keys 0..4 hold 1,000 ETH each, the bridge is deployed, Shanghai at 0,
-/// Cancun at `cancun` when given.
+/// The dev genesis of the devnet, Cancun at `cancun` when given.
 pub(crate) fn genesis(cancun: Option<u64>) -> Genesis {
-    let mut g: Genesis = serde_json::from_value(serde_json::json!({
-        "config": {
-            "chainId": CHAIN_ID_DEV, "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0,
-            "eip158Block": 0, "byzantiumBlock": 0, "constantinopleBlock": 0,
-            "petersburgBlock": 0, "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0,
-            "terminalTotalDifficulty": 0, "shanghaiTime": 0
-        },
-        "gasLimit": "0x1c9c380", "difficulty": "0x0", "timestamp": "0x0", "alloc": {}
-    }))
-    .unwrap();
-    g.config.cancun_time = cancun;
-    for i in 0..4 {
-        g.alloc.insert(
-            key(i).address(),
-            GenesisAccount::default().with_balance(U256::from(1_000 * ETH)),
-        );
-    }
-    g.alloc.insert(BRIDGE_ADDRESS, bridge_genesis_account());
-    g
+    let forks = ForkSchedule { cancun, ..ForkSchedule::shanghai_from_genesis() };
+    super::dev_genesis(forks).unwrap()
 }
 
 /// A signed EIP-1559 transaction (max fee 10 gwei, tip 1 gwei).
@@ -95,7 +78,7 @@ pub(crate) fn legacy(
 
 /// A plain transfer.
 pub(crate) fn transfer(key: &PrivateKeySigner, nonce: u64, to: Address, wei: u128) -> Bytes {
-    tx1559(key, nonce, to, U256::from(wei), Bytes::new(), 21_000)
+    sign_transfer(key, &Transfer::new(CHAIN_ID_DEV, nonce, to, U256::from(wei))).unwrap()
 }
 
 /// A withdrawal (peg-in) of `sats` to `address`.

@@ -1,0 +1,204 @@
+//! [`DevnetEl`]: the devnet served over HTTP JSON-RPC by the testkit's [`RpcServer`], like a
+//! real execution client (engine port with JWT, public port), plus in-process accessors.
+
+use super::{el::Devnet, error::DevnetError};
+use crate::{
+    JwtSecret, TestkitError,
+    rpc_server::{RpcBackend, RpcError, RpcServer},
+};
+use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
+use alloy_genesis::Genesis;
+use alloy_primitives::{Address, B256, U256};
+use serde_json::Value;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+use tempfile::TempDir;
+
+/// How to start a [`DevnetEl`].
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// The genesis (geth-style JSON, parsed); chain id and fork schedule come from its
+    /// `config`. See [`dev_genesis`](super::dev_genesis) for a ready one.
+    pub genesis: Genesis,
+    /// The JWT secret of the engine port; `None` makes a random one.
+    pub jwt_secret: Option<JwtSecret>,
+    /// Where the engine port listens (default `127.0.0.1:0`, a fresh port).
+    pub engine_addr: SocketAddr,
+    /// Where the public port listens (default `127.0.0.1:0`, a fresh port).
+    pub public_addr: SocketAddr,
+}
+
+impl DevnetConfig {
+    /// Serve `genesis` on fresh loopback ports with a random JWT secret.
+    pub fn new(genesis: Genesis) -> Self {
+        let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self { genesis, jwt_secret: None, engine_addr: any, public_addr: any }
+    }
+}
+
+/// The devnet behind the server: one lock around the whole execution layer, so calls are
+/// applied one at a time in arrival order.
+struct DevnetBackend {
+    genesis: Genesis,
+    devnet: Mutex<Devnet>,
+}
+
+impl DevnetBackend {
+    fn lock(&self) -> MutexGuard<'_, Devnet> {
+        // A panic inside a call (a bug) must not take the devnet down for every later call.
+        self.devnet.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl RpcBackend for DevnetBackend {
+    fn handle(&self, method: &str, params: &Value) -> Result<Value, RpcError> {
+        self.lock().handle(method, params)
+    }
+
+    fn reset(&self) {
+        // The same genesis was accepted at start, so it is accepted again.
+        if let Ok(fresh) = Devnet::new(&self.genesis) {
+            *self.lock() = fresh;
+        }
+    }
+}
+
+/// A running devnet execution layer: real blocks and state behind the Engine API on
+/// `engine_url()` (JWT) and `eth_*` on `public_url()`. Dropping it stops the server.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), engine_testkit::devnet::DevnetError> {
+/// use engine_testkit::devnet::{DevnetConfig, DevnetEl, dev_genesis};
+/// use engine_types::ForkSchedule;
+///
+/// let el = DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default())?)).await?;
+/// println!("engine {} (jwt {}), public {}", el.engine_url(), el.jwt_secret_path().display(), el.public_url());
+/// el.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct DevnetEl {
+    server: RpcServer,
+    backend: Arc<DevnetBackend>,
+    /// Holds the JWT secret file; deleted on drop.
+    jwt_dir: TempDir,
+}
+
+impl std::fmt::Debug for DevnetEl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevnetEl")
+            .field("engine", &self.server.engine_addr())
+            .field("public", &self.server.public_addr())
+            .field("devnet", &*self.backend.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevnetEl {
+    /// Build the genesis and start serving it.
+    pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
+        let devnet = Devnet::new(&config.genesis)?;
+        let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
+        let jwt_dir = tempfile::tempdir().map_err(|e| TestkitError::io("create a temp dir", e))?;
+        let path = jwt_dir.path().join("jwt.hex");
+        std::fs::write(&path, secret.to_hex())
+            .map_err(|e| TestkitError::io(format!("write {}", path.display()), e))?;
+        let backend =
+            Arc::new(DevnetBackend { genesis: config.genesis, devnet: Mutex::new(devnet) });
+        let server = RpcServer::start_at(
+            Arc::clone(&backend) as Arc<dyn RpcBackend>,
+            secret,
+            config.engine_addr,
+            config.public_addr,
+        )
+        .await?;
+        Ok(Self { server, backend, jwt_dir })
+    }
+
+    /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
+    pub fn engine_url(&self) -> String {
+        self.server.engine_url()
+    }
+
+    /// `http://127.0.0.1:<port>` of the public JSON-RPC port.
+    pub fn public_url(&self) -> String {
+        self.server.public_url()
+    }
+
+    /// Address of the engine port.
+    pub const fn engine_addr(&self) -> SocketAddr {
+        self.server.engine_addr()
+    }
+
+    /// Address of the public port.
+    pub const fn public_addr(&self) -> SocketAddr {
+        self.server.public_addr()
+    }
+
+    /// The JWT secret the engine port checks.
+    pub fn jwt_secret(&self) -> &JwtSecret {
+        self.server.jwt_secret()
+    }
+
+    /// The JWT secret as 64 hex characters (no `0x`).
+    pub fn jwt_secret_hex(&self) -> String {
+        self.server.jwt_secret().to_hex()
+    }
+
+    /// A file holding the JWT secret in hex, valid while the devnet lives.
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.jwt_dir.path().join("jwt.hex")
+    }
+
+    /// The underlying server: recorded calls, scripted faults, go-down / come-back.
+    pub const fn server(&self) -> &RpcServer {
+        &self.server
+    }
+
+    /// Read the execution layer in process (the lock is held during `f`: keep it short).
+    pub fn with<R>(&self, f: impl FnOnce(&Devnet) -> R) -> R {
+        f(&self.backend.lock())
+    }
+
+    /// Change the execution layer in process, e.g. to pool a transaction without HTTP.
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut Devnet) -> R) -> R {
+        f(&mut self.backend.lock())
+    }
+
+    /// The balance of `address` at the head, in wei.
+    pub fn balance(&self, address: &Address) -> U256 {
+        self.with(|d| d.balance(address))
+    }
+
+    /// The head header with its hash.
+    pub fn head(&self) -> Sealed<Header> {
+        self.with(|d| d.head().clone())
+    }
+
+    /// A known block (any branch) with its transactions and withdrawals.
+    pub fn block(&self, hash: &B256) -> Option<Block<TxEnvelope>> {
+        self.with(|d| d.block(hash))
+    }
+
+    /// The receipts of a known block.
+    pub fn receipts(&self, hash: &B256) -> Option<Vec<ReceiptEnvelope>> {
+        self.with(|d| d.receipts(hash))
+    }
+
+    /// The genesis block's hash.
+    pub fn genesis_hash(&self) -> B256 {
+        self.with(Devnet::genesis_hash)
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.with(Devnet::chain_id)
+    }
+
+    /// Stop both ports, close every connection and wait until that is done.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
