@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod engine_methods;
-// mod eth;
+mod eth;
 mod faults;
 mod harness;
 mod jwt;
-// mod pool;
+mod pool;
 mod retries;

@@ -1,0 +1,285 @@
+//! The pool of execution clients: builds on the best endpoint, commits fanned out to all,
+//! failover when the primary is down, hangs or answers garbage, and catch-up replay.
+
+use crate::harness::{attributes, config, eventually, forkchoice, mock};
+use engine_client::{
+    health::EndpointState,
+    pool::{CommitOutcome, ExecutionPool, PoolConfig, StandbyState},
+};
+use engine_testkit::{Fault, MockEl, Restart, rpc_server::ANY_METHOD};
+use engine_types::{
+    EngineError, Fork, ForkSchedule, PayloadStatus, PayloadStatusWire, primitives::B256,
+};
+use std::time::Duration;
+
+/// The chain as the consensus side sees it.
+struct Driver {
+    pool: ExecutionPool,
+    head: B256,
+    timestamp: u64,
+}
+
+impl Driver {
+    async fn new(els: &[&MockEl]) -> Self {
+        let mut cfg =
+            PoolConfig::new(els.iter().map(|el| config(el)).collect(), ForkSchedule::default());
+        // Upchecks run when a test asks, so that they do not race its assertions.
+        cfg.upcheck_interval = Duration::from_secs(3600);
+        let pool = ExecutionPool::start(cfg).unwrap();
+        let genesis = els[0].genesis();
+        Self { pool, head: genesis.hash, timestamp: genesis.header.timestamp }
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.pool.status()[i].name.clone()
+    }
+
+    /// Builds on the head and commits the block; returns where it was built and the verdict.
+    async fn produce(&mut self) -> (String, bool, CommitOutcome) {
+        let attrs = attributes(&ForkSchedule::default(), self.timestamp);
+        let built = self.pool.build_payload(forkchoice(self.head), attrs).await.unwrap();
+        let payload = built.response.payload.clone();
+        assert_eq!(payload.parent_hash(), self.head);
+        let hash = payload.block_hash();
+        let outcome = self.pool.commit(payload, built.sidecar, forkchoice(hash)).await.unwrap();
+        assert!(outcome.is_valid(), "{outcome:?}");
+        self.head = hash;
+        self.timestamp += 2;
+        (built.endpoint, built.failed_over, outcome)
+    }
+}
+
+async fn same_head(els: &[&MockEl], head: B256) {
+    eventually(Duration::from_secs(5), "every EL to reach the head", || async {
+        els.iter().all(|el| el.head().hash == head)
+    })
+    .await;
+}
+
+/// With everyone healthy, the primary builds and every endpoint follows the head.
+#[tokio::test]
+async fn commits_fan_out_and_keep_heads_equal() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    for _ in 0..3 {
+        let (builder, failed_over, outcome) = d.produce().await;
+        assert_eq!(builder, d.name(0));
+        assert!(!failed_over && !outcome.failed_over);
+        assert_eq!(outcome.primary, d.name(0));
+        assert_eq!(outcome.standbys.len(), 1);
+        assert_ne!(outcome.standbys[0].1, StandbyState::Lagging);
+    }
+    same_head(&[&a, &b], d.head).await;
+    assert!(
+        b.calls("engine_forkchoiceUpdatedV2")
+            .iter()
+            .all(|c| c.param(1) == Some(&serde_json::Value::Null)),
+        "the standby never builds"
+    );
+    eventually(Duration::from_secs(5), "the standby's status to show the head", || async {
+        d.pool.status()[1].head == Some(d.head) && !d.pool.status()[1].lagging
+    })
+    .await;
+    assert!(d.pool.status()[0].latency_ewma.is_some());
+}
+
+/// A primary that is down is passed over: the standby builds and its verdict counts.
+#[tokio::test]
+async fn primary_down_fails_over() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    d.produce().await;
+    a.go_down().await;
+    for _ in 0..2 {
+        let (builder, _, outcome) = d.produce().await;
+        assert_eq!(builder, d.name(1));
+        assert_eq!(outcome.primary, d.name(1));
+    }
+    assert_eq!(b.head().hash, d.head);
+    assert!(d.pool.status()[0].lagging);
+    assert_eq!(d.pool.status()[0].state, EndpointState::Offline);
+}
+
+/// A primary that hangs is passed over after one request timeout, during a build and during
+/// a commit.
+#[tokio::test]
+async fn primary_hangs_fails_over() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    // Hangs on the commit only: the primary builds, the standby's verdict counts.
+    a.fail_always("engine_newPayloadV2", Fault::Hang);
+    let (builder, failed_over, outcome) = d.produce().await;
+    assert_eq!((builder, failed_over), (d.name(0), false));
+    assert!(outcome.failed_over);
+    assert_eq!(outcome.primary, d.name(1));
+    assert_eq!(b.head().hash, d.head);
+
+    // Hangs on everything: the build moves too. The primary, now known to be offline, is
+    // ranked last, so the standby leads without a failover.
+    a.fail_always(ANY_METHOD, Fault::Hang);
+    let (builder, _, outcome) = d.produce().await;
+    assert_eq!(builder, d.name(1));
+    assert_eq!(outcome.primary, d.name(1));
+    assert_eq!(b.head().hash, d.head);
+}
+
+/// A primary that hangs from the start costs the build one request timeout, not more.
+#[tokio::test]
+async fn build_fails_over_from_a_hung_primary() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let d = Driver::new(&[&a, &b]).await;
+    a.fail_always("engine_forkchoiceUpdatedV2", Fault::Hang);
+    let attrs = attributes(&ForkSchedule::default(), d.timestamp);
+    let built = d.pool.build_payload(forkchoice(d.head), attrs).await.unwrap();
+    assert_eq!(built.endpoint, d.name(1));
+    assert!(built.failed_over);
+    assert_eq!(a.calls("engine_forkchoiceUpdatedV2").len(), 1, "one attempt, then the standby");
+}
+
+/// A primary that answers garbage is passed over.
+#[tokio::test]
+async fn primary_garbage_fails_over() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    a.fail_always(ANY_METHOD, Fault::MalformedJson);
+    let (builder, failed_over, outcome) = d.produce().await;
+    assert_eq!((builder, failed_over), (d.name(1), true));
+    assert_eq!(outcome.primary, d.name(1));
+}
+
+/// With three endpoints, one down and one answering garbage, the third keeps the chain going.
+#[tokio::test]
+async fn three_endpoints_two_broken() {
+    let (a, b, c) =
+        (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b, &c]).await;
+    d.produce().await;
+    a.go_down().await;
+    b.fail_always(ANY_METHOD, Fault::MalformedJson);
+    for _ in 0..3 {
+        let (builder, _, outcome) = d.produce().await;
+        assert_eq!(builder, d.name(2));
+        assert_eq!(outcome.primary, d.name(2));
+    }
+    assert_eq!(c.head().hash, d.head);
+}
+
+/// The build endpoint dies between forkchoiceUpdated and getPayload: the block is rebuilt on
+/// the next endpoint, not lost.
+#[tokio::test]
+async fn rebuilds_when_the_builder_dies_mid_build() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    a.fail_next("engine_getPayloadV2", Fault::CloseConnection, 1);
+    let (builder, failed_over, _) = d.produce().await;
+    assert_eq!((builder, failed_over), (d.name(1), true));
+    let started = b.calls("engine_forkchoiceUpdatedV2");
+    assert!(started[0].param(1).is_some_and(|a| !a.is_null()), "the standby got the attributes");
+    same_head(&[&a, &b], d.head).await;
+}
+
+/// A standby that missed commits answers SYNCING and is caught up from the replay buffer.
+#[tokio::test]
+async fn replay_catches_up_a_lagging_standby() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::new(&[&a, &b]).await;
+    d.produce().await;
+    same_head(&[&a, &b], d.head).await;
+    b.go_down().await;
+    let mut missed = Vec::new();
+    for _ in 0..2 {
+        let (_, _, outcome) = d.produce().await;
+        assert_eq!(outcome.standbys.len(), 1);
+        assert_ne!(outcome.standbys[0].1, StandbyState::InSync);
+        missed.push(d.head);
+    }
+    eventually(Duration::from_secs(5), "the standby to be marked lagging", || async {
+        d.pool.status()[1].lagging
+    })
+    .await;
+    b.come_back(Restart::KeepChain).await.unwrap();
+    d.pool.upcheck_now().await;
+    d.produce().await;
+    same_head(&[&a, &b], d.head).await;
+    let sent: Vec<B256> = b
+        .calls("engine_newPayloadV2")
+        .iter()
+        .map(|c| serde_json::from_value(c.params[0]["blockHash"].clone()).unwrap())
+        .collect();
+    for hash in missed {
+        assert!(sent.contains(&hash), "missed block {hash} was replayed");
+    }
+    assert!(!d.pool.status()[1].lagging);
+}
+
+/// An INVALID verdict from the primary is the answer: no failover, no forkchoice update.
+#[tokio::test]
+async fn invalid_is_a_verdict_not_a_failure() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let d = Driver::new(&[&a, &b]).await;
+    let attrs = attributes(&ForkSchedule::default(), d.timestamp);
+    let built = d.pool.build_payload(forkchoice(d.head), attrs).await.unwrap();
+    a.fail_next(
+        "engine_newPayloadV2",
+        Fault::Status(PayloadStatusWire::invalid(Some(d.head), "bad")),
+        1,
+    );
+    let payload = built.response.payload;
+    let hash = payload.block_hash();
+    let outcome = d.pool.commit(payload, built.sidecar, forkchoice(hash)).await.unwrap();
+    assert_eq!(outcome.primary, d.name(0));
+    assert!(!outcome.failed_over && !outcome.is_valid());
+    assert!(matches!(outcome.payload_status, Some(PayloadStatus::Invalid { .. })));
+    assert!(outcome.forkchoice.is_none());
+    assert_eq!(a.head().hash, d.head, "the primary's head did not move");
+}
+
+/// Status changes are published on the endpoint's watch channel.
+#[tokio::test]
+async fn status_changes_are_published() {
+    let a = mock(Fork::Shanghai).await;
+    let d = Driver::new(&[&a]).await;
+    let mut rx = d.pool.subscribe().remove(0);
+    a.go_down().await;
+    d.pool.upcheck_now().await;
+    eventually(Duration::from_secs(5), "an Offline status", || {
+        let state = rx.borrow_and_update().state;
+        async move { state == EndpointState::Offline }
+    })
+    .await;
+    a.come_back(Restart::KeepChain).await.unwrap();
+    d.pool.upcheck_now().await;
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(rx.borrow_and_update().state, EndpointState::Synced);
+}
+
+/// With every endpoint refusing our JWT, the pool says so: first the auth error, then no
+/// usable endpoint.
+#[tokio::test]
+async fn no_usable_endpoint() {
+    let a = mock(Fork::Shanghai).await;
+    let mut cfg = config(&a);
+    cfg.secret = engine_client::jwt::JwtSecret::from_bytes([9; 32]);
+    let mut pc = PoolConfig::new(vec![cfg], ForkSchedule::default());
+    pc.upcheck_interval = Duration::from_secs(3600);
+    let pool = ExecutionPool::start(pc).unwrap();
+    let attrs = attributes(&ForkSchedule::default(), 0);
+    let genesis = forkchoice(a.genesis().hash);
+    let first = pool.build_payload(genesis, attrs.clone()).await.unwrap_err();
+    let second = pool.build_payload(genesis, attrs).await.unwrap_err();
+    assert!(
+        matches!(first, engine_client::error::ClientError::Engine(EngineError::Auth { .. }))
+            || matches!(
+                second,
+                engine_client::error::ClientError::Engine(EngineError::NoUsableEndpoint { .. })
+            ),
+        "{first} / {second}"
+    );
+    assert!(
+        matches!(
+            second,
+            engine_client::error::ClientError::Engine(EngineError::NoUsableEndpoint { .. })
+        ),
+        "{second}"
+    );
+}
