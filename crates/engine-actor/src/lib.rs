@@ -34,6 +34,7 @@ pub mod persist;
 pub mod port;
 pub mod rate_limit;
 pub mod status;
+pub mod tree;
 
 pub use actor::{EngineActor, EngineArgs};
 pub use config::EngineActorConfig;

@@ -98,7 +98,7 @@ impl Watched {
         match self {
             Self::Cell(cell) => is_alive(cell),
             Self::Named(name) => {
-                ractor::registry::where_is(name.clone()).is_some_and(|c| is_alive(&c))
+                ractor::registry::where_is(name.as_str()).is_some_and(|c| is_alive(&c))
             }
         }
     }

@@ -1,0 +1,197 @@
+//! CommitPayload: local validation, every newPayload / forkchoice answer, peg-outs.
+
+use crate::{
+    fake_el::{Call, Fault, Op, pegout_receipt},
+    harness::{Harness, ask, commit, peg_in},
+};
+use engine_actor::{
+    ActorError, ChainMsg,
+    messages::{BuiltPayload, PegOutReport},
+    status::EngineState,
+};
+use engine_types::{
+    CorrelationId, PayloadStatus, Satoshis,
+    constants::WEI_PER_SAT,
+    engine::ExecutionPayload,
+    primitives::{Address, U256},
+};
+
+fn commits(h: &Harness) -> usize {
+    h.el.calls().iter().filter(|c| matches!(c, Call::Commit { .. })).count()
+}
+
+/// INVALID from newPayload is a rejection; the head does not move.
+#[tokio::test]
+async fn invalid_is_rejected_and_head_stays() {
+    let h = Harness::ready().await;
+    let built = h.build(1, vec![]).await.unwrap();
+    let invalid = PayloadStatus::Invalid {
+        latest_valid_hash: Some(h.el.genesis()),
+        validation_error: Some("bad state root".into()),
+    };
+    h.el.fault(Op::Commit, Fault::NewPayloadStatus(invalid.clone()));
+    let err = h.commit(&built).await.unwrap_err();
+    assert_eq!(err, ActorError::Rejected { block: built.payload.block_hash(), status: invalid });
+    assert_eq!(h.el.head(), h.el.genesis());
+    assert_eq!(h.status().await.heads.head.hash, h.el.genesis());
+}
+
+/// SYNCING and ACCEPTED commit nothing to the head and put the engine in Syncing, where
+/// builds are refused; a later VALID brings it back.
+#[tokio::test]
+async fn syncing_and_accepted_do_not_move_the_head() {
+    for status in [PayloadStatus::Syncing, PayloadStatus::Accepted] {
+        let h = Harness::ready().await;
+        let built = h.build(1, vec![]).await.unwrap();
+        h.el.fault(Op::Commit, Fault::NewPayloadStatus(status.clone()));
+        let committed = h.commit(&built).await.unwrap();
+        assert_eq!(committed.status, status);
+        assert!(!committed.head);
+        assert_eq!(committed.peg_outs, PegOutReport::NotScanned);
+        assert_eq!(h.status().await.state, EngineState::Syncing);
+        assert!(matches!(h.build(2, vec![]).await, Err(ActorError::NotReady { .. })));
+        // The tick re-sends the forkchoice state; the EL answers VALID again.
+        h.wait_state(EngineState::Ready).await;
+    }
+}
+
+/// A VALID payload whose forkchoice update answers SYNCING is stored but not the head.
+#[tokio::test]
+async fn forkchoice_syncing_after_valid_payload() {
+    let h = Harness::ready().await;
+    let built = h.build(1, vec![]).await.unwrap();
+    h.el.fault(Op::Commit, Fault::ForkchoiceStatus(PayloadStatus::Syncing));
+    let committed = h.commit(&built).await.unwrap();
+    assert!(committed.status.is_valid());
+    assert!(!committed.head);
+    assert_eq!(h.status().await.heads.head.hash, h.el.genesis());
+}
+
+/// A payload whose block hash does not match its contents never reaches the EL.
+#[tokio::test]
+async fn tampered_payload_is_refused_locally() {
+    let h = Harness::ready().await;
+    let mut built = h.build(1, vec![]).await.unwrap();
+    let ExecutionPayload::V2(p) = &mut built.payload else { panic!("expected V2") };
+    p.payload_inner.gas_used = 1;
+    let err = h.commit(&built).await.unwrap_err();
+    assert!(matches!(err, ActorError::InvalidPayload { .. }), "{err}");
+    assert_eq!(commits(&h), 0);
+}
+
+/// An imported block (built elsewhere) commits when its withdrawals are the expected ones,
+/// and is refused when it mints anything else.
+#[tokio::test]
+async fn imported_block_withdrawals_must_match() {
+    let h = Harness::ready().await;
+    let genesis = h.el.genesis();
+    let withdrawals =
+        engine_types::pegin::pack_withdrawals(&[peg_in(4, 100)], 0).unwrap().withdrawals;
+    let foreign = h.el.foreign_payload(genesis, 1, withdrawals.clone());
+    let import = |expected| {
+        let payload = foreign.clone();
+        ask(&h.engine, move |reply| {
+            ChainMsg::CommitPayload {
+                correlation: CorrelationId::new(),
+                payload: Box::new(payload),
+                sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),
+                expected_withdrawals: expected,
+                reply,
+            }
+            .into()
+        })
+    };
+    let err = import(Vec::new()).await.unwrap_err();
+    assert!(matches!(err, ActorError::InvalidPayload { .. }), "{err}");
+    assert_eq!(h.el.head(), genesis);
+    let committed = import(withdrawals).await.unwrap();
+    assert!(committed.head);
+    assert_eq!(h.el.head(), foreign.block_hash());
+}
+
+async fn produce_with_receipts(
+    h: &Harness,
+    timestamp: u64,
+    receipts: Vec<alloy_rpc_types_eth::TransactionReceipt>,
+) -> (BuiltPayload, engine_actor::messages::Committed) {
+    let built = h.build(timestamp, vec![]).await.unwrap();
+    h.el.next_block_receipts(receipts);
+    let committed = commit(&h.engine, &built).await.unwrap();
+    (built, committed)
+}
+
+/// A committed block's peg-outs reach the Bridge once, payable and not payable apart, with
+/// the right sats; Storage gets the receipts.
+#[tokio::test]
+async fn peg_outs_reach_the_bridge_once() {
+    let mut h = Harness::ready().await;
+    let user = Address::repeat_byte(0x42);
+    let payable = pegout_receipt(
+        1,
+        user,
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+        U256::from(2_000_000u64) * U256::from(WEI_PER_SAT),
+    );
+    let dust = pegout_receipt(
+        2,
+        user,
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+        U256::from(10u64) * U256::from(WEI_PER_SAT),
+    );
+    let (built, committed) = produce_with_receipts(&h, 1, vec![payable, dust]).await;
+    assert_eq!(
+        committed.peg_outs,
+        PegOutReport::Scanned { payable: 1, not_payable: 1, malformed: 0, delivered: true }
+    );
+    let event = h.peers.bridge_rx.recv().await.unwrap();
+    assert_eq!(event.block_hash, built.payload.block_hash());
+    assert_eq!(event.payable.len(), 1);
+    assert_eq!(event.payable[0].amount, Satoshis(2_000_000));
+    assert_eq!(event.payable[0].evm_address, user);
+    assert_eq!(event.not_payable.len(), 1);
+    assert_eq!(event.not_payable[0].request.amount, Satoshis(10));
+    let stored = h.peers.storage_rx.recv().await.unwrap();
+    assert_eq!(stored.block_hash, built.payload.block_hash());
+    assert_eq!(stored.receipts.len(), 2);
+
+    // A block without peg-outs tells the Bridge nothing.
+    let (_, committed) = produce_with_receipts(&h, 2, vec![]).await;
+    assert_eq!(
+        committed.peg_outs,
+        PegOutReport::Scanned { payable: 0, not_payable: 0, malformed: 0, delivered: false }
+    );
+    assert!(h.peers.bridge_rx.try_recv().is_err());
+}
+
+/// Receipts that cannot be fetched are reported as a failed scan, never as "no peg-outs".
+#[tokio::test]
+async fn receipt_failure_is_reported() {
+    let h = Harness::ready().await;
+    let built = h.build(1, vec![]).await.unwrap();
+    h.el.fault(Op::Receipts, Fault::timeout());
+    let committed = h.commit(&built).await.unwrap();
+    assert!(committed.head);
+    assert!(matches!(committed.peg_outs, PegOutReport::Failed { .. }), "{:?}", committed.peg_outs);
+}
+
+/// Without a Bridge actor the engine runs Degraded and says the peg-outs were not delivered.
+#[tokio::test]
+async fn missing_bridge_is_reported_not_fatal() {
+    let el = std::sync::Arc::new(crate::fake_el::FakeEl::default());
+    let dir = tempfile::tempdir().unwrap();
+    let peers = crate::harness::Peers::spawn().await;
+    let mut addresses = peers.addresses();
+    addresses.bridge = None;
+    let engine = crate::harness::spawn_engine(&el, crate::harness::config(dir.path()), addresses)
+        .await
+        .unwrap();
+    let status = crate::harness::wait_state(&engine, EngineState::Degraded).await;
+    assert!(!status.peers.bridge);
+    let built = crate::harness::build(&engine, None, 1, vec![]).await.unwrap();
+    el.next_block_receipts(vec![pegout_receipt(1, Address::ZERO, "x", U256::from(WEI_PER_SAT))]);
+    let committed = commit(&engine, &built).await.unwrap();
+    assert_eq!(
+        committed.peg_outs,
+        PegOutReport::Scanned { payable: 0, not_payable: 1, malformed: 0, delivered: false }
+    );
+}

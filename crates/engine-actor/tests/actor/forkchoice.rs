@@ -1,0 +1,105 @@
+//! ForkchoiceUpdate and SetFinalized: ordering, persistence, regressions, EL errors.
+
+use crate::{
+    fake_el::{Call, Fault, Op},
+    harness::{Harness, forkchoice, set_finalized},
+};
+use engine_actor::{ActorError, persist::StateStore};
+use engine_types::{EngineError, PayloadStatus, RpcErrorCode, primitives::B256};
+
+fn forkchoice_calls(h: &Harness) -> Vec<engine_types::engine::ForkchoiceState> {
+    h.el.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Forkchoice(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Finality is sent to the EL at once, persisted, carried by later updates, and never
+/// goes back.
+#[tokio::test]
+async fn set_finalized_sends_persists_and_never_regresses() {
+    let h = Harness::ready().await;
+    let (b1, _) = h.produce(1, vec![]).await;
+    let (b2, _) = h.produce(2, vec![]).await;
+    let f2 = b2.payload.block_hash();
+    let heads = set_finalized(&h.engine, f2).await.unwrap();
+    assert_eq!(heads.finalized.number, 2);
+    let last = *forkchoice_calls(&h).last().unwrap();
+    assert_eq!(last.finalized_block_hash, f2);
+    assert_eq!(last.safe_block_hash, f2);
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert_eq!(saved.heads.finalized.hash, f2);
+
+    let sent = forkchoice_calls(&h).len();
+    let err = set_finalized(&h.engine, b1.payload.block_hash()).await.unwrap_err();
+    assert_eq!(err, ActorError::FinalizedRegression { current: 2, requested: 1 });
+    assert_eq!(forkchoice_calls(&h).len(), sent, "a regression must not reach the EL");
+
+    // The next commit carries the finalized hash.
+    let built = h.build(3, vec![]).await.unwrap();
+    h.commit(&built).await.unwrap();
+    let Some(Call::Commit { forkchoice, .. }) =
+        h.el.calls().into_iter().rev().find(|c| matches!(c, Call::Commit { .. }))
+    else {
+        panic!()
+    };
+    assert_eq!(forkchoice.finalized_block_hash, f2);
+}
+
+/// A forkchoice update to an earlier block (a reorg decided by consensus) moves the EL's
+/// head back; -38002 and SYNCING come back typed and change nothing.
+#[tokio::test]
+async fn forkchoice_update_reorgs_and_reports_errors() {
+    let h = Harness::ready().await;
+    let (b1, _) = h.produce(1, vec![]).await;
+    h.produce(2, vec![]).await;
+    let target = b1.payload.block_hash();
+    let heads = forkchoice(&h.engine, target, B256::ZERO, B256::ZERO).await.unwrap();
+    assert_eq!(heads.head.number, 1);
+    assert_eq!(h.el.head(), target);
+
+    h.el.fault(Op::Forkchoice, Fault::rpc(-38002));
+    let err = forkchoice(&h.engine, h.el.genesis(), B256::ZERO, B256::ZERO).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ActorError::Engine(EngineError::Rpc { code: RpcErrorCode::InvalidForkchoiceState, .. })
+        ),
+        "{err}"
+    );
+    h.el.fault(Op::Forkchoice, Fault::ForkchoiceStatus(PayloadStatus::Syncing));
+    let err = forkchoice(&h.engine, h.el.genesis(), B256::ZERO, B256::ZERO).await.unwrap_err();
+    assert!(matches!(err, ActorError::Syncing { .. }), "{err}");
+    assert_eq!(h.status().await.heads.head.hash, target);
+
+    let err =
+        forkchoice(&h.engine, B256::repeat_byte(0xee), B256::ZERO, B256::ZERO).await.unwrap_err();
+    assert!(matches!(err, ActorError::UnknownBlock { .. }), "{err}");
+}
+
+/// Forkchoice updates reach the EL strictly in the order they were sent.
+#[tokio::test]
+async fn forkchoice_updates_keep_their_order() {
+    let h = Harness::ready().await;
+    let mut hashes = vec![h.el.genesis()];
+    for t in 1..=3 {
+        hashes.push(h.produce(t, vec![]).await.0.payload.block_hash());
+    }
+    let before = forkchoice_calls(&h).len();
+    let order = [hashes[1], hashes[3], hashes[0], hashes[2]];
+    let (a, b, c, d) = tokio::join!(
+        forkchoice(&h.engine, order[0], B256::ZERO, B256::ZERO),
+        forkchoice(&h.engine, order[1], B256::ZERO, B256::ZERO),
+        forkchoice(&h.engine, order[2], B256::ZERO, B256::ZERO),
+        forkchoice(&h.engine, order[3], B256::ZERO, B256::ZERO),
+    );
+    for r in [a, b, c, d] {
+        r.unwrap();
+    }
+    let sent: Vec<_> = forkchoice_calls(&h)[before..].iter().map(|s| s.head_block_hash).collect();
+    assert_eq!(sent, order);
+    assert_eq!(h.el.head(), order[3]);
+}

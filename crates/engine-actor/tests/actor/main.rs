@@ -1,0 +1,14 @@
+//! Scenario tests of the engine actor against a scripted execution layer: each handler's
+//! documented reply for every EL answer, and its effect on the EL and on the peers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fake_el;
+mod harness;
+
+mod admission;
+mod build;
+mod commit;
+mod forkchoice;
+mod queries;
+mod recovery;
+mod supervision;

@@ -1,0 +1,107 @@
+//! The engine under the V2 supervision tree: a panicking handler is restarted with its
+//! state intact and its pending callers answered with an error; a dead Chain peer fails it.
+
+use crate::{
+    fake_el::{FakeEl, Fault, Op},
+    harness::{DEADLINE, Peers, ask_raw, config, eventually, spawn_engine, wait_state},
+};
+use engine_actor::{
+    ChainMsg, EngineArgs, EngineMsg, QueryMsg,
+    peers::{BurnEventsDetected, StoreExecutionData},
+    status::EngineState,
+    tree::{PeerFactories, engine_v2_tree, registry_addresses},
+};
+use engine_supervision::{supervisor::ChildFactory, tree::names};
+use engine_types::CorrelationId;
+use ractor::{ActorRef, ActorStatus, registry, rpc::CallResult};
+use std::sync::Arc;
+
+fn engine_ref() -> Option<ActorRef<EngineMsg>> {
+    registry::where_is(names::ENGINE_ACTOR).map(ActorRef::from)
+}
+
+/// A handler that panics takes the engine down; the supervisor restarts it from its
+/// persisted state, and the callers waiting on the dead incarnation get an error.
+#[tokio::test]
+async fn panicking_handler_is_restarted_with_state_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let el = Arc::new(FakeEl::default());
+    let chain = ChildFactory::new(|ctx| async move {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        ctx.spawn(crate::harness::RecorderOf::<()>::default(), tx).await
+    });
+    let state_dir = dir.path().to_path_buf();
+    let port = el.clone();
+    let tree = engine_v2_tree(
+        PeerFactories { chain, bridge: None, storage: None, network: None },
+        move |_ctx| EngineArgs {
+            config: config(&state_dir),
+            port: port.clone(),
+            peers: registry_addresses::<BurnEventsDetected, StoreExecutionData>(
+                false, false, false,
+            ),
+        },
+    );
+    let (root, _join) = tree.spawn().await.unwrap();
+    let engine = engine_ref().unwrap();
+    wait_state(&engine, EngineState::Degraded).await;
+    let built = crate::harness::build(&engine, None, 1, vec![]).await.unwrap();
+    crate::harness::commit(&engine, &built).await.unwrap();
+    let before = crate::harness::status(&engine).await;
+    assert_eq!(before.heads.head.number, 1);
+
+    // A build hangs in the EL, then a handler panics.
+    el.fault(Op::Build, Fault::Hang);
+    let pending_engine = engine.clone();
+    let pending = tokio::spawn(async move {
+        ask_raw(&pending_engine, |reply| {
+            ChainMsg::BuildPayload {
+                correlation: CorrelationId::new(),
+                parent: None,
+                timestamp: 2,
+                peg_ins: vec![],
+                fee_recipient: None,
+                prev_randao: None,
+                reply,
+            }
+            .into()
+        })
+        .await
+    });
+    crate::harness::wait_for(&engine, |s| s.pending_forkchoice == 1, "the hung build").await;
+    el.panic_on_next_status();
+    let _ = ask_raw(&engine, |reply| {
+        QueryMsg::GetStatus { correlation: CorrelationId::new(), reply }.into()
+    })
+    .await;
+    let answer = tokio::time::timeout(DEADLINE, pending).await.unwrap().unwrap();
+    assert!(matches!(answer, CallResult::SenderError), "the pending caller must get an error");
+
+    let old = engine.get_id();
+    eventually("a new engine incarnation", || {
+        let restarted = engine_ref().is_some_and(|e| e.get_id() != old);
+        async move { restarted }
+    })
+    .await;
+    let engine = engine_ref().unwrap();
+    let after = wait_state(&engine, EngineState::Degraded).await;
+    assert_eq!(after.heads, before.heads);
+    root.stop(None);
+}
+
+/// The Chain actor is critical: when it dies, the engine fails (so its supervisor decides).
+#[tokio::test]
+async fn dead_chain_fails_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let el = Arc::new(FakeEl::default());
+    let peers = Peers::spawn().await;
+    let engine = spawn_engine(&el, config(dir.path()), peers.addresses()).await.unwrap();
+    wait_state(&engine, EngineState::Ready).await;
+    peers.chain.stop(None);
+    let cell = engine.get_cell();
+    eventually("the engine to fail", || {
+        let stopped = cell.get_status() == ActorStatus::Stopped;
+        async move { stopped }
+    })
+    .await;
+}
