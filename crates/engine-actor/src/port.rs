@@ -6,6 +6,10 @@
 //! on the pool type lets every handler be tested against scripted answers (INVALID,
 //! SYNCING, timeouts, JSON-RPC errors) without HTTP.
 
+mod pool;
+
+pub use pool::PoolPort;
+
 use engine_client::{
     engine_api::BoxFuture,
     error::ClientError,

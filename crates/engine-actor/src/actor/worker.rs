@@ -335,10 +335,7 @@ impl Worker {
         };
         self.commit_state(next).await?;
         let response = built.response;
-        let sidecar = match (&response.payload, cancun) {
-            (ExecutionPayload::V3(_), true) => sidecar_v3(response.execution_requests.clone()),
-            _ => ExecutionPayloadSidecar::none(),
-        };
+        let sidecar = built.sidecar;
         self.core
             .validator
             .validate(&response.payload, &sidecar, &parent_info, Origin::Built(&request))
@@ -568,17 +565,6 @@ impl Worker {
 fn failed(block: BlockRef, reason: String) -> PegOutReport {
     tracing::error!(block = %block.hash, %reason, "peg-out scan failed: the chain must retry");
     PegOutReport::Failed { reason }
-}
-
-/// The `newPayload` extras of a Cancun (or Prague) payload we built: Alys has no beacon
-/// chain, so the parent beacon block root is zero, and no blobs.
-fn sidecar_v3(requests: Option<engine_types::eips::eip7685::Requests>) -> ExecutionPayloadSidecar {
-    use engine_types::engine::{CancunPayloadFields, PraguePayloadFields};
-    let cancun = CancunPayloadFields::new(B256::ZERO, Vec::new());
-    match requests {
-        Some(requests) => ExecutionPayloadSidecar::v4(cancun, PraguePayloadFields::new(requests)),
-        None => ExecutionPayloadSidecar::v3(cancun),
-    }
 }
 
 /// The persisted state of a fresh engine.

@@ -1,0 +1,143 @@
+//! 200 blocks through the actor on the devnet EL (real EVM): peg-ins minted to the wei, a
+//! peg-out through the bridge contract reported once with the right sats, finality advancing,
+//! every block imported by a second node, and a reorg to a block built elsewhere.
+
+use crate::harness::{ElAddress, Node, pool_port};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_signer::SignerSync;
+use alloy_sol_types::SolCall;
+use engine_actor::{
+    messages::{PegOutReport, TxVerdict},
+    status::EngineState,
+};
+use engine_testkit::{
+    devnet::{DevnetConfig, DevnetEl, dev_genesis},
+    fixtures::keys::dev_signer,
+};
+use engine_types::{
+    ForkSchedule, PegIn, Satoshis,
+    config::ChainConfig,
+    constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV, WEI_PER_SAT},
+    eips::eip2718::Encodable2718,
+    pegout::requestPegOutCall,
+    primitives::{Address, B256, Bytes, TxKind, U256},
+};
+
+fn address_of(el: &DevnetEl) -> ElAddress {
+    ElAddress {
+        engine_url: el.engine_url(),
+        public_url: el.public_url(),
+        jwt_hex: el.jwt_secret_hex(),
+    }
+}
+
+const PEGOUT_SATS: u64 = 2_000_000;
+
+fn peg_out_tx(nonce: u64) -> Bytes {
+    let signer = dev_signer(0).unwrap();
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID_DEV,
+        nonce,
+        gas_limit: 200_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(BRIDGE_ADDRESS),
+        value: U256::from(PEGOUT_SATS) * U256::from(WEI_PER_SAT),
+        access_list: Default::default(),
+        input: requestPegOutCall {
+            _bitcoinAddress: Bytes::from_static(b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"),
+        }
+        .abi_encode()
+        .into(),
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
+}
+
+/// The whole seed scenario on a real EVM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_blocks_with_peg_ins_peg_out_finality_import_and_reorg() {
+    let genesis = dev_genesis(ForkSchedule::default()).unwrap();
+    let el = DevnetEl::start(DevnetConfig::new(genesis.clone())).await.unwrap();
+    let other = DevnetEl::start(DevnetConfig::new(genesis)).await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let schedule = ForkSchedule::default();
+    let mut main =
+        Node::start(pool_port(&[address_of(&el)], schedule), ChainConfig::default(), dir_a.path())
+            .await;
+    let follower = Node::start(
+        pool_port(&[address_of(&other)], schedule),
+        ChainConfig::default(),
+        dir_b.path(),
+    )
+    .await;
+    let ready = [EngineState::Ready, EngineState::Degraded];
+    main.wait_state(&ready).await;
+    follower.wait_state(&ready).await;
+
+    let user = Address::repeat_byte(0x11);
+    let genesis_ts = el.head().timestamp;
+    let mut minted_sats = 0u64;
+    let mut canonical = vec![el.genesis_hash()];
+    let mut peg_out_block = None;
+    for i in 1..=200u64 {
+        let ts = genesis_ts + 2 * i;
+        let peg_ins = if i % 10 == 1 {
+            vec![PegIn {
+                evm_address: user,
+                amount: Satoshis(1_000 * i),
+                bitcoin_txid: B256::with_last_byte(i as u8),
+            }]
+        } else {
+            Vec::new()
+        };
+        if i == 50 {
+            let verdict = main.send_tx(peg_out_tx(0)).await;
+            assert!(matches!(verdict, TxVerdict::Accepted { .. }), "{verdict:?}");
+        }
+        let built = main.build(ts, peg_ins.clone()).await.unwrap();
+        assert!(built.pending.is_empty());
+        let committed = main.commit(&built).await.unwrap();
+        assert!(committed.head, "block {i} must become the head");
+        minted_sats += peg_ins.iter().map(|p| p.amount.0).sum::<u64>();
+        if let PegOutReport::Scanned { payable: 1, .. } = committed.peg_outs {
+            peg_out_block = Some(i);
+        }
+        let mut head = built.clone();
+        if i == 100 {
+            // The follower builds its own block 100 (a second later) and the main node
+            // switches to it: a reorg to a block built elsewhere.
+            let theirs = follower.build(ts + 1, Vec::new()).await.unwrap();
+            assert_ne!(theirs.payload.block_hash(), built.payload.block_hash());
+            follower.commit(&theirs).await.unwrap();
+            let imported = main.commit(&theirs).await.unwrap();
+            assert!(imported.head);
+            assert_eq!(el.head().hash(), theirs.payload.block_hash());
+            head = theirs;
+        } else {
+            let imported = follower.commit(&built).await.unwrap();
+            assert!(imported.head, "the follower imports block {i}");
+        }
+        canonical.push(head.payload.block_hash());
+        if i % 10 == 0 && i >= 20 {
+            let f = canonical[(i - 10) as usize];
+            main.set_finalized(f).await.unwrap();
+            follower.set_finalized(f).await.unwrap();
+        }
+    }
+
+    assert_eq!(el.head().number, 200);
+    assert_eq!(el.head().hash(), other.head().hash(), "both ELs on the same head");
+    assert_eq!(el.balance(&user), U256::from(minted_sats) * U256::from(WEI_PER_SAT));
+    assert_eq!(peg_out_block, Some(50));
+    let event = main.bridge_rx.recv().await.unwrap();
+    assert_eq!(event.block_number, 50);
+    assert_eq!(event.payable.len(), 1);
+    assert_eq!(event.payable[0].amount, Satoshis(PEGOUT_SATS));
+    assert_eq!(event.payable[0].evm_address, dev_signer(0).unwrap().address());
+    assert!(event.not_payable.is_empty());
+    assert!(main.bridge_rx.try_recv().is_err(), "exactly one peg-out event");
+    let status = main.status().await;
+    assert_eq!(status.heads.finalized.number, 190);
+    assert_eq!(el.with(|d| d.finalized().map(|h| h.number)), Some(190));
+}

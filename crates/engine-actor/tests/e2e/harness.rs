@@ -1,0 +1,226 @@
+//! An engine actor on a `PoolPort` of real HTTP clients, with recording Bridge and Storage.
+
+use engine_actor::{
+    ActorError, ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, NetworkMsg,
+    QueryMsg,
+    heads::ForkchoiceHeads,
+    messages::{BuiltPayload, Committed, TxVerdict},
+    peers::{ActorAddresses, BurnEventsDetected, PeerRef, StoreExecutionData, Watched},
+    port::PoolPort,
+    status::{EngineState, EngineStatus},
+};
+use engine_client::{
+    client::ClientConfig,
+    eth::{EthApi, EthClient},
+    jwt::JwtSecret,
+    pool::{ExecutionPool, PoolConfig},
+    retry::RetryPolicy,
+};
+use engine_types::{
+    CorrelationId, ForkSchedule, PegIn,
+    config::{ChainConfig, RetryConfig, TimeoutConfig},
+    primitives::{B256, Bytes},
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, rpc::CallResult};
+use std::{path::Path, sync::Arc, time::Duration};
+use tokio::sync::mpsc;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+const SHORT: Duration = Duration::from_millis(500);
+
+/// Where an execution layer under test listens.
+pub(crate) struct ElAddress {
+    pub(crate) engine_url: String,
+    pub(crate) public_url: String,
+    pub(crate) jwt_hex: String,
+}
+
+fn retry() -> RetryConfig {
+    RetryConfig {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_elapsed: Duration::from_secs(2),
+        jitter: 0.2,
+    }
+}
+
+/// A pool port over `els`, best first.
+pub(crate) fn pool_port(els: &[ElAddress], schedule: ForkSchedule) -> PoolPort {
+    let clients = els
+        .iter()
+        .map(|el| {
+            let mut c =
+                ClientConfig::new(el.engine_url.clone(), JwtSecret::from_hex(&el.jwt_hex).unwrap());
+            c.timeouts = TimeoutConfig {
+                forkchoice_updated: SHORT,
+                get_payload: SHORT,
+                new_payload: SHORT,
+                exchange_capabilities: SHORT,
+                get_client_version: SHORT,
+                get_payload_bodies: SHORT,
+                eth: SHORT,
+            };
+            c.retry = retry();
+            c
+        })
+        .collect();
+    let mut config = PoolConfig::new(clients, schedule);
+    config.upcheck_interval = Duration::from_millis(200);
+    let pool = ExecutionPool::start(config).unwrap();
+    let eth = els
+        .iter()
+        .map(|el| {
+            Arc::new(
+                EthClient::new(&el.public_url, None, SHORT, RetryPolicy::new(retry()), 16 << 20)
+                    .unwrap(),
+            ) as Arc<dyn EthApi>
+        })
+        .collect();
+    PoolPort::new(pool, eth).unwrap()
+}
+
+/// Forwards every message to a channel.
+pub(crate) struct RecorderOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Send + Sync + std::fmt::Debug + 'static> Actor for RecorderOf<T> {
+    type Msg = T;
+    type State = mpsc::UnboundedSender<T>;
+    type Arguments = mpsc::UnboundedSender<T>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<T>,
+        tx: Self::State,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(tx)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<T>,
+        msg: T,
+        tx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = tx.send(msg);
+        Ok(())
+    }
+}
+
+pub(crate) async fn recorder<T: Send + Sync + std::fmt::Debug + 'static>()
+-> (ActorRef<T>, mpsc::UnboundedReceiver<T>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (actor, _) =
+        Actor::spawn(None, RecorderOf::<T>(std::marker::PhantomData), tx).await.unwrap();
+    (actor, rx)
+}
+
+/// A running engine over real HTTP.
+pub(crate) struct Node {
+    pub(crate) engine: ActorRef<EngineMsg>,
+    pub(crate) bridge_rx: mpsc::UnboundedReceiver<BurnEventsDetected>,
+    _storage_rx: mpsc::UnboundedReceiver<StoreExecutionData>,
+    _chain: ActorRef<()>,
+}
+
+impl Node {
+    pub(crate) async fn start(port: PoolPort, chain: ChainConfig, dir: &Path) -> Self {
+        let (chain_actor, _) = recorder::<()>().await;
+        let (bridge, bridge_rx) = recorder::<BurnEventsDetected>().await;
+        let (storage, storage_rx) = recorder::<StoreExecutionData>().await;
+        let peers = ActorAddresses {
+            chain: Watched::Cell(chain_actor.get_cell()),
+            bridge: Some(PeerRef::to(bridge.get_derived())),
+            storage: Some(PeerRef::to(storage.get_derived())),
+            network: Some(Watched::Cell(chain_actor.get_cell())),
+        };
+        let mut config = EngineActorConfig::new(chain, dir);
+        config.tick_interval = Duration::from_millis(50);
+        let args = EngineArgs { config, port: Arc::new(port), peers };
+        let (engine, _) = Actor::spawn(None, EngineActor, args).await.unwrap();
+        Self { engine, bridge_rx, _storage_rx: storage_rx, _chain: chain_actor }
+    }
+
+    async fn ask<T: Send + 'static>(&self, msg: impl FnOnce(RpcReplyPort<T>) -> EngineMsg) -> T {
+        match self.engine.call(msg, Some(DEADLINE)).await.unwrap() {
+            CallResult::Success(v) => v,
+            CallResult::Timeout => panic!("no answer within {DEADLINE:?}"),
+            CallResult::SenderError => panic!("the engine dropped the request"),
+        }
+    }
+
+    pub(crate) async fn status(&self) -> EngineStatus {
+        self.ask(|reply| QueryMsg::GetStatus { correlation: CorrelationId::new(), reply }.into())
+            .await
+    }
+
+    /// Polls until the state is one of `states`.
+    pub(crate) async fn wait_state(&self, states: &[EngineState]) -> EngineStatus {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let s = self.status().await;
+            if states.contains(&s.state) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {states:?}: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub(crate) async fn build(
+        &self,
+        timestamp: u64,
+        peg_ins: Vec<PegIn>,
+    ) -> Result<BuiltPayload, ActorError> {
+        self.ask(|reply| {
+            ChainMsg::BuildPayload {
+                correlation: CorrelationId::new(),
+                parent: None,
+                timestamp,
+                peg_ins,
+                fee_recipient: None,
+                prev_randao: None,
+                reply,
+            }
+            .into()
+        })
+        .await
+    }
+
+    pub(crate) async fn commit(&self, built: &BuiltPayload) -> Result<Committed, ActorError> {
+        self.ask(|reply| {
+            ChainMsg::CommitPayload {
+                correlation: CorrelationId::new(),
+                payload: Box::new(built.payload.clone()),
+                sidecar: Box::new(built.sidecar.clone()),
+                expected_withdrawals: built.withdrawals.clone(),
+                reply,
+            }
+            .into()
+        })
+        .await
+    }
+
+    pub(crate) async fn set_finalized(&self, hash: B256) -> Result<ForkchoiceHeads, ActorError> {
+        self.ask(|reply| {
+            ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
+        })
+        .await
+    }
+
+    pub(crate) async fn send_tx(&self, raw: Bytes) -> TxVerdict {
+        self.ask(|reply| {
+            NetworkMsg::ValidateTransaction {
+                correlation: CorrelationId::new(),
+                raw,
+                peer: "peer-1".into(),
+                reply,
+            }
+            .into()
+        })
+        .await
+    }
+}

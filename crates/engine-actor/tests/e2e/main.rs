@@ -1,0 +1,8 @@
+//! End-to-end: the engine actor over real HTTP through engine-client's pool, against the
+//! testkit's devnet (real EVM execution) and mock execution layers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod devnet;
+mod failover;
