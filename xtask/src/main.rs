@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! cargo xtask ci [--only <stage>]... [--skip <stage>]...
-//!   fmt -> dag -> diet -> layered -> clippy -> test -> doc   (stops at the first failure)
+//!   fmt -> dag -> diet -> layered -> clippy -> test -> doc -> containers
+//!   (stops at the first failure)
 //! cargo xtask bench [--quick] [--summary] [<filter>]
 //!   every criterion bench, then one table of medians
+//! cargo xtask images
+//!   builds the EthereumJS image the containers stage runs (npm + docker import)
 //! ```
 //!
 //! xtask depends on no workspace crate (see the DAG in `shared/DESIGN.md`), so it still
@@ -14,6 +17,7 @@
 mod bench;
 mod dag;
 mod diet;
+mod images;
 mod stages;
 
 use std::path::Path;
@@ -49,6 +53,13 @@ fn main() -> ExitCode {
                 |()| ExitCode::SUCCESS,
             )
         }
+        Ok(Command::Images) => images::images(&ctx()).map_or_else(
+            |message| {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        ),
         Err(message) => {
             eprintln!("error: {message}\n\n{}", usage(&stages));
             ExitCode::from(USAGE_ERROR)
@@ -72,6 +83,8 @@ enum Command {
         /// Only benchmarks whose id contains this.
         filter: Option<String>,
     },
+    /// Build the container images the `containers` stage needs.
+    Images,
 }
 
 fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
@@ -79,6 +92,13 @@ fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
     match args.next() {
         Some("ci") => {}
         Some("bench") => return parse_bench(args),
+        Some("images") => {
+            return match args.next() {
+                None => Ok(Command::Images),
+                Some("--help" | "-h") => Ok(Command::Help),
+                Some(other) => Err(format!("images takes no argument, `{other}` given")),
+            };
+        }
         Some("help" | "--help" | "-h") => return Ok(Command::Help),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("no command given".to_owned()),
@@ -134,6 +154,7 @@ fn usage(stages: &[Stage]) -> String {
     let mut text = String::from(
         "usage: cargo xtask ci [--only <stage>]... [--skip <stage>]...\n\
          \x20      cargo xtask bench [--quick] [--summary] [<filter>]\n\
+         \x20      cargo xtask images\n\
          \n\
          Runs the CI stages below in order, stopping at the first that fails.\n\
          With no flags every stage runs; this is what CI runs.\n\
@@ -145,13 +166,18 @@ fn usage(stages: &[Stage]) -> String {
          stages:\n",
     );
     for stage in stages {
-        text.push_str(&format!("  {:<8} {}\n", stage.name, stage.about));
+        text.push_str(&format!("  {:<10} {}\n", stage.name, stage.about));
     }
     text.push_str("\nWith the CI environment variable set, tests use the nextest `ci` profile.\n");
     text.push_str(
         "\nbench runs every criterion benchmark (all features), then prints the median and\n\
          mean of each from target/criterion. --quick: 1 s warm-up, 3 s measurement;\n\
          --summary: only print the last results; <filter>: only matching benchmark ids.\n",
+    );
+    text.push_str(
+        "\nimages builds the EthereumJS image of the containers stage (npm install of\n\
+         @ethereumjs/client into target/, then docker import); it needs npm and a running\n\
+         Docker daemon, and does nothing when the image is present.\n",
     );
     text
 }
@@ -217,7 +243,16 @@ mod tests {
             parse_args(&["ci", "--only", "diet", "--only=dag"]),
             Ok(Command::Ci(vec!["dag", "diet"]))
         );
-        let rest = parse_args(&["ci", "--skip", "test", "--skip=doc", "--skip", "clippy"]);
+        let rest = parse_args(&[
+            "ci",
+            "--skip",
+            "test",
+            "--skip=doc",
+            "--skip",
+            "clippy",
+            "--skip",
+            "containers",
+        ]);
         assert_eq!(rest, Ok(Command::Ci(vec!["fmt", "dag", "diet", "layered"])));
     }
 
@@ -243,13 +278,24 @@ mod tests {
         assert!(parse_args(&["bench", "--fast"]).is_err());
     }
 
+    /// `images` takes no arguments beyond help.
+    #[test]
+    fn images_command() {
+        assert_eq!(parse_args(&["images"]), Ok(Command::Images));
+        assert!(parse_args(&["images", "geth"]).is_err());
+        assert_eq!(
+            parse_args(&["ci", "--only", "containers"]),
+            Ok(Command::Ci(vec!["containers"]))
+        );
+    }
+
     /// Anything unknown is a usage error rather than a silently different run.
     #[test]
     fn unknown_input_rejected() {
         assert!(parse_args(&[]).is_err());
         assert!(parse_args(&["lint"]).is_err());
         assert!(parse_args(&["ci", "--fast"]).is_err());
-        assert!(parse_args(&["ci", "--only", "containers"]).is_err());
+        assert!(parse_args(&["ci", "--only", "container"]).is_err());
         assert!(parse_args(&["ci", "--skip"]).is_err());
         assert!(parse_args(&["ci", "--only", "fmt", "--skip", "fmt"]).is_err());
     }

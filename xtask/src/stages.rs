@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::MetadataCommand;
 
-use crate::{dag, diet};
+use crate::{dag, diet, images};
 
 /// What every stage needs to know about where and how it runs.
 #[derive(Debug)]
@@ -60,6 +60,11 @@ pub(crate) fn all() -> Vec<Stage> {
             run: test,
         },
         Stage { name: "doc", about: "rustdoc of the workspace with -D warnings", run: doc },
+        Stage {
+            name: "containers",
+            about: "container_* tests against real execution clients (needs Docker + images)",
+            run: containers,
+        },
     ]
 }
 
@@ -145,6 +150,70 @@ fn doc(ctx: &Ctx) -> Result<(), String> {
     let mut doc = cargo(ctx, &["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", flags);
     run(doc)
+}
+
+/// The container tests: engine-testkit with its `containers` feature, which no other stage
+/// turns on (so `test` never needs Docker). In CI a missing daemon or image fails the stage;
+/// elsewhere it is skipped with one line saying how to enable it.
+fn containers(ctx: &Ctx) -> Result<(), String> {
+    let missing = images::docker_ready().err().or_else(|| {
+        (!images::image_present(images::ETHEREUMJS_IMAGE)).then(|| {
+            format!("{} is not present: run `cargo xtask images`", images::ETHEREUMJS_IMAGE)
+        })
+    });
+    if let Some(why) = missing {
+        if ctx.ci {
+            return Err(why);
+        }
+        println!(
+            "SKIPPED containers stage: {why}\n(run `cargo xtask images` with a running dockerd \
+             to enable it; .ci/run sets both up)"
+        );
+        return Ok(());
+    }
+    // The feature's code is not linted by the `clippy` stage, which leaves it off.
+    run(cargo(
+        ctx,
+        &[
+            "clippy",
+            "-p",
+            "engine-testkit",
+            "--features",
+            "containers",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ))?;
+    images::report_optional();
+    if !has_nextest(ctx) {
+        println!("cargo-nextest not found: falling back to cargo test");
+        return run(cargo(
+            ctx,
+            &["test", "-p", "engine-testkit", "--features", "containers", "--locked", "container_"],
+        ));
+    }
+    let mut nextest = cargo(
+        ctx,
+        &[
+            "nextest",
+            "run",
+            "-p",
+            "engine-testkit",
+            "--features",
+            "containers",
+            "--locked",
+            "--no-tests=fail",
+            "-E",
+            "test(/container_/)",
+        ],
+    );
+    if ctx.ci {
+        nextest.args(["--profile", "ci"]);
+    }
+    run(nextest)
 }
 
 /// Members and internal edges of the workspace, from `cargo metadata --no-deps`.

@@ -68,3 +68,6 @@ pub use rpc_server::{Fault, Outcome, RecordedCall, Restart, RpcBackend, RpcError
 
 #[cfg(feature = "devnet")]
 pub mod devnet;
+
+#[cfg(feature = "containers")]
+pub mod containers;
