@@ -180,6 +180,14 @@ async fn peg_in_block<K: ElKind>(fork: Fork) {
     let block_hash = payload.block_hash();
     assert_eq!(block.header.hash_slow(), block_hash, "block hash does not match its header");
 
+    // The same payload under a hash its header does not have is refused, and not as VALID.
+    let mut forged = payload.clone();
+    forged.as_v1_mut().block_hash = B256::repeat_byte(0xee);
+    let request = EngineRequest::new_payload(new_v, forged, sidecar.clone()).unwrap();
+    let status: PayloadStatusWire = serde_json::from_value(engine.engine(&request).await).unwrap();
+    let status = status.check_new_payload(request.method_name(), B256::repeat_byte(0xee)).unwrap();
+    assert!(status.is_invalid(), "{} accepted a forged block hash: {status:?}", K::NAME);
+
     let request = EngineRequest::new_payload(new_v, payload, sidecar).unwrap();
     let status: PayloadStatusWire = serde_json::from_value(engine.engine(&request).await).unwrap();
     let status = status.check_new_payload(request.method_name(), block_hash).unwrap();
