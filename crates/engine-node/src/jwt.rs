@@ -1,0 +1,71 @@
+//! Reading an Engine API JWT secret file, with an error for each way it goes wrong (missing,
+//! unreadable, wrong length, not hex) so the user learns which one it is. The secret itself
+//! never reaches a log line or a `Debug` output (the testkit's `JwtSecret` redacts it).
+
+use crate::error::NodeError;
+use engine_testkit::JwtSecret;
+use std::{io::ErrorKind, path::Path};
+
+/// Reads and checks the secret in `path`: 64 hex characters, optionally `0x`-prefixed,
+/// surrounding whitespace allowed (the format every execution client writes).
+pub(crate) fn read_secret(path: &Path) -> Result<JwtSecret, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => NodeError::JwtMissing { path: path.to_path_buf() },
+        ErrorKind::InvalidData => {
+            NodeError::JwtFormat { path: path.to_path_buf(), found: "binary data, not text".into() }
+        }
+        _ => NodeError::JwtUnreadable { path: path.to_path_buf(), reason: e.to_string() },
+    })?;
+    let trimmed = text.trim();
+    let hex_part = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    let format = |found: String| NodeError::JwtFormat { path: path.to_path_buf(), found };
+    if hex_part.is_empty() {
+        return Err(format("nothing (the file is empty)".into()));
+    }
+    if !hex_part.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format("non-hex characters".into()));
+    }
+    if hex_part.len() != 64 {
+        return Err(format(format!("{} hex characters", hex_part.len())));
+    }
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_part, &mut bytes).map_err(|e| format(e.to_string()))?;
+    Ok(JwtSecret::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_testkit::fixtures::JwtFiles;
+
+    /// The formats clients write are accepted; each bad file gets its own error.
+    #[test]
+    fn each_bad_file_gets_its_error() {
+        let files = JwtFiles::random().unwrap();
+        for ok in [files.valid(), files.prefixed(), files.trailing_newline()] {
+            assert_eq!(&read_secret(&ok).unwrap(), files.secret(), "{}", ok.display());
+        }
+        let short = read_secret(&files.short()).unwrap_err();
+        assert!(
+            matches!(&short, NodeError::JwtFormat { found, .. } if found.ends_with("hex characters")),
+            "{short}"
+        );
+        let bad = read_secret(&files.non_hex()).unwrap_err();
+        assert!(
+            matches!(&bad, NodeError::JwtFormat { found, .. } if found == "non-hex characters"),
+            "{bad}"
+        );
+        let missing = read_secret(&files.dir().join("nope")).unwrap_err();
+        assert!(matches!(missing, NodeError::JwtMissing { .. }));
+        let dir = read_secret(files.dir()).unwrap_err();
+        assert!(matches!(dir, NodeError::JwtUnreadable { .. }), "{dir}");
+    }
+
+    /// The secret never shows in its Debug output.
+    #[test]
+    fn debug_hides_the_secret() {
+        let files = JwtFiles::random().unwrap();
+        let secret = read_secret(&files.valid()).unwrap();
+        assert!(!format!("{secret:?}").contains(&files.secret().to_hex()));
+    }
+}

@@ -1,0 +1,205 @@
+//! One run of the node, start to stop.
+//!
+//! ```text
+//!  bind the operator and transaction ports ─> metrics recorder ─> data directory checks
+//!  ─> execution layer: embedded devnet (rebuilt from stored blocks) | real clients (probed)
+//!  ─> engine port (engine-client's pool) ─> actors ─> servers
+//!  ─> until SIGINT/SIGTERM, the block limit, or an actor exiting
+//!  ─> stop producing (the slot in flight finishes) ─> flush storage ─> stop the actors in
+//!     reverse order ─> stop the servers ─> stop the devnet
+//! ```
+
+use crate::{
+    actors::chain::{ChainConfig, ChainShared},
+    error::NodeError,
+    metrics, preflight,
+    rpc::RpcClient,
+    server,
+    settings::{ElMode, Settings},
+    shutdown::Shutdown,
+    sim::Simulator,
+    store::{DB_FILE_NAME, ExecutionStore},
+    tree::{Tree, TreeArgs},
+};
+use engine_actor::{EngineActorConfig, EngineArgs, ExecutionPort};
+use std::{path::Path, sync::Arc};
+
+/// Runs the node until it is told to stop; `Ok` on a clean stop.
+pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
+    let shutdown = Shutdown::install().map_err(|e| NodeError::Runtime {
+        reason: format!("cannot install the signal handlers: {e}"),
+    })?;
+    let run = settings.run.clone();
+    let operator = server::bind(run.metrics_addr, "the operator server", "--metrics-addr").await?;
+    let tx_listener = server::bind(run.tx_addr, "the transaction endpoint", "--tx-addr").await?;
+    let operator_addr = local_addr(&operator)?;
+    let tx_addr = local_addr(&tx_listener)?;
+    let prometheus = metrics::install().map_err(|reason| NodeError::Telemetry { reason })?;
+
+    check_engine_state(&run.data_dir, run.start_fresh)?;
+    let store = Arc::new(open_store(&run.data_dir, run.start_fresh)?);
+
+    let mut devnet = None;
+    match &settings.mode {
+        ElMode::Devnet { genesis } => {
+            let el = crate::devnet::start(
+                (**genesis).clone(),
+                settings.config.chain.fork_schedule,
+                &store,
+                &run.data_dir,
+            )
+            .await?;
+            settings.use_devnet(el.engine_url(), el.public_url(), el.jwt_secret_path())?;
+            devnet = Some(el);
+        }
+        ElMode::External { endpoints } => {
+            let proceed = preflight::wait_for_clients(
+                endpoints,
+                settings.config.chain.chain_id,
+                &settings.chain_source,
+                run.fail_fast,
+                async {
+                    shutdown.wait().await;
+                },
+            )
+            .await?;
+            if !proceed {
+                tracing::info!("interrupted before the execution client answered; nothing to stop");
+                return Ok(());
+            }
+        }
+    }
+
+    let port = engine_actor::port::PoolPort::from_config(
+        &settings.config.engine,
+        settings.config.chain.fork_schedule,
+    )
+    .map_err(|e| NodeError::Config {
+        source_name: "of the execution clients".into(),
+        reason: e.to_string(),
+    })?;
+    let port: Arc<dyn ExecutionPort> = Arc::new(port);
+    let mut engine_config = EngineActorConfig::new(settings.config.chain, &run.data_dir);
+    engine_config.payload_cache = settings.config.engine.payload_cache;
+    engine_config.start_fresh = run.start_fresh;
+    let peers = engine_actor::tree::registry_addresses::<
+        engine_actor::peers::BurnEventsDetected,
+        crate::actors::storage::StorageMsg,
+    >(true, true, true);
+
+    let sim = match &devnet {
+        Some(el) if run.peg_ins_per_slot > 0 || run.peg_out_every > 0 => Some(
+            Simulator::new(
+                run.peg_ins_per_slot,
+                run.peg_out_every,
+                settings.config.chain.chain_id,
+                RpcClient::new(el.public_url(), None)
+                    .map_err(|reason| NodeError::Runtime { reason })?,
+                RpcClient::new(format!("http://{tx_addr}"), None)
+                    .map_err(|reason| NodeError::Runtime { reason })?,
+            )
+            .map_err(|reason| NodeError::Runtime { reason })?,
+        ),
+        _ => None,
+    };
+    let chain = ChainShared::new(
+        ChainConfig {
+            slot: settings.config.chain.slot_duration,
+            blocks: run.blocks,
+            finalize_every: run.finalize_every,
+        },
+        sim,
+        run.summary_every,
+    );
+    let mut progress = chain.subscribe();
+    let mut tree = Tree::start(TreeArgs {
+        chain,
+        engine: EngineArgs { config: engine_config, port, peers },
+        store: Arc::clone(&store),
+    })
+    .await?;
+
+    let (stop_servers, servers_stopped) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone: the node is ending either way.
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let operator_task = tokio::spawn(server::serve_operator(
+        operator,
+        prometheus,
+        stopped(servers_stopped.clone()),
+    ));
+    let tx_task = tokio::spawn(server::serve_transactions(tx_listener, stopped(servers_stopped)));
+    tracing::info!(addr = %operator_addr, "operator server listening: /metrics /healthz /readyz /status");
+    tracing::info!(addr = %tx_addr, "transaction endpoint listening: eth_sendRawTransaction");
+
+    let outcome = tokio::select! {
+        signal = shutdown.wait() => {
+            tracing::info!(signal, "stopping: finishing the slot in flight");
+            Ok(())
+        }
+        () = wait_finished(&mut progress, run.stay_up, &shutdown) => Ok(()),
+        name = tree.exited() => Err(NodeError::Runtime {
+            reason: format!("the {name} stopped unexpectedly; see the log above for why"),
+        }),
+    };
+    let produced = tree.stop().await;
+    // The servers may have failed already; they are stopping either way.
+    let _ = stop_servers.send(true);
+    let _ = operator_task.await;
+    let _ = tx_task.await;
+    if let Some(el) = devnet {
+        el.shutdown().await;
+    }
+    tracing::info!(blocks = produced, data_dir = %run.data_dir.display(), "stopped");
+    outcome
+}
+
+/// Waits until the block limit is reached; with `stay_up`, then until a signal.
+async fn wait_finished(
+    progress: &mut tokio::sync::watch::Receiver<crate::actors::chain::ChainProgress>,
+    stay_up: bool,
+    shutdown: &Shutdown,
+) {
+    if progress.wait_for(|p| p.finished).await.is_err() {
+        // The chain's shared state is gone, which only happens as the node ends.
+        return std::future::pending().await;
+    }
+    if stay_up {
+        tracing::info!("block limit reached; still serving until Ctrl-C or SIGTERM");
+        shutdown.wait().await;
+    }
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::SocketAddr, NodeError> {
+    listener
+        .local_addr()
+        .map_err(|e| NodeError::Runtime { reason: format!("listening address: {e}") })
+}
+
+/// Refuses a corrupt engine state file before anything starts (the engine would otherwise
+/// fail at every restart); with `start_fresh` it is set aside.
+fn check_engine_state(dir: &Path, start_fresh: bool) -> Result<(), NodeError> {
+    engine_actor::persist::StateStore::new(dir, start_fresh)
+        .load()
+        .map(|_| ())
+        .map_err(|e| NodeError::CorruptState { dir: dir.to_path_buf(), reason: e.to_string() })
+}
+
+/// Opens the execution database; with `start_fresh` a corrupt one is set aside.
+fn open_store(dir: &Path, start_fresh: bool) -> Result<ExecutionStore, NodeError> {
+    match ExecutionStore::open(dir) {
+        Err(NodeError::CorruptState { reason, .. }) if start_fresh => {
+            let path = dir.join(DB_FILE_NAME);
+            let aside = path.with_extension("redb.corrupt");
+            std::fs::rename(&path, &aside).map_err(|e| NodeError::DataDir {
+                dir: dir.to_path_buf(),
+                reason: format!("cannot set {} aside: {e}", path.display()),
+            })?;
+            tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
+                "corrupt execution database set aside; starting fresh");
+            ExecutionStore::open(dir)
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,95 @@
+//! Checks made before the engine starts, so that the usual mistakes get a clear message
+//! instead of an engine stuck in its error state: each execution client is reached on its
+//! Engine API port with its JWT (`eth_chainId`), and its chain id is compared with the
+//! genesis. An unreachable client is waited for with a visible countdown (unless
+//! `--fail-fast`); a refused JWT or another chain stops the start at once.
+
+use crate::{
+    error::{NodeError, START_RETRY_INTERVAL},
+    rpc::{RpcClient, RpcFailure},
+    settings::ExternalEndpoint,
+};
+use serde_json::json;
+use std::future::Future;
+
+/// What the probe of one endpoint found.
+enum Probe {
+    /// It answered with the right chain id.
+    Ok,
+    /// It could not be reached.
+    Unreachable(String),
+}
+
+async fn probe(
+    endpoint: &ExternalEndpoint,
+    expected: u64,
+    expected_from: &str,
+) -> Result<Probe, NodeError> {
+    let url = endpoint.engine_url.clone();
+    let client = RpcClient::new(url.clone(), Some(endpoint.secret.clone()))
+        .map_err(|reason| NodeError::Runtime { reason })?;
+    match client.call_u64("eth_chainId", json!([])).await {
+        Ok(actual) if actual == expected => Ok(Probe::Ok),
+        Ok(actual) => Err(NodeError::ChainIdMismatch {
+            url,
+            actual,
+            expected,
+            expected_from: expected_from.to_string(),
+        }),
+        Err(RpcFailure::Unreachable(reason)) => Ok(Probe::Unreachable(reason)),
+        Err(RpcFailure::Unauthorized) => {
+            Err(NodeError::ElUnauthorized { url, jwt: endpoint.jwt_path.clone() })
+        }
+        Err(other) => Err(NodeError::ElBadAnswer { url, reason: other.to_string() }),
+    }
+}
+
+/// Probes every endpoint until at least one answers; the others are reported as down (the
+/// pool keeps probing them). Returns `false` when `interrupted` completed first.
+pub(crate) async fn wait_for_clients(
+    endpoints: &[ExternalEndpoint],
+    expected_chain_id: u64,
+    expected_from: &str,
+    fail_fast: bool,
+    interrupted: impl Future<Output = ()>,
+) -> Result<bool, NodeError> {
+    tokio::pin!(interrupted);
+    let mut attempt = 1u32;
+    loop {
+        let mut down = Vec::new();
+        for endpoint in endpoints {
+            match probe(endpoint, expected_chain_id, expected_from).await? {
+                Probe::Ok => {
+                    tracing::info!(endpoint = %endpoint.name, chain_id = expected_chain_id,
+                    "execution client reachable")
+                }
+                Probe::Unreachable(reason) => down.push((endpoint, reason)),
+            }
+        }
+        if down.len() < endpoints.len() {
+            for (endpoint, reason) in down {
+                tracing::warn!(endpoint = %endpoint.name, %reason,
+                    "execution client unreachable; starting with the others");
+            }
+            return Ok(true);
+        }
+        let (first, reason) = &down[0];
+        if fail_fast {
+            return Err(NodeError::ElUnreachable {
+                url: first.engine_url.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let secs = START_RETRY_INTERVAL.as_secs();
+        tracing::warn!(url = %first.engine_url, %reason, attempt,
+            "execution client unreachable; is it running? retrying (Ctrl-C to stop, --fail-fast to exit)");
+        for left in (1..=secs).rev() {
+            tracing::info!("retrying in {left}s");
+            tokio::select! {
+                () = &mut interrupted => return Ok(false),
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+        attempt += 1;
+    }
+}

@@ -1,0 +1,413 @@
+//! What a run uses, resolved once at start from (lowest to highest precedence) the built-in
+//! defaults, the `--config` TOML file, `ALYS_ENGINE_*` variables and flags: the engine
+//! configuration, which execution layer to drive (the embedded devnet or real clients), the
+//! genesis facts (chain id, fork schedule) and the node's own run flags.
+
+use crate::{cli::RunArgs, error::NodeError, jwt};
+use alloy_genesis::Genesis;
+use engine_testkit::JwtSecret;
+use engine_types::{
+    ForkSchedule,
+    config::{Config, EndpointConfig},
+};
+use std::path::{Path, PathBuf};
+
+/// The default configuration as commented TOML (`engine-node config print-default`).
+/// A test checks that it parses to exactly `Config::default()` and names every field.
+pub(crate) const DEFAULT_CONFIG_TOML: &str = r#"# Alys engine configuration (engine-node --config engine.toml).
+# Every field is optional: a file names only what it changes. Flags and ALYS_ENGINE_*
+# environment variables override it. Durations read like "250ms", "2s", "1m".
+
+[engine]
+# Largest response body accepted from an execution client, in bytes (64 MiB).
+max_response_bytes = 67108864
+
+# Execution clients, best first: builds go to the best healthy one, commits to all.
+# Without any, and without --engine-url, the node runs an embedded devnet instead.
+# [[engine.endpoints]]
+# name = "geth"                              # for logs and metrics (default: the URL)
+# engine_url = "http://127.0.0.1:8551"       # authenticated Engine API
+# public_url = "http://127.0.0.1:8545"       # eth_* calls (default: engine_url)
+# jwt_secret_file = "/var/lib/geth/geth/jwtsecret"
+# jwt_id = "alys"                            # optional `id` claim
+
+[engine.timeouts]
+# Per-method timeouts; the defaults are the Engine API specification's minimums.
+forkchoice_updated = "8s"
+get_payload = "1s"
+new_payload = "8s"
+exchange_capabilities = "1s"
+get_client_version = "1s"
+get_payload_bodies = "10s"
+eth = "5s"
+
+[engine.retry]
+# Retries of calls that are safe to repeat (never of auth failures or INVALID verdicts).
+max_attempts = 3            # attempts in all, the first included (1 disables retries)
+initial_backoff = "100ms"   # doubles after each attempt
+max_backoff = "2s"
+max_elapsed = "10s"         # no retry starts after this much time
+jitter = 0.2                # random share of each delay, 0 to 1
+
+[engine.health]
+upcheck_interval = "2s"     # eth_syncing + capabilities of each endpoint
+failure_threshold = 3       # consecutive failures that open the circuit breaker
+cooldown = "5s"             # before an open breaker lets a probe through
+success_threshold = 1       # successful probes that close it again
+
+[engine.payload_cache]
+capacity = 64               # built payloads kept for GetPayload and replay
+ttl = "1m"
+
+[chain]
+# Read from --genesis when given (chain id and fork schedule).
+chain_id = 121212           # 727272 on the main network
+fee_recipient = "0x000000000000000000000000000000000000dEaD"   # fees are burned
+slot_duration = "2s"        # 5s on the main network; --slot-time overrides it
+bridge_address = "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"
+min_pegout_sats = 1000000   # smaller peg-outs are burned but not paid out
+bitcoin_network = "regtest" # mainnet, testnet, signet or regtest
+
+[chain.fork_schedule]
+# Activation timestamps; leave a fork out for "never".
+shanghai = 0
+# cancun = 1710338135
+# prague = 1746612311
+"#;
+
+/// A real execution client, its secret read and checked.
+#[derive(Debug, Clone)]
+pub(crate) struct ExternalEndpoint {
+    /// Its name in logs.
+    pub(crate) name: String,
+    /// Engine API URL.
+    pub(crate) engine_url: String,
+    /// The secret file.
+    pub(crate) jwt_path: PathBuf,
+    /// The secret (redacted in `Debug`).
+    pub(crate) secret: JwtSecret,
+}
+
+/// Which execution layer the node drives.
+#[derive(Debug, Clone)]
+pub(crate) enum ElMode {
+    /// The embedded devnet, started from this genesis.
+    Devnet {
+        /// The devnet's genesis.
+        genesis: Box<Genesis>,
+    },
+    /// Real execution clients, best first.
+    External {
+        /// The endpoints (their configs are in `Settings::config.engine.endpoints`).
+        endpoints: Vec<ExternalEndpoint>,
+    },
+}
+
+/// Everything a run uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The engine configuration (endpoints filled in once the devnet runs).
+    pub(crate) config: Config,
+    /// The execution layer.
+    pub(crate) mode: ElMode,
+    /// Where the expected chain id comes from, for error messages.
+    pub(crate) chain_source: String,
+    /// The node's own flags.
+    pub(crate) run: RunArgs,
+}
+
+impl Settings {
+    /// Resolves the settings of a run.
+    pub(crate) fn resolve(run: &RunArgs) -> Result<Self, NodeError> {
+        let (mut config, file_has_endpoints) = match &run.config {
+            Some(path) => load_config(path)?,
+            None => (Config::default(), false),
+        };
+        let cli_error = |reason: String| NodeError::Config {
+            source_name: "given on the command line".into(),
+            reason,
+        };
+        if !run.engine_urls.is_empty() {
+            config.engine.endpoints = cli_endpoints(run).map_err(cli_error)?;
+        } else if !run.jwt_secrets.is_empty() || !run.public_urls.is_empty() {
+            return Err(cli_error(
+                "--jwt-secret and --public-url describe an --engine-url, and none is given".into(),
+            ));
+        }
+        let external = !run.engine_urls.is_empty() || file_has_endpoints;
+        let mut chain_source = match &run.config {
+            Some(path) => format!("chain.chain_id in {}", path.display()),
+            None => "the default chain id".to_string(),
+        };
+        let genesis = match &run.genesis {
+            Some(path) => {
+                let genesis = load_genesis(path)?;
+                config.chain.chain_id = genesis.config.chain_id;
+                config.chain.fork_schedule = fork_schedule(&genesis);
+                chain_source = format!("the genesis {}", path.display());
+                Some(genesis)
+            }
+            None => None,
+        };
+        if let Some(slot) = run.slot_time {
+            config.chain.slot_duration = slot;
+        }
+        let mode = if external {
+            let endpoints = config
+                .engine
+                .endpoints
+                .iter()
+                .map(external_endpoint)
+                .collect::<Result<Vec<_>, _>>()?;
+            config.validate().map_err(|e| NodeError::Config {
+                source_name: config_name(run),
+                reason: e.to_string(),
+            })?;
+            ElMode::External { endpoints }
+        } else {
+            let genesis = match genesis {
+                Some(genesis) => genesis,
+                None => {
+                    let genesis = engine_testkit::devnet::dev_genesis(config.chain.fork_schedule)
+                        .map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
+                    config.chain.chain_id = genesis.config.chain_id;
+                    chain_source = "the embedded devnet's genesis".into();
+                    genesis
+                }
+            };
+            ElMode::Devnet { genesis: Box::new(genesis) }
+        };
+        Ok(Self { config, mode, chain_source, run: run.clone() })
+    }
+
+    /// Points the configuration at the running devnet and validates it.
+    pub(crate) fn use_devnet(
+        &mut self,
+        engine_url: String,
+        public_url: String,
+        jwt: PathBuf,
+    ) -> Result<(), NodeError> {
+        self.config.engine.endpoints = vec![EndpointConfig {
+            name: Some("devnet".into()),
+            engine_url,
+            public_url: Some(public_url),
+            jwt_secret_file: Some(jwt),
+            jwt_id: None,
+        }];
+        self.config.validate().map_err(|e| NodeError::Config {
+            source_name: config_name(&self.run),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Whether the embedded devnet runs.
+    #[cfg(test)]
+    pub(crate) const fn is_devnet(&self) -> bool {
+        matches!(self.mode, ElMode::Devnet { .. })
+    }
+}
+
+fn config_name(run: &RunArgs) -> String {
+    run.config.as_ref().map_or_else(
+        || "given on the command line".to_string(),
+        |p| format!("file {}", p.display()),
+    )
+}
+
+/// Reads a config file: the configuration, and whether it names endpoints itself (then the
+/// node drives them instead of the devnet).
+pub(crate) fn load_config(path: &Path) -> Result<(Config, bool), NodeError> {
+    let error = |reason: String| NodeError::Config {
+        source_name: format!("file {}", path.display()),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+    let config: Config = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+    let has_endpoints = table
+        .get("engine")
+        .and_then(|engine| engine.get("endpoints"))
+        .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()));
+    Ok((config, has_endpoints))
+}
+
+fn cli_endpoints(run: &RunArgs) -> Result<Vec<EndpointConfig>, String> {
+    let n = run.engine_urls.len();
+    let secret = |i: usize| match run.jwt_secrets.len() {
+        1 => Ok(run.jwt_secrets[0].clone()),
+        m if m == n => Ok(run.jwt_secrets[i].clone()),
+        0 => Err("--engine-url needs --jwt-secret (the execution client's JWT secret file)".into()),
+        m => Err(format!("{m} --jwt-secret files for {n} --engine-url: give one, or one per URL")),
+    };
+    if !run.public_urls.is_empty() && run.public_urls.len() != n {
+        return Err(format!(
+            "{} --public-url for {n} --engine-url: give none, or one per URL",
+            run.public_urls.len()
+        ));
+    }
+    (0..n)
+        .map(|i| {
+            Ok(EndpointConfig {
+                name: None,
+                engine_url: run.engine_urls[i].clone(),
+                public_url: run.public_urls.get(i).cloned(),
+                jwt_secret_file: Some(secret(i)?),
+                jwt_id: None,
+            })
+        })
+        .collect()
+}
+
+fn external_endpoint(e: &EndpointConfig) -> Result<ExternalEndpoint, NodeError> {
+    let Some(path) = &e.jwt_secret_file else {
+        return Err(NodeError::Config {
+            source_name: "of the endpoints".into(),
+            reason: format!("{} has no jwt_secret_file", e.engine_url),
+        });
+    };
+    Ok(ExternalEndpoint {
+        name: e.name.clone().unwrap_or_else(|| e.engine_url.clone()),
+        engine_url: e.engine_url.clone(),
+        jwt_path: path.clone(),
+        secret: jwt::read_secret(path)?,
+    })
+}
+
+/// Reads a geth-style genesis file.
+pub(crate) fn load_genesis(path: &Path) -> Result<Genesis, NodeError> {
+    let error = |reason: String| NodeError::Genesis { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| error(format!("not a geth-style genesis: {e}")))
+}
+
+/// The fork schedule a genesis `config` declares.
+pub(crate) const fn fork_schedule(genesis: &Genesis) -> ForkSchedule {
+    let c = &genesis.config;
+    ForkSchedule { shanghai: c.shanghai_time, cancun: c.cancun_time, prague: c.prague_time }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn run(args: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("engine-node").chain(args.iter().copied())).unwrap().run
+    }
+
+    /// The printed template is the default configuration, field for field.
+    #[test]
+    fn template_is_the_default() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    /// Every field the defaults serialize also appears in the template (a new config field
+    /// must be documented there).
+    #[test]
+    fn template_names_every_field() {
+        fn keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (k, v) in table {
+                let path = format!("{prefix}{k}");
+                match v {
+                    toml::Value::Table(t) => keys(&format!("{path}."), t, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let mut defaults: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
+        if let Some(toml::Value::Table(engine)) = defaults.get_mut("engine") {
+            engine.remove("endpoints");
+        }
+        let template: toml::Table = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        keys("", &defaults, &mut a);
+        keys("", &template, &mut b);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert!(DEFAULT_CONFIG_TOML.contains("# jwt_secret_file"));
+    }
+
+    /// No endpoint anywhere means the embedded devnet, with its genesis' chain id.
+    #[test]
+    fn no_endpoint_means_devnet() {
+        let s = Settings::resolve(&run(&["--slot-time", "100ms"])).unwrap();
+        assert!(s.is_devnet());
+        assert_eq!(s.config.chain.chain_id, engine_types::constants::CHAIN_ID_DEV);
+        assert_eq!(s.config.chain.slot_duration, std::time::Duration::from_millis(100));
+    }
+
+    /// Endpoints from the command line replace the file's, and one secret serves them all.
+    #[test]
+    fn cli_endpoints_with_a_shared_secret() {
+        let files = engine_testkit::fixtures::JwtFiles::random().unwrap();
+        let jwt = files.valid();
+        let s = Settings::resolve(&run(&[
+            "--engine-url",
+            "http://127.0.0.1:8551,http://127.0.0.1:9551",
+            "--jwt-secret",
+            jwt.to_str().unwrap(),
+        ]))
+        .unwrap();
+        let ElMode::External { endpoints } = &s.mode else { panic!("not external") };
+        assert_eq!(endpoints.len(), 2);
+        assert_eq!(endpoints[1].engine_url, "http://127.0.0.1:9551");
+        assert_eq!(&endpoints[0].secret, files.secret());
+    }
+
+    /// Mismatched lists and a secret without a URL are refused with the flag named.
+    #[test]
+    fn inconsistent_flags_are_refused() {
+        let err = Settings::resolve(&run(&["--jwt-secret", "/x"])).unwrap_err().to_string();
+        assert!(err.contains("none is given"), "{err}");
+        let err = Settings::resolve(&run(&["--engine-url", "http://a:1"])).unwrap_err();
+        assert!(err.to_string().contains("needs --jwt-secret"), "{err}");
+        let err = Settings::resolve(&run(&[
+            "--engine-url",
+            "http://a:1,http://b:1,http://c:1",
+            "--jwt-secret",
+            "/x,/y",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("2 --jwt-secret files for 3"), "{err}");
+    }
+
+    /// A config file with endpoints drives them; its problems are all reported at once.
+    #[test]
+    fn config_file_endpoints_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = engine_testkit::fixtures::JwtFiles::random().unwrap();
+        let path = dir.path().join("engine.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[engine.endpoints]]\nengine_url = \"http://127.0.0.1:8551\"\njwt_secret_file = {:?}\n",
+                files.valid()
+            ),
+        )
+        .unwrap();
+        let s = Settings::resolve(&run(&["--config", path.to_str().unwrap()])).unwrap();
+        assert!(!s.is_devnet());
+        std::fs::write(
+            &path,
+            format!(
+                "[engine.retry]\njitter = 3.0\n[[engine.endpoints]]\nengine_url = \"x\"\njwt_secret_file = {:?}\n",
+                files.valid()
+            ),
+        )
+        .unwrap();
+        let err = Settings::resolve(&run(&["--config", path.to_str().unwrap()])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("engine.endpoints[0].engine_url: not a URL"), "{text}");
+        assert!(text.contains("engine.retry.jitter"), "{text}");
+        std::fs::write(&path, "[[engine.endpoints]]\njwt_secret_file = \"/nope\"\n").unwrap();
+        let err = Settings::resolve(&run(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(matches!(err, NodeError::JwtMissing { .. }), "{err}");
+        std::fs::write(&path, "[engine]\ntypo = 1\n").unwrap();
+        let err = Settings::resolve(&run(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("typo"), "{err}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The devnet's simulated users: peg-ins arriving every slot (as a bitcoin watcher would
+//! report them) and, every few blocks, a peg-out transaction to the bridge contract, signed
+//! with a development key and sent through the node's transaction endpoint (so it takes the
+//! Network actor → `ValidateTransaction` path like any user's transaction).
+
+use crate::rpc::RpcClient;
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use engine_types::{
+    PegIn, Satoshis,
+    constants::{BRIDGE_ADDRESS, WEI_PER_SAT},
+    pegout::requestPegOutCall,
+    primitives::{Address, B256, Bytes, TxKind, U256, keccak256},
+};
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The regtest address peg-outs pay to (BIP-173's P2WPKH test vector).
+pub(crate) const PEG_OUT_ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+/// Each simulated peg-out burns 0.02 BTC (twice the payable minimum).
+pub(crate) const PEG_OUT_SATS: u64 = 2_000_000;
+
+/// The development key that sends peg-outs (index 1: key 0 is left to the user's own
+/// experiments with the well-known first dev account).
+const PEG_OUT_KEY: usize = 1;
+
+/// The simulated users.
+#[derive(Debug)]
+pub(crate) struct Simulator {
+    peg_ins_per_slot: u32,
+    peg_out_every: u64,
+    chain_id: u64,
+    seq: AtomicU64,
+    signer: PrivateKeySigner,
+    /// The execution client's public endpoint (nonces).
+    public: RpcClient,
+    /// The node's own transaction endpoint.
+    tx_endpoint: RpcClient,
+}
+
+impl Simulator {
+    /// Simulated users on chain `chain_id`.
+    pub(crate) fn new(
+        peg_ins_per_slot: u32,
+        peg_out_every: u64,
+        chain_id: u64,
+        public: RpcClient,
+        tx_endpoint: RpcClient,
+    ) -> Result<Self, String> {
+        let signer =
+            engine_testkit::fixtures::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
+        Ok(Self {
+            peg_ins_per_slot,
+            peg_out_every,
+            chain_id,
+            seq: AtomicU64::new(0),
+            signer,
+            public,
+            tx_endpoint,
+        })
+    }
+
+    /// The peg-ins confirmed on bitcoin during one slot: fresh addresses, amounts between
+    /// 0.001 and 0.05 BTC, deterministic from a sequence number.
+    pub(crate) fn peg_ins(&self) -> Vec<PegIn> {
+        (0..self.peg_ins_per_slot)
+            .map(|_| {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                let seed = keccak256(n.to_be_bytes());
+                let amount = 100_000
+                    + u64::from_be_bytes(seed[..8].try_into().unwrap_or_default()) % 4_900_000;
+                PegIn {
+                    evm_address: Address::from_slice(&seed[12..]),
+                    amount: Satoshis(amount),
+                    bitcoin_txid: keccak256(seed),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether a peg-out is due after block `number`.
+    pub(crate) const fn peg_out_due(&self, number: u64) -> bool {
+        self.peg_out_every != 0 && number.is_multiple_of(self.peg_out_every)
+    }
+
+    /// Signs and submits one peg-out; its transaction hash.
+    pub(crate) async fn send_peg_out(&self) -> Result<B256, String> {
+        let from = self.signer.address();
+        let nonce = self
+            .public
+            .call_u64("eth_getTransactionCount", json!([from, "pending"]))
+            .await
+            .map_err(|e| format!("nonce of {from}: {e}"))?;
+        let raw = sign_peg_out(&self.signer, self.chain_id, nonce)?;
+        let result = self
+            .tx_endpoint
+            .call("eth_sendRawTransaction", json!([raw]))
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value(result).map_err(|e| format!("transaction hash: {e}"))
+    }
+}
+
+/// A signed `requestPegOut(PEG_OUT_ADDRESS)` call to the bridge burning [`PEG_OUT_SATS`].
+pub(crate) fn sign_peg_out(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+) -> Result<Bytes, String> {
+    let call =
+        requestPegOutCall { _bitcoinAddress: Bytes::from_static(PEG_OUT_ADDRESS.as_bytes()) };
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 100_000,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(BRIDGE_ADDRESS),
+        value: U256::from(PEG_OUT_SATS) * U256::from(WEI_PER_SAT),
+        access_list: Default::default(),
+        input: call.abi_encode().into(),
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| e.to_string())?;
+    Ok(TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::transaction::SignerRecoverable;
+    use alloy_eips::eip2718::Decodable2718;
+
+    /// The peg-out transaction calls the bridge with the ABI-encoded address and burns the
+    /// amount, signed by the dev key.
+    #[test]
+    fn peg_out_calls_the_bridge() {
+        let signer = engine_testkit::fixtures::dev_signer(PEG_OUT_KEY).unwrap();
+        let raw = sign_peg_out(&signer, 121_212, 7).unwrap();
+        let tx = TxEnvelope::decode_2718_exact(&raw).unwrap();
+        assert_eq!(tx.recover_signer().unwrap(), signer.address());
+        let TxEnvelope::Eip1559(signed) = tx else { panic!("not EIP-1559") };
+        let t = signed.tx();
+        assert_eq!((t.chain_id, t.nonce, t.to), (121_212, 7, TxKind::Call(BRIDGE_ADDRESS)));
+        assert_eq!(t.value, U256::from(20_000_000_000_000_000u64));
+        let call = requestPegOutCall::abi_decode(&t.input).unwrap();
+        assert_eq!(call._bitcoinAddress.as_ref(), PEG_OUT_ADDRESS.as_bytes());
+    }
+
+    /// Peg-ins differ from slot to slot and stay within the documented amounts.
+    #[test]
+    fn peg_ins_are_fresh() {
+        let client = RpcClient::new("http://127.0.0.1:1", None).unwrap();
+        let sim = Simulator::new(3, 5, 1, client.clone(), client).unwrap();
+        let (a, b) = (sim.peg_ins(), sim.peg_ins());
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|p| !b.contains(p)));
+        assert!(a.iter().chain(&b).all(|p| (100_000..5_000_000).contains(&p.amount.0)));
+        assert!(sim.peg_out_due(10) && !sim.peg_out_due(11));
+    }
+}
