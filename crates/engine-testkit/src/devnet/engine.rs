@@ -250,7 +250,15 @@ impl Devnet {
             return Ok(PayloadStatusWire::syncing());
         };
         let withdrawals = block.body.withdrawals.map(|w| w.into_inner());
-        match self.chain.verify(&parent, &block.header, block.body.transactions, withdrawals) {
+        let pool = &self.pool;
+        let known_sender = |hash: &B256| pool.get(hash).map(|tx| tx.signer());
+        match self.chain.verify(
+            &parent,
+            &block.header,
+            block.body.transactions,
+            withdrawals,
+            known_sender,
+        ) {
             Ok(stored) => {
                 self.chain.insert(stored);
                 Ok(PayloadStatusWire::valid(claimed))

@@ -1,0 +1,109 @@
+//! Devnet execution-layer time, in process (no HTTP): an empty block's build + commit cycle,
+//! and building and importing a block of 1,000 transfers.
+//!
+//! `cargo bench -p engine-testkit --features devnet --bench devnet`
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use engine_testkit::{
+    devnet::{Devnet, dev_genesis},
+    fixtures::{Transfer, dev_signers, sign_transfer},
+};
+use engine_types::{
+    ApiVersion, ForkSchedule, StatusKind,
+    constants::{CHAIN_ID_DEV, DEAD_ADDRESS},
+    engine::{ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState, PayloadAttributes},
+};
+use std::hint::black_box;
+
+fn attributes(timestamp: u64) -> PayloadAttributes {
+    PayloadAttributes {
+        timestamp,
+        prev_randao: B256::ZERO,
+        suggested_fee_recipient: DEAD_ADDRESS,
+        withdrawals: Some(vec![]),
+        parent_beacon_block_root: None,
+        slot_number: None,
+        target_gas_limit: None,
+    }
+}
+
+fn devnet() -> Devnet {
+    Devnet::new(&dev_genesis(ForkSchedule::default()).unwrap()).unwrap()
+}
+
+/// forkchoiceUpdated(attrs) + getPayload on the head.
+fn build(d: &mut Devnet, timestamp: u64) -> ExecutionPayload {
+    let head = ForkchoiceState::same_hash(d.head().hash());
+    let fcu = d.forkchoice_updated(ApiVersion::V2, head, Some(attributes(timestamp))).unwrap();
+    d.get_payload(ApiVersion::V2, fcu.payload_id.unwrap()).unwrap().payload
+}
+
+/// newPayload, checked VALID.
+fn import(d: &mut Devnet, payload: ExecutionPayload) {
+    let status = d.new_payload(ApiVersion::V2, payload, ExecutionPayloadSidecar::none()).unwrap();
+    assert_eq!(status.status, StatusKind::Valid, "{status:?}");
+}
+
+/// 1,000 transfers, 250 from each development key, to 1,000 fresh addresses.
+fn transfers() -> Vec<Bytes> {
+    let signers = dev_signers().unwrap();
+    (0..1_000u64)
+        .map(|i| {
+            let signer = &signers[(i % 4) as usize];
+            let to = Address::from_word(B256::from(U256::from(0x1_0000 + i)));
+            sign_transfer(signer, &Transfer::new(CHAIN_ID_DEV, i / 4, to, U256::from(1))).unwrap()
+        })
+        .collect()
+}
+
+fn empty_block_cycle(c: &mut Criterion) {
+    let mut d = devnet();
+    let mut timestamp = 0;
+    c.bench_function("devnet/empty_block_build_and_commit", |b| {
+        b.iter(|| {
+            timestamp += 2;
+            let payload = build(&mut d, timestamp);
+            let hash = payload.block_hash();
+            import(&mut d, payload);
+            let fcu = d
+                .forkchoice_updated(ApiVersion::V2, ForkchoiceState::same_hash(hash), None)
+                .unwrap();
+            black_box(fcu);
+        });
+    });
+}
+
+fn thousand_transfers(c: &mut Criterion) {
+    let raw = transfers();
+    let mut builder = devnet();
+    for tx in &raw {
+        builder.send_raw_transaction(tx).unwrap();
+    }
+    let payload = build(&mut builder, 2);
+    assert_eq!(payload.as_v1().transactions.len(), 1_000);
+
+    let mut group = c.benchmark_group("devnet/1000_transfers");
+    group.sample_size(20);
+    group.bench_function("build", |b| b.iter(|| black_box(build(&mut builder, 2))));
+    // A follower that never saw the transactions recovers every sender.
+    group.bench_function("import", |b| {
+        b.iter_batched(devnet, |mut d| import(&mut d, payload.clone()), BatchSize::SmallInput);
+    });
+    // The usual Alys case: the node imports what its own EL just built from its pool.
+    let with_pool = || {
+        let mut d = devnet();
+        for tx in &raw {
+            d.send_raw_transaction(tx).unwrap();
+        }
+        d
+    };
+    group.bench_function("import_own_build", |b| {
+        b.iter_batched(with_pool, |mut d| import(&mut d, payload.clone()), BatchSize::SmallInput);
+    });
+    group.finish();
+}
+
+criterion_group!(benches, empty_block_cycle, thousand_transfers);
+criterion_main!(benches);
