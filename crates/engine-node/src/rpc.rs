@@ -38,6 +38,21 @@ impl std::fmt::Display for RpcFailure {
     }
 }
 
+/// An error with its causes, innermost last: reqwest's own message ("error sending
+/// request") says nothing of the refused connection underneath.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// One JSON-RPC endpoint, optionally JWT-authenticated.
 #[derive(Debug, Clone)]
 pub(crate) struct RpcClient {
@@ -64,11 +79,8 @@ impl RpcClient {
             let token = secret.mint().map_err(|e| RpcFailure::BadAnswer(e.to_string()))?;
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| {
-            // reqwest's Display omits the cause ("error sending request"); the source has it.
-            let cause = std::error::Error::source(&e).map(ToString::to_string);
-            RpcFailure::Unreachable(cause.unwrap_or_else(|| e.to_string()))
-        })?;
+        let response =
+            request.send().await.map_err(|e| RpcFailure::Unreachable(error_chain(&e)))?;
         let status = response.status();
         if matches!(status.as_u16(), 401 | 403) {
             return Err(RpcFailure::Unauthorized);

@@ -5,6 +5,7 @@ use crate::{cli::LogFormat, error::NodeError};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
@@ -19,7 +20,10 @@ impl Telemetry {
         let error = |reason: String| NodeError::Telemetry { reason };
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
         let fmt = match format {
-            LogFormat::Text => tracing_subscriber::fmt::layer().with_target(false).boxed(),
+            LogFormat::Text => tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal())
+                .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
         };
         let provider = otlp

@@ -1,0 +1,127 @@
+//! The errors a user hits, each one paragraph on stderr with the fix, exit code ≠ 0, no
+//! panic and no backtrace.
+
+use crate::harness::{Node, assert_failed, base_args};
+use engine_testkit::{
+    devnet::{DevnetConfig, DevnetEl, dev_genesis},
+    fixtures::{GenesisBuilder, JwtFiles},
+};
+use engine_types::{ForkSchedule, constants::CHAIN_ID_MAIN};
+use std::path::Path;
+
+fn external(dir: &Path, url: &str, jwt: &Path) -> Vec<String> {
+    let mut args = base_args(dir);
+    args.extend([
+        "--engine-url".to_string(),
+        url.to_string(),
+        "--jwt-secret".to_string(),
+        jwt.display().to_string(),
+    ]);
+    args
+}
+
+async fn devnet() -> DevnetEl {
+    DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())).await.unwrap()
+}
+
+/// A loopback URL where nothing listens (a port bound, read back and released).
+fn closed_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// A JWT secret file that is missing, too short or not hex is named with its problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jwt_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = JwtFiles::random().unwrap();
+    let cases = [
+        (files.dir().join("missing.hex"), vec!["does not exist", "--jwt-secret"]),
+        (files.short(), vec!["62 hex characters", "exactly 64 hex characters"]),
+        (files.non_hex(), vec!["non-hex characters", "openssl rand -hex 32"]),
+    ];
+    for (path, words) in cases {
+        let (status, stderr, _) =
+            Node::spawn(&external(dir.path(), "http://127.0.0.1:8551", &path)).exit().await;
+        assert_failed(status, &stderr, &words);
+        assert_eq!(status.code(), Some(2));
+    }
+}
+
+/// An unreachable client fails at once with --fail-fast, and without it is retried with a
+/// countdown until Ctrl-C/SIGTERM, which exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = JwtFiles::random().unwrap();
+    let url = closed_url();
+    let mut args = external(dir.path(), &url, &files.valid());
+    args.push("--fail-fast".into());
+    let (status, stderr, _) = Node::spawn(&args).exit().await;
+    assert_failed(status, &stderr, &["unreachable", &url, "Connection refused"]);
+
+    let mut node = Node::spawn(&external(dir.path(), &url, &files.valid()));
+    node.wait_for_line("a countdown", |l| l.contains("retrying in")).await;
+    node.terminate();
+    let (status, stderr, _) = node.exit().await;
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// A client that refuses our JWT is reported as a secret mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_with_another_secret() {
+    let el = devnet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let other = JwtFiles::random().unwrap();
+    let (status, stderr, _) =
+        Node::spawn(&external(dir.path(), &el.engine_url(), &other.valid())).exit().await;
+    assert_failed(status, &stderr, &["401 Unauthorized", "secret differs"]);
+}
+
+/// A client on another chain than the genesis says is refused with both chain ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_on_another_chain() {
+    let el = devnet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = dir.path().join("genesis.json");
+    GenesisBuilder::new(CHAIN_ID_MAIN).write(&genesis).unwrap();
+    let mut args = external(&dir.path().join("data"), &el.engine_url(), &el.jwt_secret_path());
+    args.extend(["--genesis".to_string(), genesis.display().to_string()]);
+    let (status, stderr, _) = Node::spawn(&args).exit().await;
+    assert_failed(status, &stderr, &["runs chain id 121212", "says 727272", "--genesis"]);
+}
+
+/// A port in use is named with the flag that moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr, _) = Node::spawn(&[
+        "--metrics-addr",
+        &addr,
+        "--tx-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        &dir.path().display().to_string(),
+    ])
+    .exit()
+    .await;
+    assert_failed(status, &stderr, &["already in use", &addr, "--metrics-addr"]);
+}
+
+/// A corrupt state file stops the start with the way out; --start-fresh takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("engine-state.json"), "{\"version\":1,\"he").unwrap();
+    let args = base_args(dir.path());
+    let (status, stderr, _) = Node::spawn(&args).exit().await;
+    assert_failed(status, &stderr, &["is corrupt", "engine-state.json", "--start-fresh"]);
+
+    let mut fresh = args;
+    fresh.extend(["--start-fresh", "--blocks", "1", "--slot-time", "100ms"].map(String::from));
+    let (status, stderr, _) = Node::spawn(&fresh).exit().await;
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(dir.path().join("engine-state.json.corrupt").exists());
+}

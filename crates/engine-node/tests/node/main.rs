@@ -1,0 +1,8 @@
+//! Scenarios of the built `engine-node` binary: it is spawned as a process with flags, and
+//! judged by its exit code, its log lines, its HTTP endpoints and its data directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod harness;
+mod restart;
+mod run;

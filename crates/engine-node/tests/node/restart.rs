@@ -1,0 +1,27 @@
+//! Stopping and starting again on the same data directory.
+
+use crate::harness::{Node, base_args, block_numbers};
+
+/// SIGTERM in the middle of a run exits 0 after the slot in flight; a restart on the same
+/// data directory continues with the next block, and `--blocks` alone ends a run with 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_then_restart_continues_from_the_next_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(["--slot-time", "100ms"].map(String::from));
+    let mut node = Node::spawn(&args);
+    node.wait_for_line("block 3", |l| block_numbers(&[l.to_string()]) == [3]).await;
+    node.terminate();
+    let (exit, stderr, lines) = node.exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    let produced = block_numbers(&lines);
+    let last = *produced.last().unwrap();
+    assert_eq!(produced, (1..=last).collect::<Vec<_>>());
+    assert!(lines.iter().any(|l| l.contains("stopping") && l.contains("SIGTERM")));
+
+    args.extend(["--blocks", "2"].map(String::from));
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [last + 1, last + 2]);
+    assert!(lines.iter().any(|l| l.contains("devnet rebuilt from the stored blocks")));
+}

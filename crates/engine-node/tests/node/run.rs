@@ -1,0 +1,78 @@
+//! The main job: blocks on the embedded devnet, watched through the operator endpoints.
+
+use crate::harness::{Node, base_args, block_numbers, http_get, metric};
+
+/// Twenty fast blocks: each has its progress line, /metrics counts them, /status and the
+/// health endpoints answer, a peg-out reaches the Bridge actor, the data directory holds the
+/// engine state and the execution database, and SIGTERM then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_blocks_on_the_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(
+        ["--blocks", "20", "--slot-time", "100ms", "--peg-out-every", "5", "--stay-up"]
+            .map(String::from),
+    );
+    let mut node = Node::spawn(&args);
+    let operator = node.logged_addr("operator server listening").await;
+    node.wait_for_line("the block limit", |l| l.contains("block limit reached")).await;
+
+    let (code, scrape) = http_get(operator, "/metrics").await;
+    assert_eq!(code, 200);
+    assert_eq!(metric(&scrape, "engine_node_blocks_total"), Some(20.0), "{scrape}");
+    assert_eq!(metric(&scrape, "engine_actor_head_number"), Some(20.0), "{scrape}");
+    assert!(scrape.contains("# HELP engine_node_blocks_total"), "described: {scrape}");
+    assert!(scrape.contains("engine_node_peg_outs_total{kind=\"payable\"}"), "{scrape}");
+    assert_eq!(http_get(operator, "/healthz").await.0, 200);
+    let (ready, why) = http_get(operator, "/readyz").await;
+    assert_eq!(ready, 200, "{why}");
+    let (code, status) = http_get(operator, "/status").await;
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["heads"]["head"]["number"], 20, "{status}");
+    assert_eq!(status["heads"]["finalized"]["number"], 20, "finalized every 4: {status}");
+
+    node.terminate();
+    let (exit, stderr, lines) = node.exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), (1..=20).collect::<Vec<_>>());
+    assert!(lines.iter().any(|l| l.contains("peg-out requested")), "a peg-out reached the bridge");
+    assert!(lines.iter().any(|l| l.contains("summary: 10 blocks")));
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["engine-state.json", "execution.redb"]);
+}
+
+/// With --engine-url the node drives an execution client it did not start (here a devnet
+/// served by the test, standing in for Geth or Reth), which ends up with the blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drives_an_external_client_by_flag() {
+    use engine_testkit::devnet::{DevnetConfig, DevnetEl, dev_genesis};
+    let el = DevnetEl::start(DevnetConfig::new(
+        dev_genesis(engine_types::ForkSchedule::default()).unwrap(),
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend([
+        "--engine-url".to_string(),
+        el.engine_url(),
+        "--public-url".to_string(),
+        el.public_url(),
+        "--jwt-secret".to_string(),
+        el.jwt_secret_path().display().to_string(),
+        "--blocks".to_string(),
+        "3".to_string(),
+        "--slot-time".to_string(),
+        "100ms".to_string(),
+    ]);
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [1, 2, 3]);
+    assert!(!lines.iter().any(|l| l.contains("embedded devnet")), "no devnet of its own");
+    assert_eq!(el.head().number, 3);
+}
