@@ -426,6 +426,36 @@ mod tests {
         assert_eq!(d.balance(&BRIDGE_ADDRESS), U256::ZERO);
     }
 
+    /// With the EIP-4788 contract in genesis, a Cancun block stores its parent beacon root
+    /// there (readable by timestamp), without touching the system address.
+    #[test]
+    fn beacon_root_lands_in_the_eip4788_contract() {
+        let code = alloy_primitives::hex!(
+            "3373fffffffffffffffffffffffffffffffffffffffe14604d57602036146024575f5ffd5b5f35801560"
+            "495762001fff810690815414603c575f5ffd5b62001fff01545f5260205ff35b5f5ffd5b62001fff4206"
+            "4281555f359062001fff015500"
+        );
+        let mut g = genesis(Some(0));
+        let contract = alloy_genesis::GenesisAccount::default()
+            .with_code(Some(Bytes::copy_from_slice(&code)))
+            .with_nonce(Some(1));
+        g.alloc.insert(alloy_eips::eip4788::BEACON_ROOTS_ADDRESS, contract);
+        let mut d = Devnet::new(&g).unwrap();
+        produce(&mut d, vec![]);
+        let head = d.head().clone();
+        let root = head.parent_beacon_block_root.unwrap();
+        let call = serde_json::json!([{
+            "from": key(0).address(),
+            "to": alloy_eips::eip4788::BEACON_ROOTS_ADDRESS,
+            "input": alloy_primitives::B256::from(U256::from(head.timestamp)),
+        }, "latest"]);
+        let answer = d.handle("eth_call", &call).unwrap();
+        assert_eq!(answer, serde_json::json!(root));
+        assert!(d.block(&head.hash()).is_some());
+        assert_eq!(d.nonce(&revm::handler::SYSTEM_ADDRESS), 0);
+        assert_eq!(d.balance(&revm::handler::SYSTEM_ADDRESS), U256::ZERO);
+    }
+
     /// An empty bitcoin address and a 33-byte one both encode as the ABI says.
     #[test]
     fn peg_out_event_data_is_abi_encoded() {
