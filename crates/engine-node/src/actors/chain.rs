@@ -293,6 +293,8 @@ fn record(shared: &ChainShared, outcome: SlotOutcome) {
     match outcome {
         SlotOutcome::Produced(line) => {
             ::metrics::counter!(metrics::BLOCKS).increment(1);
+            ::metrics::histogram!(metrics::SLOT_SECONDS)
+                .record((line.build + line.commit).as_secs_f64());
             ::metrics::counter!(metrics::PEG_INS_MINTED).increment(line.peg_ins as u64);
             shared.progress.send_modify(|p| p.produced += 1);
             let pending = shared.pending_len();

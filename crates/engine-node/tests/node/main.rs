@@ -2,7 +2,10 @@
 //! judged by its exit code, its log lines, its HTTP endpoints and its data directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod dashboard;
 mod errors;
 mod harness;
+mod otlp;
 mod restart;
 mod run;

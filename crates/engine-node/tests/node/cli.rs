@@ -1,0 +1,44 @@
+//! The command line a new user meets first.
+
+use crate::harness::{Node, base_args, block_numbers};
+
+/// `--help` explains the flags with their defaults and environment variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_shows_defaults_and_variables() {
+    let (exit, _, lines) = Node::spawn(&["--help"]).exit().await;
+    assert!(exit.success());
+    let help = lines.join("\n");
+    for needle in [
+        "--engine-url",
+        "--jwt-secret",
+        "[default: 127.0.0.1:9100]",
+        "[env: ALYS_ENGINE_METRICS_ADDR=]",
+        "[default: alys-engine-data]",
+        "--fail-fast",
+        "config",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+}
+
+/// `config print-default` writes a file the node runs with, and the file's slot duration
+/// applies unless a flag overrides it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_default_config_runs() {
+    let (exit, _, lines) = Node::spawn(&["config", "print-default"]).exit().await;
+    assert!(exit.success());
+    let text = lines.join("\n").replace("slot_duration = \"2s\"", "slot_duration = \"100ms\"");
+    assert!(text.contains("[engine.timeouts]") && text.contains("# jwt_secret_file"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("engine.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut args = base_args(&dir.path().join("data"));
+    args.extend(["--config".to_string(), config.display().to_string()]);
+    args.extend(["--blocks", "2"].map(String::from));
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [1, 2]);
+    assert!(
+        lines.iter().any(|l| l.contains("producing a block every slot") && l.contains("100ms"))
+    );
+}
