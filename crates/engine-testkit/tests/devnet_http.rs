@@ -15,6 +15,7 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent};
 use common::Rpc;
 use engine_testkit::{
+    Restart,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::{Transfer, dev_signer, sign_transfer},
 };
@@ -257,6 +258,8 @@ async fn engine_port_rules() {
     let caps =
         h.engine.result("engine_exchangeCapabilities", json!([["engine_newPayloadV3"]])).await;
     assert!(caps.as_array().unwrap().contains(&json!("engine_forkchoiceUpdatedV3")));
+    let secret_file = std::fs::read_to_string(h.el.jwt_secret_path()).unwrap();
+    assert_eq!(secret_file, h.el.jwt_secret_hex());
     let chain_id = h.engine.result("eth_chainId", json!([])).await;
     assert_eq!(chain_id, json!(format!("0x{CHAIN_ID_DEV:x}")));
     let version = h
@@ -283,4 +286,20 @@ async fn engine_port_rules() {
         -38001
     );
     assert_eq!(h.public.error_code("eth_noSuchMethod", json!([])).await, -32601);
+}
+
+/// A restart that keeps the chain keeps the head; one that loses it starts from genesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_keep_or_lose_the_chain() {
+    let h = Harness::start().await;
+    let genesis = h.el.genesis_hash();
+    let first = h.produce(genesis, SLOT, vec![]).await;
+    h.el.server().go_down().await;
+    h.el.server().come_back(Restart::KeepChain).await.unwrap();
+    assert_eq!(h.block_number().await, 1);
+    assert_eq!(h.el.head().hash(), first);
+    h.el.server().go_down().await;
+    h.el.server().come_back(Restart::LoseChain).await.unwrap();
+    assert_eq!(h.block_number().await, 0);
+    assert_eq!(h.el.head().hash(), genesis);
 }

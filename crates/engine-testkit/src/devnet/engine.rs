@@ -319,8 +319,9 @@ mod tests {
     use alloy_rpc_types_engine::ExecutionPayloadV3;
     use engine_types::StatusKind;
 
-    /// A named change to a payload.
-    type Tamper = (&'static str, Box<dyn Fn(&mut ExecutionPayloadV3)>);
+    /// A change to one field of a payload: the field, what execution names once the payload
+    /// is re-sealed, and the change.
+    type Tamper = (&'static str, Option<&'static str>, Box<dyn Fn(&mut ExecutionPayloadV3)>);
 
     fn devnet() -> Devnet {
         Devnet::new(&genesis(None)).unwrap()
@@ -367,56 +368,67 @@ mod tests {
         assert_eq!(import(&mut d, payload, None), PayloadStatusWire::valid(hash));
     }
 
+    /// Every field of a built payload tampered with, and what execution names when the
+    /// tampered payload is re-sealed (`None`: re-sealed, it is not invalid — e.g. another
+    /// prevRandao, or an unknown parent).
+    fn tampers() -> Vec<Tamper> {
+        fn inner(p: &mut ExecutionPayloadV3) -> &mut alloy_rpc_types_engine::ExecutionPayloadV1 {
+            &mut p.payload_inner.payload_inner
+        }
+        vec![
+            ("parentHash", None, Box::new(|p| inner(p).parent_hash = B256::repeat_byte(1))),
+            (
+                "feeRecipient",
+                Some("stateRoot"),
+                Box::new(|p| inner(p).fee_recipient = Address::repeat_byte(1)),
+            ),
+            (
+                "stateRoot",
+                Some("stateRoot"),
+                Box::new(|p| inner(p).state_root = B256::repeat_byte(1)),
+            ),
+            (
+                "receiptsRoot",
+                Some("receiptsRoot"),
+                Box::new(|p| inner(p).receipts_root = B256::repeat_byte(1)),
+            ),
+            (
+                "logsBloom",
+                Some("logsBloom"),
+                Box::new(|p| inner(p).logs_bloom = Bloom::repeat_byte(1)),
+            ),
+            ("prevRandao", None, Box::new(|p| inner(p).prev_randao = B256::repeat_byte(1))),
+            ("blockNumber", Some("number"), Box::new(|p| inner(p).block_number = 7)),
+            ("gasLimit", Some("gas limit"), Box::new(|p| inner(p).gas_limit /= 2)),
+            ("gasUsed", Some("gasUsed"), Box::new(|p| inner(p).gas_used += 1)),
+            ("timestamp", Some("timestamp"), Box::new(|p| inner(p).timestamp = 0)),
+            ("extraData", None, Box::new(|p| inner(p).extra_data = Bytes::from_static(b"x"))),
+            (
+                "baseFeePerGas",
+                Some("base fee"),
+                Box::new(|p| inner(p).base_fee_per_gas += U256::from(1)),
+            ),
+            ("blockHash", None, Box::new(|p| inner(p).block_hash = B256::repeat_byte(1))),
+            ("transactions", Some("gasUsed"), Box::new(|p| inner(p).transactions.clear())),
+            (
+                "transaction nonce",
+                Some("transaction 0"),
+                Box::new(|p| inner(p).transactions = vec![transfer(&key(0), 5, Address::ZERO, 1)]),
+            ),
+            (
+                "withdrawals",
+                Some("stateRoot"),
+                Box::new(|p| p.payload_inner.withdrawals[0].amount += 1),
+            ),
+        ]
+    }
+
     /// Every field tampered without fixing the hash: INVALID with a null latestValidHash.
     #[test]
     fn tampered_fields_break_the_block_hash() {
         let (mut d, payload) = built();
         let base = v2(&payload);
-        let tampers: Vec<Tamper> = vec![
-            (
-                "parentHash",
-                Box::new(|p| p.payload_inner.payload_inner.parent_hash = B256::repeat_byte(1)),
-            ),
-            (
-                "feeRecipient",
-                Box::new(|p| p.payload_inner.payload_inner.fee_recipient = Address::repeat_byte(1)),
-            ),
-            (
-                "stateRoot",
-                Box::new(|p| p.payload_inner.payload_inner.state_root = B256::repeat_byte(1)),
-            ),
-            (
-                "receiptsRoot",
-                Box::new(|p| p.payload_inner.payload_inner.receipts_root = B256::repeat_byte(1)),
-            ),
-            (
-                "logsBloom",
-                Box::new(|p| p.payload_inner.payload_inner.logs_bloom = Bloom::repeat_byte(1)),
-            ),
-            (
-                "prevRandao",
-                Box::new(|p| p.payload_inner.payload_inner.prev_randao = B256::repeat_byte(1)),
-            ),
-            ("blockNumber", Box::new(|p| p.payload_inner.payload_inner.block_number += 1)),
-            ("gasLimit", Box::new(|p| p.payload_inner.payload_inner.gas_limit -= 1)),
-            ("gasUsed", Box::new(|p| p.payload_inner.payload_inner.gas_used += 1)),
-            ("timestamp", Box::new(|p| p.payload_inner.payload_inner.timestamp += 1)),
-            (
-                "extraData",
-                Box::new(|p| p.payload_inner.payload_inner.extra_data = Bytes::from_static(b"x")),
-            ),
-            (
-                "baseFeePerGas",
-                Box::new(|p| p.payload_inner.payload_inner.base_fee_per_gas += U256::from(1)),
-            ),
-            (
-                "blockHash",
-                Box::new(|p| p.payload_inner.payload_inner.block_hash = B256::repeat_byte(1)),
-            ),
-            ("transactions", Box::new(|p| p.payload_inner.payload_inner.transactions.clear())),
-            ("withdrawals", Box::new(|p| p.payload_inner.withdrawals[0].amount += 1)),
-        ];
-        for (field, tamper) in tampers {
+        for (field, _, tamper) in tampers() {
             let mut p = base.clone();
             tamper(&mut p);
             let status = import(&mut d, ExecutionPayload::V2(p.payload_inner), None);
@@ -433,37 +445,8 @@ mod tests {
         let (mut d, payload) = built();
         let genesis = d.genesis_hash();
         let base = v2(&payload);
-        let tampers: Vec<Tamper> = vec![
-            (
-                "stateRoot",
-                Box::new(|p| p.payload_inner.payload_inner.state_root = B256::repeat_byte(1)),
-            ),
-            (
-                "receiptsRoot",
-                Box::new(|p| p.payload_inner.payload_inner.receipts_root = B256::repeat_byte(1)),
-            ),
-            (
-                "logsBloom",
-                Box::new(|p| p.payload_inner.payload_inner.logs_bloom = Bloom::repeat_byte(1)),
-            ),
-            ("gasUsed", Box::new(|p| p.payload_inner.payload_inner.gas_used += 1)),
-            ("stateRoot", Box::new(|p| p.payload_inner.withdrawals[0].amount += 1)),
-            (
-                "base fee",
-                Box::new(|p| p.payload_inner.payload_inner.base_fee_per_gas += U256::from(1)),
-            ),
-            ("timestamp", Box::new(|p| p.payload_inner.payload_inner.timestamp = 0)),
-            ("gas limit", Box::new(|p| p.payload_inner.payload_inner.gas_limit /= 2)),
-            ("number", Box::new(|p| p.payload_inner.payload_inner.block_number = 7)),
-            (
-                "transaction 0",
-                Box::new(|p| {
-                    let tx = transfer(&key(0), 5, Address::ZERO, 1);
-                    p.payload_inner.payload_inner.transactions = vec![tx];
-                }),
-            ),
-        ];
-        for (field, tamper) in tampers {
+        for (field, named, tamper) in tampers() {
+            let Some(named) = named else { continue };
             let mut p = base.clone();
             tamper(&mut p);
             let p = reseal(p);
@@ -472,7 +455,7 @@ mod tests {
             assert_eq!(status.status, StatusKind::Invalid, "{field}: {status:?}");
             assert_eq!(status.latest_valid_hash, Some(genesis), "{field}");
             let reason = status.validation_error.unwrap_or_default();
-            assert!(reason.contains(field), "{field}: {reason}");
+            assert!(reason.contains(named), "{field}: {reason}");
             let again = import(&mut d, p, None);
             assert_eq!(again.latest_valid_hash, Some(genesis));
             let fcu = d

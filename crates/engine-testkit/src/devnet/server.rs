@@ -3,7 +3,8 @@
 
 use super::{el::Devnet, error::DevnetError};
 use crate::{
-    JwtSecret, TestkitError,
+    JwtSecret,
+    fixtures::JwtFiles,
     rpc_server::{RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
@@ -15,7 +16,6 @@ use std::{
     path::PathBuf,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
-use tempfile::TempDir;
 
 /// How to start a [`DevnetEl`].
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ pub struct DevnetEl {
     server: RpcServer,
     backend: Arc<DevnetBackend>,
     /// Holds the JWT secret file; deleted on drop.
-    jwt_dir: TempDir,
+    jwt_files: JwtFiles,
 }
 
 impl std::fmt::Debug for DevnetEl {
@@ -101,10 +101,7 @@ impl DevnetEl {
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
         let devnet = Devnet::new(&config.genesis)?;
         let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
-        let jwt_dir = tempfile::tempdir().map_err(|e| TestkitError::io("create a temp dir", e))?;
-        let path = jwt_dir.path().join("jwt.hex");
-        std::fs::write(&path, secret.to_hex())
-            .map_err(|e| TestkitError::io(format!("write {}", path.display()), e))?;
+        let jwt_files = JwtFiles::new(secret.clone())?;
         let backend =
             Arc::new(DevnetBackend { genesis: config.genesis, devnet: Mutex::new(devnet) });
         let server = RpcServer::start_at(
@@ -114,7 +111,7 @@ impl DevnetEl {
             config.public_addr,
         )
         .await?;
-        Ok(Self { server, backend, jwt_dir })
+        Ok(Self { server, backend, jwt_files })
     }
 
     /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
@@ -149,7 +146,7 @@ impl DevnetEl {
 
     /// A file holding the JWT secret in hex, valid while the devnet lives.
     pub fn jwt_secret_path(&self) -> PathBuf {
-        self.jwt_dir.path().join("jwt.hex")
+        self.jwt_files.valid()
     }
 
     /// The underlying server: recorded calls, scripted faults, go-down / come-back.
