@@ -13,7 +13,7 @@ use alloy_genesis::Genesis;
 use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
 use alloy_rpc_types_engine::PayloadId;
 use engine_types::ForkSchedule;
-use std::{fmt, sync::Arc};
+use std::{collections::VecDeque, fmt, sync::Arc};
 
 /// A payload being built: what it was built from and the latest build.
 #[derive(Debug)]
@@ -40,7 +40,13 @@ pub struct Devnet {
     pub(crate) pool: TxPool,
     pub(crate) pool_revision: u64,
     pub(crate) payloads: HashMap<PayloadId, PendingPayload>,
+    /// Payload ids oldest first, so that only the latest [`MAX_PAYLOADS`] are kept.
+    pub(crate) payload_order: VecDeque<PayloadId>,
 }
+
+/// How many built payloads the devnet keeps for getPayload; older ids answer -38001, as a
+/// real client's do once it has moved on.
+pub(crate) const MAX_PAYLOADS: usize = 64;
 
 impl fmt::Debug for Devnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,6 +73,7 @@ impl Devnet {
             pool: TxPool::default(),
             pool_revision: 0,
             payloads: HashMap::default(),
+            payload_order: VecDeque::new(),
         })
     }
 

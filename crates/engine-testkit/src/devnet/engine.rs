@@ -14,7 +14,7 @@
 
 use super::{
     chain::{NextBlock, StoredBlock},
-    el::{Devnet, PendingPayload},
+    el::{Devnet, MAX_PAYLOADS, PendingPayload},
 };
 use crate::rpc_server::RpcError;
 use alloy_consensus::{Block, Transaction, TxEnvelope};
@@ -110,7 +110,14 @@ impl Devnet {
             pool_revision: self.pool_revision,
             delivered: false,
         };
-        self.payloads.insert(id, pending);
+        if self.payloads.insert(id, pending).is_none() {
+            self.payload_order.push_back(id);
+            while self.payload_order.len() > MAX_PAYLOADS {
+                if let Some(old) = self.payload_order.pop_front() {
+                    self.payloads.remove(&old);
+                }
+            }
+        }
         Ok(ForkchoiceUpdatedWire {
             payload_status: PayloadStatusWire::valid(head),
             payload_id: Some(id),
@@ -620,6 +627,23 @@ mod tests {
         assert_eq!(head.blob_gas_used, Some(0));
         assert_eq!(head.excess_blob_gas, Some(0));
         assert_eq!(head.clone().into_inner().seal_slow().hash(), hash);
+    }
+
+    /// Only the latest payloads are kept; an evicted id is unknown (-38001).
+    #[test]
+    fn old_payloads_are_forgotten() {
+        let mut d = devnet();
+        let head = ForkchoiceState::same_hash(d.genesis_hash());
+        let ids: Vec<PayloadId> = (0..=MAX_PAYLOADS as u64)
+            .map(|i| {
+                let mut attrs = attributes(&d, vec![]);
+                attrs.timestamp += i;
+                d.forkchoice_updated(ApiVersion::V2, head, Some(attrs)).unwrap().payload_id.unwrap()
+            })
+            .collect();
+        assert_eq!(code(d.get_payload(ApiVersion::V2, ids[0])), -38001);
+        assert!(d.get_payload(ApiVersion::V2, ids[1]).is_ok());
+        assert!(d.get_payload(ApiVersion::V2, ids[MAX_PAYLOADS]).is_ok());
     }
 
     /// Transactions that arrive between forkchoiceUpdated and getPayload are included; once

@@ -91,7 +91,8 @@ impl std::fmt::Debug for DevnetEl {
         f.debug_struct("DevnetEl")
             .field("engine", &self.server.engine_addr())
             .field("public", &self.server.public_addr())
-            .field("devnet", &*self.backend.lock())
+            // try_lock: formatting must never wait for (or deadlock on) a running call.
+            .field("devnet", &self.backend.devnet.try_lock().map(|d| format!("{d:?}")).ok())
             .finish_non_exhaustive()
     }
 }
