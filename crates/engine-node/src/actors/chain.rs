@@ -76,6 +76,8 @@ pub(crate) struct ChainShared {
     pending: Mutex<VecDeque<PegIn>>,
     progress: watch::Sender<ChainProgress>,
     lines: Mutex<Progress>,
+    /// Why the last slot waited, so that a long wait is logged once, not every slot.
+    waiting: Mutex<Option<String>>,
     sim: Option<Arc<Simulator>>,
 }
 
@@ -91,6 +93,7 @@ impl ChainShared {
             pending: Mutex::new(VecDeque::new()),
             progress: watch::Sender::new(ChainProgress::default()),
             lines: Mutex::new(Progress::new(summary_every)),
+            waiting: Mutex::new(None),
             sim: sim.map(Arc::new),
         })
     }
@@ -290,6 +293,16 @@ impl Actor for ChainActor {
 }
 
 fn record(shared: &ChainShared, outcome: SlotOutcome) {
+    let mut waiting = shared.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+    match &outcome {
+        SlotOutcome::Waiting(why) if waiting.as_ref() == Some(why) => return,
+        SlotOutcome::Waiting(why) => *waiting = Some(why.clone()),
+        SlotOutcome::Produced(_) if waiting.take().is_some() => {
+            tracing::info!("the engine is ready again");
+        }
+        _ => {}
+    }
+    drop(waiting);
     match outcome {
         SlotOutcome::Produced(line) => {
             ::metrics::counter!(metrics::BLOCKS).increment(1);

@@ -7,5 +7,6 @@ mod dashboard;
 mod errors;
 mod harness;
 mod otlp;
+mod outage;
 mod restart;
 mod run;
