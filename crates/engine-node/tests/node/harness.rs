@@ -128,6 +128,18 @@ impl Node {
     }
 }
 
+/// Sends SIGTERM and checks the node exits 0 having produced blocks 1, 2, … with none
+/// skipped or repeated; their numbers and every output line.
+pub(crate) async fn terminate_cleanly(node: Node) -> (Vec<u64>, Vec<String>) {
+    node.terminate();
+    let (exit, stderr, lines) = node.exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    let produced = block_numbers(&lines);
+    let last = produced.last().copied().unwrap_or_default();
+    assert_eq!(produced, (1..=last).collect::<Vec<_>>(), "contiguous from 1");
+    (produced, lines)
+}
+
 /// The progress lines (`block N 0x…`) in `lines`, as block numbers.
 pub(crate) fn block_numbers(lines: &[String]) -> Vec<u64> {
     lines

@@ -1,6 +1,6 @@
 //! Execution clients going away while the node runs.
 
-use crate::harness::{Node, base_args, block_numbers};
+use crate::harness::{Node, base_args, block_numbers, terminate_cleanly};
 use engine_testkit::{
     Restart,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
@@ -47,11 +47,7 @@ async fn production_pauses_while_the_client_is_down() {
         block_numbers(&[l.to_string()]).first().is_some_and(|n| *n > down_at + 1)
     })
     .await;
-    node.terminate();
-    let (exit, stderr, lines) = node.exit().await;
-    assert!(exit.success(), "{exit}: {stderr}");
-    let produced = block_numbers(&lines);
-    assert_eq!(produced, (1..=*produced.last().unwrap()).collect::<Vec<_>>());
+    terminate_cleanly(node).await;
 }
 
 /// Two clients, best first: when the primary goes down the standby, kept on the same head by
@@ -70,10 +66,6 @@ async fn the_standby_takes_over() {
         block_numbers(&[l.to_string()]).first().is_some_and(|n| *n >= down_at + 3)
     })
     .await;
-    node.terminate();
-    let (exit, stderr, lines) = node.exit().await;
-    assert!(exit.success(), "{exit}: {stderr}");
-    let produced = block_numbers(&lines);
-    assert_eq!(produced, (1..=*produced.last().unwrap()).collect::<Vec<_>>());
+    terminate_cleanly(node).await;
     assert!(standby.head().number >= down_at + 3);
 }
