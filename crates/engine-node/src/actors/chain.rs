@@ -509,3 +509,94 @@ async fn finalize(shared: &ChainShared, committed: &Committed) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_types::{
+        Satoshis,
+        eips::eip4895::Withdrawal,
+        engine::{ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2, PayloadId},
+        primitives::{Address, B256, Bloom, Bytes, U256},
+    };
+
+    fn peg_in(n: u8) -> PegIn {
+        PegIn {
+            evm_address: Address::repeat_byte(n),
+            amount: Satoshis(u64::from(n) * 1000),
+            bitcoin_txid: B256::repeat_byte(n),
+        }
+    }
+
+    fn built(
+        parent: B256,
+        number: u64,
+        timestamp: u64,
+        withdrawals: Vec<Withdrawal>,
+    ) -> BuiltPayload {
+        let payload = ExecutionPayload::V2(ExecutionPayloadV2 {
+            payload_inner: ExecutionPayloadV1 {
+                parent_hash: parent,
+                fee_recipient: Address::ZERO,
+                state_root: B256::ZERO,
+                receipts_root: B256::ZERO,
+                logs_bloom: Bloom::default(),
+                prev_randao: B256::ZERO,
+                block_number: number,
+                gas_limit: 30_000_000,
+                gas_used: 0,
+                timestamp,
+                extra_data: Bytes::new(),
+                base_fee_per_gas: U256::from(7),
+                block_hash: B256::repeat_byte(0xbb),
+                transactions: Vec::new(),
+            },
+            withdrawals: withdrawals.clone(),
+        });
+        BuiltPayload {
+            payload_id: PayloadId::new([1; 8]),
+            payload,
+            sidecar: ExecutionPayloadSidecar::none(),
+            block_value: U256::ZERO,
+            withdrawals,
+            included: Vec::new(),
+            pending: Vec::new(),
+            endpoint: "el".into(),
+        }
+    }
+
+    /// Peg-ins handed back go before the ones that arrived since, in their original order.
+    #[test]
+    fn requeued_peg_ins_keep_their_place() {
+        let config = ChainConfig { slot: Duration::from_secs(1), blocks: None, finalize_every: 0 };
+        let shared = ChainShared::new(config, None, 0);
+        shared.queue_peg_ins([peg_in(1), peg_in(2)]);
+        let taken = shared.take_pending();
+        shared.queue_peg_ins([peg_in(3)]);
+        shared.requeue(taken);
+        assert_eq!(shared.take_pending(), [peg_in(1), peg_in(2), peg_in(3)]);
+        assert_eq!(shared.pending_len(), 0);
+    }
+
+    /// A payload on the head, at the slot's time, with the packed withdrawals passes; any
+    /// other parent, number, timestamp or withdrawal list is named.
+    #[test]
+    fn built_payloads_are_checked_against_the_request() {
+        let head = BlockRef::new(B256::repeat_byte(0xaa), 7, 100);
+        let w = Withdrawal {
+            index: 0,
+            validator_index: 0,
+            address: Address::repeat_byte(1),
+            amount: 10,
+        };
+        let good = built(head.hash, 8, 102, vec![w]);
+        assert_eq!(check_built(&good, &head, 102), Ok(()));
+        let err = check_built(&built(B256::ZERO, 9, 103, vec![w]), &head, 102).unwrap_err();
+        assert!(err.contains("is not the head") && err.contains("does not follow"), "{err}");
+        assert!(err.contains("timestamp 103 is not the slot's 102"), "{err}");
+        let mut extra = good;
+        extra.withdrawals.push(w);
+        let err = check_built(&extra, &head, 102).unwrap_err();
+        assert_eq!(err, "withdrawals differ from the packed peg-ins");
+    }
+}

@@ -42,3 +42,18 @@ async fn printed_default_config_runs() {
         lines.iter().any(|l| l.contains("producing a block every slot") && l.contains("100ms"))
     );
 }
+
+/// `ALYS_ENGINE_*` variables set what their flags set, and a flag wins over its variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_variables_override_defaults_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(["--blocks", "2"].map(String::from));
+    let env = [("ALYS_ENGINE_BLOCKS", "5"), ("ALYS_ENGINE_SLOT_TIME", "100ms")];
+    let (exit, stderr, lines) = Node::spawn_with_env(&args, &env).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [1, 2], "--blocks 2 beats ALYS_ENGINE_BLOCKS=5");
+    assert!(
+        lines.iter().any(|l| l.contains("producing a block every slot") && l.contains("100ms"))
+    );
+}

@@ -42,6 +42,11 @@ pub(crate) fn base_args(data_dir: &Path) -> Vec<String> {
 impl Node {
     /// Starts the binary with `args` (and no `ALYS_ENGINE_*` from the test's environment).
     pub(crate) fn spawn<S: AsRef<str>>(args: &[S]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Starts the binary with `args` and the environment variables `env`.
+    pub(crate) fn spawn_with_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_engine-node"));
         command.args(args.iter().map(AsRef::as_ref));
         for (key, _) in std::env::vars() {
@@ -49,6 +54,7 @@ impl Node {
                 command.env_remove(key);
             }
         }
+        command.envs(env.iter().copied());
         command.env("RUST_LOG", "info");
         command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = command.spawn().expect("spawn engine-node");
