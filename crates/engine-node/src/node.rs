@@ -36,7 +36,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let tx_addr = local_addr(&tx_listener)?;
     let prometheus = metrics::install().map_err(|reason| NodeError::Telemetry { reason })?;
 
-    check_engine_state(&run.data_dir, run.start_fresh)?;
+    let engine_state = check_engine_state(&run.data_dir, run.start_fresh)?;
     let store = Arc::new(open_store(&run.data_dir, run.start_fresh)?);
 
     let mut devnet = None;
@@ -49,6 +49,16 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
                 &run.data_dir,
             )
             .await?;
+            if let Some(head) = engine_state.map(|s| s.heads.head).filter(|h| !h.is_unset())
+                && el.block(&head.hash).is_none()
+            {
+                engine_ahead_of_store(
+                    &run.data_dir,
+                    run.start_fresh,
+                    head.number,
+                    el.head().number,
+                )?;
+            }
             settings.use_devnet(el.engine_url(), el.public_url(), el.jwt_secret_path())?;
             devnet = Some(el);
         }
@@ -179,11 +189,41 @@ fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::SocketAddr
 
 /// Refuses a corrupt engine state file before anything starts (the engine would otherwise
 /// fail at every restart); with `start_fresh` it is set aside.
-fn check_engine_state(dir: &Path, start_fresh: bool) -> Result<(), NodeError> {
+fn check_engine_state(
+    dir: &Path,
+    start_fresh: bool,
+) -> Result<Option<engine_actor::persist::PersistedState>, NodeError> {
     engine_actor::persist::StateStore::new(dir, start_fresh)
         .load()
-        .map(|_| ())
         .map_err(|e| NodeError::CorruptState { dir: dir.to_path_buf(), reason: e.to_string() })
+}
+
+/// The engine state names a head the rebuilt devnet lacks: the node stopped between a
+/// commit and the write of its block. Without the block the devnet can never reach that
+/// head, so the engine would wait forever; say so, or with `start_fresh` set the engine
+/// state aside so the engine starts from the devnet's head.
+fn engine_ahead_of_store(
+    dir: &Path,
+    start_fresh: bool,
+    engine_head: u64,
+    stored_head: u64,
+) -> Result<(), NodeError> {
+    let store = engine_actor::persist::StateStore::new(dir, start_fresh);
+    let reason = format!(
+        "{} is at block {engine_head}, but {DB_FILE_NAME} holds blocks up to {stored_head} \
+         only (the node stopped between a commit and its write)",
+        store.path().display()
+    );
+    if !start_fresh {
+        return Err(NodeError::CorruptState { dir: dir.to_path_buf(), reason });
+    }
+    let aside = store.path().with_extension("json.corrupt");
+    std::fs::rename(store.path(), &aside).map_err(|e| NodeError::DataDir {
+        dir: dir.to_path_buf(),
+        reason: format!("cannot set {} aside: {e}", store.path().display()),
+    })?;
+    tracing::warn!(%reason, aside = %aside.display(), "engine state set aside; continuing from the stored blocks");
+    Ok(())
 }
 
 /// Opens the execution database; with `start_fresh` a corrupt one is set aside.
