@@ -95,7 +95,8 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) data_dir: PathBuf,
 
-    /// Set a corrupt state file aside (renamed *.corrupt) and start without it.
+    /// Set unusable state aside (a corrupt file, or engine state ahead of the stored blocks;
+    /// renamed *.corrupt) and start without it.
     #[arg(long, env = "ALYS_ENGINE_START_FRESH")]
     pub(crate) start_fresh: bool,
 
