@@ -1,6 +1,7 @@
 //! The payload cache: built payloads by id, bounded (least recently used goes first) and
 //! aging out after a TTL, so `GetPayload` answers without another round trip to the EL and a
-//! standby can be replayed recent payloads.
+//! commit of our own payload is checked against what we asked for. (Replaying payloads to
+//! a lagging standby is the pool's job: it keeps its own buffer of committed payloads.)
 //!
 //! The clock is passed in (`now`), so tests drive time explicitly.
 
@@ -85,12 +86,10 @@ impl<V: Clone> PayloadCache<V> {
         found
     }
 
-    /// Live values, oldest insertion first.
-    pub fn values(&mut self, now: Instant) -> Vec<V> {
+    /// The first live value matching `pred` (not counted as a lookup, not marked used).
+    pub fn find(&mut self, now: Instant, pred: impl Fn(&V) -> bool) -> Option<V> {
         self.purge_expired(now);
-        let mut live: Vec<_> = self.entries.values().collect();
-        live.sort_by_key(|e| e.inserted);
-        live.into_iter().map(|e| e.value.clone()).collect()
+        self.entries.values().find(|e| pred(&e.value)).map(|e| e.value.clone())
     }
 
     /// Drops entries older than the TTL.
@@ -148,16 +147,18 @@ mod tests {
         assert_eq!(c.get(&id(1), now + Duration::from_secs(59)), Some(1));
         assert_eq!(c.get(&id(1), now + Duration::from_secs(60)), None);
         assert_eq!(c.stats().entries, 0);
-        assert_eq!(c.values(now), Vec::<u32>::new());
+        assert_eq!(c.find(now + Duration::from_secs(60), |_| true), None);
     }
 
-    /// Values come back in insertion order (for replaying to a standby).
+    /// `find` sees live entries only, without counting a lookup.
     #[test]
-    fn values_in_insertion_order() {
+    fn find_matches_live_entries() {
         let now = Instant::now();
         let mut c = cache(4, 60);
         c.insert(id(2), 2, now);
-        c.insert(id(1), 1, now + Duration::from_secs(1));
-        assert_eq!(c.values(now + Duration::from_secs(2)), vec![2, 1]);
+        c.insert(id(1), 1, now + Duration::from_secs(30));
+        assert_eq!(c.find(now + Duration::from_secs(61), |v| *v == 2), None);
+        assert_eq!(c.find(now + Duration::from_secs(61), |v| *v == 1), Some(1));
+        assert_eq!((c.stats().hits, c.stats().misses), (0, 0));
     }
 }

@@ -275,8 +275,10 @@ impl FakeEl {
             cursor =
                 c.blocks.get(&header.parent_hash).map(|s| (header.parent_hash, s.header.clone()));
         }
-        let head_number = c.blocks[&state.head_block_hash].header.number;
-        c.canonical.retain(|n, _| *n <= head_number);
+        let mut above = c.blocks[&state.head_block_hash].header.number + 1;
+        while c.canonical.remove(&above).is_some() {
+            above += 1;
+        }
         c.head = state.head_block_hash;
         Ok(PayloadStatus::Valid { latest_valid_hash: state.head_block_hash })
     }

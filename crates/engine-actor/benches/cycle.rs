@@ -1,0 +1,342 @@
+//! One block's build + commit through the engine actor against the same Engine API and eth
+//! calls made directly on engine-client's pool, both on the same `MockEl`.
+//!
+//! Per cycle the direct side does what the actor asks of the EL: `build_payload`
+//! (forkchoiceUpdated + getPayload), `commit` (newPayload + forkchoiceUpdated) and the
+//! block's receipts. The actor adds its own work on top: two messages and replies, the
+//! forkchoice queue, payload validation (the block hash is recomputed), the payload cache,
+//! the peg-out scan, and two atomic state writes with fsync. The state directory is on
+//! tmpfs (`actor_tmpfs`, the actor's own overhead) and on the disk (`actor_disk`, what fsync
+//! adds on this machine).
+//!
+//! HTTP round trips to the mock cost milliseconds and vary by as much on a shared machine, so
+//! the `in_process` group repeats the comparison on the scenario tests' in-memory EL: the
+//! same port calls made directly (`direct_port`) and through the actor with its state on
+//! tmpfs (`actor_port`). That difference is the actor's own cost.
+//!
+//! `state/save_tmpfs` is one atomic state write (two per cycle) for scale.
+//!
+//! After criterion's groups, an interleaved pass prints p50/p99 of each side and the p50
+//! overhead.
+//!
+//! `cargo bench -p engine-actor --bench cycle -- --warm-up-time 1 --measurement-time 5`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+/// The scripted in-memory EL of the scenario tests: no network, so the `in_process` group
+/// isolates the actor's own cost from the EL's.
+#[path = "../tests/actor/fake_el.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod fake_el;
+
+use criterion::Criterion;
+use engine_actor::{
+    ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    messages::BuiltPayload,
+    peers::{ActorAddresses, Watched},
+    port::{ExecutionPort, PoolPort},
+    status::EngineState,
+};
+use engine_client::{
+    client::ClientConfig,
+    eth::{EthApi, EthClient},
+    jwt::JwtSecret,
+    pool::{ExecutionPool, PoolConfig},
+    retry::RetryPolicy,
+};
+use engine_testkit::{MockEl, MockElConfig};
+use engine_types::{
+    CorrelationId, ForkSchedule,
+    config::ChainConfig,
+    constants::DEAD_ADDRESS,
+    eips::BlockId,
+    engine::{ForkchoiceState, PayloadAttributes},
+    primitives::B256,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, rpc::CallResult};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn pool(el: &MockEl) -> (ExecutionPool, Arc<dyn EthApi>) {
+    let client =
+        ClientConfig::new(el.engine_url(), JwtSecret::from_hex(&el.jwt_secret_hex()).unwrap());
+    let mut config = PoolConfig::new(vec![client], ForkSchedule::default());
+    config.upcheck_interval = Duration::from_secs(3600);
+    let eth =
+        EthClient::new(&el.public_url(), None, TIMEOUT, RetryPolicy::never(), 1 << 24).unwrap();
+    (ExecutionPool::start(config).unwrap(), Arc::new(eth))
+}
+
+/// The chain actor stand-in: never receives anything.
+struct Idle;
+
+impl Actor for Idle {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> ActorRef<EngineMsg> {
+    let (chain, _) = Actor::spawn(None, Idle, ()).await.unwrap();
+    let peers = ActorAddresses {
+        chain: Watched::Cell(chain.get_cell()),
+        bridge: None,
+        storage: None,
+        network: None,
+    };
+    let mut config = EngineActorConfig::new(ChainConfig::default(), dir);
+    config.tick_interval = Duration::from_secs(3600);
+    let (engine, _) =
+        Actor::spawn(None, EngineActor, EngineArgs { config, port, peers }).await.unwrap();
+    loop {
+        let status = ask(&engine, |reply| {
+            QueryMsg::GetStatus { correlation: CorrelationId::new(), reply }.into()
+        })
+        .await;
+        if status.state.can_build() || status.state == EngineState::Error {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine
+}
+
+async fn ask<T: Send + 'static>(
+    engine: &ActorRef<EngineMsg>,
+    msg: impl FnOnce(ractor::RpcReplyPort<T>) -> EngineMsg,
+) -> T {
+    match engine.call(msg, Some(TIMEOUT)).await.unwrap() {
+        CallResult::Success(v) => v,
+        _ => panic!("no answer"),
+    }
+}
+
+/// A monotonically increasing slot timestamp shared by all sides (the mock takes any).
+#[derive(Clone, Default)]
+struct Clock(Arc<Mutex<u64>>);
+
+impl Clock {
+    fn next(&self) -> u64 {
+        let mut t = self.0.lock().unwrap();
+        *t += 1;
+        *t
+    }
+}
+
+async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
+    let timestamp = clock.next();
+    let built: BuiltPayload = ask(engine, |reply| {
+        ChainMsg::BuildPayload {
+            correlation: CorrelationId::new(),
+            parent: None,
+            timestamp,
+            peg_ins: Vec::new(),
+            fee_recipient: None,
+            prev_randao: None,
+            reply,
+        }
+        .into()
+    })
+    .await
+    .unwrap();
+    let committed = ask(engine, |reply| {
+        ChainMsg::CommitPayload {
+            correlation: CorrelationId::new(),
+            payload: Box::new(built.payload),
+            sidecar: Box::new(built.sidecar),
+            expected_withdrawals: built.withdrawals,
+            reply,
+        }
+        .into()
+    })
+    .await
+    .unwrap();
+    assert!(committed.head);
+}
+
+struct Direct {
+    pool: ExecutionPool,
+    eth: Arc<dyn EthApi>,
+    head: Mutex<B256>,
+}
+
+async fn direct_cycle(d: &Direct, clock: &Clock) {
+    let timestamp = clock.next();
+    let head = *d.head.lock().unwrap();
+    let state = ForkchoiceState {
+        head_block_hash: head,
+        safe_block_hash: B256::ZERO,
+        finalized_block_hash: B256::ZERO,
+    };
+    let attributes = PayloadAttributes {
+        timestamp,
+        prev_randao: B256::ZERO,
+        suggested_fee_recipient: DEAD_ADDRESS,
+        withdrawals: Some(Vec::new()),
+        parent_beacon_block_root: None,
+        slot_number: None,
+        target_gas_limit: None,
+    };
+    let built = d.pool.build_payload(state, attributes).await.unwrap();
+    let hash = built.response.payload.block_hash();
+    let next = ForkchoiceState { head_block_hash: hash, ..state };
+    let outcome = d.pool.commit(built.response.payload, built.sidecar, next).await.unwrap();
+    assert!(outcome.is_valid());
+    d.eth.block_receipts(BlockId::hash(hash)).await.unwrap().unwrap();
+    *d.head.lock().unwrap() = hash;
+}
+
+fn pool_port(el: &MockEl) -> Arc<dyn ExecutionPort> {
+    let (pool, eth) = pool(el);
+    Arc::new(PoolPort::new(pool, vec![eth]).unwrap())
+}
+
+/// The port calls of one actor cycle, made directly on the in-memory EL.
+async fn direct_port_cycle(el: &fake_el::FakeEl, clock: &Clock) {
+    let timestamp = clock.next();
+    let head = el.head();
+    let state = ForkchoiceState {
+        head_block_hash: head,
+        safe_block_hash: B256::ZERO,
+        finalized_block_hash: B256::ZERO,
+    };
+    let attributes = PayloadAttributes {
+        timestamp,
+        prev_randao: B256::ZERO,
+        suggested_fee_recipient: DEAD_ADDRESS,
+        withdrawals: Some(Vec::new()),
+        parent_beacon_block_root: None,
+        slot_number: None,
+        target_gas_limit: None,
+    };
+    let built = el.build_payload(state, attributes).await.unwrap();
+    let hash = built.response.payload.block_hash();
+    let next = ForkchoiceState { head_block_hash: hash, ..state };
+    let outcome = el.commit(built.response.payload, built.sidecar, next).await.unwrap();
+    assert!(outcome.is_valid());
+    el.block_receipts(hash).await.unwrap().unwrap();
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    (at(0.5), at(0.99))
+}
+
+fn main() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let shm = Path::new("/dev/shm");
+    let tmpfs_dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let disk_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (el_direct, el_tmpfs, el_disk, direct, on_tmpfs, on_disk) = rt.block_on(async {
+        let el_direct = MockEl::start(MockElConfig::default()).await.unwrap();
+        let el_tmpfs = MockEl::start(MockElConfig::default()).await.unwrap();
+        let el_disk = MockEl::start(MockElConfig::default()).await.unwrap();
+        let (pool, eth) = pool(&el_direct);
+        let direct = Direct { pool, eth, head: Mutex::new(el_direct.genesis().hash) };
+        let on_tmpfs = engine(pool_port(&el_tmpfs), tmpfs_dir.path()).await;
+        let on_disk = engine(pool_port(&el_disk), disk_dir.path()).await;
+        (el_direct, el_tmpfs, el_disk, direct, on_tmpfs, on_disk)
+    });
+    let clocks = (Clock::default(), Clock::default(), Clock::default());
+    let fake_direct = Arc::new(fake_el::FakeEl::default());
+    let fake_actor_dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let on_fake = rt.block_on(engine(Arc::new(fake_el::FakeEl::default()), fake_actor_dir.path()));
+    let fake_clocks = (Clock::default(), Clock::default());
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("build_commit");
+    group.bench_function("direct_pool", |b| {
+        b.to_async(&rt).iter(|| direct_cycle(&direct, &clocks.0))
+    });
+    group.bench_function("actor_tmpfs", |b| {
+        b.to_async(&rt).iter(|| actor_cycle(&on_tmpfs, &clocks.1))
+    });
+    group.bench_function("actor_disk", |b| {
+        b.to_async(&rt).iter(|| actor_cycle(&on_disk, &clocks.2))
+    });
+    group.finish();
+    let mut group = c.benchmark_group("in_process");
+    group.bench_function("direct_port", |b| {
+        b.to_async(&rt).iter(|| direct_port_cycle(&fake_direct, &fake_clocks.0))
+    });
+    group.bench_function("actor_port", |b| {
+        b.to_async(&rt).iter(|| actor_cycle(&on_fake, &fake_clocks.1))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("state");
+    let store = engine_actor::persist::StateStore::new(fake_actor_dir.path().join("bench"), false);
+    let state = engine_actor::persist::PersistedState::new(Default::default());
+    group.bench_function("save_tmpfs", |b| b.iter(|| store.save(&state).unwrap()));
+    group.finish();
+
+    let rounds = 2000;
+    let (mut fd, mut fa) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        for _ in 0..rounds {
+            let s = Instant::now();
+            direct_port_cycle(&fake_direct, &fake_clocks.0).await;
+            fd.push(s.elapsed());
+            let s = Instant::now();
+            actor_cycle(&on_fake, &fake_clocks.1).await;
+            fa.push(s.elapsed());
+        }
+    });
+    let (fdp50, fdp99) = percentiles(fd);
+    let (fap50, fap99) = percentiles(fa);
+    println!("in process, interleaved, {rounds} rounds:");
+    println!("  direct_port  p50 {fdp50:>10.1?}  p99 {fdp99:>10.1?}");
+    println!(
+        "  actor_port   p50 {fap50:>10.1?}  p99 {fap99:>10.1?}  overhead p50 {:>8.1?}",
+        fap50.saturating_sub(fdp50)
+    );
+
+    let rounds = 300;
+    let (mut d, mut t, mut k) = (Vec::new(), Vec::new(), Vec::new());
+    rt.block_on(async {
+        for _ in 0..rounds {
+            let s = Instant::now();
+            direct_cycle(&direct, &clocks.0).await;
+            d.push(s.elapsed());
+            let s = Instant::now();
+            actor_cycle(&on_tmpfs, &clocks.1).await;
+            t.push(s.elapsed());
+            let s = Instant::now();
+            actor_cycle(&on_disk, &clocks.2).await;
+            k.push(s.elapsed());
+        }
+    });
+    let (dp50, dp99) = percentiles(d);
+    let (tp50, tp99) = percentiles(t);
+    let (kp50, kp99) = percentiles(k);
+    println!("mock EL over HTTP, interleaved, {rounds} rounds:");
+    println!("  direct_pool  p50 {dp50:>10.1?}  p99 {dp99:>10.1?}");
+    println!(
+        "  actor_tmpfs  p50 {tp50:>10.1?}  p99 {tp99:>10.1?}  overhead p50 {:>8.1?}",
+        tp50.saturating_sub(dp50)
+    );
+    println!(
+        "  actor_disk   p50 {kp50:>10.1?}  p99 {kp99:>10.1?}  overhead p50 {:>8.1?}",
+        kp50.saturating_sub(dp50)
+    );
+    drop((el_direct, el_tmpfs, el_disk));
+}
