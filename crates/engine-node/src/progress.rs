@@ -84,13 +84,14 @@ impl Progress {
 
     /// Logs a block's line, and the summary when one is due.
     pub(crate) fn block(&mut self, line: &BlockLine, pending_peg_ins: usize) {
-        tracing::info!("{line}");
+        // A root event: the line reads the same whatever span the chain actor runs in.
+        tracing::info!(parent: None, "{line}");
         self.blocks += 1;
         self.peg_ins += line.peg_ins;
         self.peg_outs += line.peg_outs.unwrap_or_default();
         self.txs += line.txs;
         if self.every != 0 && self.blocks == self.every {
-            tracing::info!("{}", self.summary(pending_peg_ins));
+            tracing::info!(parent: None, "{}", self.summary(pending_peg_ins));
             *self = Self::new(self.every);
         }
     }

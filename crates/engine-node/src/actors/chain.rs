@@ -449,7 +449,9 @@ async fn run_slot(shared: &ChainShared) -> SlotOutcome {
     let commit_time = commit_started.elapsed();
     store_block(&built);
     let finalized = finalize(shared, &committed).await;
-    if let Some(sim) = shared.sim.as_ref().filter(|s| s.peg_out_due(committed.number)) {
+    // After the last block of a bounded run no block would carry a peg-out: send none.
+    let last = shared.config.blocks.is_some_and(|n| shared.progress.borrow().produced + 1 >= n);
+    if let Some(sim) = shared.sim.as_ref().filter(|s| !last && s.peg_out_due(committed.number)) {
         let sim = Arc::clone(sim);
         tokio::spawn(async move {
             match sim.send_peg_out().await {
