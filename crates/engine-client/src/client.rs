@@ -1,6 +1,6 @@
 //! One execution client's Engine API: [`EngineClient`], which implements [`EngineApi`] over
 //! an authenticated [`HttpTransport`] and applies the policy around every call in one place
-//! ([`EngineClient::send`]): capability check, circuit breaker, per-method timeout, retries
+//! (`EngineClient::send`): capability check, circuit breaker, per-method timeout, retries
 //! of idempotent calls, and health bookkeeping.
 
 use crate::{
@@ -182,8 +182,8 @@ impl EngineClient {
     /// while the breaker is open and cooling down.
     pub async fn upcheck(&self) -> EndpointState {
         let health = &self.inner.health;
-        if !health.usable() && health.status().state != EndpointState::AuthFailed {
-            let state = health.status().state;
+        if !health.usable() && health.state() != EndpointState::AuthFailed {
+            let state = health.state();
             metrics::record_upcheck(self.name(), state);
             return state;
         }
@@ -232,10 +232,8 @@ impl EngineClient {
         let name = request.method_name();
         let caps = &self.inner.capabilities;
         let mut lookup = caps.lookup(name, std::time::Instant::now());
-        let reachable = matches!(
-            self.inner.health.status().state,
-            EndpointState::Synced | EndpointState::Syncing
-        );
+        let reachable =
+            matches!(self.inner.health.state(), EndpointState::Synced | EndpointState::Syncing);
         if lookup == Lookup::Unknown && reachable {
             match self.refresh_capabilities().await {
                 // The call itself would be refused the same way.

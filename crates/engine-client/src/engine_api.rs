@@ -80,6 +80,60 @@ pub trait EngineApi: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>>;
 }
 
+impl<T: EngineApi + ?Sized> EngineApi for std::sync::Arc<T> {
+    fn forkchoice_updated(
+        &self,
+        version: ApiVersion,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+    ) -> BoxFuture<'_, EngineResult<ForkchoiceOutcome>> {
+        (**self).forkchoice_updated(version, state, attributes)
+    }
+
+    fn get_payload(
+        &self,
+        version: ApiVersion,
+        payload_id: PayloadId,
+    ) -> BoxFuture<'_, EngineResult<GetPayloadResponse>> {
+        (**self).get_payload(version, payload_id)
+    }
+
+    fn new_payload(
+        &self,
+        version: ApiVersion,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+    ) -> BoxFuture<'_, EngineResult<PayloadStatus>> {
+        (**self).new_payload(version, payload, sidecar)
+    }
+
+    fn exchange_capabilities(&self, ours: Vec<String>) -> BoxFuture<'_, EngineResult<Vec<String>>> {
+        (**self).exchange_capabilities(ours)
+    }
+
+    fn get_client_version(
+        &self,
+        ours: ClientVersionV1,
+    ) -> BoxFuture<'_, EngineResult<Vec<ClientVersionV1>>> {
+        (**self).get_client_version(ours)
+    }
+
+    fn get_payload_bodies_by_hash(
+        &self,
+        hashes: Vec<B256>,
+    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+        (**self).get_payload_bodies_by_hash(hashes)
+    }
+
+    fn get_payload_bodies_by_range(
+        &self,
+        start: u64,
+        count: u64,
+    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+        (**self).get_payload_bodies_by_range(start, count)
+    }
+}
+
 /// Picks each call's method version from the fork schedule and the timestamp of what the call
 /// concerns (never the wall clock).
 #[derive(Debug, Clone)]

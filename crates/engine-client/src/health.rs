@@ -204,44 +204,61 @@ impl Health {
     }
 
     /// Applies `f`, then publishes the status if it changed and logs a state or breaker
-    /// transition once.
+    /// transition once. A new latency sample alone does not wake subscribers (it changes on
+    /// every call); `status()` has the current average.
     fn update<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> R) -> R {
         let mut inner = self.lock();
         let now = Instant::now();
         let out = f(&mut inner, now);
         inner.status.breaker = inner.breaker.state(now);
+        // The common case (a successful call on a healthy endpoint) changes nothing worth
+        // publishing: find that out without cloning the status.
+        if same_but_latency(&self.tx.borrow(), &inner.status) {
+            return out;
+        }
         let status = inner.status.clone();
         drop(inner);
         self.tx.send_if_modified(|old| {
-            // A new latency sample alone does not wake subscribers (it changes on every
-            // call); `status()` has the current average.
-            let mut probe = status.clone();
-            probe.latency_ewma = old.latency_ewma;
-            if *old == probe {
+            if same_but_latency(old, &status) {
                 return false;
             }
             if old.state != status.state || old.breaker != status.breaker {
-                let level_warn =
-                    status.state != EndpointState::Synced || status.breaker != BreakerState::Closed;
-                if level_warn {
-                    tracing::warn!(
-                        endpoint = %status.name,
-                        from = ?old.state, to = ?status.state, breaker = ?status.breaker,
-                        last_error = status.last_error.as_deref().unwrap_or(""),
-                        "execution client health changed"
-                    );
-                } else {
-                    tracing::info!(
-                        endpoint = %status.name, from = ?old.state, to = ?status.state,
-                        "execution client healthy"
-                    );
-                }
+                log_transition(old, &status);
                 metrics::record_state(&status.name, status.state, status.breaker);
             }
             *old = status;
             true
         });
         out
+    }
+
+    /// The current state, without copying the status.
+    pub(crate) fn state(&self) -> EndpointState {
+        self.lock().status.state
+    }
+}
+
+fn same_but_latency(a: &EndpointStatus, b: &EndpointStatus) -> bool {
+    a.state == b.state
+        && a.breaker == b.breaker
+        && a.head == b.head
+        && a.lagging == b.lagging
+        && a.last_error == b.last_error
+}
+
+fn log_transition(old: &EndpointStatus, new: &EndpointStatus) {
+    if new.state != EndpointState::Synced || new.breaker != BreakerState::Closed {
+        tracing::warn!(
+            endpoint = %new.name,
+            from = ?old.state, to = ?new.state, breaker = ?new.breaker,
+            last_error = new.last_error.as_deref().unwrap_or(""),
+            "execution client health changed"
+        );
+    } else {
+        tracing::info!(
+            endpoint = %new.name, from = ?old.state, to = ?new.state,
+            "execution client healthy"
+        );
     }
 }
 

@@ -9,6 +9,34 @@
 //! downstream consensus client may take it alone.
 //!
 //! Must never depend on: `ractor`, `revm`, `testcontainers` (enforced by `cargo xtask ci`).
+//!
+//! ```text
+//!  ExecutionPool ── build_payload / commit / forkchoice_updated ──┐   (pool: ranking, lanes,
+//!    │                                                           │    failover, fan-out,
+//!    ├─ EngineClient (endpoint 0) ─┐                             │    replay buffer)
+//!    ├─ EngineClient (endpoint 1) ─┼─ EngineApi (+ Versioned) ───┘
+//!    └─ …                          │    capability check → breaker → timeout → retries
+//!                                  └─ HttpTransport: JWT, traceparent, size limit, strict ids
+//!  EthClient ── EthApi ── HttpTransport (public port, no JWT)
+//! ```
+//!
+//! How other crates use it:
+//!
+//! - **One EL, raw calls**: [`client::EngineClient`] implements the dyn-compatible
+//!   [`engine_api::EngineApi`] (one method per JSON-RPC method, explicit version);
+//!   [`engine_api::Versioned`] picks versions from the fork schedule. Test doubles implement
+//!   `EngineApi` too.
+//! - **N ELs, the engine's operations**: [`pool::ExecutionPool`] builds
+//!   ([`build_payload`](pool::ExecutionPool::build_payload)), commits
+//!   ([`commit`](pool::ExecutionPool::commit)) and moves the head
+//!   ([`forkchoice_updated`](pool::ExecutionPool::forkchoice_updated)), and reports every
+//!   endpoint's [`health::EndpointStatus`].
+//! - **Queries**: [`eth::EthClient`] implements [`eth::EthApi`].
+//! - **Tracing**: wrap work in [`traceparent::with_correlation`] so the EL sees the
+//!   correlation id as the W3C trace id; call [`metrics::describe`] once at startup.
+//!
+//! Per-call failures are [`engine_types::EngineError`]s (each with its severity); setup
+//! problems and pool verdicts are [`error::ClientError`].
 
 pub mod breaker;
 mod capabilities;

@@ -290,7 +290,7 @@ impl ExecutionPool {
         let (mut usable, skipped): (Vec<_>, Vec<_>) =
             self.shared.members.iter().partition(|m| m.client.health().usable());
         // Stable sort: equal states keep their configured rank.
-        usable.sort_by_key(|m| m.client.status().state);
+        usable.sort_by_key(|m| m.client.health().state());
         (usable, skipped)
     }
 
