@@ -1,6 +1,7 @@
 //! The main job: blocks on the embedded devnet, watched through the operator endpoints.
 
 use crate::harness::{Node, base_args, block_numbers, http_get, metric};
+use redb::{ReadableDatabase, ReadableTable};
 
 /// Twenty fast blocks: each has its progress line, /metrics counts them, /status and the
 /// health endpoints answer, a peg-out reaches the Bridge actor, the data directory holds the
@@ -44,6 +45,13 @@ async fn twenty_blocks_on_the_devnet() {
         .collect();
     files.sort();
     assert_eq!(files, ["engine-state.json", "execution.redb"]);
+    let db = redb::Database::open(dir.path().join("execution.redb")).unwrap();
+    let read = db.begin_read().unwrap();
+    for table in ["blocks", "receipts"] {
+        let table = read.open_table(redb::TableDefinition::<u64, &[u8]>::new(table)).unwrap();
+        let numbers: Vec<u64> = table.iter().unwrap().map(|e| e.unwrap().0.value()).collect();
+        assert_eq!(numbers, (1..=20).collect::<Vec<_>>(), "every block and its receipts stored");
+    }
 }
 
 /// With --engine-url the node drives an execution client it did not start (here a devnet
