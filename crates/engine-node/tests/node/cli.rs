@@ -57,3 +57,19 @@ async fn environment_variables_override_defaults_and_flags_win() {
         lines.iter().any(|l| l.contains("producing a block every slot") && l.contains("100ms"))
     );
 }
+
+/// `--log-format json` prints one JSON object per line, progress lines included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(
+        ["--blocks", "1", "--slot-time", "100ms", "--log-format", "json"].map(String::from),
+    );
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    let objects: Vec<serde_json::Value> =
+        lines.iter().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert!(objects.iter().all(|o| o["level"].is_string() && o["message"].is_string()));
+    assert!(objects.iter().any(|o| o["message"].as_str().unwrap().starts_with("block 1 0x")));
+}
