@@ -35,6 +35,19 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let operator_addr = local_addr(&operator)?;
     let tx_addr = local_addr(&tx_listener)?;
     let prometheus = metrics::install().map_err(|reason| NodeError::Telemetry { reason })?;
+    // The operator server comes up first, so that /healthz answers (and /readyz says why
+    // not) while the node waits for an execution client.
+    let (stop_servers, servers_stopped) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone: the node is ending either way.
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let operator_task = tokio::spawn(server::serve_operator(
+        operator,
+        prometheus,
+        stopped(servers_stopped.clone()),
+    ));
+    tracing::info!(addr = %operator_addr, "operator server listening: /metrics /healthz /readyz /status");
 
     let engine_state = check_engine_state(&run.data_dir, run.start_fresh)?;
     let store = Arc::new(open_store(&run.data_dir, run.start_fresh)?);
@@ -74,7 +87,10 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             )
             .await?;
             if !proceed {
-                tracing::info!("interrupted before the execution client answered; nothing to stop");
+                tracing::info!("interrupted before an execution client answered");
+                // The server may have failed already; it is stopping either way.
+                let _ = stop_servers.send(true);
+                let _ = operator_task.await;
                 return Ok(());
             }
         }
@@ -129,18 +145,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     })
     .await?;
 
-    let (stop_servers, servers_stopped) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        // An error means the sender is gone: the node is ending either way.
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let operator_task = tokio::spawn(server::serve_operator(
-        operator,
-        prometheus,
-        stopped(servers_stopped.clone()),
-    ));
     let tx_task = tokio::spawn(server::serve_transactions(tx_listener, stopped(servers_stopped)));
-    tracing::info!(addr = %operator_addr, "operator server listening: /metrics /healthz /readyz /status");
     tracing::info!(addr = %tx_addr, "transaction endpoint listening: eth_sendRawTransaction");
 
     let outcome = tokio::select! {

@@ -1,7 +1,7 @@
 //! The errors a user hits, each one paragraph on stderr with the fix, exit code ≠ 0, no
 //! panic and no backtrace.
 
-use crate::harness::{Node, assert_failed, base_args};
+use crate::harness::{Node, assert_failed, base_args, http_get};
 use engine_testkit::{
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::{GenesisBuilder, JwtFiles},
@@ -61,7 +61,12 @@ async fn unreachable_client() {
     assert_failed(status, &stderr, &["unreachable", &url, "Connection refused"]);
 
     let mut node = Node::spawn(&external(dir.path(), &url, &files.valid()));
+    let operator = node.logged_addr("operator server listening").await;
     node.wait_for_line("a countdown", |l| l.contains("retrying in")).await;
+    assert_eq!(http_get(operator, "/healthz").await.0, 200, "the process is up");
+    let (code, why) = http_get(operator, "/readyz").await;
+    assert_eq!(code, 503, "{why}");
+    assert!(why.contains("not ready"), "{why}");
     node.terminate();
     let (status, stderr, _) = node.exit().await;
     assert!(status.success(), "{status}: {stderr}");
