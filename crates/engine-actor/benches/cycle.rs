@@ -55,7 +55,9 @@ use engine_types::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, rpc::CallResult};
 use std::{
+    future::Future,
     path::Path,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -163,6 +165,26 @@ async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
     assert!(committed.head);
 }
 
+fn on_head(head: B256) -> ForkchoiceState {
+    ForkchoiceState {
+        head_block_hash: head,
+        safe_block_hash: B256::ZERO,
+        finalized_block_hash: B256::ZERO,
+    }
+}
+
+fn attributes(timestamp: u64) -> PayloadAttributes {
+    PayloadAttributes {
+        timestamp,
+        prev_randao: B256::ZERO,
+        suggested_fee_recipient: DEAD_ADDRESS,
+        withdrawals: Some(Vec::new()),
+        parent_beacon_block_root: None,
+        slot_number: None,
+        target_gas_limit: None,
+    }
+}
+
 struct Direct {
     pool: ExecutionPool,
     eth: Arc<dyn EthApi>,
@@ -172,20 +194,8 @@ struct Direct {
 async fn direct_cycle(d: &Direct, clock: &Clock) {
     let timestamp = clock.next();
     let head = *d.head.lock().unwrap();
-    let state = ForkchoiceState {
-        head_block_hash: head,
-        safe_block_hash: B256::ZERO,
-        finalized_block_hash: B256::ZERO,
-    };
-    let attributes = PayloadAttributes {
-        timestamp,
-        prev_randao: B256::ZERO,
-        suggested_fee_recipient: DEAD_ADDRESS,
-        withdrawals: Some(Vec::new()),
-        parent_beacon_block_root: None,
-        slot_number: None,
-        target_gas_limit: None,
-    };
+    let state = on_head(head);
+    let attributes = attributes(timestamp);
     let built = d.pool.build_payload(state, attributes).await.unwrap();
     let hash = built.response.payload.block_hash();
     let next = ForkchoiceState { head_block_hash: hash, ..state };
@@ -204,26 +214,45 @@ fn pool_port(el: &MockEl) -> Arc<dyn ExecutionPort> {
 async fn direct_port_cycle(el: &fake_el::FakeEl, clock: &Clock) {
     let timestamp = clock.next();
     let head = el.head();
-    let state = ForkchoiceState {
-        head_block_hash: head,
-        safe_block_hash: B256::ZERO,
-        finalized_block_hash: B256::ZERO,
-    };
-    let attributes = PayloadAttributes {
-        timestamp,
-        prev_randao: B256::ZERO,
-        suggested_fee_recipient: DEAD_ADDRESS,
-        withdrawals: Some(Vec::new()),
-        parent_beacon_block_root: None,
-        slot_number: None,
-        target_gas_limit: None,
-    };
+    let state = on_head(head);
+    let attributes = attributes(timestamp);
     let built = el.build_payload(state, attributes).await.unwrap();
     let hash = built.response.payload.block_hash();
     let next = ForkchoiceState { head_block_hash: hash, ..state };
     let outcome = el.commit(built.response.payload, built.sidecar, next).await.unwrap();
     assert!(outcome.is_valid());
     el.block_receipts(hash).await.unwrap().unwrap();
+}
+
+type Cycle<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs the sides in turn, `rounds` times, and prints each side's p50/p99 and its p50
+/// overhead over the first side.
+fn interleaved(
+    rt: &tokio::runtime::Runtime,
+    title: &str,
+    rounds: usize,
+    sides: &[(&str, Cycle<'_>)],
+) {
+    let mut samples = vec![Vec::with_capacity(rounds); sides.len()];
+    rt.block_on(async {
+        for _ in 0..rounds {
+            for ((_, cycle), samples) in sides.iter().zip(&mut samples) {
+                let start = Instant::now();
+                cycle().await;
+                samples.push(start.elapsed());
+            }
+        }
+    });
+    println!("{title}, interleaved, {rounds} rounds:");
+    let mut base = None;
+    for ((name, _), samples) in sides.iter().zip(samples) {
+        let (p50, p99) = percentiles(samples);
+        let overhead =
+            base.map(|b: Duration| format!("  overhead p50 {:>8.1?}", p50.saturating_sub(b)));
+        println!("  {name:<12} p50 {p50:>10.1?}  p99 {p99:>10.1?}{}", overhead.unwrap_or_default());
+        base.get_or_insert(p50);
+    }
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
@@ -289,54 +318,24 @@ fn main() {
     group.bench_function("save_tmpfs", |b| b.iter(|| store.save(&state).unwrap()));
     group.finish();
 
-    let rounds = 2000;
-    let (mut fd, mut fa) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        for _ in 0..rounds {
-            let s = Instant::now();
-            direct_port_cycle(&fake_direct, &fake_clocks.0).await;
-            fd.push(s.elapsed());
-            let s = Instant::now();
-            actor_cycle(&on_fake, &fake_clocks.1).await;
-            fa.push(s.elapsed());
-        }
-    });
-    let (fdp50, fdp99) = percentiles(fd);
-    let (fap50, fap99) = percentiles(fa);
-    println!("in process, interleaved, {rounds} rounds:");
-    println!("  direct_port  p50 {fdp50:>10.1?}  p99 {fdp99:>10.1?}");
-    println!(
-        "  actor_port   p50 {fap50:>10.1?}  p99 {fap99:>10.1?}  overhead p50 {:>8.1?}",
-        fap50.saturating_sub(fdp50)
+    interleaved(
+        &rt,
+        "in process",
+        2000,
+        &[
+            ("direct_port", &|| Box::pin(direct_port_cycle(&fake_direct, &fake_clocks.0))),
+            ("actor_port", &|| Box::pin(actor_cycle(&on_fake, &fake_clocks.1))),
+        ],
     );
-
-    let rounds = 300;
-    let (mut d, mut t, mut k) = (Vec::new(), Vec::new(), Vec::new());
-    rt.block_on(async {
-        for _ in 0..rounds {
-            let s = Instant::now();
-            direct_cycle(&direct, &clocks.0).await;
-            d.push(s.elapsed());
-            let s = Instant::now();
-            actor_cycle(&on_tmpfs, &clocks.1).await;
-            t.push(s.elapsed());
-            let s = Instant::now();
-            actor_cycle(&on_disk, &clocks.2).await;
-            k.push(s.elapsed());
-        }
-    });
-    let (dp50, dp99) = percentiles(d);
-    let (tp50, tp99) = percentiles(t);
-    let (kp50, kp99) = percentiles(k);
-    println!("mock EL over HTTP, interleaved, {rounds} rounds:");
-    println!("  direct_pool  p50 {dp50:>10.1?}  p99 {dp99:>10.1?}");
-    println!(
-        "  actor_tmpfs  p50 {tp50:>10.1?}  p99 {tp99:>10.1?}  overhead p50 {:>8.1?}",
-        tp50.saturating_sub(dp50)
-    );
-    println!(
-        "  actor_disk   p50 {kp50:>10.1?}  p99 {kp99:>10.1?}  overhead p50 {:>8.1?}",
-        kp50.saturating_sub(dp50)
+    interleaved(
+        &rt,
+        "mock EL over HTTP",
+        300,
+        &[
+            ("direct_pool", &|| Box::pin(direct_cycle(&direct, &clocks.0))),
+            ("actor_tmpfs", &|| Box::pin(actor_cycle(&on_tmpfs, &clocks.1))),
+            ("actor_disk", &|| Box::pin(actor_cycle(&on_disk, &clocks.2))),
+        ],
     );
     drop((el_direct, el_tmpfs, el_disk));
 }

@@ -9,6 +9,7 @@ mod admission;
 mod build;
 mod commit;
 mod forkchoice;
+mod observability;
 mod queries;
 mod recovery;
 mod supervision;

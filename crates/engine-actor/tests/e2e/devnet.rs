@@ -141,3 +141,34 @@ async fn two_hundred_blocks_with_peg_ins_peg_out_finality_import_and_reorg() {
     assert_eq!(status.heads.finalized.number, 190);
     assert_eq!(el.with(|d| d.finalized().map(|h| h.number)), Some(190));
 }
+
+/// The same flow on Cancun from genesis (V3 methods, parent beacon root in the sidecar):
+/// blocks commit, peg-ins mint, and the head comes back by tag as a V3 payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancun_blocks_commit_and_read_back() {
+    let schedule = ForkSchedule::all_from_genesis(engine_types::Fork::Cancun);
+    let el = DevnetEl::start(DevnetConfig::new(dev_genesis(schedule).unwrap())).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
+    let node = Node::start(pool_port(&[address_of(&el)], schedule), chain, dir.path()).await;
+    node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    let user = Address::repeat_byte(0x22);
+    let genesis_ts = el.head().timestamp;
+    let mut last = None;
+    for i in 1..=20u64 {
+        let peg_ins = vec![PegIn {
+            evm_address: user,
+            amount: Satoshis(i),
+            bitcoin_txid: B256::with_last_byte(i as u8),
+        }];
+        let built = node.build(genesis_ts + 2 * i, peg_ins).await.unwrap();
+        assert!(matches!(built.payload, engine_types::engine::ExecutionPayload::V3(_)));
+        assert!(node.commit(&built).await.unwrap().head);
+        last = Some(built.payload);
+    }
+    assert_eq!(el.balance(&user), U256::from((1..=20u64).sum::<u64>()) * U256::from(WEI_PER_SAT));
+    let (latest, sidecar) =
+        node.payload_by_tag(engine_actor::messages::HeadTag::Latest).await.unwrap();
+    assert_eq!(Some(latest), last);
+    assert_eq!(sidecar.parent_beacon_block_root(), Some(B256::ZERO));
+}

@@ -211,6 +211,19 @@ impl Node {
         .await
     }
 
+    pub(crate) async fn payload_by_tag(
+        &self,
+        tag: engine_actor::messages::HeadTag,
+    ) -> Result<
+        (engine_types::engine::ExecutionPayload, engine_types::engine::ExecutionPayloadSidecar),
+        ActorError,
+    > {
+        self.ask(|reply| {
+            QueryMsg::GetPayloadByTag { correlation: CorrelationId::new(), tag, reply }.into()
+        })
+        .await
+    }
+
     pub(crate) async fn send_tx(&self, raw: Bytes) -> TxVerdict {
         self.ask(|reply| {
             NetworkMsg::ValidateTransaction {
