@@ -201,7 +201,7 @@ async fn via_client(s: &Setup, case: &Case) {
     }
 }
 
-async fn via_raw(s: &Setup, case: &Case) {
+async fn via_raw(s: &Setup, case: &Case) -> impl AsRef<[u8]> + use<> {
     let response = s
         .raw
         .post(s.el.engine_url())
@@ -212,7 +212,9 @@ async fn via_raw(s: &Setup, case: &Case) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(!response.bytes().await.unwrap().is_empty());
+    let body = response.bytes().await.unwrap();
+    assert!(!body.is_empty());
+    body
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -284,18 +286,7 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
         return;
     };
     let Call::NewPayload(payload) = &new.call else { return };
-    let answer: Vec<u8> = rt.block_on(async {
-        let r = s
-            .raw
-            .post(s.el.engine_url())
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", s.token.get()))
-            .body(get.body.clone())
-            .send()
-            .await
-            .unwrap();
-        r.bytes().await.unwrap().to_vec()
-    });
+    let answer = rt.block_on(via_raw(s, get)).as_ref().to_vec();
     let mut group = c.benchmark_group("engine_call/breakdown");
     let auth = JwtAuth::new(&s.token.secret, None, None);
     group.bench_function("jwt_mint", |b| b.iter(|| auth.token().unwrap()));

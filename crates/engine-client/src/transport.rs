@@ -221,7 +221,13 @@ impl HttpTransport {
         );
         async {
             let started = Instant::now();
-            let result = self.exchange(id, method, params, timeout, trace, parse).await;
+            let result = match encode_request(id, method, params) {
+                Ok(body) => self.exchange(method, body, timeout, trace).await.and_then(|bytes| {
+                    let raw = decode_response(&bytes, id, method)?;
+                    parse(raw.get())
+                }),
+                Err(e) => Err(e),
+            };
             let outcome = metrics::record_call(method, &self.name, started, result.as_ref().err());
             tracing::Span::current().record("outcome", outcome.as_ref());
             if let Err(e) = &result {
@@ -233,20 +239,14 @@ impl HttpTransport {
         .await
     }
 
-    async fn exchange<P, T, F>(
+    /// Posts `body` and returns the answer's bytes.
+    async fn exchange(
         &self,
-        id: u64,
         method: &'static str,
-        params: &P,
+        body: Vec<u8>,
         timeout: Duration,
         trace: TraceParent,
-        parse: F,
-    ) -> Result<T, EngineError>
-    where
-        P: Serialize + ?Sized,
-        F: FnOnce(&str) -> Result<T, EngineError>,
-    {
-        let body = encode_request(id, method, params)?;
+    ) -> Result<Vec<u8>, EngineError> {
         let mut request = self
             .http
             .post(self.url.clone())
@@ -262,12 +262,9 @@ impl HttpTransport {
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
-        let bytes =
-            tokio::time::timeout(timeout, self.send(request, method)).await.map_err(|_| {
-                TransportError::Timeout { method: method.to_string(), after: timeout }
-            })??;
-        let raw = decode_response(&bytes, id, method)?;
-        parse(raw.get())
+        tokio::time::timeout(timeout, self.send(request, method))
+            .await
+            .map_err(|_| TransportError::Timeout { method: method.to_string(), after: timeout })?
     }
 
     /// Sends the request and reads the body, refusing non-200 answers and bodies over the
