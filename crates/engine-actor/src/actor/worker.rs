@@ -104,8 +104,12 @@ impl Worker {
         match job {
             Job::Reconcile => {
                 if let Err(e) = self.reconcile().await {
-                    tracing::warn!(error = %e, "reconcile with the execution client failed");
-                    self.set_el(ElCondition::Unreachable(e.to_string()));
+                    let condition = ElCondition::Unreachable(e.to_string());
+                    // Retried on every tick: log the first failure and changes, not each retry.
+                    if self.core.view().el != condition {
+                        tracing::warn!(error = %e, "reconcile with the execution client failed");
+                    }
+                    self.set_el(condition);
                 }
             }
             Job::Build(job, reply) => {
@@ -534,9 +538,10 @@ impl Worker {
 
     fn check_finality(&self, heads: &ForkchoiceHeads) -> Result<(), ActorError> {
         let current = self.state.heads.finalized;
-        if !current.is_unset() && heads.finalized.number < current.number
-            || !current.is_unset() && heads.finalized.is_unset()
-        {
+        // Once something is final, "nothing final" is a regression too.
+        let regresses = !current.is_unset()
+            && (heads.finalized.is_unset() || heads.finalized.number < current.number);
+        if regresses {
             return Err(ActorError::FinalizedRegression {
                 current: current.number,
                 requested: heads.finalized.number,
