@@ -17,10 +17,54 @@
 //!                                 └─StoreExecutionData─> StorageActor
 //! ```
 //!
+//! Using it: build an [`ExecutionPort`] (in production [`port::PoolPort`] over engine-client's
+//! pool), give the engine its peers ([`peers::ActorAddresses`]; under the V2 tree,
+//! [`tree::registry_addresses`] and [`tree::engine_v2_tree`]), spawn it, and call it:
+//!
+//! ```no_run
+//! # async fn demo(
+//! #     port: std::sync::Arc<dyn engine_actor::ExecutionPort>,
+//! #     chain: ractor::ActorCell,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use engine_actor::{
+//!     ChainMsg, EngineActor, EngineActorConfig, EngineArgs,
+//!     peers::{ActorAddresses, Watched},
+//! };
+//! use engine_types::{CorrelationId, config::ChainConfig};
+//! use ractor::{Actor, rpc::CallResult};
+//! use std::time::Duration;
+//!
+//! let config = EngineActorConfig::new(ChainConfig::default(), "/var/lib/alys/engine");
+//! let peers =
+//!     ActorAddresses { chain: Watched::Cell(chain), bridge: None, storage: None, network: None };
+//! let (engine, _join) = Actor::spawn(None, EngineActor, EngineArgs { config, port, peers }).await?;
+//! let answer = engine
+//!     .call(
+//!         |reply| {
+//!             ChainMsg::BuildPayload {
+//!                 correlation: CorrelationId::new(),
+//!                 parent: None,
+//!                 timestamp: 1_700_000_000,
+//!                 peg_ins: Vec::new(),
+//!                 fee_recipient: None,
+//!                 prev_randao: None,
+//!                 reply,
+//!             }
+//!             .into()
+//!         },
+//!         Some(Duration::from_secs(12)),
+//!     )
+//!     .await?;
+//! if let CallResult::Success(Ok(built)) = answer {
+//!     println!("built {} worth {} wei", built.payload.block_hash(), built.block_value);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! Modules: [`messages`] (the protocol), [`actor`] (the actor, its forkchoice worker and
 //! query tasks), [`port`] (what it needs from the execution layer), [`peers`] (how it
 //! reaches other actors), [`heads`], [`persist`], [`cache`], [`rate_limit`], [`status`],
-//! [`config`], [`metrics`], [`error`].
+//! [`config`], [`tree`], [`metrics`], [`error`].
 
 pub mod actor;
 pub mod cache;

@@ -199,6 +199,15 @@ mod tests {
         assert!(!fresh.path().exists());
     }
 
+    /// The file's layout, reviewed: a change here breaks restarts of deployed nodes.
+    #[test]
+    fn state_file_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        store.save(&sample()).unwrap();
+        insta::assert_snapshot!(fs::read_to_string(store.path()).unwrap());
+    }
+
     /// A file from another layout version is refused rather than misread.
     #[test]
     fn other_versions_are_refused() {
