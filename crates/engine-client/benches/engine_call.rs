@@ -154,21 +154,21 @@ async fn setup() -> Setup {
             size: "empty",
             body: np(&empty),
             call: Call::NewPayload(Box::new(empty)),
-            rounds: 400,
+            rounds: 2000,
         },
         Case {
             method: "get_payload",
             size: "empty",
             body: gp(empty_id),
             call: Call::GetPayload(empty_id),
-            rounds: 400,
+            rounds: 2000,
         },
         Case {
             method: "get_payload",
             size: "1000_txs",
             body: gp(full_id),
             call: Call::GetPayload(full_id),
-            rounds: 200,
+            rounds: 400,
         },
         Case {
             method: "new_payload",
@@ -288,6 +288,16 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
     let Call::NewPayload(payload) = &new.call else { return };
     let answer = rt.block_on(via_raw(s, get)).as_ref().to_vec();
     let mut group = c.benchmark_group("engine_call/breakdown");
+    // The price of a dyn-compatible trait: one heap allocation of the call's future per
+    // call. Its size, then the cost of allocating and freeing that much.
+    let future =
+        s.client.new_payload(ApiVersion::V2, (**payload).clone(), ExecutionPayloadSidecar::none());
+    let size = std::mem::size_of_val(&*future);
+    drop(future);
+    println!("boxed new_payload future: {size} bytes");
+    group.bench_function("box_future_alloc", |b| {
+        b.iter(|| std::hint::black_box(Vec::<u8>::with_capacity(std::hint::black_box(size))))
+    });
     let auth = JwtAuth::new(&s.token.secret, None, None);
     group.bench_function("jwt_mint", |b| b.iter(|| auth.token().unwrap()));
     group.bench_function("encode_new_payload_1000_txs", |b| {

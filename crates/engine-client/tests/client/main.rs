@@ -10,3 +10,4 @@ mod harness;
 mod jwt;
 mod pool;
 mod retries;
+mod wire;
