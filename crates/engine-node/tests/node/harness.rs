@@ -114,10 +114,17 @@ impl Node {
 
     /// Sends SIGTERM.
     pub(crate) fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends `SIG<name>` (e.g. `INT`, what Ctrl-C sends).
+    pub(crate) fn signal(&self, name: &str) {
         let pid = self.child.id().expect("still running");
-        let status =
-            std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM {pid}");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
     }
 
     /// Waits for the exit; the status and stderr.
@@ -137,7 +144,12 @@ impl Node {
 /// Sends SIGTERM and checks the node exits 0 having produced blocks 1, 2, … with none
 /// skipped or repeated; their numbers and every output line.
 pub(crate) async fn terminate_cleanly(node: Node) -> (Vec<u64>, Vec<String>) {
-    node.terminate();
+    stop_cleanly(node, "TERM").await
+}
+
+/// [`terminate_cleanly`] with another signal.
+pub(crate) async fn stop_cleanly(node: Node, signal: &str) -> (Vec<u64>, Vec<String>) {
+    node.signal(signal);
     let (exit, stderr, lines) = node.exit().await;
     assert!(exit.success(), "{exit}: {stderr}");
     let produced = block_numbers(&lines);

@@ -1,6 +1,6 @@
 //! Execution clients going away while the node runs.
 
-use crate::harness::{Node, base_args, block_numbers, terminate_cleanly};
+use crate::harness::{Node, base_args, block_numbers, stop_cleanly, terminate_cleanly};
 use engine_testkit::{
     Restart,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
@@ -51,7 +51,8 @@ async fn production_pauses_while_the_client_is_down() {
 }
 
 /// Two clients, best first: when the primary goes down the standby, kept on the same head by
-/// the commit fan-out, takes over and blocks keep coming.
+/// the commit fan-out, takes over and blocks keep coming; Ctrl-C (SIGINT) then stops the
+/// node cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over() {
     let (primary, standby) = (devnet().await, devnet().await);
@@ -66,6 +67,7 @@ async fn the_standby_takes_over() {
         block_numbers(&[l.to_string()]).first().is_some_and(|n| *n >= down_at + 3)
     })
     .await;
-    terminate_cleanly(node).await;
+    let (_, lines) = stop_cleanly(node, "INT").await;
+    assert!(lines.iter().any(|l| l.contains("SIGINT")), "Ctrl-C stops it like SIGTERM");
     assert!(standby.head().number >= down_at + 3);
 }
