@@ -89,17 +89,30 @@ impl EngineActorState {
         }
     }
 
+    /// Collects finished tasks and returns how many still run. A task that panicked dropped
+    /// its reply port (its caller got an error); it is logged here.
+    fn reap(&mut self) -> usize {
+        while let Some(done) = self.tasks.try_join_next() {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a query task panicked");
+            }
+        }
+        self.tasks.len()
+    }
+
     fn spawn<F>(&mut self, name: &'static str, correlation: CorrelationId, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        while self.tasks.try_join_next().is_some() {}
+        self.reap();
         let span = tracing::info_span!("engine_query", message = name, %correlation);
         self.tasks.spawn(task.instrument(span));
     }
 
     fn status(&mut self) -> EngineStatus {
-        while self.tasks.try_join_next().is_some() {}
+        let running_tasks = self.reap();
         let view = self.core.view();
         let endpoints = self.core.port.endpoints();
         let peers = self.core.peers.presence();
@@ -113,7 +126,7 @@ impl EngineActorState {
             peers,
             cache: self.core.cache().stats(),
             pending_forkchoice: self.core.pending_forkchoice(),
-            running_tasks: self.tasks.len(),
+            running_tasks,
             uptime: self.started.elapsed(),
             last_error: view.last_error,
         }
@@ -121,8 +134,7 @@ impl EngineActorState {
 
     fn publish_gauges(&mut self, state: EngineState) {
         ::metrics::gauge!(metrics::STATE).set(state.gauge());
-        while self.tasks.try_join_next().is_some() {}
-        let depth = self.core.pending_forkchoice() + self.tasks.len();
+        let depth = self.core.pending_forkchoice() + self.reap();
         ::metrics::gauge!(metrics::MAILBOX_DEPTH).set(depth as f64);
     }
 }
