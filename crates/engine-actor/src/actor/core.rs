@@ -28,11 +28,14 @@ pub(crate) struct View {
     pub(crate) last_error: Option<String>,
 }
 
-/// A payload we built, with what we asked for (so its commit is checked against the request).
+/// A payload we built, with what we asked for (so a changed copy is checked against the
+/// request) and its validated header (so an unchanged copy is not validated twice).
 #[derive(Debug, Clone)]
 pub(crate) struct CachedBuild {
     pub(crate) built: BuiltPayload,
     pub(crate) request: BuildRequest,
+    /// Its header as validation rebuilt it (its hash is the payload's block hash).
+    pub(crate) header: alloy_consensus::Header,
 }
 
 #[derive(Debug)]

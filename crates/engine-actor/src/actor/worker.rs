@@ -349,13 +349,12 @@ impl Worker {
         self.commit_state(next).await?;
         let response = built.response;
         let sidecar = built.sidecar;
-        self.core
+        let header = self
+            .core
             .validator
             .validate(&response.payload, &sidecar, &parent_info, Origin::Built(&request))
-            .map_err(|e| ActorError::InvalidPayload {
-                block: e.block_hash,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ActorError::InvalidPayload { block: e.block_hash, reason: e.to_string() })?
+            .header;
         let payload = BuiltPayload {
             payload_id: built.payload_id,
             payload: response.payload,
@@ -368,7 +367,7 @@ impl Worker {
         };
         self.core.cache().insert(
             payload.payload_id,
-            Arc::new(CachedBuild { built: payload.clone(), request }),
+            Arc::new(CachedBuild { built: payload.clone(), request, header }),
             Instant::now(),
         );
         Ok(payload)
@@ -382,24 +381,22 @@ impl Worker {
         expected_withdrawals: Vec<Withdrawal>,
     ) -> Result<Committed, ActorError> {
         let hash = payload.block_hash();
-        let (_, parent_header) = self.block_ref(payload.parent_hash()).await?;
-        let parent_info = ParentInfo::from_header(payload.parent_hash(), &parent_header)
-            .ok_or_else(|| {
-                EngineError::bad_response("eth_getBlockByHash", "parent header has no base fee")
-            })?;
         let ours = self.find_built(hash);
-        let origin = match &ours {
-            Some(cached) if cached.built.withdrawals == expected_withdrawals => {
-                Origin::Built(&cached.request)
+        let header = match ours.as_deref() {
+            // Our own payload, unchanged since it was validated when built.
+            Some(c)
+                if c.built.payload == payload
+                    && same_sidecar(&c.built.sidecar, &sidecar)
+                    && c.built.withdrawals == expected_withdrawals =>
+            {
+                c.header.clone()
             }
-            _ => Origin::Imported { withdrawals: &expected_withdrawals },
+            _ => {
+                self.validate_import(&payload, &sidecar, ours.as_deref(), &expected_withdrawals)
+                    .await?
+            }
         };
-        let validated = self
-            .core
-            .validator
-            .validate(&payload, &sidecar, &parent_info, origin)
-            .map_err(|e| ActorError::InvalidPayload { block: hash, reason: e.to_string() })?;
-        let new_head = BlockRef::new(hash, validated.header.number, validated.header.timestamp);
+        let new_head = BlockRef::new(hash, header.number, header.timestamp);
         let heads = self.state.heads.with_head(new_head);
         let outcome = self
             .core
@@ -430,13 +427,43 @@ impl Worker {
                 Ok(not_head(status))
             }
             HeadVerdict::Applied => {
-                self.remember_header(hash, validated.header);
+                self.remember_header(hash, header);
                 self.commit_state(PersistedState { heads, ..self.state }).await?;
                 self.set_el(ElCondition::Synced);
                 let peg_outs = self.report_peg_outs(correlation, new_head).await;
                 Ok(Committed { hash, number: new_head.number, status, head: true, peg_outs })
             }
         }
+    }
+
+    /// Checks a payload that is not exactly one we built: against our request if it claims
+    /// to be ours, otherwise as an import whose withdrawals must be the expected ones.
+    async fn validate_import(
+        &mut self,
+        payload: &ExecutionPayload,
+        sidecar: &ExecutionPayloadSidecar,
+        ours: Option<&CachedBuild>,
+        expected_withdrawals: &[Withdrawal],
+    ) -> Result<Header, ActorError> {
+        let (_, parent_header) = self.block_ref(payload.parent_hash()).await?;
+        let parent_info = ParentInfo::from_header(payload.parent_hash(), &parent_header)
+            .ok_or_else(|| {
+                EngineError::bad_response("eth_getBlockByHash", "parent header has no base fee")
+            })?;
+        let origin = match ours {
+            Some(cached) if cached.built.withdrawals == expected_withdrawals => {
+                Origin::Built(&cached.request)
+            }
+            _ => Origin::Imported { withdrawals: expected_withdrawals },
+        };
+        self.core
+            .validator
+            .validate(payload, sidecar, &parent_info, origin)
+            .map(|v| v.header)
+            .map_err(|e| ActorError::InvalidPayload {
+                block: payload.block_hash(),
+                reason: e.to_string(),
+            })
     }
 
     fn find_built(&self, hash: B256) -> Option<Arc<CachedBuild>> {
@@ -570,6 +597,13 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether two sidecars carry the same `newPayload` extras (alloy's type has no `PartialEq`).
+fn same_sidecar(a: &ExecutionPayloadSidecar, b: &ExecutionPayloadSidecar) -> bool {
+    a.parent_beacon_block_root() == b.parent_beacon_block_root()
+        && a.versioned_hashes() == b.versioned_hashes()
+        && a.requests() == b.requests()
 }
 
 fn failed(block: BlockRef, reason: String) -> PegOutReport {
