@@ -26,14 +26,14 @@ use engine_client::{
     eth::{EthApi, EthClient},
     jwt::{JwtAuth, JwtSecret},
     retry::RetryPolicy,
-    transport::{decode_response, encode_request},
+    transport::{HttpTransport, decode_response, encode_request, parse_result},
 };
 use engine_testkit::{
     MockEl,
     fixtures::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
-    ApiVersion, EngineRequest, GetPayloadResponse,
+    ApiVersion, EngineRequest, GetPayloadResponse, PayloadStatusWire, StatusKind,
     constants::{CHAIN_ID_DEV, DEAD_ADDRESS},
     eips::eip4895::Withdrawal,
     engine::{
@@ -288,6 +288,42 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
     let Call::NewPayload(payload) = &new.call else { return };
     let answer = rt.block_on(via_raw(s, get)).as_ref().to_vec();
     let mut group = c.benchmark_group("engine_call/breakdown");
+    // The empty newPayload through the bare transport (JWT, traceparent, timeout, span,
+    // metrics, strict envelope), without the client's policy layer (capability check,
+    // breaker, retries, health).
+    if let Some(empty) = s.cases.iter().find(|c| c.method == "new_payload" && c.size == "empty") {
+        let Call::NewPayload(p) = &empty.call else { return };
+        let auth = JwtAuth::new(&s.token.secret, None, None);
+        let transport = HttpTransport::new(&s.el.engine_url(), None, Some(auth), 1 << 26).unwrap();
+        group.bench_function("new_payload_empty_transport_only", |b| {
+            b.to_async(rt).iter(|| async {
+                let request = EngineRequest::new_payload(
+                    ApiVersion::V2,
+                    (**p).clone(),
+                    ExecutionPayloadSidecar::none(),
+                )
+                .unwrap();
+                let status: PayloadStatusWire = transport
+                    .call(request.method_name(), &request, Duration::from_secs(8), |raw| {
+                        parse_result(raw, "engine_newPayloadV2")
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(status.status, StatusKind::Valid);
+            })
+        });
+        // The per-call deadline: one timer registered and cancelled on the runtime.
+        group.bench_function("yield", |b| b.to_async(rt).iter(tokio::task::yield_now));
+        group.bench_function("yield_under_timeout", |b| {
+            b.to_async(rt)
+                .iter(|| tokio::time::timeout(Duration::from_secs(8), tokio::task::yield_now()))
+        });
+        group.bench_function("new_payload_empty_client", |b| {
+            b.to_async(rt).iter(|| via_client(s, empty))
+        });
+        group
+            .bench_function("new_payload_empty_raw", |b| b.to_async(rt).iter(|| via_raw(s, empty)));
+    }
     // The price of a dyn-compatible trait: one heap allocation of the call's future per
     // call. Its size, then the cost of allocating and freeing that much.
     let future =
