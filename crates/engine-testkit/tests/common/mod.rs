@@ -24,7 +24,10 @@ impl Rpc {
     }
 
     pub fn new(url: String, secret: Option<JwtSecret>) -> Self {
-        Self { http: reqwest::Client::new(), url, secret }
+        // No pooled connections: tests take servers down and bring them back, and a pooled
+        // connection to the old listener can be handed out before its close is noticed.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        Self { http, url, secret }
     }
 
     /// Send with an explicit `Authorization` header value (or none).
