@@ -43,6 +43,12 @@ pub enum ClientError {
     },
 }
 
+impl From<engine_types::jwt::JwtSecretError> for ClientError {
+    fn from(e: engine_types::jwt::JwtSecretError) -> Self {
+        Self::JwtSecret { path: e.path, problem: e.problem.to_string() }
+    }
+}
+
 impl ClientError {
     /// What a caller should do about this error.
     pub const fn severity(&self) -> Severity {

@@ -46,6 +46,18 @@ pub enum TestkitError {
     State(String),
 }
 
+impl From<engine_types::jwt::JwtSecretError> for TestkitError {
+    fn from(e: engine_types::jwt::JwtSecretError) -> Self {
+        Self::JwtSecret(e.to_string())
+    }
+}
+
+impl From<engine_types::jwt::JwtMintError> for TestkitError {
+    fn from(e: engine_types::jwt::JwtMintError) -> Self {
+        Self::JwtMint(e.0)
+    }
+}
+
 impl TestkitError {
     /// What a caller should do about this error.
     pub const fn severity(&self) -> Severity {

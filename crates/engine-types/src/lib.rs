@@ -12,6 +12,8 @@
 //!   ([`correlation`]).
 //! - **Errors**: the taxonomy shared by every crate, each error classified by
 //!   [`Severity`] ([`error`]).
+//! - **JWT** (feature `jwt`): the secret file format, token minting and the server-side
+//!   check, shared by the client and the test execution layers (module `jwt`).
 //! - **Config**: plain serde sections with documented defaults and a `validate()` that reports
 //!   every problem at once ([`config`]).
 //!
@@ -32,6 +34,8 @@ pub mod constants;
 pub mod correlation;
 pub mod error;
 pub mod fork;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod pegin;
 pub mod pegout;
 pub mod request;
