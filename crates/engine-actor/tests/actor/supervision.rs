@@ -21,7 +21,9 @@ fn engine_ref() -> Option<ActorRef<EngineMsg>> {
 }
 
 /// A handler that panics takes the engine down; the supervisor restarts it from its
-/// persisted state, and the callers waiting on the dead incarnation get an error.
+/// persisted state, and the callers waiting on the dead incarnation get an error. Peg-outs
+/// reach the Bridge through the registry, before and after the engine's restart and after
+/// the Bridge's own. (One test: the tree registers process-wide names.)
 #[tokio::test]
 async fn panicking_handler_is_restarted_with_state_intact() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,23 +32,37 @@ async fn panicking_handler_is_restarted_with_state_intact() {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         ctx.spawn(crate::harness::RecorderOf::<()>::default(), tx).await
     });
+    let (bridge_tx, mut bridge_rx) = tokio::sync::mpsc::unbounded_channel::<BurnEventsDetected>();
+    let bridge = ChildFactory::new(move |ctx| {
+        let tx = bridge_tx.clone();
+        async move { ctx.spawn(crate::harness::RecorderOf::<BurnEventsDetected>::default(), tx).await }
+    });
     let state_dir = dir.path().to_path_buf();
     let port = el.clone();
     let tree = engine_v2_tree(
-        PeerFactories { chain, bridge: None, storage: None, network: None },
+        PeerFactories { chain, bridge: Some(bridge), storage: None, network: None },
         move |_ctx| EngineArgs {
             config: config(&state_dir),
             port: port.clone(),
-            peers: registry_addresses::<BurnEventsDetected, StoreExecutionData>(
-                false, false, false,
-            ),
+            peers: registry_addresses::<BurnEventsDetected, StoreExecutionData>(true, false, false),
         },
     );
+    let peg_out = || {
+        crate::fake_el::pegout_receipt(
+            1,
+            engine_types::primitives::Address::repeat_byte(1),
+            "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+            engine_types::primitives::U256::from(2_000_000u64)
+                * engine_types::primitives::U256::from(engine_types::constants::WEI_PER_SAT),
+        )
+    };
     let (root, _join) = tree.spawn().await.unwrap();
     let engine = engine_ref().unwrap();
     wait_state(&engine, EngineState::Degraded).await;
     let built = crate::harness::build(&engine, None, 1, vec![]).await.unwrap();
+    el.next_block_receipts(vec![peg_out()]);
     crate::harness::commit(&engine, &built).await.unwrap();
+    assert_eq!(bridge_rx.recv().await.unwrap().block_number, 1);
     let before = crate::harness::status(&engine).await;
     assert_eq!(before.heads.head.number, 1);
 
@@ -86,6 +102,29 @@ async fn panicking_handler_is_restarted_with_state_intact() {
     let engine = engine_ref().unwrap();
     let after = wait_state(&engine, EngineState::Degraded).await;
     assert_eq!(after.heads, before.heads);
+
+    // The Bridge dies and is restarted by its own supervisor; the next peg-out finds it.
+    let bridge = registry::where_is(names::BRIDGE_ACTOR).unwrap();
+    let old_bridge = bridge.get_id();
+    bridge.kill();
+    eventually("a new bridge incarnation", || {
+        let restarted =
+            registry::where_is(names::BRIDGE_ACTOR).is_some_and(|b| b.get_id() != old_bridge);
+        async move { restarted }
+    })
+    .await;
+    let built = crate::harness::build(&engine, None, 2, vec![]).await.unwrap();
+    el.next_block_receipts(vec![peg_out()]);
+    let committed = crate::harness::commit(&engine, &built).await.unwrap();
+    assert!(
+        matches!(
+            committed.peg_outs,
+            engine_actor::messages::PegOutReport::Scanned { delivered: true, .. }
+        ),
+        "{:?}",
+        committed.peg_outs
+    );
+    assert_eq!(bridge_rx.recv().await.unwrap().block_number, 2);
     root.stop(None);
 }
 
