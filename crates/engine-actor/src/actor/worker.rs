@@ -258,24 +258,41 @@ impl Worker {
         if hash.is_zero() { Ok(BlockRef::default()) } else { Ok(self.block_ref(hash).await?.0) }
     }
 
+    /// Compares our persisted head with the EL's and re-sends our forkchoice state: the
+    /// chain's view wins (an EL ahead of us, e.g. after a crash between its commit and our
+    /// write, is brought back to our head, and the chain re-commits what follows).
     async fn reconcile(&mut self) -> Result<(), ActorError> {
         let mut heads = self.state.heads;
+        let latest = self
+            .core
+            .port
+            .block(BlockId::latest(), false)
+            .await?
+            .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
+        let el_head =
+            BlockRef::new(latest.header.hash, latest.header.number, latest.header.timestamp);
+        // Reconcile repeats on every tick while the EL lags: say things once.
+        let first = matches!(self.core.view().el, ElCondition::Unknown);
         if heads.head.is_unset() {
-            let latest = self
-                .core
-                .port
-                .block(BlockId::latest(), false)
-                .await?
-                .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
-            let hash = latest.header.hash;
-            let header = latest.header.inner;
-            heads.head = BlockRef::new(hash, header.number, header.timestamp);
-            self.remember_header(hash, header);
-            tracing::info!(head = %hash, number = heads.head.number, "no engine state: starting from the EL's head");
-        } else if let Err(e) = self.block_ref(heads.head.hash).await {
-            // The EL lacks our head (e.g. a fresh EL): the forkchoice update below tells it to
-            // sync to it.
-            tracing::warn!(head = %heads.head.hash, error = %e, "the EL does not know our head yet");
+            heads.head = el_head;
+            self.remember_header(el_head.hash, latest.header.inner);
+            tracing::info!(head = %el_head.hash, number = el_head.number,
+                "no engine state: starting from the EL's head");
+        } else if el_head.hash != heads.head.hash {
+            if let Err(e) = self.block_ref(heads.head.hash).await
+                && first
+            {
+                // The EL lacks our head (e.g. a fresh EL): the forkchoice update below tells
+                // it to sync to it.
+                tracing::warn!(head = %heads.head.hash, error = %e, "the EL does not know our head yet");
+            }
+            if first {
+                tracing::info!(
+                    ours = heads.head.number,
+                    el = el_head.number,
+                    "the EL's head differs from ours; re-sending ours"
+                );
+            }
         }
         let outcome = self
             .core

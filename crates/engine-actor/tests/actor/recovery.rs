@@ -105,3 +105,26 @@ async fn corrupt_state_file() {
     let status = wait_state(&engine, EngineState::Ready).await;
     assert_eq!(status.heads.head.hash, el.genesis());
 }
+
+/// Crash after the EL committed a block but before the engine saved it: the restarted
+/// engine trusts its own state, brings the EL back to that head, and the chain's re-commit
+/// of the block makes it the head again, once.
+#[tokio::test]
+async fn el_ahead_of_saved_state_is_brought_back() {
+    let h = Harness::ready().await;
+    h.produce(1, vec![]).await;
+    let state_file = h.dir.path().join(STATE_FILE_NAME);
+    let saved_at_one = std::fs::read(&state_file).unwrap();
+    let (b2, _) = h.produce(2, vec![]).await;
+    kill(&h.engine).await;
+    std::fs::write(&state_file, saved_at_one).unwrap();
+    assert_eq!(h.el.head_number(), 2);
+
+    let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
+    let status = wait_state(&engine, EngineState::Ready).await;
+    assert_eq!(status.heads.head.number, 1);
+    assert_eq!(h.el.head_number(), 1, "the EL follows the engine's saved head");
+    let committed = crate::harness::commit(&engine, &b2).await.unwrap();
+    assert!(committed.head);
+    assert_eq!(h.el.head(), b2.payload.block_hash());
+}
