@@ -66,7 +66,9 @@ pub enum ChainMsg {
         /// Answer.
         reply: Reply<Committed>,
     },
-    /// Set the forkchoice state explicitly (e.g. after a reorg decided by consensus).
+    /// Set the forkchoice state explicitly (e.g. after a reorg decided by consensus). The
+    /// blocks must be known to the EL (commit them first); an unknown one is refused with
+    /// [`ActorError::UnknownBlock`] before anything is sent.
     ForkchoiceUpdate {
         /// Request id.
         correlation: CorrelationId,
