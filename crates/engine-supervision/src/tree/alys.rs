@@ -82,7 +82,10 @@ fn single(supervisor: &str, actor: &str, factory: ChildFactory) -> ChildSpec {
 ///     supervisor::{ChildFactory, SpawnCtx},
 ///     tree::{V2Factories, alys_v2_tree},
 /// };
-/// # fn factory() -> ChildFactory { ChildFactory::new(|_ctx: SpawnCtx| async { unimplemented!() }) }
+/// // The tree is only described here, not spawned, so the factories are never called.
+/// fn factory() -> ChildFactory {
+///     ChildFactory::new(|_ctx: SpawnCtx| async { Err(ractor::SpawnErr::ActorAlreadyStarted) })
+/// }
 /// let tree = alys_v2_tree(V2Factories {
 ///     chain: factory(),
 ///     engine: factory(),
