@@ -24,10 +24,12 @@ async fn devnet() -> DevnetEl {
     DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())).await.unwrap()
 }
 
-/// A loopback URL where nothing listens (a port bound, read back and released).
-fn closed_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
+/// A loopback URL that refuses connections: its port is bound but not listening, and stays
+/// reserved (no other test can take it) while the returned socket lives.
+fn closed_url() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    (format!("http://{}", socket.local_addr().unwrap()), socket)
 }
 
 /// A JWT secret file that is missing, too short or not hex is named with its problem.
@@ -54,7 +56,7 @@ async fn bad_jwt_files() {
 async fn unreachable_client() {
     let dir = tempfile::tempdir().unwrap();
     let files = JwtFiles::random().unwrap();
-    let url = closed_url();
+    let (url, _reserved) = closed_url();
     let mut args = external(dir.path(), &url, &files.valid());
     args.push("--fail-fast".into());
     let (status, stderr, _) = Node::spawn(&args).exit().await;
