@@ -152,9 +152,14 @@ fn doc(ctx: &Ctx) -> Result<(), String> {
     run(doc)
 }
 
-/// The container tests: engine-testkit with its `containers` feature, which no other stage
-/// turns on (so `test` never needs Docker). In CI a missing daemon or image fails the stage;
-/// elsewhere it is skipped with one line saying how to enable it.
+/// The features that turn the container tests on: engine-testkit's wire-level ones and
+/// engine-actor's actor-level scenarios.
+const CONTAINER_FEATURES: &str = "engine-testkit/containers,engine-actor/container-tests";
+
+/// The container tests: engine-testkit with its `containers` feature and engine-actor with
+/// its `container-tests`, which no other stage turns on (so `test` never needs Docker). In CI
+/// a missing daemon or image fails the stage; elsewhere it is skipped with one line saying how
+/// to enable it.
 fn containers(ctx: &Ctx) -> Result<(), String> {
     let missing = images::docker_ready().err().or_else(|| {
         (!images::image_present(images::ETHEREUMJS_IMAGE)).then(|| {
@@ -178,8 +183,10 @@ fn containers(ctx: &Ctx) -> Result<(), String> {
             "clippy",
             "-p",
             "engine-testkit",
+            "-p",
+            "engine-actor",
             "--features",
-            "containers",
+            CONTAINER_FEATURES,
             "--all-targets",
             "--locked",
             "--",
@@ -192,7 +199,17 @@ fn containers(ctx: &Ctx) -> Result<(), String> {
         println!("cargo-nextest not found: falling back to cargo test");
         return run(cargo(
             ctx,
-            &["test", "-p", "engine-testkit", "--features", "containers", "--locked", "container_"],
+            &[
+                "test",
+                "-p",
+                "engine-testkit",
+                "-p",
+                "engine-actor",
+                "--features",
+                CONTAINER_FEATURES,
+                "--locked",
+                "container_",
+            ],
         ));
     }
     let mut nextest = cargo(
@@ -202,8 +219,10 @@ fn containers(ctx: &Ctx) -> Result<(), String> {
             "run",
             "-p",
             "engine-testkit",
+            "-p",
+            "engine-actor",
             "--features",
-            "containers",
+            CONTAINER_FEATURES,
             "--locked",
             "--no-tests=fail",
             "-E",
