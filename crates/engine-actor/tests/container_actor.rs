@@ -25,6 +25,7 @@ use engine_client::{
     client::ClientConfig,
     engine_api::{BoxFuture, EngineResult},
     eth::{EthApi, EthClient},
+    health::EndpointState,
     pool::{ExecutionPool, PoolConfig},
     retry::RetryPolicy,
 };
@@ -203,13 +204,24 @@ impl ElKind for EthereumJsSingleNode {
 /// EthereumJS on the development genesis (funded dev keys, bridge contract) under
 /// `schedule`, driven by a ready engine actor; `None` when containers are skipped.
 async fn start(schedule: ForkSchedule) -> Option<Setup> {
-    let genesis = dev_genesis(schedule).unwrap();
     let jwt = JwtSecret::random();
-    let el = ElContainer::<EthereumJsSingleNode>::start_or_skip(&genesis, &jwt).await.unwrap()?;
+    let setup = start_with(schedule, &jwt, &jwt).await?;
+    setup.node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    Some(setup)
+}
+
+/// EthereumJS authenticating its engine port with `el_jwt`, and an engine actor (not yet
+/// waited for) signing with `engine_jwt`.
+async fn start_with(
+    schedule: ForkSchedule,
+    el_jwt: &JwtSecret,
+    engine_jwt: &JwtSecret,
+) -> Option<Setup> {
+    let genesis = dev_genesis(schedule).unwrap();
+    let el = ElContainer::<EthereumJsSingleNode>::start_or_skip(&genesis, el_jwt).await.unwrap()?;
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
-    let node = Node::start(pool_port(&el, &jwt, schedule), chain, dir.path()).await;
-    node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    let node = Node::start(pool_port(&el, engine_jwt, schedule), chain, dir.path()).await;
     let eth = eth_client(&el.rpc_url());
     Some(Setup { node, eth, genesis_timestamp: genesis.timestamp, _el: el, _dir: dir })
 }
@@ -351,4 +363,62 @@ async fn container_ethereumjs_cancun_peg_out_reported_once() {
     assert!(setup.node.bridge_rx.try_recv().is_err(), "exactly one peg-out event");
     setup.node.set_finalized(first).await.unwrap();
     assert_eq!(setup.el_block(BlockNumberOrTag::Finalized).await, (1, first));
+}
+
+/// Blocks built by one EthereumJS through its actor are imported by a second EthereumJS
+/// through the other actor's commit path (a payload it did not build, checked locally
+/// against the expected peg-ins), on Cancun: both ELs end on the same head with the same
+/// minted balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_imports_blocks_built_by_another() {
+    let schedule = ForkSchedule::all_from_genesis(Fork::Cancun);
+    let Some(builder) = start(schedule).await else { return };
+    let Some(importer) = start(schedule).await else { return };
+    let user = Address::repeat_byte(0x44);
+    for i in 1..=10u64 {
+        let peg_in = PegIn {
+            evm_address: user,
+            amount: Satoshis(i),
+            bitcoin_txid: B256::with_last_byte(i as u8),
+        };
+        let built =
+            builder.node.build(builder.genesis_timestamp + 2 * i, vec![peg_in]).await.unwrap();
+        let hash = built.payload.block_hash();
+        assert!(builder.node.commit(&built).await.unwrap().head);
+        let imported = importer.node.commit(&built).await.unwrap();
+        assert_eq!((imported.hash, imported.number), (hash, i));
+        assert_eq!(imported.status, PayloadStatus::Valid { latest_valid_hash: hash });
+        assert!(imported.head, "the importer adopts block {i}");
+    }
+    let head = builder.el_block(BlockNumberOrTag::Latest).await;
+    assert_eq!(head.0, 10);
+    assert_eq!(importer.el_block(BlockNumberOrTag::Latest).await, head);
+    let minted = U256::from((1..=10u64).sum::<u64>()) * U256::from(WEI_PER_SAT);
+    assert_eq!(importer.balance(user).await, minted);
+    assert_eq!(builder.balance(user).await, minted);
+}
+
+/// An engine holding the wrong JWT secret marks the endpoint AuthFailed with a message
+/// naming the cause, and builds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_wrong_jwt_is_auth_failed() {
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let Some(setup) = start_with(schedule, &JwtSecret::random(), &JwtSecret::random()).await else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + harness::DEADLINE;
+    let endpoint = loop {
+        let status = setup.node.status().await;
+        let endpoint = status.endpoints[0].clone();
+        if endpoint.state == EndpointState::AuthFailed {
+            break endpoint;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never AuthFailed: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let message = endpoint.last_error.expect("the endpoint says why");
+    assert!(message.contains("refused authentication (HTTP 401)"), "{message}");
+    assert!(message.contains("JWT secrets differ"), "{message}");
+    let refused = setup.node.build(setup.genesis_timestamp + 2, Vec::new()).await;
+    assert!(refused.is_err(), "built without authentication: {refused:?}");
 }
