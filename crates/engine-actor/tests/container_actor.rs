@@ -56,7 +56,7 @@ struct Setup {
     node: Node,
     eth: EthClient,
     genesis_timestamp: u64,
-    _el: ElContainer<EthereumJsSingleNode>,
+    el: ElContainer<EthereumJsSingleNode>,
     _dir: tempfile::TempDir,
 }
 
@@ -223,7 +223,7 @@ async fn start_with(
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
     let node = Node::start(pool_port(&el, engine_jwt, schedule), chain, dir.path()).await;
     let eth = eth_client(&el.rpc_url());
-    Some(Setup { node, eth, genesis_timestamp: genesis.timestamp, _el: el, _dir: dir })
+    Some(Setup { node, eth, genesis_timestamp: genesis.timestamp, el, _dir: dir })
 }
 
 impl Setup {
@@ -421,4 +421,51 @@ async fn container_ethereumjs_wrong_jwt_is_auth_failed() {
     assert!(message.contains("JWT secrets differ"), "{message}");
     let refused = setup.node.build(setup.genesis_timestamp + 2, Vec::new()).await;
     assert!(refused.is_err(), "built without authentication: {refused:?}");
+}
+
+/// `docker <verb> <id>`, failing the test if docker does.
+async fn docker(verb: &'static str, id: &str) {
+    let id = id.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("docker").args([verb, &id]).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "docker {verb}: {out:?}");
+}
+
+/// The EL's container is killed mid-run (SIGKILL: a crash, and quicker than EthereumJS's
+/// eight-second clean shutdown) and started again on the same chain database and ports: the
+/// engine reports the endpoint offline and refuses to build while it is gone, comes back to
+/// Ready on its own, finds the EL on its head and finalized block, and builds on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_restart_mid_run_recovers() {
+    let Some(setup) = start(ForkSchedule::shanghai_from_genesis()).await else { return };
+    let mut hashes = vec![setup.el_block(BlockNumberOrTag::Number(0)).await.1];
+    for i in 1..=5u64 {
+        hashes.push(build_and_commit(&setup, i, setup.genesis_timestamp + 2 * i, Vec::new()).await);
+    }
+    setup.node.set_finalized(hashes[3]).await.unwrap();
+
+    docker("kill", setup.el.id()).await;
+    let deadline = tokio::time::Instant::now() + harness::DEADLINE;
+    loop {
+        let status = setup.node.status().await;
+        if status.endpoints[0].state == EndpointState::Offline {
+            assert!(!status.state.can_build(), "builds allowed with the EL gone: {status:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never saw the EL go: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(setup.node.build(setup.genesis_timestamp + 12, Vec::new()).await.is_err());
+
+    docker("start", setup.el.id()).await;
+    setup.node.wait_state(&[EngineState::Ready]).await;
+    assert_eq!(setup.el_block(BlockNumberOrTag::Latest).await, (5, hashes[5]));
+    assert_eq!(setup.el_block(BlockNumberOrTag::Finalized).await, (3, hashes[3]));
+    let sixth = build_and_commit(&setup, 6, setup.genesis_timestamp + 12, Vec::new()).await;
+    assert_eq!(setup.el_block(BlockNumberOrTag::Latest).await, (6, sixth));
+    assert_eq!(setup.node.status().await.heads.finalized.hash, hashes[3]);
 }
