@@ -1,8 +1,9 @@
 //! The public `eth_*` calls the engine needs: chain id, sync status, blocks, receipts,
 //! transaction submission, balances, nonces and logs.
 //!
-//! Receipts of a block come from `eth_getBlockReceipts`; where the EL lacks that method, from
-//! one `eth_getTransactionReceipt` per transaction of the block, and that fallback fails
+//! Receipts of a block come from `eth_getBlockReceipts`; where the EL lacks that method or
+//! answers null for a block it has, from one `eth_getTransactionReceipt` per transaction of
+//! the block, and that fallback fails
 //! closed: a missing receipt, or one from another block, is an error, never skipped (the old
 //! node skipped failures silently, losing peg-outs).
 
@@ -135,8 +136,11 @@ impl EthClient {
 
     async fn receipts(&self, block: BlockId) -> EngineResult<Option<Vec<TransactionReceipt>>> {
         match self.call("eth_getBlockReceipts", &[block], true).await {
-            Err(EngineError::Rpc { code: RpcErrorCode::MethodNotFound, .. }) => {}
-            other => return other,
+            Ok(Some(receipts)) => return Ok(Some(receipts)),
+            // Null means an unknown block, or an EL that fails the lookup (EthereumJS 0.10.5
+            // answers null for every block hash); the per-transaction path tells them apart.
+            Ok(None) | Err(EngineError::Rpc { code: RpcErrorCode::MethodNotFound, .. }) => {}
+            Err(e) => return Err(e),
         }
         let block = match block {
             BlockId::Hash(h) => self.block_by_hash(h.block_hash, false).await?,

@@ -76,7 +76,8 @@ async fn syncing_object() {
     assert_eq!(info.highest_block, U256::from(9));
 }
 
-/// Receipts of a block, from eth_getBlockReceipts and, when the EL lacks it, one by one.
+/// Receipts of a block, from eth_getBlockReceipts and, when the EL lacks it or answers null
+/// for a block it has, one by one.
 #[tokio::test]
 async fn block_receipts_with_fallback() {
     let el = mock(Fork::Shanghai).await;
@@ -90,6 +91,12 @@ async fn block_receipts_with_fallback() {
     let fallback = e.block_receipts(block).await.unwrap().unwrap();
     assert_eq!(fallback, direct);
     assert_eq!(el.calls("eth_getTransactionReceipt").len(), 3);
+
+    // A null answer for a block the EL has (EthereumJS 0.10.5 does this for every hash) is
+    // not taken as "no receipts": the per-transaction path answers instead.
+    el.fail_next("eth_getBlockReceipts", Fault::Result(serde_json::Value::Null), 1);
+    assert_eq!(e.block_receipts(block).await.unwrap().unwrap(), direct);
+    assert_eq!(el.calls("eth_getTransactionReceipt").len(), 6);
 
     assert_eq!(e.transaction_receipt(txs[1]).await.unwrap().unwrap(), direct[1]);
     assert!(e.block_receipts(BlockId::from(B256::repeat_byte(3))).await.unwrap().is_none());
