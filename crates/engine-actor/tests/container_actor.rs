@@ -13,7 +13,6 @@
 mod harness;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_rpc_types_eth::{Block, Filter, Log, SyncStatus, TransactionReceipt};
 use alloy_signer::SignerSync;
 use alloy_sol_types::SolCall;
 use engine_actor::{
@@ -23,7 +22,6 @@ use engine_actor::{
 };
 use engine_client::{
     client::ClientConfig,
-    engine_api::{BoxFuture, EngineResult},
     eth::{EthApi, EthClient},
     health::EndpointState,
     pool::{ExecutionPool, PoolConfig},
@@ -31,12 +29,12 @@ use engine_client::{
 };
 use engine_testkit::{
     JwtSecret,
-    containers::{ElContainer, ElKind, ElPorts, EthereumJs},
+    containers::{ElContainer, EthereumJs},
     devnet::dev_genesis,
     fixtures::keys::dev_signer,
 };
 use engine_types::{
-    EngineError, Fork, ForkSchedule, PayloadStatus, PegIn, Satoshis,
+    Fork, ForkSchedule, PayloadStatus, PegIn, Satoshis,
     config::{ChainConfig, RetryConfig, TimeoutConfig},
     constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV, WEI_PER_SAT},
     eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718},
@@ -56,7 +54,7 @@ struct Setup {
     node: Node,
     eth: EthClient,
     genesis_timestamp: u64,
-    el: ElContainer<EthereumJsSingleNode>,
+    el: ElContainer<EthereumJs>,
     _dir: tempfile::TempDir,
 }
 
@@ -74,93 +72,8 @@ fn eth_client(url: &str) -> EthClient {
     EthClient::new(url, None, REQUEST_TIMEOUT, RetryPolicy::new(retry()), 16 << 20).unwrap()
 }
 
-/// The public RPC of EthereumJS 0.10.5, with one of its bugs bridged: its
-/// `eth_getBlockReceipts` takes a block hash for a number (it tests `isHexString(hash, 64)`,
-/// a length in bytes, so no 32-byte hash passes) and answers `null` for every block asked by
-/// hash, which the actor rightly reports as a failed peg-out scan. Receipts by hash are
-/// fetched here by the block's number instead, and each must name the asked hash, so a
-/// reorg in between fails closed instead of reporting another block's peg-outs.
-#[derive(Debug)]
-struct EthereumJsRpc(EthClient);
-
-impl EthApi for EthereumJsRpc {
-    fn chain_id(&self) -> BoxFuture<'_, EngineResult<u64>> {
-        self.0.chain_id()
-    }
-
-    fn syncing(&self) -> BoxFuture<'_, EngineResult<SyncStatus>> {
-        self.0.syncing()
-    }
-
-    fn block_number(&self) -> BoxFuture<'_, EngineResult<u64>> {
-        self.0.block_number()
-    }
-
-    fn block_by_number(
-        &self,
-        number: BlockNumberOrTag,
-        full: bool,
-    ) -> BoxFuture<'_, EngineResult<Option<Block>>> {
-        self.0.block_by_number(number, full)
-    }
-
-    fn block_by_hash(&self, hash: B256, full: bool) -> BoxFuture<'_, EngineResult<Option<Block>>> {
-        self.0.block_by_hash(hash, full)
-    }
-
-    fn transaction_receipt(
-        &self,
-        hash: B256,
-    ) -> BoxFuture<'_, EngineResult<Option<TransactionReceipt>>> {
-        self.0.transaction_receipt(hash)
-    }
-
-    fn block_receipts(
-        &self,
-        block: BlockId,
-    ) -> BoxFuture<'_, EngineResult<Option<Vec<TransactionReceipt>>>> {
-        let BlockId::Hash(hash) = block else { return self.0.block_receipts(block) };
-        let hash = hash.block_hash;
-        Box::pin(async move {
-            let Some(found) = self.0.block_by_hash(hash, false).await? else { return Ok(None) };
-            let receipts = self.0.block_receipts(BlockId::number(found.header.number)).await?;
-            if let Some(other) = receipts.iter().flatten().find(|r| r.block_hash != Some(hash)) {
-                return Err(EngineError::bad_response(
-                    "eth_getBlockReceipts",
-                    format!("a receipt of block {hash} names block {:?}", other.block_hash),
-                ));
-            }
-            Ok(receipts)
-        })
-    }
-
-    fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, EngineResult<B256>> {
-        self.0.send_raw_transaction(raw)
-    }
-
-    fn balance(&self, address: Address, block: BlockId) -> BoxFuture<'_, EngineResult<U256>> {
-        self.0.balance(address, block)
-    }
-
-    fn transaction_count(
-        &self,
-        address: Address,
-        block: BlockId,
-    ) -> BoxFuture<'_, EngineResult<u64>> {
-        self.0.transaction_count(address, block)
-    }
-
-    fn logs(&self, filter: Filter) -> BoxFuture<'_, EngineResult<Vec<Log>>> {
-        self.0.logs(filter)
-    }
-}
-
 /// A pool port over one container, with timeouts fit for a container.
-fn pool_port(
-    el: &ElContainer<EthereumJsSingleNode>,
-    jwt: &JwtSecret,
-    schedule: ForkSchedule,
-) -> PoolPort {
+fn pool_port(el: &ElContainer<EthereumJs>, jwt: &JwtSecret, schedule: ForkSchedule) -> PoolPort {
     let mut client = ClientConfig::new(el.engine_url(), jwt.clone());
     client.timeouts = TimeoutConfig {
         forkchoice_updated: REQUEST_TIMEOUT,
@@ -175,30 +88,8 @@ fn pool_port(
     let mut config = PoolConfig::new(vec![client], schedule);
     config.upcheck_interval = Duration::from_millis(200);
     let pool = ExecutionPool::start(config).unwrap();
-    let eth = vec![Arc::new(EthereumJsRpc(eth_client(&el.rpc_url()))) as Arc<dyn EthApi>];
+    let eth = vec![Arc::new(eth_client(&el.rpc_url())) as Arc<dyn EthApi>];
     PoolPort::new(pool, eth).unwrap()
-}
-
-/// EthereumJS as [`EthereumJs`] runs it, plus `--isSingleNode`: the client's own switch for a
-/// node without peers under a consensus client (it still never mines by itself). Without it
-/// EthereumJS answers every `eth_sendRawTransaction` with "no peer connection available"
-/// (after pooling the transaction), and with a 1970 genesis also deems itself never
-/// synchronized and refuses transactions outright.
-#[derive(Debug, Clone, Copy, Default)]
-struct EthereumJsSingleNode;
-
-impl ElKind for EthereumJsSingleNode {
-    const NAME: &'static str = EthereumJs::NAME;
-    const DEFAULT_IMAGE: &'static str = EthereumJs::DEFAULT_IMAGE;
-    const IMAGE_ENV: &'static str = EthereumJs::IMAGE_ENV;
-    const LOCAL: bool = EthereumJs::LOCAL;
-    const READY_LINE: &'static str = EthereumJs::READY_LINE;
-
-    fn args(ports: &ElPorts, chain_id: u64) -> Vec<String> {
-        let mut args = EthereumJs::args(ports, chain_id);
-        args.extend(["--isSingleNode".to_owned(), "true".to_owned()]);
-        args
-    }
 }
 
 /// EthereumJS on the development genesis (funded dev keys, bridge contract) under
@@ -218,7 +109,7 @@ async fn start_with(
     engine_jwt: &JwtSecret,
 ) -> Option<Setup> {
     let genesis = dev_genesis(schedule).unwrap();
-    let el = ElContainer::<EthereumJsSingleNode>::start_or_skip(&genesis, el_jwt).await.unwrap()?;
+    let el = ElContainer::<EthereumJs>::start_or_skip(&genesis, el_jwt).await.unwrap()?;
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
     let node = Node::start(pool_port(&el, engine_jwt, schedule), chain, dir.path()).await;

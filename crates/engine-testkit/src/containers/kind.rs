@@ -92,6 +92,12 @@ impl ElKind for EthereumJs {
             "false",
             "--logFile",
             "false",
+            // The client's own switch for a node without peers under a consensus client (it
+            // still never mines by itself). Without it EthereumJS answers every
+            // `eth_sendRawTransaction` with "no peer connection available" (after pooling
+            // the transaction) and, on an old genesis, deems itself never synchronized.
+            "--isSingleNode",
+            "true",
         ]));
         args
     }
