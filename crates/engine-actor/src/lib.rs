@@ -85,3 +85,11 @@ pub use config::EngineActorConfig;
 pub use error::ActorError;
 pub use messages::{ChainMsg, EngineMsg, NetworkMsg, QueryMsg};
 pub use port::ExecutionPort;
+
+/// The supervision crate, re-exported so that the binary (which depends on this crate, not on
+/// engine-supervision) can write the child factories [`tree::engine_v2_tree`] takes.
+pub use engine_supervision as supervision;
+
+/// The client crate, re-exported for the same reason: the binary describes its metrics and
+/// configures endpoints without a second path to the same types.
+pub use engine_client as client;
