@@ -10,25 +10,10 @@ pub(crate) mod chain;
 pub(crate) mod network;
 pub(crate) mod storage;
 
-use engine_actor::{EngineMsg, status::EngineStatus};
+use engine_actor::{EngineMsg, status::EngineStatus, supervision::tree::names};
 use engine_types::CorrelationId;
 use ractor::{ActorRef, registry, rpc::CallResult};
 use std::time::Duration;
-
-/// Registered names of the V2 actors (the supervision tree registers each child under its
-/// name; these are the names `engine_supervision::tree::names` declares).
-pub(crate) mod names {
-    /// The chain actor.
-    pub(crate) const CHAIN_ACTOR: &str = "ChainActor";
-    /// The engine actor.
-    pub(crate) const ENGINE_ACTOR: &str = "EngineActor";
-    /// The bridge actor.
-    pub(crate) const BRIDGE_ACTOR: &str = "BridgeActor";
-    /// The storage actor.
-    pub(crate) const STORAGE_ACTOR: &str = "StorageActor";
-    /// The network actor.
-    pub(crate) const NETWORK_ACTOR: &str = "NetworkActor";
-}
 
 /// How long a caller waits for the engine's answer to a status query (no I/O behind it).
 pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_secs(2);

@@ -40,6 +40,8 @@ pub(crate) fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| e.to_string())?;
     describe();
     engine_actor::metrics::describe();
+    engine_actor::client::metrics::describe();
+    engine_actor::supervision::metrics::describe();
     Ok(handle)
 }
 

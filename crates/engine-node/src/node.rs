@@ -3,10 +3,10 @@
 //! ```text
 //!  bind the operator and transaction ports ─> metrics recorder ─> data directory checks
 //!  ─> execution layer: embedded devnet (rebuilt from stored blocks) | real clients (probed)
-//!  ─> engine port (engine-client's pool) ─> actors ─> servers
-//!  ─> until SIGINT/SIGTERM, the block limit, or an actor exiting
-//!  ─> stop producing (the slot in flight finishes) ─> flush storage ─> stop the actors in
-//!     reverse order ─> stop the servers ─> stop the devnet
+//!  ─> engine port (engine-client's pool) ─> actors (the V2 supervision tree) ─> servers
+//!  ─> until SIGINT/SIGTERM, the block limit, or the root supervisor giving up
+//!  ─> stop producing (the slot in flight finishes) ─> flush storage ─> stop the tree (the
+//!     actors in reverse start order) ─> stop the servers ─> stop the devnet
 //! ```
 
 use crate::{
@@ -155,7 +155,10 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         }
         () = wait_finished(&mut progress, run.stay_up, &shutdown) => Ok(()),
         name = tree.exited() => Err(NodeError::Runtime {
-            reason: format!("the {name} stopped unexpectedly; see the log above for why"),
+            reason: format!(
+                "the {name} stopped unexpectedly (an actor kept failing past its restarts); \
+                 see the log above for why"
+            ),
         }),
     };
     let produced = tree.stop().await;

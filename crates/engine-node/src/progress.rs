@@ -101,6 +101,12 @@ impl Progress {
         self.failures += 1;
     }
 
+    /// Slots that produced nothing since the last summary.
+    #[cfg(test)]
+    pub(crate) const fn failures(&self) -> u64 {
+        self.failures
+    }
+
     fn summary(&self, pending: usize) -> String {
         format!(
             "summary: {} blocks in {:.1}s, {} failed slots, {} peg-ins minted ({pending} pending), {} peg-outs, {} txs",

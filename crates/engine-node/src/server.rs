@@ -10,7 +10,6 @@
 use crate::{
     actors::{
         engine_status,
-        names::NETWORK_ACTOR,
         network::{NetworkCmd, VERDICT_TIMEOUT},
     },
     error::NodeError,
@@ -22,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use engine_actor::messages::TxVerdict;
+use engine_actor::{messages::TxVerdict, supervision::tree::names::NETWORK_ACTOR};
 use engine_types::primitives::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::{ActorRef, registry, rpc::CallResult};

@@ -19,7 +19,7 @@
 //! Chain actor would make the engine fail.
 
 use crate::{
-    actors::{call_engine, engine_status, names::STORAGE_ACTOR, storage::StorageMsg},
+    actors::{call_engine, engine_status, storage::StorageMsg},
     metrics,
     progress::{BlockLine, Progress},
     sim::Simulator,
@@ -29,6 +29,7 @@ use engine_actor::{
     ActorError, ChainMsg,
     heads::BlockRef,
     messages::{BuiltPayload, Committed, PegOutReport},
+    supervision::tree::names::STORAGE_ACTOR,
 };
 use engine_types::{CorrelationId, PegIn, engine::ExecutionPayload};
 use ractor::{
@@ -36,7 +37,10 @@ use ractor::{
 };
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::watch;
@@ -79,6 +83,9 @@ pub(crate) struct ChainShared {
     /// Why the last slot waited, so that a long wait is logged once, not every slot.
     waiting: Mutex<Option<String>>,
     sim: Option<Arc<Simulator>>,
+    /// Set by `ChainCmd::Stop`, so that an incarnation restarted by the supervision tree
+    /// while the node stops does not produce again.
+    stopped: AtomicBool,
 }
 
 impl ChainShared {
@@ -95,6 +102,7 @@ impl ChainShared {
             lines: Mutex::new(Progress::new(summary_every)),
             waiting: Mutex::new(None),
             sim: sim.map(Arc::new),
+            stopped: AtomicBool::new(false),
         })
     }
 
@@ -193,6 +201,7 @@ impl Drop for ChainState {
 impl ChainState {
     fn stop_ticking(&mut self) {
         self.stopped = true;
+        self.shared.stopped.store(true, Ordering::Release);
         self.generation += 1;
         if let Some(ticker) = self.ticker.take() {
             ticker.abort();
@@ -220,7 +229,7 @@ impl Actor for ChainActor {
         myself: ActorRef<ChainCmd>,
         shared: Arc<ChainShared>,
     ) -> Result<ChainState, ActorProcessingErr> {
-        let finished = shared.progress.borrow().finished;
+        let finished = shared.progress.borrow().finished || shared.stopped.load(Ordering::Acquire);
         let mut state = ChainState {
             shared,
             generation: 0,
@@ -578,6 +587,33 @@ mod tests {
         shared.requeue(taken);
         assert_eq!(shared.take_pending(), [peg_in(1), peg_in(2), peg_in(3)]);
         assert_eq!(shared.pending_len(), 0);
+    }
+
+    /// A Chain incarnation started after the node asked for the stop (a restart by the
+    /// supervision tree while the node shuts down) does not run slots again.
+    #[tokio::test]
+    async fn an_incarnation_after_stop_stays_stopped() {
+        let config =
+            ChainConfig { slot: Duration::from_secs(3600), blocks: None, finalize_every: 0 };
+        let shared = ChainShared::new(config, None, 0);
+        let timeout = Some(Duration::from_secs(10));
+        let (first, first_join) =
+            Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        let stopped = first.call(|reply| ChainCmd::Stop { reply }, timeout).await.unwrap();
+        assert!(matches!(stopped, ractor::rpc::CallResult::Success(0)));
+        first.stop(None);
+        first_join.await.unwrap();
+
+        let (second, second_join) =
+            Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        // A tick of the new incarnation's generation; a running slot would fail (no engine)
+        // and be counted before the stop is answered.
+        second.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        let stopped = second.call(|reply| ChainCmd::Stop { reply }, timeout).await.unwrap();
+        assert!(matches!(stopped, ractor::rpc::CallResult::Success(0)));
+        assert_eq!(shared.lines.lock().unwrap().failures(), 0, "no slot ran");
+        second.stop(None);
+        second_join.await.unwrap();
     }
 
     /// A payload on the head, at the slot's time, with the packed withdrawals passes; any

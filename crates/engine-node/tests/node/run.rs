@@ -4,8 +4,9 @@ use crate::harness::{Node, base_args, block_numbers, http_get, metric};
 use redb::{ReadableDatabase, ReadableTable};
 
 /// Twenty fast blocks: each has its progress line, /metrics counts them, /status and the
-/// health endpoints answer, a peg-out reaches the Bridge actor, the data directory holds the
-/// engine state and the execution database, and SIGTERM then exits 0.
+/// health endpoints answer, a peg-out reaches the Bridge actor, the actors run under the V2
+/// supervision tree, the data directory holds the engine state and the execution database,
+/// and SIGTERM then exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_blocks_on_the_devnet() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,6 +25,19 @@ async fn twenty_blocks_on_the_devnet() {
     assert_eq!(metric(&scrape, "engine_actor_head_number"), Some(20.0), "{scrape}");
     assert!(scrape.contains("# HELP engine_node_blocks_total"), "described: {scrape}");
     assert!(scrape.contains("engine_node_peg_outs_total{kind=\"payable\"}"), "{scrape}");
+    assert!(scrape.contains("# HELP engine_supervision_backoff_seconds"), "{scrape}");
+    for (supervisor, child) in [
+        ("ConsensusSupervisor", "ChainActor"),
+        ("ConsensusSupervisor", "EngineActor"),
+        ("BridgeSupervisor", "BridgeActor"),
+        ("StorageSupervisor", "StorageActor"),
+        ("NetworkSupervisor", "NetworkActor"),
+    ] {
+        let running = format!(
+            "engine_supervision_backoff_seconds{{supervisor=\"{supervisor}\",child=\"{child}\"}} 0"
+        );
+        assert!(scrape.contains(&running), "{child} runs under {supervisor}: {scrape}");
+    }
     assert_eq!(http_get(operator, "/healthz").await.0, 200);
     let (ready, why) = http_get(operator, "/readyz").await;
     assert_eq!(ready, 200, "{why}");
@@ -39,6 +53,7 @@ async fn twenty_blocks_on_the_devnet() {
     assert_eq!(block_numbers(&lines), (1..=20).collect::<Vec<_>>());
     assert!(lines.iter().any(|l| l.contains("peg-out requested")), "a peg-out reached the bridge");
     assert!(lines.iter().any(|l| l.contains("summary: 10 blocks")));
+    assert!(lines.iter().any(|l| l.contains("AlysSystem (root)")), "the tree is logged");
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
