@@ -3,11 +3,11 @@
 //! never reaches a log line or a `Debug` output (the testkit's `JwtSecret` redacts it).
 
 use crate::error::NodeError;
-use engine_testkit::JwtSecret;
+use engine_testkit::{JwtSecret, jwt::JwtSecretProblem};
 use std::{io::ErrorKind, path::Path};
 
 /// Reads and checks the secret in `path`: 64 hex characters, optionally `0x`-prefixed,
-/// surrounding whitespace allowed (the format every execution client writes).
+/// trailing whitespace allowed (the spec's format, which every execution client writes).
 pub(crate) fn read_secret(path: &Path) -> Result<JwtSecret, NodeError> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => NodeError::JwtMissing { path: path.to_path_buf() },
@@ -16,21 +16,17 @@ pub(crate) fn read_secret(path: &Path) -> Result<JwtSecret, NodeError> {
         }
         _ => NodeError::JwtUnreadable { path: path.to_path_buf(), reason: e.to_string() },
     })?;
-    let trimmed = text.trim();
-    let hex_part = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-    let format = |found: String| NodeError::JwtFormat { path: path.to_path_buf(), found };
-    if hex_part.is_empty() {
-        return Err(format("nothing (the file is empty)".into()));
-    }
-    if !hex_part.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format("non-hex characters".into()));
-    }
-    if hex_part.len() != 64 {
-        return Err(format(format!("{} hex characters", hex_part.len())));
-    }
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_part, &mut bytes).map_err(|e| format(e.to_string()))?;
-    Ok(JwtSecret::from_bytes(bytes))
+    // The format itself is checked in one place for every crate (engine_types::jwt); the
+    // node only words each problem for a user.
+    JwtSecret::from_hex(&text).map_err(|e| {
+        let found = match e.problem {
+            JwtSecretProblem::WrongLength(0) => "nothing (the file is empty)".to_string(),
+            JwtSecretProblem::WrongLength(n) => format!("{n} hex characters"),
+            JwtSecretProblem::NotHex(_) => "non-hex characters".to_string(),
+            other => other.to_string(),
+        };
+        NodeError::JwtFormat { path: path.to_path_buf(), found }
+    })
 }
 
 #[cfg(test)]
