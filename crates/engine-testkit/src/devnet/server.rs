@@ -4,7 +4,6 @@
 use super::{el::Devnet, error::DevnetError};
 use crate::{
     JwtSecret,
-    fixtures::JwtFiles,
     rpc_server::{RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
@@ -82,8 +81,6 @@ impl RpcBackend for DevnetBackend {
 pub struct DevnetEl {
     server: RpcServer,
     backend: Arc<DevnetBackend>,
-    /// Holds the JWT secret file; deleted on drop.
-    jwt_files: JwtFiles,
 }
 
 impl std::fmt::Debug for DevnetEl {
@@ -102,7 +99,6 @@ impl DevnetEl {
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
         let devnet = Devnet::new(&config.genesis)?;
         let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
-        let jwt_files = JwtFiles::new(secret.clone())?;
         let backend =
             Arc::new(DevnetBackend { genesis: config.genesis, devnet: Mutex::new(devnet) });
         let server = RpcServer::start_at(
@@ -112,7 +108,7 @@ impl DevnetEl {
             config.public_addr,
         )
         .await?;
-        Ok(Self { server, backend, jwt_files })
+        Ok(Self { server, backend })
     }
 
     /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
@@ -142,12 +138,12 @@ impl DevnetEl {
 
     /// The JWT secret as 64 hex characters (no `0x`).
     pub fn jwt_secret_hex(&self) -> String {
-        self.server.jwt_secret().to_hex()
+        self.server.jwt_secret_hex()
     }
 
     /// A file holding the JWT secret in hex, valid while the devnet lives.
     pub fn jwt_secret_path(&self) -> PathBuf {
-        self.jwt_files.valid()
+        self.server.jwt_secret_path()
     }
 
     /// The underlying server: recorded calls, scripted faults, go-down / come-back.
