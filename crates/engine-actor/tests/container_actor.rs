@@ -12,9 +12,6 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_signer::SignerSync;
-use alloy_sol_types::SolCall;
 use engine_actor::{
     messages::{PegOutReport, TxVerdict},
     port::PoolPort,
@@ -31,16 +28,15 @@ use engine_testkit::{
     JwtSecret,
     containers::{ElContainer, EthereumJs},
     devnet::dev_genesis,
-    fixtures::keys::dev_signer,
+    fixtures::keys::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
     Fork, ForkSchedule, PayloadStatus, PegIn, Satoshis,
     config::{ChainConfig, RetryConfig, TimeoutConfig},
-    constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV, WEI_PER_SAT},
-    eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718},
+    constants::{CHAIN_ID_DEV, WEI_PER_SAT},
+    eips::{BlockId, BlockNumberOrTag},
     engine::ExecutionPayload,
-    pegout::requestPegOutCall,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    primitives::{Address, B256, Bytes, U256},
 };
 use harness::Node;
 use std::{sync::Arc, time::Duration};
@@ -193,27 +189,12 @@ async fn container_ethereumjs_fifty_blocks_with_peg_ins_and_finality() {
 }
 
 const PEGOUT_SATS: u64 = 2_000_000;
+const BTC_ADDRESS: &[u8] = b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
 /// A peg-out: development key 0 calls the bridge with `PEGOUT_SATS` worth of wei.
 fn peg_out_tx(nonce: u64) -> Bytes {
-    let signer = dev_signer(0).unwrap();
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID_DEV,
-        nonce,
-        gas_limit: 200_000,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(BRIDGE_ADDRESS),
-        value: U256::from(PEGOUT_SATS) * U256::from(WEI_PER_SAT),
-        access_list: Default::default(),
-        input: requestPegOutCall {
-            _bitcoinAddress: Bytes::from_static(b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"),
-        }
-        .abi_encode()
-        .into(),
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
+    let peg_out = Transfer::peg_out(CHAIN_ID_DEV, nonce, Satoshis(PEGOUT_SATS), BTC_ADDRESS);
+    sign_transfer(&dev_signer(0).unwrap(), &peg_out).unwrap()
 }
 
 /// On Cancun from genesis (V3 methods), a signed peg-out gossiped to the actor lands in the

@@ -4,16 +4,11 @@
 //! Network actor → `ValidateTransaction` path like any user's transaction).
 
 use crate::rpc::RpcClient;
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::SolCall;
+use engine_testkit::fixtures::keys::{Transfer, sign_transfer};
 use engine_types::{
     PegIn, Satoshis,
-    constants::{BRIDGE_ADDRESS, WEI_PER_SAT},
-    pegout::requestPegOutCall,
-    primitives::{Address, B256, Bytes, TxKind, U256, keccak256},
+    primitives::{Address, B256, Bytes, keccak256},
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,28 +106,22 @@ pub(crate) fn sign_peg_out(
     chain_id: u64,
     nonce: u64,
 ) -> Result<Bytes, String> {
-    let call =
-        requestPegOutCall { _bitcoinAddress: Bytes::from_static(PEG_OUT_ADDRESS.as_bytes()) };
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 100_000,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(BRIDGE_ADDRESS),
-        value: U256::from(PEG_OUT_SATS) * U256::from(WEI_PER_SAT),
-        access_list: Default::default(),
-        input: call.abi_encode().into(),
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| e.to_string())?;
-    Ok(TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into())
+    let peg_out =
+        Transfer::peg_out(chain_id, nonce, Satoshis(PEG_OUT_SATS), PEG_OUT_ADDRESS.as_bytes());
+    sign_transfer(signer, &peg_out).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_consensus::transaction::SignerRecoverable;
+    use alloy_consensus::{TxEnvelope, transaction::SignerRecoverable};
     use alloy_eips::eip2718::Decodable2718;
+    use alloy_sol_types::SolCall;
+    use engine_types::{
+        constants::BRIDGE_ADDRESS,
+        pegout::requestPegOutCall,
+        primitives::{TxKind, U256},
+    };
 
     /// The peg-out transaction calls the bridge with the ABI-encoded address and burns the
     /// amount, signed by the dev key.

@@ -3,24 +3,19 @@
 //! every block imported by a second node, and a reorg to a block built elsewhere.
 
 use crate::harness::{ElAddress, Node, pool_port};
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_signer::SignerSync;
-use alloy_sol_types::SolCall;
 use engine_actor::{
     messages::{PegOutReport, TxVerdict},
     status::EngineState,
 };
 use engine_testkit::{
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
-    fixtures::keys::dev_signer,
+    fixtures::keys::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
     ForkSchedule, PegIn, Satoshis,
     config::ChainConfig,
-    constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV, WEI_PER_SAT},
-    eips::eip2718::Encodable2718,
-    pegout::requestPegOutCall,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    constants::{CHAIN_ID_DEV, WEI_PER_SAT},
+    primitives::{Address, B256, Bytes, U256},
 };
 
 fn address_of(el: &DevnetEl) -> ElAddress {
@@ -32,26 +27,11 @@ fn address_of(el: &DevnetEl) -> ElAddress {
 }
 
 const PEGOUT_SATS: u64 = 2_000_000;
+const BTC_ADDRESS: &[u8] = b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
 fn peg_out_tx(nonce: u64) -> Bytes {
-    let signer = dev_signer(0).unwrap();
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID_DEV,
-        nonce,
-        gas_limit: 200_000,
-        max_fee_per_gas: 10_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(BRIDGE_ADDRESS),
-        value: U256::from(PEGOUT_SATS) * U256::from(WEI_PER_SAT),
-        access_list: Default::default(),
-        input: requestPegOutCall {
-            _bitcoinAddress: Bytes::from_static(b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"),
-        }
-        .abi_encode()
-        .into(),
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
+    let peg_out = Transfer::peg_out(CHAIN_ID_DEV, nonce, Satoshis(PEGOUT_SATS), BTC_ADDRESS);
+    sign_transfer(&dev_signer(0).unwrap(), &peg_out).unwrap()
 }
 
 /// The whole seed scenario on a real EVM.
