@@ -67,6 +67,10 @@ pub struct EndpointStatus {
     /// Moving average of its call latency (on the `watch` channel, as of the last other
     /// change).
     pub latency_ewma: Option<Duration>,
+    /// How many times it came back after being Offline or AuthFailed. An EL that was down
+    /// may have restarted and lost its forkchoice state: whoever owns that state re-sends
+    /// it when this grows (a counter, so no return is missed between two looks).
+    pub reconnects: u64,
 }
 
 /// Weight of the newest sample in the latency average.
@@ -109,6 +113,7 @@ impl Health {
             lagging: false,
             last_error: None,
             latency_ewma: None,
+            reconnects: 0,
         };
         let (tx, _) = watch::channel(status.clone());
         Self { inner: Mutex::new(Inner { breaker: CircuitBreaker::new(config), status }), tx }
@@ -209,7 +214,11 @@ impl Health {
     fn update<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> R) -> R {
         let mut inner = self.lock();
         let now = Instant::now();
+        let was_down = is_down(inner.status.state);
         let out = f(&mut inner, now);
+        if was_down && !is_down(inner.status.state) {
+            inner.status.reconnects += 1;
+        }
         inner.status.breaker = inner.breaker.state(now);
         // The common case (a successful call on a healthy endpoint) changes nothing worth
         // publishing: find that out without cloning the status.
@@ -238,8 +247,14 @@ impl Health {
     }
 }
 
+/// Offline or refusing us: a state it "comes back" from.
+const fn is_down(state: EndpointState) -> bool {
+    matches!(state, EndpointState::Offline | EndpointState::AuthFailed)
+}
+
 fn same_but_latency(a: &EndpointStatus, b: &EndpointStatus) -> bool {
-    a.state == b.state
+    a.reconnects == b.reconnects
+        && a.state == b.state
         && a.breaker == b.breaker
         && a.head == b.head
         && a.lagging == b.lagging
@@ -336,5 +351,33 @@ mod tests {
         h.set_head(B256::repeat_byte(1));
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow_and_update().head, Some(B256::repeat_byte(1)));
+    }
+
+    /// Every return from Offline or AuthFailed counts once, however it is learned (a request
+    /// answering, an upcheck, a VALID head), and is published; moves between up states and
+    /// repeated failures do not count.
+    #[test]
+    fn counts_returns_from_down() {
+        let h = Health::new("a", &cfg());
+        let mut rx = h.subscribe();
+        let ms = Duration::from_millis(1);
+        h.set_state(EndpointState::Syncing);
+        h.set_state(EndpointState::Synced);
+        assert_eq!(h.status().reconnects, 0, "never down");
+        h.on_outcome(Err(&refused()), ms);
+        h.on_outcome(Err(&refused()), ms);
+        assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Synced);
+        assert_eq!(h.status().reconnects, 1);
+        h.set_state(EndpointState::Offline);
+        h.set_state(EndpointState::Syncing);
+        assert_eq!(h.status().reconnects, 2, "an upcheck that finds it syncing");
+        h.on_outcome(Err(&EngineError::Auth { endpoint: "a".into(), status: 401 }), ms);
+        h.set_head(B256::repeat_byte(2));
+        assert_eq!(h.status().reconnects, 3, "a VALID head after a refused JWT");
+        rx.mark_unchanged();
+        h.set_state(EndpointState::Offline);
+        h.set_state(EndpointState::Synced);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().reconnects, 4);
     }
 }

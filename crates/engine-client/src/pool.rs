@@ -19,8 +19,9 @@
 //!   were undecided count as a failover. Standbys keep running in their lanes after the
 //!   verdict and record whether they reached the head.
 //! - **Catch-up.** A standby that answers SYNCING/ACCEPTED to `newPayload` (it lacks the
-//!   parent) is replayed the missing ancestors from the pool's bounded buffer of recent
-//!   payloads, oldest first, then the payload again.
+//!   parent) or to a forkchoice update (it lacks the head, e.g. it was down while the
+//!   others went on) is replayed the missing blocks from the pool's bounded buffer of recent
+//!   payloads, oldest first, then asked again.
 //! - **Ranking.** Usable endpoints (breaker not open, JWT accepted) sorted by state (synced,
 //!   syncing, offline) and then configured rank.
 
@@ -392,8 +393,9 @@ impl ExecutionPool {
     }
 
     /// Sends a forkchoice update (no attributes) to every usable endpoint; the version is
-    /// that of `head_timestamp`, the head block's timestamp. Same verdict rule as
-    /// [`commit`](Self::commit).
+    /// that of `head_timestamp`, the head block's timestamp. An endpoint that lacks the head
+    /// is replayed the missing blocks from the recent buffer and asked again. Same verdict
+    /// rule as [`commit`](Self::commit).
     pub async fn forkchoice_updated(
         &self,
         state: ForkchoiceState,
@@ -401,10 +403,9 @@ impl ExecutionPool {
     ) -> Result<CommitOutcome, ClientError> {
         let version =
             self.shared.schedule.version_for(EngineMethod::ForkchoiceUpdated, head_timestamp);
-        self.fan_out("forkchoice_updated", |attempts, _| {
+        self.fan_out("forkchoice_updated", |attempts, weak| {
             move |c: EngineClient| async move {
-                let forkchoice = c.forkchoice_updated_with(version, state, None, attempts).await?;
-                Ok(EndpointCommit { payload_status: None, forkchoice: Some(forkchoice) })
+                forkchoice_on(&c, version, state, attempts, weak).await
             }
         })
         .await
@@ -562,35 +563,13 @@ async fn commit_on(
     attempts: Attempts,
     shared: Weak<Shared>,
 ) -> Result<EndpointCommit, EngineError> {
-    let new_payload = |e: RecentPayload, version| {
-        client.new_payload_with(version, e.payload, e.sidecar, attempts)
-    };
-    let mut status = new_payload(entry.clone(), np_version).await?;
-    if status.is_undecided() {
-        let parent = entry.payload.parent_hash();
-        let known = client.status().head;
-        let chain =
-            shared.upgrade().map(|s| s.recent().chain_to(parent, known)).unwrap_or_default();
-        if !chain.is_empty() {
-            tracing::info!(
-                endpoint = client.name(),
-                blocks = chain.len(),
-                "replaying to a lagging endpoint"
-            );
-            metrics::record_replay(client.name(), chain.len() as u64);
-            for old in chain {
-                let ts = old.payload.timestamp();
-                let version = shared
-                    .upgrade()
-                    .map_or(np_version, |s| s.schedule.version_for(EngineMethod::NewPayload, ts));
-                let replayed = new_payload(RecentPayload::clone(&old), version).await?;
-                if !replayed.is_valid() {
-                    tracing::warn!(endpoint = client.name(), status = ?replayed, "replay stopped");
-                    break;
-                }
-            }
-            status = new_payload(entry, np_version).await?;
-        }
+    let new_payload =
+        |e: RecentPayload| client.new_payload_with(np_version, e.payload, e.sidecar, attempts);
+    let mut status = new_payload(entry.clone()).await?;
+    if status.is_undecided()
+        && catch_up(client, entry.payload.parent_hash(), attempts, &shared).await?
+    {
+        status = new_payload(entry).await?;
     }
     if status.is_invalid() {
         return Ok(EndpointCommit { payload_status: Some(status), forkchoice: None });
@@ -598,6 +577,60 @@ async fn commit_on(
     let forkchoice =
         client.forkchoice_updated_with(fcu_version, forkchoice, None, attempts).await?;
     Ok(EndpointCommit { payload_status: Some(status), forkchoice: Some(forkchoice) })
+}
+
+/// fcU (no attributes); when the endpoint answers SYNCING or ACCEPTED because it lacks the
+/// head (e.g. it was down while the others went on), the missing blocks are replayed to it
+/// and the update is sent again, so a returning endpoint rejoins at once rather than at
+/// the next commit.
+async fn forkchoice_on(
+    client: &EngineClient,
+    version: ApiVersion,
+    state: ForkchoiceState,
+    attempts: Attempts,
+    shared: Weak<Shared>,
+) -> Result<EndpointCommit, EngineError> {
+    let mut forkchoice = client.forkchoice_updated_with(version, state, None, attempts).await?;
+    if forkchoice.status.is_undecided()
+        && catch_up(client, state.head_block_hash, attempts, &shared).await?
+    {
+        forkchoice = client.forkchoice_updated_with(version, state, None, attempts).await?;
+    }
+    Ok(EndpointCommit { payload_status: None, forkchoice: Some(forkchoice) })
+}
+
+/// Replays to `client` the remembered chain ending at `tip` (inclusive), oldest first,
+/// from just after the last head it accepted: the catch-up of a lagging endpoint. Returns
+/// whether anything was replayed (so the caller's request is worth repeating); a replayed
+/// payload that is not VALID ends the replay there.
+async fn catch_up(
+    client: &EngineClient,
+    tip: B256,
+    attempts: Attempts,
+    shared: &Weak<Shared>,
+) -> Result<bool, EngineError> {
+    let Some(shared) = shared.upgrade() else { return Ok(false) };
+    let chain = shared.recent().chain_to(tip, client.status().head);
+    if chain.is_empty() {
+        return Ok(false);
+    }
+    tracing::info!(
+        endpoint = client.name(),
+        blocks = chain.len(),
+        "replaying to a lagging endpoint"
+    );
+    metrics::record_replay(client.name(), chain.len() as u64);
+    for old in chain {
+        let version =
+            shared.schedule.version_for(EngineMethod::NewPayload, old.payload.timestamp());
+        let RecentPayload { payload, sidecar } = RecentPayload::clone(&old);
+        let replayed = client.new_payload_with(version, payload, sidecar, attempts).await?;
+        if !replayed.is_valid() {
+            tracing::warn!(endpoint = client.name(), status = ?replayed, "replay stopped");
+            break;
+        }
+    }
+    Ok(true)
 }
 
 async fn upcheck_all(shared: &Shared) -> Vec<EndpointState> {

@@ -3,6 +3,7 @@
 
 use crate::harness::{attributes, config, eventually, forkchoice, mock};
 use engine_client::{
+    client::ClientConfig,
     health::EndpointState,
     pool::{CommitOutcome, ExecutionPool, PoolConfig, StandbyState},
 };
@@ -21,8 +22,17 @@ struct Driver {
 
 impl Driver {
     async fn new(els: &[&MockEl]) -> Self {
-        let mut cfg =
-            PoolConfig::new(els.iter().map(|el| config(el)).collect(), ForkSchedule::default());
+        Self::with(els, |_| {}).await
+    }
+
+    /// A driver whose endpoints' configs are adjusted by `tweak` first.
+    async fn with(els: &[&MockEl], tweak: impl Fn(&mut ClientConfig)) -> Self {
+        let configs = els.iter().map(|el| {
+            let mut c = config(el);
+            tweak(&mut c);
+            c
+        });
+        let mut cfg = PoolConfig::new(configs.collect(), ForkSchedule::default());
         // Upchecks run when a test asks, so that they do not race its assertions.
         cfg.upcheck_interval = Duration::from_secs(3600);
         let pool = ExecutionPool::start(cfg).unwrap();
@@ -209,6 +219,49 @@ async fn replay_catches_up_a_lagging_standby() {
     for hash in missed {
         assert!(sent.contains(&hash), "missed block {hash} was replayed");
     }
+    assert!(!d.pool.status()[1].lagging);
+}
+
+/// A standby that was down while the primary went on, told the head by a forkchoice update
+/// alone (what the engine re-sends when an endpoint comes back), answers SYNCING, is
+/// replayed the blocks it missed and ends on the head: it rejoins without waiting for the
+/// next commit. Its return is counted.
+#[tokio::test]
+async fn forkchoice_update_catches_up_a_returning_standby() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    // Its breaker opens while it is down; a short cool-down lets the next upcheck probe it.
+    let cooldown = Duration::from_millis(50);
+    let mut d = Driver::with(&[&a, &b], |c| c.health.cooldown = cooldown).await;
+    d.produce().await;
+    same_head(&[&a, &b], d.head).await;
+    b.go_down().await;
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        d.produce().await;
+        missed.push(d.head);
+    }
+    d.pool.upcheck_now().await;
+    assert_eq!(d.pool.status()[1].state, EndpointState::Offline);
+    assert_eq!(d.pool.status()[1].reconnects, 0);
+    b.come_back(Restart::KeepChain).await.unwrap();
+    tokio::time::sleep(cooldown).await;
+    d.pool.upcheck_now().await;
+    assert_eq!(d.pool.status()[1].reconnects, 1, "its return is counted");
+    b.clear_calls();
+
+    let outcome = d.pool.forkchoice_updated(forkchoice(d.head), d.timestamp - 2).await.unwrap();
+    assert!(outcome.is_valid(), "{outcome:?}");
+    same_head(&[&a, &b], d.head).await;
+    let replayed: Vec<B256> = b
+        .calls("engine_newPayloadV2")
+        .iter()
+        .map(|c| serde_json::from_value(c.params[0]["blockHash"].clone()).unwrap())
+        .collect();
+    assert_eq!(replayed, missed, "exactly the missed blocks, oldest first");
+    let updates = b.calls("engine_forkchoiceUpdatedV2");
+    assert_eq!(updates.len(), 2, "asked, answered SYNCING, replayed, asked again");
+    assert_eq!(updates[0].result().unwrap()["payloadStatus"]["status"], "SYNCING");
+    assert_eq!(updates[1].result().unwrap()["payloadStatus"]["status"], "VALID");
     assert!(!d.pool.status()[1].lagging);
 }
 
