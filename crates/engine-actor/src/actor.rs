@@ -8,7 +8,8 @@
 //!                        ├─ GetBlock / GetReceipts / GetPayloadByTag / ValidateTransaction
 //!                        │      └─> one task each, replying through its port
 //!                        ├─ GetPayload / GetStatus: answered at once (no I/O)
-//!                        └─ Tick: peer liveness, state gauge, re-sync of a lagging EL
+//!                        └─ Tick: peer liveness, state gauge, re-sync of a lagging EL,
+//!                                 forkchoice state re-sent to an EL that came back
 //! ```
 //!
 //! Handlers never wait on the EL, so the mailbox stays responsive; ordering of forkchoice
@@ -74,6 +75,9 @@ pub struct EngineActorState {
     tasks: JoinSet<()>,
     limiter: RateLimiter,
     started: Instant,
+    /// The endpoints' returns from Offline/AuthFailed seen so far (the sum of their
+    /// counters): when it grows, an EL may have restarted, so our forkchoice state is re-sent.
+    reconnects: u64,
     _worker: AbortOnDrop<()>,
     _ticker: AbortOnDrop<()>,
 }
@@ -170,6 +174,7 @@ impl Actor for EngineActor {
         let worker = tokio::spawn(Worker::new(core.clone(), store, persisted).run(rx));
         let ticker = myself.send_interval(tick, || EngineMsg::Tick);
         let state = EngineActorState {
+            reconnects: total_reconnects(core.port.as_ref()),
             core,
             jobs,
             tasks: JoinSet::new(),
@@ -302,9 +307,21 @@ fn tick(state: &mut EngineActorState) -> Result<(), ActorProcessingErr> {
     }
     let engine_state = state.core.state();
     state.publish_gauges(engine_state);
+    let reconnects = total_reconnects(state.core.port.as_ref());
+    let came_back = reconnects > state.reconnects;
+    state.reconnects = reconnects;
     let lagging = !matches!(state.core.view().el, crate::status::ElCondition::Synced);
-    if lagging && state.core.pending_forkchoice() == 0 {
+    if came_back {
+        // Queued behind whatever is running, so it re-sends the state that work leaves.
+        tracing::info!("an execution client came back: re-sending the forkchoice state");
+        state.enqueue(CorrelationId::new(), Job::Reconcile);
+    } else if lagging && state.core.pending_forkchoice() == 0 {
         state.enqueue(CorrelationId::new(), Job::Reconcile);
     }
     Ok(())
+}
+
+/// The sum of every endpoint's return counter: it grows whenever any endpoint comes back.
+fn total_reconnects(port: &dyn ExecutionPort) -> u64 {
+    port.endpoints().iter().map(|e| e.reconnects).sum()
 }

@@ -140,6 +140,7 @@ mod tests {
             lagging: false,
             last_error: None,
             latency_ewma: None,
+            reconnects: 0,
         }
     }
 

@@ -59,11 +59,17 @@ impl PoolPort {
         &self.pool
     }
 
-    /// Eth clients, usable endpoints first, in the pool's order otherwise.
+    /// Eth clients: usable endpoints first, in-sync before lagging, in the pool's order otherwise.
     fn ranked_eth(&self) -> Vec<Arc<dyn EthApi>> {
         let status = self.pool.status();
         let mut order: Vec<usize> = (0..self.eth.len()).collect();
-        order.sort_by_key(|&i| (!status.get(i).is_some_and(is_usable), i));
+        // Usable before unusable, then in sync before lagging: an endpoint that missed
+        // commits (e.g. back from an outage, not yet caught up) would answer queries about
+        // recent blocks with "unknown".
+        order.sort_by_key(|&i| {
+            let s = status.get(i);
+            (!s.is_some_and(is_usable), s.is_none_or(|s| s.lagging), i)
+        });
         order.into_iter().map(|i| self.eth[i].clone()).collect()
     }
 

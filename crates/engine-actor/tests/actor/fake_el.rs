@@ -134,6 +134,7 @@ pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) 
         lagging: false,
         last_error: None,
         latency_ewma: None,
+        reconnects: 0,
     }
 }
 

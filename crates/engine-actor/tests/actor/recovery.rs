@@ -128,3 +128,41 @@ async fn el_ahead_of_saved_state_is_brought_back() {
     assert!(committed.head);
     assert_eq!(h.el.head(), b2.payload.block_hash());
 }
+
+/// An endpoint that comes back (its return counter grows: it was Offline, and the EL behind
+/// it may have restarted and lost its forkchoice state) is sent the engine's forkchoice
+/// state again, once per return, though the engine itself never stopped; an endpoint
+/// merely going down re-sends nothing.
+#[tokio::test]
+async fn forkchoice_state_re_sent_when_an_endpoint_comes_back() {
+    use crate::fake_el::endpoint;
+    use engine_client::{breaker::BreakerState, health::EndpointState};
+    let h = Harness::ready().await;
+    h.produce(1, vec![]).await;
+    let (b2, _) = h.produce(2, vec![]).await;
+    set_finalized(&h.engine, b2.payload.block_hash()).await.unwrap();
+    let heads = h.status().await.heads;
+    let forkchoices = || {
+        h.el.calls().into_iter().filter(|c| matches!(c, Call::Forkchoice(_))).collect::<Vec<_>>()
+    };
+    let before = forkchoices().len();
+
+    let mut down = endpoint("fake", EndpointState::Offline, BreakerState::Closed);
+    h.el.set_endpoints(vec![down.clone()]);
+    h.wait_state(EngineState::Error).await;
+    down.state = EndpointState::Synced;
+    down.reconnects = 1;
+    h.el.set_endpoints(vec![down.clone()]);
+    eventually("the forkchoice state to be re-sent", || {
+        let sent = forkchoices().len() > before;
+        async move { sent }
+    })
+    .await;
+    assert_eq!(forkchoices()[before..], [Call::Forkchoice(heads.state())]);
+    assert_eq!(h.wait_state(EngineState::Ready).await.heads, heads, "nothing moved");
+
+    // Ticks go on; without another return nothing more is sent.
+    let ticks = crate::harness::config(h.dir.path()).tick_interval * 10;
+    tokio::time::sleep(ticks).await;
+    assert_eq!(forkchoices().len(), before + 1, "once per return");
+}
