@@ -11,6 +11,9 @@
 //! - **refuse**: the listening socket is closed, so new connections are refused, and
 //!   reopened on the same port when switched off.
 //!
+//! It also records the JSON-RPC requests it forwards ([`ChaosProxy::requests`]): in front
+//! of a real execution client, that is what the client was actually sent.
+//!
 //! ```no_run
 //! # async fn demo(target: std::net::SocketAddr) -> Result<(), engine_testkit::TestkitError> {
 //! use engine_testkit::ChaosProxy;
@@ -25,6 +28,10 @@
 //! # Ok(()) }
 //! ```
 
+mod tap;
+
+pub use tap::ProxiedRequest;
+
 use crate::error::TestkitError;
 use rand::Rng;
 use std::{
@@ -32,6 +39,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
+use tap::{ConnectionTap, RequestLog};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{
@@ -65,6 +73,7 @@ struct Shared {
     /// Bumped by [`ChaosProxy::reset_connections`]; each connection watches it.
     resets: watch::Sender<u64>,
     conns: Mutex<Vec<AbortHandle>>,
+    requests: RequestLog,
 }
 
 impl Shared {
@@ -97,6 +106,7 @@ impl ChaosProxy {
             settings: Mutex::default(),
             resets: watch::Sender::new(0),
             conns: Mutex::default(),
+            requests: RequestLog::default(),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Self { addr, shared, accept: Mutex::new(Some(accept)) })
@@ -176,6 +186,23 @@ impl ChaosProxy {
         self.refuse_new(false).await
     }
 
+    /// Every JSON-RPC request forwarded to the target so far (since the last
+    /// [`clear_requests`](Self::clear_requests)), in the order they completed. Requests that
+    /// were dropped (black hole) or whose connection the target refused are not in it.
+    pub fn requests(&self) -> Vec<ProxiedRequest> {
+        self.shared.requests.all()
+    }
+
+    /// The forwarded requests of `method`, in order.
+    pub fn requests_of(&self, method: &str) -> Vec<ProxiedRequest> {
+        self.requests().into_iter().filter(|r| r.method == method).collect()
+    }
+
+    /// Forget the requests recorded so far.
+    pub fn clear_requests(&self) {
+        self.shared.requests.clear();
+    }
+
     /// How many client connections are open.
     pub fn open_connections(&self) -> usize {
         let mut conns = lock(&self.shared.conns);
@@ -245,8 +272,8 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let reset = {
         let forward = async {
             tokio::join!(
-                pump(&mut client_r, &mut up_w, &shared),
-                pump(&mut up_r, &mut client_w, &shared)
+                pump(&mut client_r, &mut up_w, &shared, Some(ConnectionTap::default())),
+                pump(&mut up_r, &mut client_w, &shared, None)
             )
         };
         tokio::select! {
@@ -270,8 +297,14 @@ fn rst(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
-/// Forward one direction, applying the switches to every chunk.
-async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, shared: &Shared) {
+/// Forward one direction, applying the switches to every chunk; with a `tap`, record the
+/// requests the forwarded bytes carry.
+async fn pump(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    shared: &Shared,
+    mut tap: Option<ConnectionTap>,
+) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let settings = shared.settings();
@@ -297,6 +330,9 @@ async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, shared: &Shared
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
+        }
+        if let Some(tap) = &mut tap {
+            tap.feed(&buf[..n], &shared.requests);
         }
         if let Some(bps) = settings.bytes_per_second {
             tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;

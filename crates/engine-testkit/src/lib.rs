@@ -60,7 +60,7 @@ pub mod jwt;
 pub mod mock_el;
 pub mod rpc_server;
 
-pub use chaos_proxy::{ChaosProxy, ChaosSettings};
+pub use chaos_proxy::{ChaosProxy, ChaosSettings, ProxiedRequest};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
 pub use mock_el::{MockBlock, MockEl, MockElConfig};

@@ -57,6 +57,32 @@ async fn forwards_faithfully() {
     assert_eq!(proxy.target(), el.public_addr());
 }
 
+/// The proxy records the JSON-RPC requests it forwarded, as the target received them (the
+/// mock's own record agrees), over one kept-alive connection and over fresh ones; a
+/// black-holed request is not recorded.
+#[tokio::test]
+async fn records_forwarded_requests() {
+    let (el, proxy) = setup().await;
+    let through = Rpc::new(proxy.url(), None);
+    through.result("eth_chainId", json!([])).await;
+    through.result("eth_getBlockByNumber", json!(["latest", false])).await;
+    let (client, url) = rpc(&proxy, Duration::from_secs(10));
+    chain_id(&client, &url).await.unwrap();
+
+    let seen = proxy.requests();
+    let methods: Vec<_> = seen.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["eth_chainId", "eth_getBlockByNumber", "eth_chainId"]);
+    let at_target: Vec<_> = el.all_calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(methods, at_target);
+    assert_eq!(proxy.requests_of("eth_getBlockByNumber")[0].params, json!(["latest", false]));
+
+    proxy.clear_requests();
+    proxy.set_blackhole(true);
+    let (client, url) = rpc(&proxy, Duration::from_millis(200));
+    assert!(chain_id(&client, &url).await.is_err());
+    assert!(proxy.requests().is_empty(), "nothing reached the target");
+}
+
 /// Added latency beyond the client's timeout makes requests time out; removing it heals.
 #[tokio::test]
 async fn latency_trips_client_timeouts() {

@@ -35,6 +35,19 @@ pub enum ContainerError {
         #[source]
         source: Box<testcontainers::TestcontainersError>,
     },
+    /// A running client container could not be stopped or started again.
+    #[error("could not {action} the {client} container {id}: {source}")]
+    Lifecycle {
+        /// The client kind.
+        client: &'static str,
+        /// The Docker container id.
+        id: String,
+        /// What was asked of it.
+        action: &'static str,
+        /// What testcontainers reported.
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
+    },
     /// The genesis could not be built or written.
     #[error("invalid genesis for the container: {0}")]
     Genesis(String),
@@ -51,7 +64,7 @@ impl ContainerError {
             Self::DockerUnavailable { .. } | Self::ImageMissing { .. } | Self::Genesis(_) => {
                 Severity::Fatal
             }
-            Self::Start { .. } => Severity::Retry,
+            Self::Start { .. } | Self::Lifecycle { .. } => Severity::Retry,
             Self::Testkit(e) => e.severity(),
         }
     }

@@ -198,6 +198,40 @@ impl<K: ElKind> ElContainer<K> {
     pub fn id(&self) -> &str {
         self.container.id()
     }
+
+    /// Stops the client: SIGTERM, and SIGKILL if it is still running after `grace` (a zero
+    /// grace is a crash). Its chain database stays in the container for
+    /// [`restart`](Self::restart).
+    pub async fn stop(&self, grace: Duration) -> Result<(), ContainerError> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        self.container
+            .stop_with_timeout(Some(seconds))
+            .await
+            .map_err(|source| self.lifecycle("stop", source))
+    }
+
+    /// Starts a stopped client again, with the same command line, ports, genesis, secret
+    /// and chain database, and returns once both RPC ports accept connections.
+    pub async fn restart(&self) -> Result<(), ContainerError> {
+        self.container.start().await.map_err(|source| self.lifecycle("start again", source))?;
+        for port in [self.ports.rpc, self.ports.engine] {
+            wait_for_port(port).await?;
+        }
+        Ok(())
+    }
+
+    fn lifecycle(
+        &self,
+        action: &'static str,
+        source: testcontainers::TestcontainersError,
+    ) -> ContainerError {
+        ContainerError::Lifecycle {
+            client: K::NAME,
+            id: self.id().to_owned(),
+            action,
+            source: Box::new(source),
+        }
+    }
 }
 
 /// `genesis.json` and `jwt.hex` in a fresh temp dir, readable by the container's user.
