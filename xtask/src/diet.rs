@@ -7,13 +7,17 @@
 
 /// Packages each crate's normal dependency tree (default features, host platform) must not
 /// contain: the "must NOT pull in" column of the crate table in `shared/DESIGN.md`, minus the
-/// internal crates, which the DAG table already rules out. Keep the two in step.
+/// internal crates, which the DAG table already rules out, plus engine-node's "devnet EL
+/// only, without container features". Keep the two in step.
 pub(crate) const BANNED: &[(&str, &[&str])] = &[
     ("engine-types", &["tokio", "ractor", "reqwest", "hyper", "revm"]),
     ("engine-client", &["ractor", "revm", "testcontainers"]),
     ("engine-validation", &["tokio", "ractor", "reqwest"]),
     ("engine-supervision", &["reqwest", "revm"]),
     ("engine-actor", &["revm", "testcontainers"]),
+    // The shipped binary embeds the devnet but never the container machinery, which only its
+    // `container-tests` feature (off by default) brings in for the containers stage.
+    ("engine-node", &["testcontainers"]),
 ];
 
 /// One package in a `cargo tree --prefix depth` listing.

@@ -152,12 +152,17 @@ fn doc(ctx: &Ctx) -> Result<(), String> {
     run(doc)
 }
 
-/// The features that turn the container tests on: engine-testkit's wire-level ones and
-/// engine-actor's actor-level scenarios.
-const CONTAINER_FEATURES: &str = "engine-testkit/containers,engine-actor/container-tests";
+/// The features that turn the container tests on: engine-testkit's wire-level ones,
+/// engine-actor's actor-level scenarios and engine-node's run of the binary.
+const CONTAINER_FEATURES: &str =
+    "engine-testkit/containers,engine-actor/container-tests,engine-node/container-tests";
 
-/// The container tests: engine-testkit with its `containers` feature and engine-actor with
-/// its `container-tests`, which no other stage turns on (so `test` never needs Docker). In CI
+/// The packages whose container tests run, as `-p` arguments.
+const CONTAINER_PACKAGES: [&str; 6] =
+    ["-p", "engine-testkit", "-p", "engine-actor", "-p", "engine-node"];
+
+/// The container tests: engine-testkit with its `containers` feature, engine-actor and
+/// engine-node with their `container-tests`, which no other stage turns on (so `test` never needs Docker). In CI
 /// a missing daemon or image fails the stage; elsewhere it is skipped with one line saying how
 /// to enable it.
 fn containers(ctx: &Ctx) -> Result<(), String> {
@@ -177,58 +182,38 @@ fn containers(ctx: &Ctx) -> Result<(), String> {
         return Ok(());
     }
     // The feature's code is not linted by the `clippy` stage, which leaves it off.
-    run(cargo(
-        ctx,
-        &[
-            "clippy",
-            "-p",
-            "engine-testkit",
-            "-p",
-            "engine-actor",
-            "--features",
-            CONTAINER_FEATURES,
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    ))?;
+    let mut clippy = cargo(ctx, &["clippy"]);
+    clippy.args(CONTAINER_PACKAGES).args([
+        "--features",
+        CONTAINER_FEATURES,
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
     images::report_optional();
     if !has_nextest(ctx) {
         println!("cargo-nextest not found: falling back to cargo test");
-        return run(cargo(
-            ctx,
-            &[
-                "test",
-                "-p",
-                "engine-testkit",
-                "-p",
-                "engine-actor",
-                "--features",
-                CONTAINER_FEATURES,
-                "--locked",
-                "container_",
-            ],
-        ));
-    }
-    let mut nextest = cargo(
-        ctx,
-        &[
-            "nextest",
-            "run",
-            "-p",
-            "engine-testkit",
-            "-p",
-            "engine-actor",
+        let mut test = cargo(ctx, &["test"]);
+        test.args(CONTAINER_PACKAGES).args([
             "--features",
             CONTAINER_FEATURES,
             "--locked",
-            "--no-tests=fail",
-            "-E",
-            "test(/container_/)",
-        ],
-    );
+            "container_",
+        ]);
+        return run(test);
+    }
+    let mut nextest = cargo(ctx, &["nextest", "run"]);
+    nextest.args(CONTAINER_PACKAGES).args([
+        "--features",
+        CONTAINER_FEATURES,
+        "--locked",
+        "--no-tests=fail",
+        "-E",
+        "test(/container_/)",
+    ]);
     if ctx.ci {
         nextest.args(["--profile", "ci"]);
     }

@@ -14,116 +14,144 @@ mod harness;
 
 use engine_actor::{
     messages::{PegOutReport, TxVerdict},
-    port::PoolPort,
     status::EngineState,
 };
 use engine_client::{
-    client::ClientConfig,
     eth::{EthApi, EthClient},
     health::EndpointState,
-    pool::{ExecutionPool, PoolConfig},
-    retry::RetryPolicy,
 };
 use engine_testkit::{
-    JwtSecret,
+    ChaosProxy, JwtSecret,
     containers::{ElContainer, EthereumJs},
     devnet::dev_genesis,
     fixtures::keys::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
     Fork, ForkSchedule, PayloadStatus, PegIn, Satoshis,
-    config::{ChainConfig, RetryConfig, TimeoutConfig},
+    config::{ChainConfig, RetryConfig},
     constants::{CHAIN_ID_DEV, WEI_PER_SAT},
     eips::{BlockId, BlockNumberOrTag},
     engine::ExecutionPayload,
     primitives::{Address, B256, Bytes, U256},
 };
-use harness::Node;
-use std::{sync::Arc, time::Duration};
+use harness::{ElAddress, Node, Timing};
+use std::time::Duration;
 
-/// Per-request timeout: a container on a loaded two-core machine answers far slower than the
-/// in-process devnet, and a timeout here would be a flake, not a finding.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-request timeout and retries: a container on a loaded two-core machine answers far
+/// slower than the in-process devnet, and a timeout here would be a flake, not a finding.
+fn timing() -> Timing {
+    Timing {
+        request: Duration::from_secs(10),
+        retry: RetryConfig {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            max_elapsed: Duration::from_secs(15),
+            jitter: 0.2,
+        },
+    }
+}
 
-/// A running EthereumJS, the actor's view of it, and a public RPC client to check it with.
+/// One EthereumJS container and the JWT secret its engine port checks (each container has
+/// its own, as separate operators' clients would).
+struct El {
+    container: ElContainer<EthereumJs>,
+    jwt: JwtSecret,
+}
+
+impl El {
+    /// How an engine reaches it: directly, signing with its secret.
+    fn address(&self) -> ElAddress {
+        ElAddress {
+            engine_url: self.container.engine_url(),
+            public_url: self.container.rpc_url(),
+            jwt_hex: self.jwt.to_hex(),
+        }
+    }
+}
+
+/// `count` EthereumJS containers on the development genesis (funded dev keys, bridge
+/// contract) under `schedule`, and the genesis timestamp; `None` when containers are skipped.
+async fn containers(schedule: ForkSchedule, count: usize) -> Option<(u64, Vec<El>)> {
+    let genesis = dev_genesis(schedule).unwrap();
+    let mut els = Vec::with_capacity(count);
+    for _ in 0..count {
+        let jwt = JwtSecret::random();
+        let container = ElContainer::<EthereumJs>::start_or_skip(&genesis, &jwt).await.unwrap()?;
+        els.push(El { container, jwt });
+    }
+    Some((genesis.timestamp, els))
+}
+
+/// Running EthereumJS containers (best first), an engine actor driving them, and a public
+/// RPC client of each.
 struct Setup {
     node: Node,
-    eth: EthClient,
+    els: Vec<El>,
+    eth: Vec<EthClient>,
     genesis_timestamp: u64,
-    el: ElContainer<EthereumJs>,
     _dir: tempfile::TempDir,
 }
 
-fn retry() -> RetryConfig {
-    RetryConfig {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        max_elapsed: Duration::from_secs(15),
-        jitter: 0.2,
-    }
-}
-
-fn eth_client(url: &str) -> EthClient {
-    EthClient::new(url, None, REQUEST_TIMEOUT, RetryPolicy::new(retry()), 16 << 20).unwrap()
-}
-
-/// A pool port over one container, with timeouts fit for a container.
-fn pool_port(el: &ElContainer<EthereumJs>, jwt: &JwtSecret, schedule: ForkSchedule) -> PoolPort {
-    let mut client = ClientConfig::new(el.engine_url(), jwt.clone());
-    client.timeouts = TimeoutConfig {
-        forkchoice_updated: REQUEST_TIMEOUT,
-        get_payload: REQUEST_TIMEOUT,
-        new_payload: REQUEST_TIMEOUT,
-        exchange_capabilities: REQUEST_TIMEOUT,
-        get_client_version: REQUEST_TIMEOUT,
-        get_payload_bodies: REQUEST_TIMEOUT,
-        eth: REQUEST_TIMEOUT,
-    };
-    client.retry = retry();
-    let mut config = PoolConfig::new(vec![client], schedule);
-    config.upcheck_interval = Duration::from_millis(200);
-    let pool = ExecutionPool::start(config).unwrap();
-    let eth = vec![Arc::new(eth_client(&el.rpc_url())) as Arc<dyn EthApi>];
-    PoolPort::new(pool, eth).unwrap()
-}
-
-/// EthereumJS on the development genesis (funded dev keys, bridge contract) under
-/// `schedule`, driven by a ready engine actor; `None` when containers are skipped.
-async fn start(schedule: ForkSchedule) -> Option<Setup> {
-    let jwt = JwtSecret::random();
-    let setup = start_with(schedule, &jwt, &jwt).await?;
-    setup.node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
-    Some(setup)
-}
-
-/// EthereumJS authenticating its engine port with `el_jwt`, and an engine actor (not yet
-/// waited for) signing with `engine_jwt`.
-async fn start_with(
-    schedule: ForkSchedule,
-    el_jwt: &JwtSecret,
-    engine_jwt: &JwtSecret,
-) -> Option<Setup> {
-    let genesis = dev_genesis(schedule).unwrap();
-    let el = ElContainer::<EthereumJs>::start_or_skip(&genesis, el_jwt).await.unwrap()?;
-    let dir = tempfile::tempdir().unwrap();
-    let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
-    let node = Node::start(pool_port(&el, engine_jwt, schedule), chain, dir.path()).await;
-    let eth = eth_client(&el.rpc_url());
-    Some(Setup { node, eth, genesis_timestamp: genesis.timestamp, el, _dir: dir })
-}
-
 impl Setup {
-    /// The EL's block under `tag`, as (number, hash).
-    async fn el_block(&self, tag: BlockNumberOrTag) -> (u64, B256) {
-        let block = self.eth.block_by_number(tag, false).await.unwrap();
-        let block = block.unwrap_or_else(|| panic!("the EL has no {tag} block"));
+    /// An engine actor (not yet waited for) reaching `els` through `addresses`, best first.
+    async fn drive(
+        schedule: ForkSchedule,
+        genesis_timestamp: u64,
+        els: Vec<El>,
+        addresses: &[ElAddress],
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
+        let port = harness::pool_port_with(addresses, schedule, &timing());
+        let node = Node::start(port, chain, dir.path()).await;
+        let eth =
+            els.iter().map(|el| harness::eth_client(&el.container.rpc_url(), &timing())).collect();
+        Self { node, els, eth, genesis_timestamp, _dir: dir }
+    }
+
+    /// EL `i`'s block under `tag`, as (number, hash).
+    async fn el_block_of(&self, i: usize, tag: BlockNumberOrTag) -> (u64, B256) {
+        let block = self.eth[i].block_by_number(tag, false).await.unwrap();
+        let block = block.unwrap_or_else(|| panic!("EL {i} has no {tag} block"));
         (block.header.number, block.header.hash)
     }
 
-    async fn balance(&self, address: Address) -> U256 {
-        self.eth.balance(address, BlockId::latest()).await.unwrap()
+    /// The first EL's block under `tag`.
+    async fn el_block(&self, tag: BlockNumberOrTag) -> (u64, B256) {
+        self.el_block_of(0, tag).await
     }
+
+    /// Polls EL `i` until its latest block is `(number, hash)`.
+    async fn wait_el_head(&self, i: usize, head: (u64, B256)) {
+        let deadline = tokio::time::Instant::now() + harness::DEADLINE;
+        loop {
+            // Unanswered while it starts again: keep polling.
+            let latest = self.eth[i].block_by_number(BlockNumberOrTag::Latest, false).await;
+            let latest = latest.ok().flatten().map(|b| (b.header.number, b.header.hash));
+            if latest == Some(head) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "EL {i} never reached block {head:?}: it is at {latest:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn balance(&self, address: Address) -> U256 {
+        self.eth[0].balance(address, BlockId::latest()).await.unwrap()
+    }
+}
+
+/// One EthereumJS driven by a ready engine actor; `None` when containers are skipped.
+async fn start(schedule: ForkSchedule) -> Option<Setup> {
+    let (genesis_timestamp, els) = containers(schedule, 1).await?;
+    let addresses = [els[0].address()];
+    let setup = Setup::drive(schedule, genesis_timestamp, els, &addresses).await;
+    setup.node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    Some(setup)
 }
 
 /// Build block `number` at `timestamp` with `peg_ins` and no transactions, commit it, and
@@ -275,9 +303,9 @@ async fn container_ethereumjs_imports_blocks_built_by_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_ethereumjs_wrong_jwt_is_auth_failed() {
     let schedule = ForkSchedule::shanghai_from_genesis();
-    let Some(setup) = start_with(schedule, &JwtSecret::random(), &JwtSecret::random()).await else {
-        return;
-    };
+    let Some((genesis_timestamp, els)) = containers(schedule, 1).await else { return };
+    let wrong = ElAddress { jwt_hex: JwtSecret::random().to_hex(), ..els[0].address() };
+    let setup = Setup::drive(schedule, genesis_timestamp, els, &[wrong]).await;
     let deadline = tokio::time::Instant::now() + harness::DEADLINE;
     let endpoint = loop {
         let status = setup.node.status().await;
@@ -295,32 +323,34 @@ async fn container_ethereumjs_wrong_jwt_is_auth_failed() {
     assert!(refused.is_err(), "built without authentication: {refused:?}");
 }
 
-/// `docker <verb> <id>`, failing the test if docker does.
-async fn docker(verb: &'static str, id: &str) {
-    let id = id.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("docker").args([verb, &id]).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(out.status.success(), "docker {verb}: {out:?}");
-}
+/// How long the engine may take, once a restarted EL answers again, to be Ready and to have
+/// sent it our forkchoice state (issue [I1]). The endpoint's circuit breaker, opened while
+/// the EL was gone, waits its 5 s cool-down before the probe that finds it back, and
+/// upchecks run every 200 ms here.
+const RECOVERY: Duration = Duration::from_secs(10);
 
 /// The EL's container is killed mid-run (SIGKILL: a crash, and quicker than EthereumJS's
-/// eight-second clean shutdown) and started again on the same chain database and ports: the
-/// engine reports the endpoint offline and refuses to build while it is gone, comes back to
-/// Ready on its own, finds the EL on its head and finalized block, and builds on.
+/// eight-second clean shutdown) and started again on the same chain database and ports:
+/// the engine reports the endpoint offline and refuses to build while it is gone; once the
+/// EL answers again, the engine is Ready within [`RECOVERY`] and has re-sent its forkchoice
+/// state (seen on the wire by a proxy in front of the EL: head, safe and finalized), and it
+/// builds on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_ethereumjs_restart_mid_run_recovers() {
-    let Some(setup) = start(ForkSchedule::shanghai_from_genesis()).await else { return };
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let Some((genesis_timestamp, els)) = containers(schedule, 1).await else { return };
+    let target = format!("127.0.0.1:{}", els[0].container.ports().engine).parse().unwrap();
+    let proxy = ChaosProxy::start(target).await.unwrap();
+    let via_proxy = ElAddress { engine_url: proxy.url(), ..els[0].address() };
+    let setup = Setup::drive(schedule, genesis_timestamp, els, &[via_proxy]).await;
+    setup.node.wait_state(&[EngineState::Ready]).await;
     let mut hashes = vec![setup.el_block(BlockNumberOrTag::Number(0)).await.1];
     for i in 1..=5u64 {
         hashes.push(build_and_commit(&setup, i, setup.genesis_timestamp + 2 * i, Vec::new()).await);
     }
-    setup.node.set_finalized(hashes[3]).await.unwrap();
+    let heads = setup.node.set_finalized(hashes[3]).await.unwrap();
 
-    docker("kill", setup.el.id()).await;
+    setup.els[0].container.stop(Duration::ZERO).await.unwrap();
     let deadline = tokio::time::Instant::now() + harness::DEADLINE;
     loop {
         let status = setup.node.status().await;
@@ -333,11 +363,84 @@ async fn container_ethereumjs_restart_mid_run_recovers() {
     }
     assert!(setup.node.build(setup.genesis_timestamp + 12, Vec::new()).await.is_err());
 
-    docker("start", setup.el.id()).await;
+    proxy.clear_requests();
+    setup.els[0].container.restart().await.unwrap();
+    let answering = tokio::time::Instant::now();
     setup.node.wait_state(&[EngineState::Ready]).await;
+    let re_sent = loop {
+        let sent = proxy.requests_of("engine_forkchoiceUpdatedV2");
+        if let Some(update) = sent.into_iter().find(|r| r.param(1).is_some_and(|a| a.is_null())) {
+            break update;
+        }
+        assert!(
+            answering.elapsed() < RECOVERY,
+            "no forkchoice state re-sent: {:?}",
+            proxy.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let recovered = answering.elapsed();
+    assert!(recovered < RECOVERY, "recovered after {recovered:?}");
+    let state: engine_types::engine::ForkchoiceState =
+        serde_json::from_value(re_sent.param(0).unwrap().clone()).unwrap();
+    assert_eq!(state, heads.state(), "our head, safe and finalized");
+    eprintln!("recovered {recovered:?} after the EL answered again");
+
     assert_eq!(setup.el_block(BlockNumberOrTag::Latest).await, (5, hashes[5]));
     assert_eq!(setup.el_block(BlockNumberOrTag::Finalized).await, (3, hashes[3]));
     let sixth = build_and_commit(&setup, 6, setup.genesis_timestamp + 12, Vec::new()).await;
     assert_eq!(setup.el_block(BlockNumberOrTag::Latest).await, (6, sixth));
     assert_eq!(setup.node.status().await.heads.finalized.hash, hashes[3]);
+}
+
+/// Builds block `i` (no peg-ins) in its slot, checks `builder` built it, commits it and
+/// checks that it is block `i`, VALID and the head; its hash.
+async fn produce_on(setup: &Setup, i: u64, builder: &str) -> B256 {
+    let built = setup.node.build(setup.genesis_timestamp + 2 * i, Vec::new()).await;
+    let built = built.unwrap_or_else(|e| panic!("slot {i}: {e}"));
+    assert_eq!(built.endpoint, builder, "block {i} built by the expected endpoint");
+    let committed = setup.node.commit(&built).await.unwrap_or_else(|e| panic!("slot {i}: {e}"));
+    assert_eq!((committed.number, committed.head), (i, true), "no block lost at slot {i}");
+    assert_eq!(committed.status, PayloadStatus::Valid { latest_valid_hash: committed.hash });
+    committed.hash
+}
+
+/// Two EthereumJS, primary and standby: commits fan out to both; the primary is stopped
+/// mid-run (a clean shutdown) and the next slots are built on the standby with no block
+/// lost; when the primary is started again it is caught up by replaying the blocks it
+/// missed, without waiting for a commit, and builds again. Both end on one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_failover_to_standby_and_back() {
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let Some((genesis_timestamp, els)) = containers(schedule, 2).await else { return };
+    let addresses: Vec<ElAddress> = els.iter().map(El::address).collect();
+    let setup = Setup::drive(schedule, genesis_timestamp, els, &addresses).await;
+    let status = setup.node.wait_state(&[EngineState::Ready]).await;
+    let (primary, standby) = (status.endpoints[0].name.clone(), status.endpoints[1].name.clone());
+    let mut hashes = vec![setup.el_block(BlockNumberOrTag::Number(0)).await.1];
+    for i in 1..=4 {
+        hashes.push(produce_on(&setup, i, &primary).await);
+    }
+    setup.wait_el_head(1, (4, hashes[4])).await;
+
+    setup.els[0].container.stop(Duration::from_secs(20)).await.unwrap();
+    for i in 5..=8 {
+        hashes.push(produce_on(&setup, i, &standby).await);
+    }
+    assert_eq!(setup.el_block_of(1, BlockNumberOrTag::Latest).await, (8, hashes[8]));
+    assert_eq!(setup.node.status().await.state, EngineState::Degraded);
+
+    setup.els[0].container.restart().await.unwrap();
+    setup.wait_el_head(0, (8, hashes[8])).await;
+    setup.node.wait_state(&[EngineState::Ready]).await;
+    for i in 9..=10 {
+        hashes.push(produce_on(&setup, i, &primary).await);
+    }
+    for el in 0..2 {
+        setup.wait_el_head(el, (10, hashes[10])).await;
+        for (number, hash) in hashes.iter().enumerate() {
+            let at = setup.el_block_of(el, BlockNumberOrTag::Number(number as u64)).await;
+            assert_eq!(at, (number as u64, *hash), "EL {el} block {number}");
+        }
+    }
 }

@@ -35,33 +35,59 @@ pub(crate) struct ElAddress {
     pub(crate) jwt_hex: String,
 }
 
-fn retry() -> RetryConfig {
-    RetryConfig {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_elapsed: Duration::from_secs(2),
-        jitter: 0.2,
+/// Per-request timeout and retry policy of the engine's clients.
+pub(crate) struct Timing {
+    pub(crate) request: Duration,
+    pub(crate) retry: RetryConfig,
+}
+
+impl Timing {
+    /// For execution layers in this process: answers take milliseconds.
+    pub(crate) fn in_process() -> Self {
+        Self {
+            request: SHORT,
+            retry: RetryConfig {
+                max_attempts: 2,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+                max_elapsed: Duration::from_secs(2),
+                jitter: 0.2,
+            },
+        }
     }
 }
 
-/// A pool port over `els`, best first.
+/// A public JSON-RPC client of `url` with `timing`.
+pub(crate) fn eth_client(url: &str, timing: &Timing) -> EthClient {
+    EthClient::new(url, None, timing.request, RetryPolicy::new(timing.retry), 16 << 20).unwrap()
+}
+
+/// A pool port over `els`, best first, with in-process timing.
 pub(crate) fn pool_port(els: &[ElAddress], schedule: ForkSchedule) -> PoolPort {
+    pool_port_with(els, schedule, &Timing::in_process())
+}
+
+/// A pool port over `els`, best first, upchecked every 200 ms.
+pub(crate) fn pool_port_with(
+    els: &[ElAddress],
+    schedule: ForkSchedule,
+    timing: &Timing,
+) -> PoolPort {
     let clients = els
         .iter()
         .map(|el| {
             let mut c =
                 ClientConfig::new(el.engine_url.clone(), JwtSecret::from_hex(&el.jwt_hex).unwrap());
             c.timeouts = TimeoutConfig {
-                forkchoice_updated: SHORT,
-                get_payload: SHORT,
-                new_payload: SHORT,
-                exchange_capabilities: SHORT,
-                get_client_version: SHORT,
-                get_payload_bodies: SHORT,
-                eth: SHORT,
+                forkchoice_updated: timing.request,
+                get_payload: timing.request,
+                new_payload: timing.request,
+                exchange_capabilities: timing.request,
+                get_client_version: timing.request,
+                get_payload_bodies: timing.request,
+                eth: timing.request,
             };
-            c.retry = retry();
+            c.retry = timing.retry;
             c
         })
         .collect();
@@ -70,12 +96,7 @@ pub(crate) fn pool_port(els: &[ElAddress], schedule: ForkSchedule) -> PoolPort {
     let pool = ExecutionPool::start(config).unwrap();
     let eth = els
         .iter()
-        .map(|el| {
-            Arc::new(
-                EthClient::new(&el.public_url, None, SHORT, RetryPolicy::new(retry()), 16 << 20)
-                    .unwrap(),
-            ) as Arc<dyn EthApi>
-        })
+        .map(|el| Arc::new(eth_client(&el.public_url, timing)) as Arc<dyn EthApi>)
         .collect();
     PoolPort::new(pool, eth).unwrap()
 }
