@@ -363,7 +363,7 @@ async fn container_ethereumjs_restart_mid_run_recovers() {
     }
     assert!(setup.node.build(setup.genesis_timestamp + 12, Vec::new()).await.is_err());
 
-    proxy.clear_requests();
+    proxy.record_requests(true);
     setup.els[0].container.restart().await.unwrap();
     let answering = tokio::time::Instant::now();
     setup.node.wait_state(&[EngineState::Ready]).await;

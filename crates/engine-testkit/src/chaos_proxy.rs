@@ -11,8 +11,8 @@
 //! - **refuse**: the listening socket is closed, so new connections are refused, and
 //!   reopened on the same port when switched off.
 //!
-//! It also records the JSON-RPC requests it forwards ([`ChaosProxy::requests`]): in front
-//! of a real execution client, that is what the client was actually sent.
+//! When asked ([`ChaosProxy::record_requests`]), it also records the JSON-RPC requests it
+//! forwards: in front of a real execution client, that is what the client was actually sent.
 //!
 //! ```no_run
 //! # async fn demo(target: std::net::SocketAddr) -> Result<(), engine_testkit::TestkitError> {
@@ -186,7 +186,13 @@ impl ChaosProxy {
         self.refuse_new(false).await
     }
 
-    /// Every JSON-RPC request forwarded to the target so far (since the last
+    /// Start (or stop) recording the JSON-RPC requests forwarded to the target; off by
+    /// default, so a long run keeps nothing it was not asked to.
+    pub fn record_requests(&self, on: bool) {
+        self.shared.requests.set_recording(on);
+    }
+
+    /// Every JSON-RPC request forwarded to the target while recording (since the last
     /// [`clear_requests`](Self::clear_requests)), in the order they completed. Requests that
     /// were dropped (black hole) or whose connection the target refused are not in it.
     pub fn requests(&self) -> Vec<ProxiedRequest> {

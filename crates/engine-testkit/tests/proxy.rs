@@ -57,13 +57,17 @@ async fn forwards_faithfully() {
     assert_eq!(proxy.target(), el.public_addr());
 }
 
-/// The proxy records the JSON-RPC requests it forwarded, as the target received them (the
-/// mock's own record agrees), over one kept-alive connection and over fresh ones; a
-/// black-holed request is not recorded.
+/// Asked to, the proxy records the JSON-RPC requests it forwarded, as the target received
+/// them (the mock's own record agrees), over one kept-alive connection and over fresh ones;
+/// a black-holed request is not recorded.
 #[tokio::test]
 async fn records_forwarded_requests() {
     let (el, proxy) = setup().await;
     let through = Rpc::new(proxy.url(), None);
+    through.result("eth_syncing", json!([])).await;
+    assert!(proxy.requests().is_empty(), "nothing kept before recording is asked for");
+    el.clear_calls();
+    proxy.record_requests(true);
     through.result("eth_chainId", json!([])).await;
     through.result("eth_getBlockByNumber", json!(["latest", false])).await;
     let (client, url) = rpc(&proxy, Duration::from_secs(10));

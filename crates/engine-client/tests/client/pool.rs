@@ -59,6 +59,14 @@ impl Driver {
     }
 }
 
+/// The block hashes of the V2 payloads `el` was sent, in order.
+fn new_payloads(el: &MockEl) -> Vec<B256> {
+    el.calls("engine_newPayloadV2")
+        .iter()
+        .map(|c| serde_json::from_value(c.params[0]["blockHash"].clone()).unwrap())
+        .collect()
+}
+
 async fn same_head(els: &[&MockEl], head: B256) {
     eventually(Duration::from_secs(5), "every EL to reach the head", || async {
         els.iter().all(|el| el.head().hash == head)
@@ -211,11 +219,7 @@ async fn replay_catches_up_a_lagging_standby() {
     d.pool.upcheck_now().await;
     d.produce().await;
     same_head(&[&a, &b], d.head).await;
-    let sent: Vec<B256> = b
-        .calls("engine_newPayloadV2")
-        .iter()
-        .map(|c| serde_json::from_value(c.params[0]["blockHash"].clone()).unwrap())
-        .collect();
+    let sent = new_payloads(&b);
     for hash in missed {
         assert!(sent.contains(&hash), "missed block {hash} was replayed");
     }
@@ -252,11 +256,7 @@ async fn forkchoice_update_catches_up_a_returning_standby() {
     let outcome = d.pool.forkchoice_updated(forkchoice(d.head), d.timestamp - 2).await.unwrap();
     assert!(outcome.is_valid(), "{outcome:?}");
     same_head(&[&a, &b], d.head).await;
-    let replayed: Vec<B256> = b
-        .calls("engine_newPayloadV2")
-        .iter()
-        .map(|c| serde_json::from_value(c.params[0]["blockHash"].clone()).unwrap())
-        .collect();
+    let replayed = new_payloads(&b);
     assert_eq!(replayed, missed, "exactly the missed blocks, oldest first");
     let updates = b.calls("engine_forkchoiceUpdatedV2");
     assert_eq!(updates.len(), 2, "asked, answered SYNCING, replayed, asked again");

@@ -7,7 +7,10 @@
 //! neither reqwest nor hyper uses for a buffered body) are recorded with an empty method.
 
 use serde_json::Value;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{
+    Mutex, PoisonError,
+    atomic::{AtomicBool, Ordering},
+};
 
 /// One request that went through the proxy to its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,13 +30,22 @@ impl ProxiedRequest {
     }
 }
 
-/// Requests seen so far, in completion order.
+/// Requests seen so far, in completion order, while recording is on.
 #[derive(Debug, Default)]
 pub(super) struct RequestLog {
+    recording: AtomicBool,
     requests: Mutex<Vec<ProxiedRequest>>,
 }
 
 impl RequestLog {
+    pub(super) fn set_recording(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
+    fn recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ProxiedRequest>> {
         // Pushes and clears only: a panicking holder leaves a consistent vector.
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
@@ -61,12 +73,16 @@ pub(super) struct ConnectionTap {
 }
 
 impl ConnectionTap {
-    /// Takes the next forwarded chunk and records every request it completes.
+    /// Takes the next forwarded chunk and, while the log records, logs every request it
+    /// completes. Requests are cut out either way, so that switching recording on in the
+    /// middle of a connection starts at a request boundary.
     pub(super) fn feed(&mut self, chunk: &[u8], log: &RequestLog) {
         self.pending.extend_from_slice(chunk);
         while let Some((len, body)) = next_request(&self.pending) {
-            let (method, params) = json_rpc(body);
-            log.push(method, params);
+            if log.recording() {
+                let (method, params) = json_rpc(body);
+                log.push(method, params);
+            }
             self.pending.drain(..len);
         }
     }
@@ -119,6 +135,7 @@ mod tests {
         let stream = format!("{a}{b}{c}");
         for cut in [1, 7, a.len() - 1, a.len(), a.len() + 3, stream.len() - 1] {
             let log = RequestLog::default();
+            log.set_recording(true);
             let mut tap = ConnectionTap::default();
             tap.feed(&stream.as_bytes()[..cut], &log);
             tap.feed(&stream.as_bytes()[cut..], &log);
@@ -137,6 +154,7 @@ mod tests {
     fn waits_for_the_whole_body() {
         let a = request(r#"{"method":"eth_chainId"}"#);
         let log = RequestLog::default();
+        log.set_recording(true);
         let mut tap = ConnectionTap::default();
         tap.feed(&a.as_bytes()[..a.len() - 2], &log);
         assert!(log.all().is_empty());
@@ -144,5 +162,22 @@ mod tests {
         assert_eq!(log.all()[0].method, "eth_chainId");
         log.clear();
         assert!(log.all().is_empty());
+    }
+
+    /// Nothing is kept while recording is off, and a request that completes after it is
+    /// switched on is cut at its own boundary.
+    #[test]
+    fn records_only_when_on() {
+        let a = request(r#"{"method":"eth_chainId"}"#);
+        let b = request(r#"{"method":"eth_syncing"}"#);
+        let log = RequestLog::default();
+        let mut tap = ConnectionTap::default();
+        tap.feed(a.as_bytes(), &log);
+        tap.feed(&b.as_bytes()[..5], &log);
+        assert!(log.all().is_empty());
+        log.set_recording(true);
+        tap.feed(&b.as_bytes()[5..], &log);
+        let methods: Vec<_> = log.all().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["eth_syncing"]);
     }
 }
