@@ -310,12 +310,12 @@ fn tick(state: &mut EngineActorState) -> Result<(), ActorProcessingErr> {
     let reconnects = total_reconnects(state.core.port.as_ref());
     let came_back = reconnects > state.reconnects;
     state.reconnects = reconnects;
-    let lagging = !matches!(state.core.view().el, crate::status::ElCondition::Synced);
     if came_back {
-        // Queued behind whatever is running, so it re-sends the state that work leaves.
         tracing::info!("an execution client came back: re-sending the forkchoice state");
-        state.enqueue(CorrelationId::new(), Job::Reconcile);
-    } else if lagging && state.core.pending_forkchoice() == 0 {
+    }
+    let lagging = !matches!(state.core.view().el, crate::status::ElCondition::Synced);
+    // A return is reconciled even behind queued work: it re-sends the state that work leaves.
+    if came_back || (lagging && state.core.pending_forkchoice() == 0) {
         state.enqueue(CorrelationId::new(), Job::Reconcile);
     }
     Ok(())

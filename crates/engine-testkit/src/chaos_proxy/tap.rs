@@ -3,8 +3,10 @@
 //! (which records nothing for us) rather than what our own code says it sent.
 //!
 //! Each connection's client-to-target bytes are cut into HTTP/1.1 requests by their
-//! `Content-Length`; each body is parsed as one JSON-RPC request. Chunked bodies (which
-//! neither reqwest nor hyper uses for a buffered body) are recorded with an empty method.
+//! `Content-Length`; each body is parsed as one JSON-RPC request. A connection that stops
+//! looking like that (a chunked body, which neither reqwest nor hyper sends for a buffered
+//! one; a head that is not text or never ends; another protocol) is no longer tapped, so
+//! the proxy never buffers what it cannot cut.
 
 use serde_json::Value;
 use std::sync::{
@@ -66,10 +68,15 @@ impl RequestLog {
     }
 }
 
+/// The longest request head the tap waits for before deciding the bytes are not HTTP.
+const MAX_HEAD: usize = 64 * 1024;
+
 /// One connection's unparsed client bytes.
 #[derive(Debug, Default)]
 pub(super) struct ConnectionTap {
     pending: Vec<u8>,
+    /// The bytes stopped being cuttable requests: nothing more is buffered.
+    gave_up: bool,
 }
 
 impl ConnectionTap {
@@ -77,29 +84,64 @@ impl ConnectionTap {
     /// completes. Requests are cut out either way, so that switching recording on in the
     /// middle of a connection starts at a request boundary.
     pub(super) fn feed(&mut self, chunk: &[u8], log: &RequestLog) {
+        if self.gave_up {
+            return;
+        }
         self.pending.extend_from_slice(chunk);
-        while let Some((len, body)) = next_request(&self.pending) {
-            if log.recording() {
-                let (method, params) = json_rpc(body);
-                log.push(method, params);
+        loop {
+            match next_request(&self.pending) {
+                Cut::Request { len, body } => {
+                    if log.recording() {
+                        let (method, params) = json_rpc(body);
+                        log.push(method, params);
+                    }
+                    self.pending.drain(..len);
+                }
+                Cut::Incomplete => return,
+                Cut::NotHttp => {
+                    self.gave_up = true;
+                    self.pending = Vec::new();
+                    return;
+                }
             }
-            self.pending.drain(..len);
         }
     }
 }
 
-/// The first complete request in `bytes`: its total length and its body.
-fn next_request(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
-    let length = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let end = head_end.checked_add(length)?;
-    (bytes.len() >= end).then(|| (end, &bytes[head_end..end]))
+/// What the start of a connection's pending bytes is.
+#[derive(Debug, PartialEq)]
+enum Cut<'a> {
+    /// A whole request of `len` bytes, with its body.
+    Request { len: usize, body: &'a [u8] },
+    /// The start of one; more bytes are needed.
+    Incomplete,
+    /// Not an HTTP/1.1 request with a `Content-Length` (or none and no body).
+    NotHttp,
+}
+
+/// Cuts the first request off `bytes`.
+fn next_request(bytes: &[u8]) -> Cut<'_> {
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if bytes.len() > MAX_HEAD { Cut::NotHttp } else { Cut::Incomplete };
+    };
+    let Ok(head) = std::str::from_utf8(&bytes[..head_end]) else { return Cut::NotHttp };
+    let mut length = 0;
+    for (name, value) in head.lines().skip(1).filter_map(|line| line.split_once(':')) {
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Cut::NotHttp;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let Ok(n) = value.parse::<usize>() else { return Cut::NotHttp };
+            length = n;
+        }
+    }
+    let start = head_end + 4;
+    match start.checked_add(length) {
+        Some(end) if bytes.len() >= end => Cut::Request { len: end, body: &bytes[start..end] },
+        Some(_) => Cut::Incomplete,
+        None => Cut::NotHttp,
+    }
 }
 
 fn json_rpc(body: &[u8]) -> (String, Value) {
@@ -162,6 +204,24 @@ mod tests {
         assert_eq!(log.all()[0].method, "eth_chainId");
         log.clear();
         assert!(log.all().is_empty());
+    }
+
+    /// Bytes that are not cuttable requests (a chunked body, a head that never ends) stop
+    /// the tap on that connection: nothing is recorded or buffered after them.
+    #[test]
+    fn gives_up_on_what_it_cannot_cut() {
+        let chunked =
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let never_ends = vec![b'x'; MAX_HEAD + 1];
+        for garbage in [chunked.as_bytes(), &never_ends] {
+            let log = RequestLog::default();
+            log.set_recording(true);
+            let mut tap = ConnectionTap::default();
+            tap.feed(garbage, &log);
+            tap.feed(request(r#"{"method":"eth_chainId"}"#).as_bytes(), &log);
+            assert!(log.all().is_empty());
+            assert!(tap.gave_up && tap.pending.is_empty());
+        }
     }
 
     /// Nothing is kept while recording is off, and a request that completes after it is
