@@ -96,6 +96,16 @@ impl ClientConfig {
     }
 }
 
+/// What a JSON-RPC error answer says about the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RpcErrors {
+    /// Judged by its code: internal and server errors are the endpoint's fault.
+    ByCode,
+    /// Any code proves the endpoint reachable and authenticated: the health probe, which
+    /// EthereumJS without peers answers with -32603 while its Engine API works.
+    Reachable,
+}
+
 /// Whether a call may be repeated on failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attempts {
@@ -169,17 +179,27 @@ impl EngineClient {
     }
 
     /// `eth_syncing` on the Engine API port: `None` when synced, the progress otherwise.
+    ///
+    /// This is the health probe: a JSON-RPC error answer (any code) is returned as
+    /// [`EngineError::Rpc`] but counts as proof that the endpoint is reachable and accepts
+    /// our JWT, not as a failure (see [`upcheck`](Self::upcheck)).
     pub async fn syncing(&self) -> EngineResult<SyncStatus> {
         let timeout = self.inner.timeouts.exchange_capabilities;
-        self.call("eth_syncing", &[(); 0], timeout, Attempts::Once, |raw| {
-            parse_result(raw, "eth_syncing")
-        })
-        .await
+        let parse = |raw: &str| parse_result(raw, "eth_syncing");
+        self.call("eth_syncing", &[(); 0], timeout, Attempts::Once, RpcErrors::Reachable, parse)
+            .await
     }
 
     /// One health check: `eth_syncing`, then a capability refresh when the cached list is
     /// stale. Sets and returns the endpoint's state. Skipped (reporting the current state)
     /// while the breaker is open and cooling down.
+    ///
+    /// `false` gives `Synced` and a progress object `Syncing`. A JSON-RPC error answer
+    /// (EthereumJS without peers: -32603 "no peer available for synchronization") proves
+    /// the endpoint reachable but gives no sync state: it stays `Synced` or `Syncing` if it
+    /// was, and is `Unknown` otherwise; the breaker counts a success. A refused JWT gives
+    /// `AuthFailed`, any other failure `Offline`. When our own breaker refuses to send the
+    /// probe (an AuthFailed endpoint cooling down), nothing was learned and the state is kept.
     pub async fn upcheck(&self) -> EndpointState {
         let health = &self.inner.health;
         if !health.usable() && health.state() != EndpointState::AuthFailed {
@@ -187,13 +207,24 @@ impl EngineClient {
             metrics::record_upcheck(self.name(), state);
             return state;
         }
-        let state = match self.syncing().await {
-            Ok(SyncStatus::None) => EndpointState::Synced,
-            Ok(SyncStatus::Info(_)) => EndpointState::Syncing,
-            Err(EngineError::Auth { .. }) => EndpointState::AuthFailed,
-            Err(_) => EndpointState::Offline,
+        let verdict = match self.syncing().await {
+            Ok(SyncStatus::None) => Some(EndpointState::Synced),
+            Ok(SyncStatus::Info(_)) => Some(EndpointState::Syncing),
+            // Answered without a sync state: `call` recorded it (`Health::on_probe_error`).
+            Err(EngineError::Rpc { .. }) => None,
+            // Only our breaker refuses a call this way: the probe was not sent.
+            Err(EngineError::NoUsableEndpoint { .. }) => {
+                let state = health.state();
+                metrics::record_upcheck(self.name(), state);
+                return state;
+            }
+            Err(EngineError::Auth { .. }) => Some(EndpointState::AuthFailed),
+            Err(_) => Some(EndpointState::Offline),
         };
-        health.set_state(state);
+        if let Some(state) = verdict {
+            health.set_state(state);
+        }
+        let state = health.state();
         if state == EndpointState::AuthFailed || state == EndpointState::Offline {
             self.inner.capabilities.clear();
         } else if !self.inner.capabilities.is_fresh(std::time::Instant::now()) {
@@ -216,8 +247,9 @@ impl EngineClient {
         let method = request.method_name();
         let timeout = self.inner.timeouts.exchange_capabilities;
         // Straight to `call`: the capability check would ask for the list it is fetching.
+        let parse = |raw: &str| parse_result(raw, method);
         let result: EngineResult<Vec<String>> =
-            self.call(method, &request, timeout, attempts, |raw| parse_result(raw, method)).await;
+            self.call(method, &request, timeout, attempts, RpcErrors::ByCode, parse).await;
         let learned = match &result {
             Ok(list) => Some(list.clone()),
             Err(_) => None,
@@ -232,8 +264,11 @@ impl EngineClient {
         let name = request.method_name();
         let caps = &self.inner.capabilities;
         let mut lookup = caps.lookup(name, std::time::Instant::now());
-        let reachable =
-            matches!(self.inner.health.state(), EndpointState::Synced | EndpointState::Syncing);
+        // Unknown is worth asking: it may well answer (a new endpoint starts there).
+        let reachable = !matches!(
+            self.inner.health.state(),
+            EndpointState::Offline | EndpointState::AuthFailed
+        );
         if lookup == Lookup::Unknown && reachable {
             match self.refresh_capabilities().await {
                 // The call itself would be refused the same way.
@@ -259,17 +294,20 @@ impl EngineClient {
         self.check_capability(request).await?;
         let timeout = self.inner.timeouts.for_method(request.method());
         let attempts = if is_idempotent(request) { attempts } else { Attempts::Once };
-        self.call(request.method_name(), request, timeout, attempts, parse).await
+        self.call(request.method_name(), request, timeout, attempts, RpcErrors::ByCode, parse).await
     }
 
     /// Calls any method on the Engine API port under the breaker, the timeout and the retry
-    /// policy, recording each attempt's outcome in the endpoint's health.
+    /// policy, recording each attempt's outcome in the endpoint's health (a JSON-RPC error
+    /// as `rpc_errors` says). A refusal of the breaker is
+    /// [`EngineError::NoUsableEndpoint`], and nothing is sent.
     async fn call<P, T>(
         &self,
         method: &'static str,
         params: &P,
         timeout: Duration,
         attempts: Attempts,
+        rpc_errors: RpcErrors,
         parse: impl Fn(&str) -> EngineResult<T>,
     ) -> EngineResult<T>
     where
@@ -288,7 +326,13 @@ impl EngineClient {
             }
             let started = std::time::Instant::now();
             let result = self.inner.transport.call(method, params, timeout, &parse).await;
-            let state = health.on_outcome(result.as_ref().map(|_| ()), started.elapsed());
+            let latency = started.elapsed();
+            let state = match (&result, rpc_errors) {
+                (Err(e @ EngineError::Rpc { .. }), RpcErrors::Reachable) => {
+                    health.on_probe_error(e, latency)
+                }
+                _ => health.on_outcome(result.as_ref().map(|_| ()), latency),
+            };
             if matches!(state, EndpointState::Offline | EndpointState::AuthFailed) {
                 self.inner.capabilities.clear();
             }

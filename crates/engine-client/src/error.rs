@@ -1,7 +1,7 @@
 //! The crate's error: what can go wrong setting a client up, and what the pool reports on
 //! top of the per-call [`EngineError`].
 
-use engine_types::{EngineError, PayloadStatus, Severity};
+use engine_types::{EngineError, PayloadStatus, Severity, primitives::B256};
 use std::path::PathBuf;
 
 /// Everything this crate can fail with. Per-call failures are [`EngineError`]s (wrapped
@@ -41,6 +41,19 @@ pub enum ClientError {
         /// Its verdict on the head (INVALID or SYNCING).
         status: PayloadStatus,
     },
+    /// The endpoint answered the build's forkchoice update VALID but started no build: the
+    /// spec lets an EL skip a head that is a VALID ancestor of its own canonical head (Geth
+    /// always does, Reth by default). The EL is ahead of the engine; another endpoint cannot
+    /// fix that, the caller must reconcile its head with the EL first.
+    #[error(
+        "{endpoint} skipped the build on {head}: the head is an ancestor of its own canonical head, so the execution client is ahead of the engine"
+    )]
+    BuildSkipped {
+        /// The endpoint that skipped the build.
+        endpoint: String,
+        /// The head the build was asked for.
+        head: B256,
+    },
 }
 
 impl From<engine_types::jwt::JwtSecretError> for ClientError {
@@ -59,6 +72,8 @@ impl ClientError {
             // must change first.
             Self::HeadNotValid { status, .. } if status.is_invalid() => Severity::Reset,
             Self::HeadNotValid { .. } => Severity::Retry,
+            // Asking again gets the same skip: the head must be reconciled with the EL's.
+            Self::BuildSkipped { .. } => Severity::Reset,
         }
     }
 
@@ -88,5 +103,18 @@ mod tests {
         assert_eq!(invalid.severity(), Severity::Reset);
         let engine = ClientError::from(EngineError::bad_response("m", "r"));
         assert_eq!(engine.severity(), Severity::Reset);
+    }
+
+    /// A skipped build is not retried as sent: the caller reconciles its head first. The
+    /// message names the endpoint and the head, and says the EL is ahead.
+    #[test]
+    fn build_skipped_is_a_reset() {
+        let head = B256::repeat_byte(0xab);
+        let skipped = ClientError::BuildSkipped { endpoint: "geth:8551".into(), head };
+        assert_eq!(skipped.severity(), Severity::Reset);
+        let text = skipped.to_string();
+        assert!(text.starts_with("geth:8551 skipped the build on 0xabab"), "{text}");
+        assert!(text.contains(&head.to_string()), "{text}");
+        assert!(text.ends_with("the execution client is ahead of the engine"), "{text}");
     }
 }

@@ -21,6 +21,12 @@ pub enum EndpointState {
     Synced,
     /// Reachable but syncing: commits are sent (to catch it up), builds go elsewhere.
     Syncing,
+    /// Reachable state not yet known: no check has answered, or the probe gives no sync
+    /// state (e.g. EthereumJS without peers answers `eth_syncing` with a JSON-RPC error while
+    /// its Engine API works). Usable for builds and commits; a VALID head makes it `Synced`,
+    /// a SYNCING verdict `Syncing`. Ranked after both, before `Offline` (the declaration
+    /// order is the ranking order).
+    Unknown,
     /// Not reachable, or answering garbage.
     Offline,
     /// Refuses our JWT: an operator must fix the secret or the clock.
@@ -28,13 +34,15 @@ pub enum EndpointState {
 }
 
 impl EndpointState {
-    /// The value of the endpoint state gauge.
+    /// The value of the endpoint state gauge. The numbers are stable (dashboards depend on
+    /// them): `Unknown`, added later, is 4.
     pub const fn gauge(self) -> f64 {
         match self {
             Self::Synced => 0.0,
             Self::Syncing => 1.0,
             Self::Offline => 2.0,
             Self::AuthFailed => 3.0,
+            Self::Unknown => 4.0,
         }
     }
 
@@ -43,6 +51,7 @@ impl EndpointState {
         match self {
             Self::Synced => "synced",
             Self::Syncing => "syncing",
+            Self::Unknown => "unknown",
             Self::Offline => "offline",
             Self::AuthFailed => "auth_failed",
         }
@@ -102,12 +111,12 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// A tracker for `name`, starting `Synced` with a closed breaker: the first upcheck or
-    /// request corrects it.
+    /// A tracker for `name`, starting `Unknown` with a closed breaker: the first upcheck or
+    /// request outcome tells more.
     pub(crate) fn new(name: &str, config: &HealthConfig) -> Self {
         let status = EndpointStatus {
             name: name.to_string(),
-            state: EndpointState::Synced,
+            state: EndpointState::Unknown,
             breaker: BreakerState::Closed,
             head: None,
             lagging: false,
@@ -115,6 +124,7 @@ impl Health {
             latency_ewma: None,
             reconnects: 0,
         };
+        metrics::record_state(name, status.state, status.breaker);
         let (tx, _) = watch::channel(status.clone());
         Self { inner: Mutex::new(Inner { breaker: CircuitBreaker::new(config), status }), tx }
     }
@@ -152,6 +162,10 @@ impl Health {
     }
 
     /// Records a call's outcome and latency. Returns the new state.
+    ///
+    /// A success brings an Offline or AuthFailed endpoint back as `Synced`; an `Unknown` one
+    /// stays `Unknown` (answering a call says nothing about its sync state: the payload
+    /// statuses and the probe do).
     pub(crate) fn on_outcome(
         &self,
         result: Result<(), &EngineError>,
@@ -159,11 +173,7 @@ impl Health {
     ) -> EndpointState {
         self.update(|inner, now| {
             let s = &mut inner.status;
-            let sample = latency.as_secs_f64();
-            s.latency_ewma = Some(Duration::from_secs_f64(match s.latency_ewma {
-                Some(old) => old.as_secs_f64() * (1.0 - EWMA_ALPHA) + sample * EWMA_ALPHA,
-                None => sample,
-            }));
+            add_latency(s, latency);
             match result {
                 Ok(()) => {
                     inner.breaker.on_success();
@@ -184,6 +194,23 @@ impl Health {
                         _ => {}
                     }
                 }
+            }
+            s.state
+        })
+    }
+
+    /// Records a health probe the endpoint answered with a JSON-RPC error (any code): it is
+    /// reachable and accepted our JWT, but gave no sync state. The breaker counts a success;
+    /// the state stays `Synced` or `Syncing` if it was, and is `Unknown` otherwise (so an
+    /// endpoint that was down counts as back). Returns the new state.
+    pub(crate) fn on_probe_error(&self, error: &EngineError, latency: Duration) -> EndpointState {
+        self.update(|inner, _| {
+            let s = &mut inner.status;
+            add_latency(s, latency);
+            s.last_error = Some(error.to_string());
+            inner.breaker.on_success();
+            if !matches!(s.state, EndpointState::Synced | EndpointState::Syncing) {
+                s.state = EndpointState::Unknown;
             }
             s.state
         })
@@ -247,6 +274,15 @@ impl Health {
     }
 }
 
+/// Folds one latency sample into the moving average.
+fn add_latency(status: &mut EndpointStatus, latency: Duration) {
+    let sample = latency.as_secs_f64();
+    status.latency_ewma = Some(Duration::from_secs_f64(match status.latency_ewma {
+        Some(old) => old.as_secs_f64() * (1.0 - EWMA_ALPHA) + sample * EWMA_ALPHA,
+        None => sample,
+    }));
+}
+
 /// Offline or refusing us: a state it "comes back" from.
 const fn is_down(state: EndpointState) -> bool {
     matches!(state, EndpointState::Offline | EndpointState::AuthFailed)
@@ -262,7 +298,9 @@ fn same_but_latency(a: &EndpointStatus, b: &EndpointStatus) -> bool {
 }
 
 fn log_transition(old: &EndpointStatus, new: &EndpointStatus) {
-    if new.state != EndpointState::Synced || new.breaker != BreakerState::Closed {
+    // Unknown is reachable and usable: not worth a warning on its own.
+    let healthy = matches!(new.state, EndpointState::Synced | EndpointState::Unknown);
+    if !healthy || new.breaker != BreakerState::Closed {
         tracing::warn!(
             endpoint = %new.name,
             from = ?old.state, to = ?new.state, breaker = ?new.breaker,
@@ -346,11 +384,99 @@ mod tests {
     fn publishes_only_changes() {
         let h = Health::new("a", &cfg());
         let mut rx = h.subscribe();
+        h.set_state(EndpointState::Unknown);
+        assert!(!rx.has_changed().unwrap());
+        h.set_state(EndpointState::Synced);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().state, EndpointState::Synced);
         h.set_state(EndpointState::Synced);
         assert!(!rx.has_changed().unwrap());
         h.set_head(B256::repeat_byte(1));
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow_and_update().head, Some(B256::repeat_byte(1)));
+    }
+
+    /// A new endpoint is Unknown and usable. A successful call proves it reachable but not
+    /// synced, so it stays Unknown; a SYNCING verdict or a VALID head says more. None of this
+    /// is a return from down.
+    #[test]
+    fn starts_unknown_until_a_status_says_more() {
+        let h = Health::new("a", &cfg());
+        let ms = Duration::from_millis(1);
+        let s = h.status();
+        assert_eq!((s.state, s.breaker), (EndpointState::Unknown, BreakerState::Closed));
+        assert!(h.usable());
+        assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Unknown);
+        h.set_state(EndpointState::Syncing);
+        h.set_head(B256::repeat_byte(1));
+        assert_eq!(h.state(), EndpointState::Synced);
+        assert_eq!(h.status().reconnects, 0);
+    }
+
+    fn no_peers() -> EngineError {
+        EngineError::Rpc {
+            method: "eth_syncing".into(),
+            code: RpcErrorCode::InternalError,
+            message: "no peer available for synchronization".into(),
+            data: None,
+        }
+    }
+
+    /// A probe answered with a JSON-RPC error (here EthereumJS's -32603, which as a call's
+    /// outcome is an endpoint fault) is a breaker success: however often it comes, the
+    /// endpoint stays usable. It keeps a known sync state and otherwise gives Unknown.
+    #[test]
+    fn probe_errors_prove_reachability() {
+        let h = Health::new("a", &cfg());
+        let ms = Duration::from_millis(1);
+        for _ in 0..5 {
+            assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
+        }
+        assert!(h.usable());
+        assert_eq!(h.status().breaker, BreakerState::Closed);
+        assert!(h.status().last_error.unwrap().contains("no peer available"));
+        h.set_state(EndpointState::Syncing);
+        assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Syncing);
+        h.set_head(B256::repeat_byte(1));
+        assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Synced);
+        assert_eq!(h.status().reconnects, 0);
+        // It also clears the failures counted so far: one more fault does not open it.
+        h.on_outcome(Err(&refused()), ms);
+        h.on_probe_error(&no_peers(), ms);
+        h.on_outcome(Err(&refused()), ms);
+        assert!(h.usable(), "the probe's answer reset the failure count");
+    }
+
+    /// An endpoint that was down and now answers the probe with a JSON-RPC error is back
+    /// (Unknown) and its return is counted, from Offline and from AuthFailed alike.
+    #[test]
+    fn probe_error_brings_a_down_endpoint_back() {
+        let h = Health::new("a", &cfg());
+        let ms = Duration::from_millis(1);
+        h.on_outcome(Err(&refused()), ms);
+        assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
+        assert_eq!(h.status().reconnects, 1);
+        h.on_outcome(Err(&EngineError::Auth { endpoint: "a".into(), status: 401 }), ms);
+        assert!(!h.usable());
+        assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
+        assert!(h.usable());
+        assert_eq!(h.status().reconnects, 2);
+    }
+
+    /// The gauge values of the old states did not move (dashboards depend on them), Unknown
+    /// is 4, and the declaration order ranks synced, syncing, unknown, offline, auth failed.
+    #[test]
+    fn gauge_labels_and_ranking() {
+        use EndpointState::{AuthFailed, Offline, Synced, Syncing, Unknown};
+        let all = [Synced, Syncing, Unknown, Offline, AuthFailed];
+        let gauges: Vec<f64> = all.iter().map(|s| s.gauge()).collect();
+        assert_eq!(gauges, [0.0, 1.0, 4.0, 2.0, 3.0]);
+        let labels: Vec<&str> = all.iter().map(|s| s.label()).collect();
+        assert_eq!(labels, ["synced", "syncing", "unknown", "offline", "auth_failed"]);
+        let mut shuffled = [AuthFailed, Unknown, Offline, Synced, Syncing];
+        shuffled.sort();
+        assert_eq!(shuffled, all);
+        assert_eq!(serde_json::to_value(Unknown).unwrap(), "unknown");
     }
 
     /// Every return from Offline or AuthFailed counts once, however it is learned (a request

@@ -13,13 +13,14 @@ pub const REQUEST_DURATION: &str = "engine_client_request_duration_seconds";
 pub const REQUEST_ERRORS: &str = "engine_client_request_errors_total";
 /// Gauge: breaker state per `endpoint` (0 closed, 1 half-open, 2 open).
 pub const BREAKER_STATE: &str = "engine_client_breaker_state";
-/// Gauge: health per `endpoint` (0 synced, 1 syncing, 2 offline, 3 auth failed).
+/// Gauge: health per `endpoint` (0 synced, 1 syncing, 2 offline, 3 auth failed, 4 unknown);
+/// see [`EndpointState::gauge`].
 pub const ENDPOINT_STATE: &str = "engine_client_endpoint_state";
 /// Counter: builds or commits that moved to another endpoint, labels `from`, `to`,
 /// `operation`.
 pub const FAILOVERS: &str = "engine_client_failovers_total";
-/// Counter: upchecks, labels `endpoint`, `result` (`synced`, `syncing`, `offline`,
-/// `auth_failed`).
+/// Counter: upchecks, labels `endpoint`, `result` (`synced`, `syncing`, `unknown`, `offline`,
+/// `auth_failed`; see [`EndpointState::label`]).
 pub const UPCHECKS: &str = "engine_client_upchecks_total";
 /// Counter: payloads replayed to a lagging standby, label `endpoint`.
 pub const REPLAYED_PAYLOADS: &str = "engine_client_replayed_payloads_total";
@@ -35,7 +36,7 @@ pub fn describe() {
     metrics::describe_gauge!(BREAKER_STATE, "Circuit breaker: 0 closed, 1 half-open, 2 open");
     metrics::describe_gauge!(
         ENDPOINT_STATE,
-        "Endpoint health: 0 synced, 1 syncing, 2 offline, 3 auth failed"
+        "Endpoint health: 0 synced, 1 syncing, 2 offline, 3 auth failed, 4 unknown"
     );
     metrics::describe_counter!(FAILOVERS, "Builds and commits moved to another endpoint");
     metrics::describe_counter!(UPCHECKS, "Endpoint upchecks, by result");

@@ -23,7 +23,7 @@
 //!   others went on) is replayed the missing blocks from the pool's bounded buffer of recent
 //!   payloads, oldest first, then asked again.
 //! - **Ranking.** Usable endpoints (breaker not open, JWT accepted) sorted by state (synced,
-//!   syncing, offline) and then configured rank.
+//!   syncing, unknown, offline) and then configured rank.
 
 mod lane;
 mod recent;
@@ -310,7 +310,9 @@ impl ExecutionPool {
     /// attributes, then `getPayload`, on the best usable endpoint. If that endpoint fails at
     /// either step (unreachable, garbage, hung, lost the build), the whole build is redone on
     /// the next one. An INVALID head or a refused request (e.g. bad attributes) ends it at
-    /// once: another endpoint would say the same.
+    /// once: another endpoint would say the same. So does a VALID answer that starts no
+    /// build ([`ClientError::BuildSkipped`]): the endpoint is ahead of `parent`, and the
+    /// caller must reconcile its head with it first.
     pub async fn build_payload(
         &self,
         parent: ForkchoiceState,
@@ -520,6 +522,8 @@ fn worth_another_endpoint(err: &ClientError) -> bool {
                 )
         }
         ClientError::HeadNotValid { status, .. } => !status.is_invalid(),
+        // The EL is ahead of the head: the caller must reconcile, not try elsewhere.
+        ClientError::BuildSkipped { .. } => false,
         _ => false,
     }
 }
@@ -544,9 +548,13 @@ async fn build_on(
     let outcome =
         client.forkchoice_updated_with(fcu_version, parent, Some(attributes), attempts).await?;
     let Some(payload_id) = outcome.payload_id else {
-        return Err(ClientError::HeadNotValid {
-            endpoint: client.name().to_string(),
-            status: outcome.status,
+        let endpoint = client.name().to_string();
+        // VALID without a build: the spec-allowed skip of a head behind the EL's own.
+        return Err(match outcome.status {
+            PayloadStatus::Valid { .. } => {
+                ClientError::BuildSkipped { endpoint, head: parent.head_block_hash }
+            }
+            status => ClientError::HeadNotValid { endpoint, status },
         });
     };
     let response = client.get_payload_with(get_version, payload_id, attempts).await?;
@@ -697,5 +705,7 @@ mod tests {
             status: PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None },
         };
         assert!(!worth_another_endpoint(&invalid));
+        let skipped = ClientError::BuildSkipped { endpoint: "a".into(), head: B256::ZERO };
+        assert!(!worth_another_endpoint(&skipped));
     }
 }

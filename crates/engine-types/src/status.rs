@@ -205,8 +205,10 @@ pub struct ForkchoiceUpdatedWire {
 pub struct ForkchoiceOutcome {
     /// The EL's verdict on the head.
     pub status: PayloadStatus,
-    /// The build process started by the attributes: `Some` exactly when attributes were sent
-    /// and the head is VALID.
+    /// The build process started by the attributes. `Some` only when attributes were sent
+    /// and the head is VALID; `None` with a VALID head and attributes when the EL skipped the
+    /// update because the head is a VALID ancestor of its canonical head (see
+    /// [`ForkchoiceUpdatedWire::check`]): no build was started.
     pub payload_id: Option<PayloadId>,
 }
 
@@ -214,7 +216,16 @@ impl ForkchoiceUpdatedWire {
     /// Check the answer to a `forkchoiceUpdated` with head `head`, with or without attributes.
     ///
     /// Spec violations become [`EngineError::BadResponse`]: a payload id with SYNCING or
-    /// INVALID, no payload id for VALID with attributes, a payload id without attributes.
+    /// INVALID, a payload id without attributes.
+    ///
+    /// VALID with attributes but a null payload id is *not* a violation: the spec
+    /// (`src/engine/paris.md`, forkchoiceUpdated) lets the EL skip an update whose head is a
+    /// VALID ancestor of its canonical head and answer `{VALID, latestValidHash: head}` with
+    /// `payloadId: null`, starting no build even though attributes were sent. Geth always
+    /// does this ("Ignoring beacon update to old head"); Reth does unless started with
+    /// `--engine.always-process-payload-attributes-on-canonical-head`; EthereumJS rewinds to
+    /// the older head instead. The outcome is then VALID with no payload id, and the caller
+    /// learns that the EL is ahead of the head it was given.
     pub fn check(
         self,
         method: &str,
@@ -224,9 +235,7 @@ impl ForkchoiceUpdatedWire {
         let status = self.payload_status.check_forkchoice(method, head)?;
         let bad = |reason: &str| Err(EngineError::bad_response(method, reason));
         match (&status, self.payload_id, with_attributes) {
-            (PayloadStatus::Valid { .. }, None, true) => {
-                bad("VALID with attributes but payloadId is null")
-            }
+            // `(Valid, None, true)` is the spec-allowed skip of a head behind the EL's own.
             (PayloadStatus::Valid { .. }, Some(_), true) | (_, None, _) => {
                 Ok(ForkchoiceOutcome { status, payload_id: self.payload_id })
             }
@@ -290,7 +299,18 @@ mod tests {
         let fcu = |status, payload_id| ForkchoiceUpdatedWire { payload_status: status, payload_id };
         let ok = fcu(PayloadStatusWire::valid(head), Some(id)).check("m", head, true).unwrap();
         assert_eq!(ok.payload_id, Some(id));
-        assert!(fcu(PayloadStatusWire::valid(head), None).check("m", head, true).is_err());
+        // A head behind the EL's canonical head may be skipped: VALID, no build started.
+        let skipped = fcu(PayloadStatusWire::valid(head), None).check("m", head, true).unwrap();
+        assert_eq!(
+            skipped,
+            ForkchoiceOutcome {
+                status: PayloadStatus::Valid { latest_valid_hash: head },
+                payload_id: None
+            }
+        );
+        // The skip must still name the head: VALID for another block stays a bad response.
+        let wrong = fcu(PayloadStatusWire::valid(B256::ZERO), None).check("m", head, true);
+        assert!(matches!(wrong, Err(EngineError::BadResponse { .. })), "{wrong:?}");
         assert!(fcu(PayloadStatusWire::valid(head), Some(id)).check("m", head, false).is_err());
         assert!(fcu(PayloadStatusWire::syncing(), Some(id)).check("m", head, true).is_err());
         assert!(fcu(PayloadStatusWire::accepted(), None).check("m", head, false).is_err());

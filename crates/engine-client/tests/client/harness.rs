@@ -1,10 +1,12 @@
 //! Shared setup: mocks, client configs with short timeouts, attributes per fork, and a
-//! helper that produces one block through the version-picking layer.
+//! helper that produces one block through the version-picking layer, and a [`Driver`] of
+//! a pool.
 
 use engine_client::{
     client::{ClientConfig, EngineClient},
     engine_api::Versioned,
     jwt::JwtSecret,
+    pool::{CommitOutcome, ExecutionPool, PoolConfig},
 };
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{
@@ -152,5 +154,53 @@ where
     while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The chain as the consensus side sees it.
+pub(crate) struct Driver {
+    pub(crate) pool: ExecutionPool,
+    pub(crate) head: B256,
+    pub(crate) timestamp: u64,
+}
+
+impl Driver {
+    /// A driver of a pool of `els`, best first, at their genesis.
+    pub(crate) async fn new(els: &[&MockEl]) -> Self {
+        Self::with(els, |_| {}).await
+    }
+
+    /// A driver whose endpoints' configs are adjusted by `tweak` first.
+    pub(crate) async fn with(els: &[&MockEl], tweak: impl Fn(&mut ClientConfig)) -> Self {
+        let configs = els.iter().map(|el| {
+            let mut c = config(el);
+            tweak(&mut c);
+            c
+        });
+        let mut cfg = PoolConfig::new(configs.collect(), ForkSchedule::default());
+        // Upchecks run when a test asks, so that they do not race its assertions.
+        cfg.upcheck_interval = Duration::from_secs(3600);
+        let pool = ExecutionPool::start(cfg).unwrap();
+        let genesis = els[0].genesis();
+        Self { pool, head: genesis.hash, timestamp: genesis.header.timestamp }
+    }
+
+    /// The name of endpoint `i`.
+    pub(crate) fn name(&self, i: usize) -> String {
+        self.pool.status()[i].name.clone()
+    }
+
+    /// Builds on the head and commits the block; returns where it was built and the verdict.
+    pub(crate) async fn produce(&mut self) -> (String, bool, CommitOutcome) {
+        let attrs = attributes(&ForkSchedule::default(), self.timestamp);
+        let built = self.pool.build_payload(forkchoice(self.head), attrs).await.unwrap();
+        let payload = built.response.payload.clone();
+        assert_eq!(payload.parent_hash(), self.head);
+        let hash = payload.block_hash();
+        let outcome = self.pool.commit(payload, built.sidecar, forkchoice(hash)).await.unwrap();
+        assert!(outcome.is_valid(), "{outcome:?}");
+        self.head = hash;
+        self.timestamp += 2;
+        (built.endpoint, built.failed_over, outcome)
     }
 }

@@ -7,6 +7,7 @@ mod engine_methods;
 mod eth;
 mod faults;
 mod harness;
+mod health;
 mod jwt;
 mod pool;
 mod retries;

@@ -1,63 +1,18 @@
 //! The pool of execution clients: builds on the best endpoint, commits fanned out to all,
 //! failover when the primary is down, hangs or answers garbage, and catch-up replay.
 
-use crate::harness::{attributes, config, eventually, forkchoice, mock};
+use crate::harness::{Driver, attributes, config, eventually, forkchoice, mock};
 use engine_client::{
-    client::ClientConfig,
+    breaker::BreakerState,
+    error::ClientError,
     health::EndpointState,
-    pool::{CommitOutcome, ExecutionPool, PoolConfig, StandbyState},
+    pool::{ExecutionPool, PoolConfig, StandbyState},
 };
 use engine_testkit::{Fault, MockEl, Restart, rpc_server::ANY_METHOD};
 use engine_types::{
-    EngineError, Fork, ForkSchedule, PayloadStatus, PayloadStatusWire, primitives::B256,
+    EngineError, Fork, ForkSchedule, PayloadStatus, PayloadStatusWire, Severity, primitives::B256,
 };
 use std::time::Duration;
-
-/// The chain as the consensus side sees it.
-struct Driver {
-    pool: ExecutionPool,
-    head: B256,
-    timestamp: u64,
-}
-
-impl Driver {
-    async fn new(els: &[&MockEl]) -> Self {
-        Self::with(els, |_| {}).await
-    }
-
-    /// A driver whose endpoints' configs are adjusted by `tweak` first.
-    async fn with(els: &[&MockEl], tweak: impl Fn(&mut ClientConfig)) -> Self {
-        let configs = els.iter().map(|el| {
-            let mut c = config(el);
-            tweak(&mut c);
-            c
-        });
-        let mut cfg = PoolConfig::new(configs.collect(), ForkSchedule::default());
-        // Upchecks run when a test asks, so that they do not race its assertions.
-        cfg.upcheck_interval = Duration::from_secs(3600);
-        let pool = ExecutionPool::start(cfg).unwrap();
-        let genesis = els[0].genesis();
-        Self { pool, head: genesis.hash, timestamp: genesis.header.timestamp }
-    }
-
-    fn name(&self, i: usize) -> String {
-        self.pool.status()[i].name.clone()
-    }
-
-    /// Builds on the head and commits the block; returns where it was built and the verdict.
-    async fn produce(&mut self) -> (String, bool, CommitOutcome) {
-        let attrs = attributes(&ForkSchedule::default(), self.timestamp);
-        let built = self.pool.build_payload(forkchoice(self.head), attrs).await.unwrap();
-        let payload = built.response.payload.clone();
-        assert_eq!(payload.parent_hash(), self.head);
-        let hash = payload.block_hash();
-        let outcome = self.pool.commit(payload, built.sidecar, forkchoice(hash)).await.unwrap();
-        assert!(outcome.is_valid(), "{outcome:?}");
-        self.head = hash;
-        self.timestamp += 2;
-        (built.endpoint, built.failed_over, outcome)
-    }
-}
 
 /// The block hashes of the V2 payloads `el` was sent, in order.
 fn new_payloads(el: &MockEl) -> Vec<B256> {
@@ -335,4 +290,37 @@ async fn no_usable_endpoint() {
         ),
         "{second}"
     );
+}
+
+/// An EL ahead of the head it is asked to build on may skip the update (Geth and Reth do):
+/// VALID, no payload id. The build ends there, naming the endpoint and the head, without
+/// moving to the standby (it cannot fix a head that is behind) and without counting
+/// against the endpoint, whose breaker opens at the first fault here.
+#[tokio::test]
+async fn skipped_build_is_reported_not_failed_over() {
+    let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
+    let mut d = Driver::with(&[&a, &b], |c| c.health.failure_threshold = 1).await;
+    d.produce().await;
+    let skip = serde_json::json!({
+        "payloadStatus": {"status": "VALID", "latestValidHash": d.head, "validationError": null},
+        "payloadId": null,
+    });
+    a.fail_next("engine_forkchoiceUpdatedV2", Fault::Result(skip), 1);
+    b.clear_calls();
+    let attrs = attributes(&ForkSchedule::default(), d.timestamp);
+    let err = d.pool.build_payload(forkchoice(d.head), attrs).await.unwrap_err();
+    match &err {
+        ClientError::BuildSkipped { endpoint, head } => {
+            assert_eq!((endpoint, *head), (&d.name(0), d.head), "{err}");
+        }
+        other => panic!("expected BuildSkipped, got {other}"),
+    }
+    assert_eq!(err.severity(), Severity::Reset);
+    assert!(b.calls("engine_forkchoiceUpdatedV2").is_empty(), "no failover to the standby");
+    let status = &d.pool.status()[0];
+    assert_eq!(status.breaker, BreakerState::Closed, "a skip is not a failure");
+    assert_eq!(status.state, EndpointState::Synced);
+    // Once the script is spent the same endpoint builds again.
+    let (builder, failed_over, _) = d.produce().await;
+    assert_eq!((builder, failed_over), (d.name(0), false));
 }
