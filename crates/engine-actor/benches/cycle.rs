@@ -94,6 +94,7 @@ async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> ActorRef<EngineMsg>
         bridge: None,
         storage: None,
         network: None,
+        chain_events: None,
     };
     let mut config = EngineActorConfig::new(ChainConfig::default(), dir);
     config.tick_interval = Duration::from_secs(3600);
@@ -156,6 +157,7 @@ async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
             payload: Box::new(built.payload),
             sidecar: Box::new(built.sidecar),
             expected_withdrawals: built.withdrawals,
+            peg_ins: built.included,
             reply,
         }
         .into()

@@ -9,7 +9,8 @@
 //!                        │      └─> one task each, replying through its port
 //!                        ├─ GetPayload / GetStatus: answered at once (no I/O)
 //!                        └─ Tick: peer liveness, state gauge, re-sync of a lagging EL,
-//!                                 forkchoice state re-sent to an EL that came back
+//!                                 forkchoice state re-sent to an EL that came back, a
+//!                                 pending finality intent sent again
 //! ```
 //!
 //! Handlers never wait on the EL, so the mailbox stays responsive; ordering of forkchoice
@@ -235,11 +236,21 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) {
             Core::record("get_payload", &result);
             reply_to(reply, result);
         }
-        ChainMsg::CommitPayload { correlation, payload, sidecar, expected_withdrawals, reply } => {
+        ChainMsg::CommitPayload {
+            correlation,
+            payload,
+            sidecar,
+            expected_withdrawals,
+            peg_ins,
+            reply,
+        } => {
             state.enqueue(
                 correlation,
-                Job::Commit { payload, sidecar, expected_withdrawals, reply },
+                Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply },
             );
+        }
+        ChainMsg::WhatLanded { correlation, block, peg_ins, reply } => {
+            state.enqueue(correlation, Job::WhatLanded { block, peg_ins, reply });
         }
         ChainMsg::ForkchoiceUpdate { correlation, head, safe, finalized, reply } => {
             state.enqueue(correlation, Job::Forkchoice { head, safe, finalized, reply });
@@ -313,7 +324,9 @@ fn tick(state: &mut EngineActorState) -> Result<(), ActorProcessingErr> {
     if came_back {
         tracing::info!("an execution client came back: re-sending the forkchoice state");
     }
-    let lagging = !matches!(state.core.view().el, crate::status::ElCondition::Synced);
+    let view = state.core.view();
+    // A finality intent the EL has not confirmed is sent again, like a lagging EL's state.
+    let lagging = !matches!(view.el, crate::status::ElCondition::Synced) || view.finality_pending;
     // A return is reconciled even behind queued work: it re-sends the state that work leaves.
     if came_back || (lagging && state.core.pending_forkchoice() == 0) {
         state.enqueue(CorrelationId::new(), Job::Reconcile);

@@ -22,7 +22,23 @@ pub struct EngineActorConfig {
     pub start_fresh: bool,
     /// Period of the health tick (peer liveness, state gauge, re-sync of a lagging EL).
     pub tick_interval: Duration,
+    /// How many blocks an execution client may be ahead of the engine's head (after a crash
+    /// between its commit and our state write) and still be adopted after validation;
+    /// further ahead is an error for the operator (default 64).
+    pub adopt_limit: u64,
+    /// How many minted peg-ins the ledger keeps above the finalized block (default 4096);
+    /// when full, builds leave new peg-ins pending until finality prunes it.
+    pub ledger_capacity: usize,
+    /// How many blocks back from the head the withdrawal index is searched for when it must
+    /// be recovered from the chain (fresh state, a new head); default 8192.
+    pub index_recovery_depth: u64,
 }
+
+/// Default [`EngineActorConfig::adopt_limit`].
+pub const DEFAULT_ADOPT_LIMIT: u64 = 64;
+
+/// Default [`EngineActorConfig::index_recovery_depth`].
+pub const DEFAULT_INDEX_RECOVERY_DEPTH: u64 = 8192;
 
 impl EngineActorConfig {
     /// Defaults for `chain`, with state kept in `state_dir`.
@@ -34,6 +50,9 @@ impl EngineActorConfig {
             state_dir: state_dir.into(),
             start_fresh: false,
             tick_interval: DEFAULT_TICK_INTERVAL,
+            adopt_limit: DEFAULT_ADOPT_LIMIT,
+            ledger_capacity: crate::minted::DEFAULT_LEDGER_CAPACITY,
+            index_recovery_depth: DEFAULT_INDEX_RECOVERY_DEPTH,
         }
     }
 }

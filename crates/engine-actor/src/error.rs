@@ -1,6 +1,6 @@
 //! The engine actor's error: what a caller gets back instead of a reply value.
 
-use crate::status::EngineState;
+use crate::{heads::BlockRef, status::EngineState};
 use engine_client::error::ClientError;
 use engine_types::{
     EngineError, PayloadStatus, Severity, engine::PayloadId, pegin::PackError, primitives::B256,
@@ -85,6 +85,70 @@ pub enum ActorError {
     /// The engine stopped (or restarted) before it answered.
     #[error("the engine actor stopped before answering")]
     Stopped,
+    /// A block would mint a peg-in a second time: the canonical chain minted it already
+    /// (or the block lists it twice).
+    #[error("peg-in {bitcoin_txid} was already minted{}", minted_in(block.as_ref()))]
+    AlreadyMinted {
+        /// The bitcoin transaction of the peg-in.
+        bitcoin_txid: B256,
+        /// The canonical block that minted it (`None`: listed twice in the same block).
+        block: Option<BlockRef>,
+    },
+    /// The execution client was ahead of the engine on a descendant of its head: the engine
+    /// validated and adopted those blocks, so the request (made for the old head) must be
+    /// made again for the new one.
+    #[error(
+        "the execution client was ahead: the head moved from block {} ({}) to block {} ({}); \
+         ask again on the new head",
+        from.number, from.hash, to.number, to.hash
+    )]
+    HeadMoved {
+        /// The head the request was made for.
+        from: BlockRef,
+        /// The head now.
+        to: BlockRef,
+    },
+    /// The execution client's chain cannot be reconciled with the engine's without a
+    /// decision by the operator.
+    #[error(
+        "the execution client's head is block {} ({}), the engine's is block {} ({}): \
+         {reason}. Point the engine at an execution client that follows the engine's chain, \
+         or, to follow this client's chain instead, move the engine's state file aside \
+         (the withdrawal index is then recovered from the client's chain)",
+        el.number, el.hash, ours.number, ours.hash
+    )]
+    Unreconcilable {
+        /// The engine's head.
+        ours: BlockRef,
+        /// The execution client's head.
+        el: BlockRef,
+        /// Why the engine cannot follow it by itself.
+        reason: String,
+    },
+    /// The execution client declared the head INVALID and the newest valid ancestor it
+    /// named is below the finalized block (or not an ancestor at all): finality would have
+    /// to go back.
+    #[error(
+        "the execution client declared block {head} INVALID with latest valid {latest_valid}, \
+         which is not a descendant of the finalized block {} ({}); the operator must \
+         investigate the execution client",
+        finalized.number, finalized.hash
+    )]
+    InvalidBelowFinalized {
+        /// The head declared invalid.
+        head: B256,
+        /// The latest valid hash the EL named (zero when it named none).
+        latest_valid: B256,
+        /// The finalized block.
+        finalized: BlockRef,
+    },
+}
+
+fn minted_in(block: Option<&BlockRef>) -> String {
+    block.map_or_else(
+        || " (it appears twice in the block)".to_string(),
+        |b| format!(" in block {} ({})", b.number, b.hash),
+    )
 }
 
 fn status_name(status: &PayloadStatus) -> String {
@@ -123,16 +187,22 @@ impl ActorError {
     /// head), or stop.
     pub const fn severity(&self) -> Severity {
         match self {
-            Self::NotReady { .. } | Self::Syncing { .. } | Self::Stopped => Severity::Retry,
+            Self::NotReady { .. }
+            | Self::Syncing { .. }
+            | Self::Stopped
+            | Self::HeadMoved { .. } => Severity::Retry,
             Self::Engine(e) => e.severity(),
             Self::Client(e) => e.severity(),
             Self::Rejected { .. }
             | Self::InvalidPayload { .. }
             | Self::UnknownPayload { .. }
-            | Self::UnknownBlock { .. } => Severity::Reset,
-            Self::FinalizedRegression { .. } | Self::Pack(_) | Self::StateFile { .. } => {
-                Severity::Fatal
-            }
+            | Self::UnknownBlock { .. }
+            | Self::AlreadyMinted { .. } => Severity::Reset,
+            Self::FinalizedRegression { .. }
+            | Self::Pack(_)
+            | Self::StateFile { .. }
+            | Self::Unreconcilable { .. }
+            | Self::InvalidBelowFinalized { .. } => Severity::Fatal,
         }
     }
 
@@ -153,6 +223,10 @@ impl ActorError {
             Self::Pack(_) => "pack".into(),
             Self::StateFile { .. } => "state_file".into(),
             Self::Stopped => "stopped".into(),
+            Self::AlreadyMinted { .. } => "already_minted".into(),
+            Self::HeadMoved { .. } => "head_moved".into(),
+            Self::Unreconcilable { .. } => "unreconcilable".into(),
+            Self::InvalidBelowFinalized { .. } => "invalid_below_finalized".into(),
         }
     }
 }

@@ -54,6 +54,17 @@ impl ForkchoiceHeads {
         self.head = head;
         self
     }
+
+    /// These heads with a newer finalized block; the safe block follows it when it was
+    /// older (safe is never behind finalized).
+    #[must_use]
+    pub fn with_finalized(mut self, finalized: BlockRef) -> Self {
+        self.finalized = finalized;
+        if self.safe.is_unset() || self.safe.number < finalized.number {
+            self.safe = finalized;
+        }
+        self
+    }
 }
 
 #[cfg(test)]

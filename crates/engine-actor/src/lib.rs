@@ -36,7 +36,13 @@
 //!
 //! let config = EngineActorConfig::new(ChainConfig::default(), "/var/lib/alys/engine");
 //! let peers =
-//!     ActorAddresses { chain: Watched::Cell(chain), bridge: None, storage: None, network: None };
+//!     ActorAddresses {
+//!         chain: Watched::Cell(chain),
+//!         bridge: None,
+//!         storage: None,
+//!         network: None,
+//!         chain_events: None,
+//!     };
 //! let (engine, _join) = Actor::spawn(None, EngineActor, EngineArgs { config, port, peers }).await?;
 //! let answer = engine
 //!     .call(
@@ -63,7 +69,7 @@
 //!
 //! Modules: [`messages`] (the protocol), [`actor`] (the actor, its forkchoice worker and
 //! query tasks), [`port`] (what it needs from the execution layer), [`peers`] (how it
-//! reaches other actors), [`heads`], [`persist`], [`cache`], [`rate_limit`], [`status`],
+//! reaches other actors), [`heads`], [`persist`], [`minted`], [`cache`], [`rate_limit`], [`status`],
 //! [`config`], [`tree`], [`metrics`], [`error`].
 
 pub mod actor;
@@ -73,6 +79,7 @@ pub mod error;
 pub mod heads;
 pub mod messages;
 pub mod metrics;
+pub mod minted;
 pub mod peers;
 pub mod persist;
 pub mod port;

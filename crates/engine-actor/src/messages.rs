@@ -7,7 +7,12 @@
 //! is dropped unanswered (the engine stopped or restarted) shows up at the caller as a call
 //! error, never as a hang.
 
-use crate::{error::ActorError, heads::ForkchoiceHeads, status::EngineStatus};
+pub use crate::minted::MintedPegIn;
+use crate::{
+    error::ActorError,
+    heads::{BlockRef, ForkchoiceHeads},
+    status::EngineStatus,
+};
 use engine_types::{
     CorrelationId, PayloadStatus, PegIn,
     eips::{BlockId, eip4895::Withdrawal},
@@ -53,6 +58,11 @@ pub enum ChainMsg {
     },
     /// Commit a block (ours or imported): validate it, `newPayload`, check the status, make
     /// it the head, then report its peg-outs to the Bridge and its receipts to Storage.
+    ///
+    /// Idempotent: committing the block that is already the head answers
+    /// [`Committed`] with `head: true` and [`PegOutReport::AlreadyReported`] without asking
+    /// the EL again. A block that would mint a peg-in the canonical chain already minted is
+    /// refused with [`ActorError::AlreadyMinted`] before anything is sent.
     CommitPayload {
         /// Request id.
         correlation: CorrelationId,
@@ -63,8 +73,25 @@ pub enum ChainMsg {
         /// The withdrawals the chain expects in it (the peg-ins it carries, packed); anything
         /// else would mint coins.
         expected_withdrawals: Vec<Withdrawal>,
+        /// The peg-ins the block mints ([`BuiltPayload::included`] for our own builds). They
+        /// must pack into exactly `expected_withdrawals`; their bitcoin txids are recorded as
+        /// minted when the block becomes the head.
+        peg_ins: Vec<PegIn>,
         /// Answer.
         reply: Reply<Committed>,
+    },
+    /// What became of a block and its peg-ins: for a caller whose commit timed out or was
+    /// answered "not the head". Queued behind every forkchoice job already accepted (a
+    /// commit still running finishes first), so the answer is final for that commit.
+    WhatLanded {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The block the caller tried to commit.
+        block: B256,
+        /// The peg-ins it carried.
+        peg_ins: Vec<PegIn>,
+        /// Answer.
+        reply: Reply<Landed>,
     },
     /// Set the forkchoice state explicitly (e.g. after a reorg decided by consensus). The
     /// blocks must be known to the EL (commit them first); an unknown one is refused with
@@ -211,8 +238,25 @@ pub struct BuiltPayload {
     pub included: Vec<PegIn>,
     /// The peg-ins that did not fit: the chain keeps them for the next slot.
     pub pending: Vec<PegIn>,
+    /// Peg-ins left out because the canonical chain already minted them (with the block
+    /// that did): the chain drops them from its queue.
+    pub already_minted: Vec<MintedPegIn>,
     /// The endpoint that built it.
     pub endpoint: String,
+}
+
+/// The answer to [`ChainMsg::WhatLanded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    /// The engine's head once every earlier forkchoice job finished.
+    pub head: BlockRef,
+    /// Whether the block asked about is the head or one of its ancestors.
+    pub canonical: bool,
+    /// The peg-ins asked about that the canonical chain minted, with their blocks.
+    pub minted: Vec<MintedPegIn>,
+    /// The peg-ins asked about that no canonical block minted: the caller queues them
+    /// again.
+    pub unminted: Vec<PegIn>,
 }
 
 /// What became of the peg-outs of a committed block.
@@ -231,6 +275,9 @@ pub enum PegOutReport {
         /// Whether a Bridge actor received them (`false` when none is present).
         delivered: bool,
     },
+    /// The block was already the head when the commit arrived (a repeated commit): its
+    /// peg-outs were reported by the commit that made it the head, and are not again.
+    AlreadyReported,
     /// The receipts could not be fetched or scanned: the chain must not consider this
     /// block's peg-outs handled.
     Failed {

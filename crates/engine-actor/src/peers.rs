@@ -6,7 +6,8 @@
 //! requires). A peer under a supervisor is restarted with a new ref; [`PeerRef::named`]
 //! resolves it through the registry on every send, so the engine never holds a stale one.
 
-use engine_types::{CorrelationId, PegOutRequest, primitives::B256};
+use crate::heads::BlockRef;
+use engine_types::{CorrelationId, PegIn, PegOutRequest, primitives::B256};
 use engine_validation::{MalformedPegOut, UnpayablePegOut};
 use ractor::{ActorCell, ActorStatus, DerivedActorRef};
 use std::{fmt, sync::Arc};
@@ -39,6 +40,41 @@ pub struct StoreExecutionData {
     pub block_number: u64,
     /// Its receipts, in transaction order.
     pub receipts: Vec<alloy_rpc_types_eth::TransactionReceipt>,
+}
+
+/// Why the engine moved its head by itself (not at the Chain's request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadChangeCause {
+    /// The execution client was ahead on a descendant of our head (a crash between its
+    /// commit and our state write): its blocks were validated and adopted.
+    AdoptedFromEl,
+    /// The execution client answered INVALID for our head: the head walked back to the
+    /// newest valid ancestor it named.
+    InvalidHead,
+    /// The Chain set another head ([`ChainMsg::ForkchoiceUpdate`](crate::ChainMsg)):
+    /// what the abandoned branch minted is returned.
+    Requested,
+}
+
+/// To the Chain, whenever the engine moves its head by itself. The Chain re-reads the head
+/// and queues `returned_peg_ins` again (they were minted by discarded blocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadChanged {
+    /// The request (or tick) that found the change.
+    pub correlation: CorrelationId,
+    /// Why.
+    pub cause: HeadChangeCause,
+    /// The head before.
+    pub from: BlockRef,
+    /// The head now.
+    pub to: BlockRef,
+    /// Blocks that joined the canonical chain, oldest first.
+    pub adopted: Vec<BlockRef>,
+    /// Blocks that left it, newest first.
+    pub discarded: Vec<BlockRef>,
+    /// Peg-ins the discarded blocks had minted: no longer minted, to be queued again.
+    pub returned_peg_ins: Vec<PegIn>,
 }
 
 type Resolver<T> = Arc<dyn Fn() -> Option<DerivedActorRef<T>> + Send + Sync>;
@@ -113,6 +149,9 @@ fn is_alive(cell: &ActorCell) -> bool {
 pub struct ActorAddresses {
     /// The Chain actor: if it dies, the engine fails so that its supervisor decides.
     pub chain: Watched,
+    /// Where the Chain takes [`HeadChanged`] (the head moved by itself, peg-ins returned).
+    /// Without it such a change is logged at error level with every returned peg-in.
+    pub chain_events: Option<PeerRef<HeadChanged>>,
     /// The Bridge actor, told about peg-outs.
     pub bridge: Option<PeerRef<BurnEventsDetected>>,
     /// The Storage actor, handed receipts.

@@ -6,8 +6,12 @@
 //! not parse is reported with its path; the operator either repairs it or starts with
 //! [`StateStore::start_fresh`] set, which moves the bad file aside instead of deleting it.
 
-use crate::{error::ActorError, heads::ForkchoiceHeads};
-use engine_types::{engine::PayloadId, primitives::B256};
+use crate::{
+    error::ActorError,
+    heads::{BlockRef, ForkchoiceHeads},
+    minted::MintLedger,
+};
+use engine_types::{PegIn, primitives::B256};
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
@@ -18,35 +22,60 @@ use std::{
 /// File name of the state inside the state directory.
 pub const STATE_FILE_NAME: &str = "engine-state.json";
 
-/// Version of the file layout; a file with another version is refused, not guessed at.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Version of the file layout written; a file with a version this build does not know is
+/// refused, not guessed at.
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
-/// The last payload the engine built, so a restart can tell what was in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastBuilt {
-    /// The EL's payload id.
-    pub payload_id: PayloadId,
+/// Layout versions this build reads: 1 (before the minted ledger, the in-flight build and
+/// the finality intent, which it reads as empty) and 2.
+const READABLE_VERSIONS: [u32; 2] = [1, 2];
+
+/// The last payload the engine built and has not seen become the head: after a crash
+/// between the EL's commit and our state write, the block found on the EL is matched with
+/// it, so its peg-ins are recorded as minted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// The built block's hash.
+    pub block: B256,
     /// The parent it was built on.
     pub parent: B256,
+    /// The peg-ins its withdrawals mint.
+    pub peg_ins: Vec<PegIn>,
 }
 
 /// Everything the engine persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersistedState {
     /// Layout version ([`STATE_FORMAT_VERSION`]).
     pub version: u32,
     /// The last forkchoice state the EL accepted.
     pub heads: ForkchoiceHeads,
-    /// The index the next withdrawal gets: never reused, so it only increases.
+    /// The index the next withdrawal on top of the head gets: one past the last withdrawal
+    /// of the canonical chain, so indices are contiguous along it and never reused.
     pub next_withdrawal_index: u64,
-    /// The last payload built, if any.
-    pub last_built: Option<LastBuilt>,
+    /// Our last build whose block has not become the head yet.
+    #[serde(default)]
+    pub in_flight: Option<InFlight>,
+    /// Peg-ins the canonical chain minted above the finalized block.
+    #[serde(default)]
+    pub minted: MintLedger,
+    /// A finalized block the Chain asked for that the EL has not confirmed yet: sent again
+    /// on every tick until it is.
+    #[serde(default)]
+    pub finality_intent: Option<BlockRef>,
 }
 
 impl PersistedState {
     /// A state with the given heads and nothing else.
     pub const fn new(heads: ForkchoiceHeads) -> Self {
-        Self { version: STATE_FORMAT_VERSION, heads, next_withdrawal_index: 0, last_built: None }
+        Self {
+            version: STATE_FORMAT_VERSION,
+            heads,
+            next_withdrawal_index: 0,
+            in_flight: None,
+            minted: MintLedger(Vec::new()),
+            finality_intent: None,
+        }
     }
 }
 
@@ -85,11 +114,11 @@ impl StateStore {
         let parsed = serde_json::from_slice::<PersistedState>(&bytes)
             .map_err(|e| format!("not a valid engine state: {e}"))
             .and_then(|s| {
-                if s.version == STATE_FORMAT_VERSION {
-                    Ok(s)
+                if READABLE_VERSIONS.contains(&s.version) {
+                    Ok(PersistedState { version: STATE_FORMAT_VERSION, ..s })
                 } else {
                     Err(format!(
-                        "format version {} is not the supported {STATE_FORMAT_VERSION}",
+                        "format version {} is not one this build reads ({READABLE_VERSIONS:?})",
                         s.version
                     ))
                 }
@@ -157,8 +186,21 @@ mod tests {
             finalized: BlockRef::new(B256::repeat_byte(7), 7, 70),
         });
         s.next_withdrawal_index = 42;
-        s.last_built =
-            Some(LastBuilt { payload_id: PayloadId::new([1; 8]), parent: B256::repeat_byte(9) });
+        let peg_in = PegIn {
+            evm_address: engine_types::primitives::Address::repeat_byte(0xaa),
+            amount: engine_types::Satoshis(1_000),
+            bitcoin_txid: B256::repeat_byte(0x0b),
+        };
+        s.in_flight = Some(InFlight {
+            block: B256::repeat_byte(0x0a),
+            parent: B256::repeat_byte(9),
+            peg_ins: vec![peg_in],
+        });
+        s.minted.record(
+            BlockRef::new(B256::repeat_byte(9), 9, 90),
+            &[PegIn { bitcoin_txid: B256::repeat_byte(0x0c), ..peg_in }],
+        );
+        s.finality_intent = Some(BlockRef::new(B256::repeat_byte(9), 9, 90));
         s
     }
 
@@ -218,5 +260,21 @@ mod tests {
         store.save(&s).unwrap();
         let err = store.load().unwrap_err().to_string();
         assert!(err.contains("format version 99"), "{err}");
+    }
+
+    /// A file written by the previous layout (version 1, with `last_built` and none of the
+    /// new fields) loads with its heads and index, an empty ledger, and the current version.
+    #[test]
+    fn version_one_files_are_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        let v1 = r#"{"version":1,"heads":{"head":{"hash":"0x0909090909090909090909090909090909090909090909090909090909090909","number":9,"timestamp":90},"safe":{"hash":"0x0000000000000000000000000000000000000000000000000000000000000000","number":0,"timestamp":0},"finalized":{"hash":"0x0000000000000000000000000000000000000000000000000000000000000000","number":0,"timestamp":0}},"next_withdrawal_index":42,"last_built":{"payload_id":"0x0101010101010101","parent":"0x0909090909090909090909090909090909090909090909090909090909090909"}}"#;
+        fs::write(store.path(), v1).unwrap();
+        let state = store.load().unwrap().unwrap();
+        assert_eq!(state.version, STATE_FORMAT_VERSION);
+        assert_eq!(state.heads.head.number, 9);
+        assert_eq!(state.next_withdrawal_index, 42);
+        assert!(state.minted.is_empty() && state.in_flight.is_none());
+        assert_eq!(state.finality_intent, None);
     }
 }

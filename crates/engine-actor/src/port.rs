@@ -80,8 +80,10 @@ pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
     fn endpoints(&self) -> Vec<EndpointStatus>;
 }
 
-/// Whether an endpoint can take requests now.
+/// Whether an endpoint can take requests now: reachable (its sync state may still be
+/// unknown, as with an EL whose `eth_syncing` errors while its Engine API works) and its
+/// breaker not open.
 pub fn is_usable(status: &EndpointStatus) -> bool {
-    matches!(status.state, EndpointState::Synced | EndpointState::Syncing)
+    !matches!(status.state, EndpointState::Offline | EndpointState::AuthFailed)
         && status.breaker != engine_client::breaker::BreakerState::Open
 }

@@ -74,6 +74,10 @@ pub enum ElCondition {
     Synced,
     /// It could not be reached or answered with an error; retried on every tick.
     Unreachable(String),
+    /// Its chain cannot be followed without the operator (another branch, too far ahead,
+    /// INVALID below finality): the reason names both heads and the fix. Checked again on
+    /// every tick, so a fixed execution client is picked up.
+    Diverged(String),
 }
 
 /// Derives the state (see the module docs).
@@ -85,7 +89,9 @@ pub fn derive_state(
     if matches!(el, ElCondition::Unknown) {
         return EngineState::Initializing;
     }
-    if !endpoints.iter().any(is_usable) || matches!(el, ElCondition::Unreachable(_)) {
+    if !endpoints.iter().any(is_usable)
+        || matches!(el, ElCondition::Unreachable(_) | ElCondition::Diverged(_))
+    {
         return EngineState::Error;
     }
     if matches!(el, ElCondition::Syncing) {

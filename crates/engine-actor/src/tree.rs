@@ -13,7 +13,9 @@
 
 use crate::{
     actor::{EngineActor, EngineArgs},
-    peers::{ActorAddresses, BurnEventsDetected, PeerRef, StoreExecutionData, Watched},
+    peers::{
+        ActorAddresses, BurnEventsDetected, HeadChanged, PeerRef, StoreExecutionData, Watched,
+    },
 };
 use engine_supervision::{
     supervisor::{ChildFactory, SpawnCtx},
@@ -54,7 +56,20 @@ where
             })
         }),
         network: network.then(|| Watched::Named(names::NETWORK_ACTOR.into())),
+        chain_events: None,
     }
+}
+
+/// The Chain actor (registered as [`names::CHAIN_ACTOR`], message type `C`) as the receiver
+/// of [`HeadChanged`], for [`ActorAddresses::chain_events`].
+pub fn registry_chain_events<C>() -> PeerRef<HeadChanged>
+where
+    C: Message + From<HeadChanged>,
+    HeadChanged: TryFrom<C>,
+{
+    PeerRef::named(|| {
+        registry::where_is(names::CHAIN_ACTOR).map(|cell| ActorRef::<C>::from(cell).get_derived())
+    })
 }
 
 /// The node's factories for the actors other than the engine.

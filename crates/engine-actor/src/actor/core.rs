@@ -25,6 +25,8 @@ pub(crate) struct View {
     pub(crate) heads: ForkchoiceHeads,
     pub(crate) head_gas_limit: Option<u64>,
     pub(crate) next_withdrawal_index: u64,
+    /// A finality intent waits for the EL's VALID: the tick has it sent again.
+    pub(crate) finality_pending: bool,
     pub(crate) last_error: Option<String>,
 }
 

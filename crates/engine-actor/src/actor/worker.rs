@@ -4,21 +4,31 @@
 //! update, finality) is a [`Job`] on one channel, run to completion one at a time, so the EL
 //! sees forkchoice updates in the order the engine received them while the actor's mailbox
 //! stays free for queries. Each change is persisted before it is replied.
+//!
+//! The engine never relies on the EL going back to an older head (Geth and Reth skip or
+//! refuse such an update): an EL found ahead of us on a descendant chain is validated and
+//! adopted ([`reconcile`]), an EL that declares our head INVALID makes the head walk back to
+//! the newest valid ancestor it names, and money is minted once: the
+//! [`MintLedger`](crate::minted::MintLedger) in the persisted state says which peg-ins the
+//! canonical chain minted.
+
+mod reconcile;
 
 use super::core::{CachedBuild, Core, View};
 use crate::{
     error::ActorError,
     heads::{BlockRef, ForkchoiceHeads},
-    messages::{BuiltPayload, Committed, PegOutReport, Reply},
+    messages::{BuiltPayload, Committed, Landed, PegOutReport, Reply},
     metrics,
-    peers::{BurnEventsDetected, StoreExecutionData},
-    persist::{LastBuilt, PersistedState, StateStore},
+    minted::Conflict,
+    peers::{BurnEventsDetected, HeadChanged, StoreExecutionData},
+    persist::{InFlight, PersistedState, StateStore},
     status::ElCondition,
 };
 use alloy_consensus::Header;
-use engine_client::pool::CommitOutcome;
+use engine_client::{error::ClientError, pool::CommitOutcome};
 use engine_types::{
-    CorrelationId, EngineError, PayloadStatus, PegIn,
+    CorrelationId, EngineError, PayloadStatus, PegIn, Severity,
     eips::{BlockId, BlockNumHash, eip4895::Withdrawal},
     engine::{ExecutionPayload, ExecutionPayloadSidecar, PayloadAttributes},
     pegin::pack_withdrawals,
@@ -52,7 +62,13 @@ pub(crate) enum Job {
         payload: Box<ExecutionPayload>,
         sidecar: Box<ExecutionPayloadSidecar>,
         expected_withdrawals: Vec<Withdrawal>,
+        peg_ins: Vec<PegIn>,
         reply: Reply<Committed>,
+    },
+    WhatLanded {
+        block: B256,
+        peg_ins: Vec<PegIn>,
+        reply: Reply<Landed>,
     },
     Forkchoice {
         head: B256,
@@ -74,6 +90,7 @@ impl Job {
             Self::Commit { .. } => "commit_payload",
             Self::Forkchoice { .. } => "forkchoice_update",
             Self::SetFinalized { .. } => "set_finalized",
+            Self::WhatLanded { .. } => "what_landed",
         }
     }
 }
@@ -103,8 +120,12 @@ impl Worker {
         let started = Instant::now();
         match job {
             Job::Reconcile => {
-                if let Err(e) = self.reconcile().await {
-                    let condition = ElCondition::Unreachable(e.to_string());
+                if let Err(e) = self.reconcile(correlation).await {
+                    let condition = if e.severity() == Severity::Fatal {
+                        ElCondition::Diverged(e.to_string())
+                    } else {
+                        ElCondition::Unreachable(e.to_string())
+                    };
                     // Retried on every tick: log the first failure and changes, not each retry.
                     if self.core.view().el != condition {
                         tracing::warn!(error = %e, "reconcile with the execution client failed");
@@ -113,16 +134,17 @@ impl Worker {
                 }
             }
             Job::Build(job, reply) => {
-                let result = self.build(job).await;
+                let result = self.build(correlation, job).await;
                 Core::record("build_payload", &result);
                 ::metrics::histogram!(metrics::BUILD_SECONDS)
                     .record(started.elapsed().as_secs_f64());
                 self.note(&result);
                 answer(reply, result);
             }
-            Job::Commit { payload, sidecar, expected_withdrawals, reply } => {
-                let result =
-                    self.commit(correlation, *payload, *sidecar, expected_withdrawals).await;
+            Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply } => {
+                let result = self
+                    .commit(correlation, *payload, *sidecar, &expected_withdrawals, &peg_ins)
+                    .await;
                 Core::record("commit_payload", &result);
                 ::metrics::histogram!(metrics::COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
@@ -130,15 +152,20 @@ impl Worker {
                 answer(reply, result);
             }
             Job::Forkchoice { head, safe, finalized, reply } => {
-                let result = self.forkchoice(head, safe, finalized).await;
+                let result = self.forkchoice(correlation, head, safe, finalized).await;
                 Core::record("forkchoice_update", &result);
                 self.note(&result);
                 answer(reply, result);
             }
             Job::SetFinalized { hash, reply } => {
-                let result = self.set_finalized(hash).await;
+                let result = self.set_finalized(correlation, hash).await;
                 Core::record("set_finalized", &result);
                 self.note(&result);
+                answer(reply, result);
+            }
+            Job::WhatLanded { block, peg_ins, reply } => {
+                let result = self.what_landed(block, &peg_ins).await;
+                Core::record("what_landed", &result);
                 answer(reply, result);
             }
         }
@@ -160,21 +187,19 @@ enum HeadVerdict {
     Applied,
     /// The EL is syncing: state not applied, try again later.
     Undecided,
+    /// The EL declared the head INVALID (with the newest valid ancestor it named, if any).
+    Invalid(PayloadStatus),
 }
 
-fn head_verdict(
-    outcome: &CommitOutcome,
-    method: &str,
-    block: B256,
-) -> Result<HeadVerdict, ActorError> {
+fn head_verdict(outcome: &CommitOutcome, method: &str) -> Result<HeadVerdict, ActorError> {
     let Some(forkchoice) = &outcome.forkchoice else {
         return Err(EngineError::bad_response(method, "no forkchoiceUpdated answer").into());
     };
-    match &forkchoice.status {
-        PayloadStatus::Valid { .. } => Ok(HeadVerdict::Applied),
-        s if s.is_undecided() => Ok(HeadVerdict::Undecided),
-        s => Err(ActorError::Rejected { block, status: s.clone() }),
-    }
+    Ok(match &forkchoice.status {
+        PayloadStatus::Valid { .. } => HeadVerdict::Applied,
+        s if s.is_undecided() => HeadVerdict::Undecided,
+        s => HeadVerdict::Invalid(s.clone()),
+    })
 }
 
 impl Worker {
@@ -202,25 +227,29 @@ impl Worker {
             tokio::task::block_in_place(|| self.store.save(&next))?;
         } else {
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.save(&next)).await.map_err(|e| {
+            let to_save = next.clone();
+            tokio::task::spawn_blocking(move || store.save(&to_save)).await.map_err(|e| {
                 ActorError::StateFile {
                     path: self.store.path(),
                     reason: format!("the writer task failed: {e}"),
                 }
             })??;
         }
-        self.state = next;
         let gas_limit = self.header(&next.heads.head.hash).map(|h| h.gas_limit);
+        let (heads, index) = (next.heads, next.next_withdrawal_index);
+        let finality_pending = next.finality_intent.is_some();
+        self.state = next;
         self.core.publish(|v| {
-            v.heads = next.heads;
-            v.next_withdrawal_index = next.next_withdrawal_index;
+            v.heads = heads;
+            v.next_withdrawal_index = index;
+            v.finality_pending = finality_pending;
             if gas_limit.is_some() {
                 v.head_gas_limit = gas_limit;
             }
         });
-        ::metrics::gauge!(metrics::HEAD_NUMBER).set(next.heads.head.number as f64);
-        ::metrics::gauge!(metrics::SAFE_NUMBER).set(next.heads.safe.number as f64);
-        ::metrics::gauge!(metrics::FINALIZED_NUMBER).set(next.heads.finalized.number as f64);
+        ::metrics::gauge!(metrics::HEAD_NUMBER).set(heads.head.number as f64);
+        ::metrics::gauge!(metrics::SAFE_NUMBER).set(heads.safe.number as f64);
+        ::metrics::gauge!(metrics::FINALIZED_NUMBER).set(heads.finalized.number as f64);
         Ok(())
     }
 
@@ -258,66 +287,33 @@ impl Worker {
         if hash.is_zero() { Ok(BlockRef::default()) } else { Ok(self.block_ref(hash).await?.0) }
     }
 
-    /// Compares our persisted head with the EL's and re-sends our forkchoice state: the
-    /// chain's view wins (an EL ahead of us, e.g. after a crash between its commit and our
-    /// write, is brought back to our head, and the chain re-commits what follows).
-    async fn reconcile(&mut self) -> Result<(), ActorError> {
-        let mut heads = self.state.heads;
-        let latest = self
-            .core
-            .port
-            .block(BlockId::latest(), false)
-            .await?
-            .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
-        let el_head =
-            BlockRef::new(latest.header.hash, latest.header.number, latest.header.timestamp);
-        // Reconcile repeats on every tick while the EL lags: say things once.
-        let first = matches!(self.core.view().el, ElCondition::Unknown);
-        if heads.head.is_unset() {
-            heads.head = el_head;
-            self.remember_header(el_head.hash, latest.header.inner);
-            tracing::info!(head = %el_head.hash, number = el_head.number,
-                "no engine state: starting from the EL's head");
-        } else if el_head.hash != heads.head.hash {
-            if let Err(e) = self.block_ref(heads.head.hash).await
-                && first
-            {
-                // The EL lacks our head (e.g. a fresh EL): the forkchoice update below tells
-                // it to sync to it.
-                tracing::warn!(head = %heads.head.hash, error = %e, "the EL does not know our head yet");
-            }
-            if first {
-                tracing::info!(
-                    ours = heads.head.number,
-                    el = el_head.number,
-                    "the EL's head differs from ours; re-sending ours"
-                );
-            }
-        }
-        let outcome = self
-            .core
-            .port
-            .forkchoice_updated(heads.state(), heads.head.timestamp)
-            .await
-            .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
-        match head_verdict(&outcome, "forkchoiceUpdated", heads.head.hash)? {
-            HeadVerdict::Applied => {
-                let next = PersistedState { heads, ..self.state };
-                self.commit_state(next).await?;
-                self.set_el(ElCondition::Synced);
-                tracing::info!(head = %heads.head.hash, number = heads.head.number,
-                    finalized = heads.finalized.number, "forkchoice state re-sent and accepted");
-            }
-            HeadVerdict::Undecided => {
-                let next = PersistedState { heads, ..self.state };
-                self.commit_state(next).await?;
-                self.set_el(ElCondition::Syncing);
-            }
-        }
-        Ok(())
+    /// Whether `block` is on the EL's canonical chain (its hash is the one at its number).
+    async fn is_canonical(&self, block: BlockRef) -> Result<bool, ActorError> {
+        let at = self.core.port.block(BlockId::number(block.number), false).await?;
+        Ok(at.is_some_and(|b| b.header.hash == block.hash))
     }
 
-    async fn build(&mut self, job: BuildJob) -> Result<BuiltPayload, ActorError> {
+    /// Tells the Chain that the head moved by itself; without a receiver, says so loudly
+    /// with every returned peg-in, so that nothing is lost silently.
+    fn tell_chain(&self, change: HeadChanged) {
+        tracing::warn!(cause = ?change.cause, from = change.from.number, to = change.to.number,
+            adopted = change.adopted.len(), discarded = change.discarded.len(),
+            returned_peg_ins = change.returned_peg_ins.len(), "the engine moved its head");
+        let returned: Vec<B256> = change.returned_peg_ins.iter().map(|p| p.bitcoin_txid).collect();
+        let delivered = self.core.peers.chain_events.as_ref().is_some_and(|c| c.send(change));
+        if !delivered && !returned.is_empty() {
+            tracing::error!(
+                ?returned,
+                "no Chain receiver took the returned peg-ins: queue them again by hand"
+            );
+        }
+    }
+
+    async fn build(
+        &mut self,
+        correlation: CorrelationId,
+        job: BuildJob,
+    ) -> Result<BuiltPayload, ActorError> {
         let parent_hash = job.parent.unwrap_or(self.state.heads.head.hash);
         let (parent, parent_header) = self.block_ref(parent_hash).await?;
         let parent_info =
@@ -327,11 +323,21 @@ impl Worker {
         let forks = self.core.config.chain.fork_schedule;
         let shanghai = forks.is_active(engine_types::Fork::Shanghai, job.timestamp);
         let cancun = forks.is_active(engine_types::Fork::Cancun, job.timestamp);
-        let batch = if shanghai {
-            pack_withdrawals(&job.peg_ins, self.state.next_withdrawal_index)?
+        // Never mint what the canonical chain minted; a full ledger leaves the rest pending.
+        let (fresh, already_minted) = self.state.minted.partition(&job.peg_ins);
+        let ledger_full = self.state.minted.is_full(fresh.len(), self.core.config.ledger_capacity);
+        if ledger_full && !fresh.is_empty() {
+            tracing::warn!(
+                entries = self.state.minted.len(),
+                pending = fresh.len(),
+                "minted-peg-in ledger full: peg-ins stay pending until finality prunes it"
+            );
+        }
+        let batch = if shanghai && !ledger_full {
+            pack_withdrawals(&fresh, self.state.next_withdrawal_index)?
         } else {
             engine_types::WithdrawalBatch {
-                pending: job.peg_ins.clone(),
+                pending: fresh,
                 next_index: self.state.next_withdrawal_index,
                 ..Default::default()
             }
@@ -350,22 +356,34 @@ impl Worker {
         };
         let request = BuildRequest::from_attributes(&attributes);
         let heads = self.state.heads.with_head(parent);
-        let built = self
-            .core
-            .port
-            .build_payload(heads.state(), attributes)
-            .await
-            .map_err(|e| ActorError::from_client(e, "build on", parent_hash))?;
-        // The EL applied the forkchoice state (head = parent) before building.
-        let next = PersistedState {
-            heads,
-            next_withdrawal_index: batch.next_index,
-            last_built: Some(LastBuilt { payload_id: built.payload_id, parent: parent_hash }),
-            ..self.state
+        let built = match self.core.port.build_payload(heads.state(), attributes).await {
+            Ok(built) => built,
+            Err(e @ ClientError::BuildSkipped { .. }) => {
+                // The EL's head descends from `parent` (Geth and Reth skip an update to an
+                // ancestor of their head): adopt its blocks, and have the caller ask again.
+                let from = self.state.heads.head;
+                self.reconcile(correlation).await?;
+                let to = self.state.heads.head;
+                return Err(if to == from {
+                    ActorError::from_client(e, "build on", parent_hash)
+                } else {
+                    ActorError::HeadMoved { from, to }
+                });
+            }
+            Err(e) => return Err(ActorError::from_client(e, "build on", parent_hash)),
         };
-        self.commit_state(next).await?;
         let response = built.response;
         let sidecar = built.sidecar;
+        // The EL applied the forkchoice state (head = parent) before building; what the
+        // block mints is remembered until it becomes the head, for a crash in between.
+        let mut next = self.state.clone();
+        next.heads = heads;
+        next.in_flight = Some(InFlight {
+            block: response.payload.block_hash(),
+            parent: parent_hash,
+            peg_ins: batch.included.clone(),
+        });
+        self.commit_state(next).await?;
         let header = self
             .core
             .validator
@@ -380,6 +398,7 @@ impl Worker {
             withdrawals: batch.withdrawals,
             included: batch.included,
             pending: batch.pending,
+            already_minted,
             endpoint: built.endpoint,
         };
         self.core.cache().insert(
@@ -390,14 +409,68 @@ impl Worker {
         Ok(payload)
     }
 
+    /// Refuses a block whose peg-ins would mint something twice, do not pack into its
+    /// withdrawals exactly, or whose withdrawal indices do not continue the chain it
+    /// extends.
+    fn check_mints(
+        &self,
+        block: B256,
+        parent: B256,
+        expected_withdrawals: &[Withdrawal],
+        peg_ins: &[PegIn],
+    ) -> Result<(), ActorError> {
+        match self.state.minted.first_conflict(peg_ins) {
+            Some(Conflict::Minted(m)) => {
+                return Err(ActorError::AlreadyMinted {
+                    bitcoin_txid: m.peg_in.bitcoin_txid,
+                    block: Some(m.block),
+                });
+            }
+            Some(Conflict::Repeated(bitcoin_txid)) => {
+                return Err(ActorError::AlreadyMinted { bitcoin_txid, block: None });
+            }
+            None => {}
+        }
+        let invalid = |reason: String| ActorError::InvalidPayload { block, reason };
+        let next_index = self.state.next_withdrawal_index;
+        let start = expected_withdrawals.first().map_or(next_index, |w| w.index);
+        if parent == self.state.heads.head.hash && start != next_index {
+            return Err(invalid(format!(
+                "its first withdrawal index {start} does not continue the chain's {next_index}"
+            )));
+        }
+        let packed = pack_withdrawals(peg_ins, start)?;
+        if packed.withdrawals != expected_withdrawals || !packed.pending.is_empty() {
+            return Err(invalid(format!(
+                "its {} peg-in(s) do not pack into exactly its {} expected withdrawal(s)",
+                peg_ins.len(),
+                expected_withdrawals.len()
+            )));
+        }
+        Ok(())
+    }
+
     async fn commit(
         &mut self,
         correlation: CorrelationId,
         payload: ExecutionPayload,
         sidecar: ExecutionPayloadSidecar,
-        expected_withdrawals: Vec<Withdrawal>,
+        expected_withdrawals: &[Withdrawal],
+        peg_ins: &[PegIn],
     ) -> Result<Committed, ActorError> {
         let hash = payload.block_hash();
+        let current = self.state.heads.head;
+        if hash == current.hash {
+            // A repeated commit (its caller timed out, or retried): it landed already.
+            return Ok(Committed {
+                hash,
+                number: current.number,
+                status: PayloadStatus::Valid { latest_valid_hash: hash },
+                head: true,
+                peg_outs: PegOutReport::AlreadyReported,
+            });
+        }
+        self.check_mints(hash, payload.parent_hash(), expected_withdrawals, peg_ins)?;
         let ours = self.find_built(hash);
         let header = match ours.as_deref() {
             // Our own payload, unchanged since it was validated when built.
@@ -409,7 +482,7 @@ impl Worker {
                 c.header.clone()
             }
             _ => {
-                self.validate_import(&payload, &sidecar, ours.as_deref(), &expected_withdrawals)
+                self.validate_import(&payload, &sidecar, ours.as_deref(), expected_withdrawals)
                     .await?
             }
         };
@@ -438,14 +511,25 @@ impl Worker {
             self.set_el(ElCondition::Syncing);
             return Ok(not_head(status));
         }
-        match head_verdict(&outcome, "forkchoiceUpdated", hash)? {
+        match head_verdict(&outcome, "forkchoiceUpdated")? {
             HeadVerdict::Undecided => {
                 self.set_el(ElCondition::Syncing);
                 Ok(not_head(status))
             }
+            HeadVerdict::Invalid(status) => Err(ActorError::Rejected { block: hash, status }),
             HeadVerdict::Applied => {
                 self.remember_header(hash, header);
-                self.commit_state(PersistedState { heads, ..self.state }).await?;
+                let mut next = self.state.clone();
+                next.heads = heads;
+                next.minted.record(new_head, peg_ins);
+                if let Some(last) = expected_withdrawals.last() {
+                    next.next_withdrawal_index = last.index.saturating_add(1);
+                }
+                // Our build of this block landed, or a sibling did: either way it is settled.
+                if next.in_flight.as_ref().is_some_and(|f| f.parent == current.hash) {
+                    next.in_flight = None;
+                }
+                self.commit_state(next).await?;
                 self.set_el(ElCondition::Synced);
                 let peg_outs = self.report_peg_outs(correlation, new_head).await;
                 Ok(Committed { hash, number: new_head.number, status, head: true, peg_outs })
@@ -485,6 +569,29 @@ impl Worker {
 
     fn find_built(&self, hash: B256) -> Option<Arc<CachedBuild>> {
         self.core.cache().find(Instant::now(), |c| c.built.payload.block_hash() == hash)
+    }
+
+    /// Where `block` and `peg_ins` stand once every earlier job has finished.
+    async fn what_landed(&mut self, block: B256, peg_ins: &[PegIn]) -> Result<Landed, ActorError> {
+        let head = self.state.heads.head;
+        let canonical = if block == head.hash {
+            true
+        } else {
+            match self.block_ref(block).await {
+                Ok((r, _)) if r.number <= head.number => self.is_canonical(r).await?,
+                Ok(_) | Err(ActorError::UnknownBlock { .. }) => false,
+                Err(e) => return Err(e),
+            }
+        };
+        if canonical && block != head.hash {
+            let (r, _) = self.block_ref(block).await?;
+            // The block itself minted them (the ledger may have pruned it below finality).
+            let minted =
+                peg_ins.iter().map(|&peg_in| crate::minted::MintedPegIn { peg_in, block: r });
+            return Ok(Landed { head, canonical, minted: minted.collect(), unminted: Vec::new() });
+        }
+        let (unminted, minted) = self.state.minted.partition(peg_ins);
+        Ok(Landed { head, canonical, minted, unminted })
     }
 
     /// Fetches the block's receipts, scans them for peg-outs and tells the Bridge (and hands
@@ -549,6 +656,7 @@ impl Worker {
 
     async fn forkchoice(
         &mut self,
+        correlation: CorrelationId,
         head: B256,
         safe: B256,
         finalized: B256,
@@ -560,28 +668,45 @@ impl Worker {
             finalized: self.optional_ref(finalized).await?,
         };
         self.check_finality(&heads)?;
-        self.send_forkchoice(heads).await?;
+        let from = self.state.heads.head;
+        self.send_forkchoice(correlation, heads).await?;
         self.remember_header(head.hash, header);
-        Ok(heads)
+        if head != from {
+            self.follow_requested_head(correlation, from).await?;
+        }
+        Ok(self.state.heads)
     }
 
-    async fn set_finalized(&mut self, hash: B256) -> Result<ForkchoiceHeads, ActorError> {
+    async fn set_finalized(
+        &mut self,
+        correlation: CorrelationId,
+        hash: B256,
+    ) -> Result<ForkchoiceHeads, ActorError> {
         let finalized = self.optional_ref(hash).await?;
         let current = self.state.heads;
         if finalized == current.finalized {
             return Ok(current);
         }
-        let mut heads = ForkchoiceHeads { finalized, ..current };
-        if heads.safe.number < finalized.number || heads.safe.is_unset() {
-            heads.safe = finalized;
-        }
+        let heads = current.with_finalized(finalized);
         self.check_finality(&heads)?;
-        self.send_forkchoice(heads).await?;
-        Ok(heads)
+        // The intent is durable before the EL hears of it: a SYNCING answer or a crash
+        // leaves it to be sent again on every tick until a VALID answer.
+        let mut next = self.state.clone();
+        next.finality_intent = Some(finalized);
+        self.commit_state(next).await?;
+        self.send_forkchoice(correlation, heads).await?;
+        Ok(self.state.heads)
     }
 
+    /// Finality never goes back: not below the finalized block, nor below a finality the
+    /// engine already promised to send.
     fn check_finality(&self, heads: &ForkchoiceHeads) -> Result<(), ActorError> {
-        let current = self.state.heads.finalized;
+        let current = self.state.finality_intent.unwrap_or(self.state.heads.finalized);
+        let current = if current.number < self.state.heads.finalized.number {
+            self.state.heads.finalized
+        } else {
+            current
+        };
         // Once something is final, "nothing final" is a regression too.
         let regresses = !current.is_unset()
             && (heads.finalized.is_unset() || heads.finalized.number < current.number);
@@ -594,17 +719,24 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends `heads` to the EL; persists and publishes them when it applies them.
-    async fn send_forkchoice(&mut self, heads: ForkchoiceHeads) -> Result<(), ActorError> {
+    /// Sends `heads` to the EL; persists and publishes them when it applies them. INVALID
+    /// for our own head walks the head back (see [`reconcile`]).
+    async fn send_forkchoice(
+        &mut self,
+        correlation: CorrelationId,
+        heads: ForkchoiceHeads,
+    ) -> Result<(), ActorError> {
         let outcome = self
             .core
             .port
             .forkchoice_updated(heads.state(), heads.head.timestamp)
             .await
             .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
-        match head_verdict(&outcome, "forkchoiceUpdated", heads.head.hash)? {
+        match head_verdict(&outcome, "forkchoiceUpdated")? {
             HeadVerdict::Applied => {
-                self.commit_state(PersistedState { heads, ..self.state }).await?;
+                let mut next = self.state.clone();
+                next.apply(heads);
+                self.commit_state(next).await?;
                 self.set_el(ElCondition::Synced);
                 Ok(())
             }
@@ -612,6 +744,27 @@ impl Worker {
                 self.set_el(ElCondition::Syncing);
                 Err(ActorError::Syncing { action: "set head to", block: heads.head.hash })
             }
+            HeadVerdict::Invalid(status) if heads.head == self.state.heads.head => {
+                self.walk_back(correlation, &status).await?;
+                Err(ActorError::Rejected { block: heads.head.hash, status })
+            }
+            HeadVerdict::Invalid(status) => {
+                Err(ActorError::Rejected { block: heads.head.hash, status })
+            }
+        }
+    }
+}
+
+impl PersistedState {
+    /// Takes `heads` as applied by the EL: a finality intent they reach is fulfilled, and
+    /// the ledger forgets what lies below finality.
+    fn apply(&mut self, heads: ForkchoiceHeads) {
+        self.heads = heads;
+        if self.finality_intent.is_some_and(|i| i.number <= heads.finalized.number) {
+            self.finality_intent = None;
+        }
+        if !heads.finalized.is_unset() {
+            self.minted.prune_below(heads.finalized.number);
         }
     }
 }
@@ -640,6 +793,7 @@ pub(crate) fn initial_view(state: &PersistedState) -> View {
         heads: state.heads,
         head_gas_limit: None,
         next_withdrawal_index: state.next_withdrawal_index,
+        finality_pending: state.finality_intent.is_some(),
         last_error: None,
     }
 }

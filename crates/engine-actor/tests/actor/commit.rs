@@ -88,7 +88,7 @@ async fn imported_block_withdrawals_must_match() {
     let withdrawals =
         engine_types::pegin::pack_withdrawals(&[peg_in(4, 100)], 0).unwrap().withdrawals;
     let foreign = h.el.foreign_payload(genesis, 1, withdrawals.clone());
-    let import = |expected| {
+    let import = |expected, peg_ins| {
         let payload = foreign.clone();
         ask(&h.engine, move |reply| {
             ChainMsg::CommitPayload {
@@ -96,15 +96,19 @@ async fn imported_block_withdrawals_must_match() {
                 payload: Box::new(payload),
                 sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),
                 expected_withdrawals: expected,
+                peg_ins,
                 reply,
             }
             .into()
         })
     };
-    let err = import(Vec::new()).await.unwrap_err();
+    let err = import(Vec::new(), Vec::new()).await.unwrap_err();
     assert!(matches!(err, ActorError::InvalidPayload { .. }), "{err}");
+    // The peg-ins named must be exactly what the withdrawals mint.
+    let err = import(withdrawals.clone(), vec![peg_in(5, 100)]).await.unwrap_err();
+    assert!(err.to_string().contains("do not pack into exactly"), "{err}");
     assert_eq!(h.el.head(), genesis);
-    let committed = import(withdrawals).await.unwrap();
+    let committed = import(withdrawals, vec![peg_in(4, 100)]).await.unwrap();
     assert!(committed.head);
     assert_eq!(h.el.head(), foreign.block_hash());
 }

@@ -1,6 +1,13 @@
 //! A scripted in-memory execution layer behind the actor's `ExecutionPort`: a real chain of
 //! headers (hashes computed like an EL does, so the engine's validation passes), with faults
 //! queued per operation and every call recorded.
+//!
+//! Its forkchoice rules are Geth's by default (`eth/catalyst/api.go`, `forkchoiceUpdated`):
+//! an unknown head is SYNCING; a head that is a canonical ancestor of the current head is
+//! skipped ("Ignoring beacon update to old head": VALID for that head, no rewind, safe and
+//! finalized untouched, and no build even with attributes, which the pool reports as
+//! `ClientError::BuildSkipped`); any other known head becomes canonical (a reorg to a side
+//! chain). [`FakeEl::rewinding`] gives EthereumJS's behaviour instead: it moves back.
 
 use alloy_consensus::{Header, Receipt, ReceiptEnvelope, ReceiptWithBloom};
 use alloy_rpc_types_eth::{Block, BlockTransactions, TransactionReceipt};
@@ -61,6 +68,8 @@ pub(crate) enum Fault {
     Fail(ClientError),
     /// The call never returns.
     Hang,
+    /// The call does its normal work after this long (a slow EL that finishes anyway).
+    Delay(Duration),
 }
 
 impl Fault {
@@ -123,6 +132,8 @@ struct Chain {
 pub(crate) struct FakeEl {
     chain: Mutex<Chain>,
     panic_on_status: AtomicBool,
+    /// EthereumJS: a forkchoice update to a canonical ancestor moves the head back.
+    rewinds: AtomicBool,
 }
 
 pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) -> EndpointStatus {
@@ -159,7 +170,11 @@ impl Default for FakeEl {
         };
         chain.canonical.insert(0, hash);
         chain.blocks.insert(hash, Stored { header, withdrawals: Vec::new() });
-        Self { chain: Mutex::new(chain), panic_on_status: AtomicBool::new(false) }
+        Self {
+            chain: Mutex::new(chain),
+            panic_on_status: AtomicBool::new(false),
+            rewinds: AtomicBool::new(false),
+        }
     }
 }
 
@@ -167,6 +182,35 @@ impl FakeEl {
     fn lock(&self) -> MutexGuard<'_, Chain> {
         self.chain.lock().unwrap()
     }
+
+    /// A fake EL that rewinds to an older head like EthereumJS (not Geth or Reth).
+    pub(crate) fn rewinding() -> Self {
+        let el = Self::default();
+        el.rewinds.store(true, Ordering::SeqCst);
+        el
+    }
+
+    /// Makes the block `hash` (known) the EL's head as its own commit would, behind the
+    /// engine's back: what an EL holds after a crash between its commit and our write.
+    pub(crate) fn advance_to(&self, hash: B256) {
+        let mut c = self.lock();
+        let state = ForkchoiceState::same_hash(hash);
+        let status = Self::apply_forkchoice(&mut c, state).unwrap();
+        assert!(status.is_valid(), "{status:?}");
+    }
+
+    /// Builds and imports a child of the EL's head with `withdrawals`, without the engine,
+    /// and makes it the head; returns its hash.
+    pub(crate) fn extend(&self, timestamp: u64, withdrawals: Vec<Withdrawal>) -> B256 {
+        let head = self.head();
+        let payload = self.foreign_payload(head, timestamp, withdrawals.clone());
+        let hash = payload.block_hash();
+        let header = rebuild_header(&payload, &ExecutionPayloadSidecar::none()).unwrap();
+        self.lock().blocks.insert(hash, Stored { header, withdrawals });
+        self.advance_to(hash);
+        hash
+    }
+
 
     /// The genesis hash.
     pub(crate) fn genesis(&self) -> B256 {
@@ -237,6 +281,38 @@ impl FakeEl {
         ))
     }
 
+    /// newPayload then the forkchoice update, as the pool does (after any scripted fault).
+    fn commit_now(
+        &self,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+        forkchoice: ForkchoiceState,
+        fault: Option<Fault>,
+    ) -> Result<CommitOutcome, ClientError> {
+        let hash = payload.block_hash();
+        let mut c = self.lock();
+        let header = rebuild_header(&payload, &sidecar).map_err(|v| {
+            ClientError::Engine(EngineError::bad_response("newPayload", v.to_string()))
+        })?;
+        if !c.blocks.contains_key(&header.parent_hash) {
+            return Ok(outcome(Some(PayloadStatus::Syncing), None));
+        }
+        let withdrawals = payload.withdrawals().cloned().unwrap_or_default();
+        c.blocks.insert(hash, Stored { header, withdrawals });
+        if let Some(receipts) = c.next_block_receipts.take() {
+            c.receipts.insert(hash, receipts);
+        }
+        let np = PayloadStatus::Valid { latest_valid_hash: hash };
+        if let Some(Fault::ForkchoiceStatus(status)) = fault {
+            return Ok(outcome(Some(np), Some(status)));
+        }
+        let head = forkchoice.head_block_hash;
+        let fc = self
+            .forkchoice(&mut c, forkchoice)?
+            .unwrap_or(PayloadStatus::Valid { latest_valid_hash: head });
+        Ok(outcome(Some(np), Some(fc)))
+    }
+
     fn take_fault(&self, op: Op) -> Option<Fault> {
         self.lock().faults.get_mut(&op).and_then(VecDeque::pop_front)
     }
@@ -247,6 +323,24 @@ impl FakeEl {
             BlockId::Number(BlockNumberOrTag::Number(n)) => c.canonical.get(&n).copied(),
             BlockId::Number(_) => Some(c.head),
         }
+    }
+
+    /// Applies a forkchoice state; `rewinds` selects EthereumJS over Geth for a head that
+    /// is a canonical ancestor of the current one. `Ok(None)` is Geth's skip.
+    fn forkchoice(
+        &self,
+        c: &mut Chain,
+        state: ForkchoiceState,
+    ) -> Result<Option<PayloadStatus>, ClientError> {
+        let head = state.head_block_hash;
+        let old_head = c
+            .blocks
+            .get(&head)
+            .is_some_and(|s| c.canonical.get(&s.header.number) == Some(&head) && head != c.head);
+        if old_head && !self.rewinds.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Self::apply_forkchoice(c, state).map(Some)
     }
 
     fn apply_forkchoice(
@@ -361,9 +455,15 @@ impl ExecutionPort for FakeEl {
         }
         let result = (|| {
             let mut c = self.lock();
-            match Self::apply_forkchoice(&mut c, parent)? {
-                PayloadStatus::Valid { .. } => {}
-                status => {
+            match self.forkchoice(&mut c, parent)? {
+                Some(PayloadStatus::Valid { .. }) => {}
+                None => {
+                    return Err(ClientError::BuildSkipped {
+                        endpoint: "fake".into(),
+                        head: parent.head_block_hash,
+                    });
+                }
+                Some(status) => {
                     return Err(ClientError::HeadNotValid { endpoint: "fake".into(), status });
                 }
             }
@@ -404,6 +504,12 @@ impl ExecutionPort for FakeEl {
         let hash = payload.block_hash();
         self.lock().calls.push(Call::Commit { block: hash, forkchoice });
         let fault = self.take_fault(Op::Commit);
+        if let Some(Fault::Delay(delay)) = fault {
+            return Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                self.commit_now(payload, sidecar, forkchoice, None)
+            });
+        }
         match fault {
             Some(Fault::Hang) => return pending(),
             Some(Fault::Fail(e)) => return Box::pin(async move { Err(e) }),
@@ -412,26 +518,7 @@ impl ExecutionPort for FakeEl {
             }
             _ => {}
         }
-        let result = (|| {
-            let mut c = self.lock();
-            let header = rebuild_header(&payload, &sidecar).map_err(|v| {
-                ClientError::Engine(EngineError::bad_response("newPayload", v.to_string()))
-            })?;
-            if !c.blocks.contains_key(&header.parent_hash) {
-                return Ok(outcome(Some(PayloadStatus::Syncing), None));
-            }
-            let withdrawals = payload.withdrawals().cloned().unwrap_or_default();
-            c.blocks.insert(hash, Stored { header, withdrawals });
-            if let Some(receipts) = c.next_block_receipts.take() {
-                c.receipts.insert(hash, receipts);
-            }
-            let np = PayloadStatus::Valid { latest_valid_hash: hash };
-            if let Some(Fault::ForkchoiceStatus(status)) = fault {
-                return Ok(outcome(Some(np), Some(status)));
-            }
-            let fc = Self::apply_forkchoice(&mut c, forkchoice)?;
-            Ok(outcome(Some(np), Some(fc)))
-        })();
+        let result = self.commit_now(payload, sidecar, forkchoice, fault);
         Box::pin(async move { result })
     }
 
@@ -445,7 +532,10 @@ impl ExecutionPort for FakeEl {
             Some(Fault::Hang) => return pending(),
             Some(Fault::Fail(e)) => Err(e),
             Some(Fault::ForkchoiceStatus(status)) => Ok(outcome(None, Some(status))),
-            _ => Self::apply_forkchoice(&mut self.lock(), state).map(|s| outcome(None, Some(s))),
+            _ => self.forkchoice(&mut self.lock(), state).map(|s| {
+                let valid = PayloadStatus::Valid { latest_valid_hash: state.head_block_hash };
+                outcome(None, Some(s.unwrap_or(valid)))
+            }),
         };
         Box::pin(async move { result })
     }

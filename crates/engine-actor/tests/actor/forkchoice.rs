@@ -1,7 +1,7 @@
 //! ForkchoiceUpdate and SetFinalized: ordering, persistence, regressions, EL errors.
 
 use crate::{
-    fake_el::{Call, Fault, Op},
+    fake_el::{Call, FakeEl, Fault, Op},
     harness::{Harness, forkchoice, set_finalized},
 };
 use engine_actor::{ActorError, persist::StateStore};
@@ -49,11 +49,13 @@ async fn set_finalized_sends_persists_and_never_regresses() {
     assert_eq!(forkchoice.finalized_block_hash, f2);
 }
 
-/// A forkchoice update to an earlier block (a reorg decided by consensus) moves the EL's
-/// head back; -38002 and SYNCING come back typed and change nothing.
+/// A forkchoice update to an earlier block (a reorg decided by consensus) moves the head
+/// back on an EL that rewinds (EthereumJS); -38002 and SYNCING come back typed and change
+/// nothing.
 #[tokio::test]
 async fn forkchoice_update_reorgs_and_reports_errors() {
-    let h = Harness::ready().await;
+    let h = Harness::start(std::sync::Arc::new(FakeEl::rewinding())).await;
+    h.wait_state(engine_actor::status::EngineState::Ready).await;
     let (b1, _) = h.produce(1, vec![]).await;
     h.produce(2, vec![]).await;
     let target = b1.payload.block_hash();
@@ -80,10 +82,12 @@ async fn forkchoice_update_reorgs_and_reports_errors() {
     assert!(matches!(err, ActorError::UnknownBlock { .. }), "{err}");
 }
 
-/// Forkchoice updates reach the EL strictly in the order they were sent.
+/// Forkchoice updates reach the EL strictly in the order they were sent (on an EL that
+/// rewinds, so that every one of them moves its head).
 #[tokio::test]
 async fn forkchoice_updates_keep_their_order() {
-    let h = Harness::ready().await;
+    let h = Harness::start(std::sync::Arc::new(FakeEl::rewinding())).await;
+    h.wait_state(engine_actor::status::EngineState::Ready).await;
     let mut hashes = vec![h.el.genesis()];
     for t in 1..=3 {
         hashes.push(h.produce(t, vec![]).await.0.payload.block_hash());
@@ -102,4 +106,55 @@ async fn forkchoice_updates_keep_their_order() {
     let sent: Vec<_> = forkchoice_calls(&h)[before..].iter().map(|s| s.head_block_hash).collect();
     assert_eq!(sent, order);
     assert_eq!(h.el.head(), order[3]);
+}
+
+/// Geth skips a forkchoice update to a canonical ancestor of its head (VALID, no rewind):
+/// the engine's next build on that head is skipped too, and instead of stalling the engine
+/// adopts the EL's head (it descends from ours) and asks for the build again.
+#[tokio::test]
+async fn an_el_that_does_not_rewind_is_followed_not_fought() {
+    let h = Harness::ready().await;
+    let (b1, _) = h.produce(1, vec![]).await;
+    let (b2, _) = h.produce(2, vec![]).await;
+    let target = b1.payload.block_hash();
+    let heads = forkchoice(&h.engine, target, B256::ZERO, B256::ZERO).await.unwrap();
+    assert_eq!(heads.head.number, 1, "the EL answered VALID for block 1");
+    assert_eq!(h.el.head(), b2.payload.block_hash(), "Geth did not go back");
+
+    let err = h.build(3, vec![]).await.unwrap_err();
+    let ActorError::HeadMoved { from, to } = err else { panic!("{err}") };
+    assert_eq!((from.number, to.number), (1, 2));
+    assert_eq!(to.hash, b2.payload.block_hash());
+    assert_eq!(err.severity(), engine_types::Severity::Retry);
+    let (b3, committed) = h.produce(3, vec![]).await;
+    assert!(committed.head);
+    assert_eq!(b3.payload.parent_hash(), b2.payload.block_hash());
+}
+
+/// SetFinalized is persisted before the EL hears of it; a SYNCING answer leaves it as an
+/// intent that the tick sends again until the EL takes it; it never goes back meanwhile.
+#[tokio::test]
+async fn finality_is_a_persisted_intent_until_the_el_takes_it() {
+    let h = Harness::ready().await;
+    let (b1, _) = h.produce(1, vec![]).await;
+    let (b2, _) = h.produce(2, vec![]).await;
+    let f2 = b2.payload.block_hash();
+    h.el.fault(Op::Forkchoice, Fault::ForkchoiceStatus(PayloadStatus::Syncing));
+    let err = set_finalized(&h.engine, f2).await.unwrap_err();
+    assert!(matches!(err, ActorError::Syncing { .. }), "{err}");
+    // Whatever the tick did meanwhile, the intent was durable first, and it cannot regress.
+    let err = set_finalized(&h.engine, b1.payload.block_hash()).await.unwrap_err();
+    assert_eq!(err, ActorError::FinalizedRegression { current: 2, requested: 1 });
+    let status = crate::harness::wait_for(
+        &h.engine,
+        |s| s.heads.finalized.number == 2,
+        "the intent to be taken by the EL",
+    )
+    .await;
+    assert_eq!(status.heads.finalized.hash, f2);
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert_eq!(saved.heads.finalized.hash, f2);
+    assert_eq!(saved.finality_intent, None);
+    let last = *forkchoice_calls(&h).last().unwrap();
+    assert_eq!(last.finalized_block_hash, f2);
 }

@@ -5,7 +5,9 @@ use engine_actor::{
     ActorError, ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
     heads::ForkchoiceHeads,
     messages::{BuiltPayload, Committed},
-    peers::{ActorAddresses, BurnEventsDetected, PeerRef, StoreExecutionData, Watched},
+    peers::{
+        ActorAddresses, BurnEventsDetected, HeadChanged, PeerRef, StoreExecutionData, Watched,
+    },
     status::{EngineState, EngineStatus},
 };
 use engine_types::{
@@ -65,6 +67,8 @@ pub(crate) async fn recorder<T: Send + Sync + std::fmt::Debug + 'static>()
 /// The peers of a test engine.
 pub(crate) struct Peers {
     pub(crate) chain: ActorRef<()>,
+    pub(crate) chain_events: ActorRef<HeadChanged>,
+    pub(crate) chain_events_rx: mpsc::UnboundedReceiver<HeadChanged>,
     pub(crate) bridge: ActorRef<BurnEventsDetected>,
     pub(crate) bridge_rx: mpsc::UnboundedReceiver<BurnEventsDetected>,
     pub(crate) storage: ActorRef<StoreExecutionData>,
@@ -74,9 +78,10 @@ pub(crate) struct Peers {
 impl Peers {
     pub(crate) async fn spawn() -> Self {
         let (chain, _) = recorder::<()>().await;
+        let (chain_events, chain_events_rx) = recorder::<HeadChanged>().await;
         let (bridge, bridge_rx) = recorder::<BurnEventsDetected>().await;
         let (storage, storage_rx) = recorder::<StoreExecutionData>().await;
-        Self { chain, bridge, bridge_rx, storage, storage_rx }
+        Self { chain, chain_events, chain_events_rx, bridge, bridge_rx, storage, storage_rx }
     }
 
     pub(crate) fn addresses(&self) -> ActorAddresses {
@@ -85,6 +90,7 @@ impl Peers {
             bridge: Some(PeerRef::to(self.bridge.get_derived())),
             storage: Some(PeerRef::to(self.storage.get_derived())),
             network: Some(Watched::Cell(self.chain.get_cell())),
+            chain_events: Some(PeerRef::to(self.chain_events.get_derived())),
         }
     }
 }
@@ -247,6 +253,7 @@ pub(crate) async fn commit(
             payload: Box::new(built.payload.clone()),
             sidecar: Box::new(built.sidecar.clone()),
             expected_withdrawals: built.withdrawals.clone(),
+            peg_ins: built.included.clone(),
             reply,
         }
         .into()
@@ -283,10 +290,15 @@ pub(crate) async fn forkchoice(
     .await
 }
 
+/// A peg-in of `sats` to the address ending in `address`; its bitcoin txid is derived from
+/// both, so two peg-ins to one address are two deposits.
 pub(crate) fn peg_in(address: u8, sats: u64) -> PegIn {
+    let mut txid = [0u8; 32];
+    txid[0] = address;
+    txid[24..].copy_from_slice(&sats.to_be_bytes());
     PegIn {
         evm_address: Address::with_last_byte(address),
         amount: Satoshis(sats),
-        bitcoin_txid: B256::with_last_byte(address),
+        bitcoin_txid: B256::from(txid),
     }
 }

@@ -9,6 +9,7 @@ mod admission;
 mod build;
 mod commit;
 mod forkchoice;
+mod money;
 mod observability;
 mod queries;
 mod recovery;

@@ -8,8 +8,13 @@ use crate::{
         wait_state,
     },
 };
-use engine_actor::{ChainMsg, EngineMsg, persist::STATE_FILE_NAME, status::EngineState};
-use engine_types::CorrelationId;
+use engine_actor::{
+    ActorError, ChainMsg, EngineMsg,
+    peers::HeadChangeCause,
+    persist::{STATE_FILE_NAME, StateStore},
+    status::EngineState,
+};
+use engine_types::{CorrelationId, PayloadStatus};
 use ractor::{ActorRef, ActorStatus, rpc::CallResult};
 use std::sync::Arc;
 
@@ -67,6 +72,7 @@ async fn crash_mid_commit_then_recommit_once() {
                 payload: Box::new(payload.payload),
                 sidecar: Box::new(payload.sidecar),
                 expected_withdrawals: payload.withdrawals,
+                peg_ins: payload.included,
                 reply,
             }
             .into()
@@ -107,26 +113,163 @@ async fn corrupt_state_file() {
 }
 
 /// Crash after the EL committed a block but before the engine saved it: the restarted
-/// engine trusts its own state, brings the EL back to that head, and the chain's re-commit
-/// of the block makes it the head again, once.
+/// engine finds the EL ahead on a descendant of its saved head, validates and adopts the
+/// block (its peg-ins recorded as minted from the in-flight build, its withdrawal index
+/// counted), tells the Chain, and a repeated commit of that block is answered as landed,
+/// without minting again. The EL is never asked to go back.
 #[tokio::test]
-async fn el_ahead_of_saved_state_is_brought_back() {
-    let h = Harness::ready().await;
-    h.produce(1, vec![]).await;
+async fn el_ahead_of_saved_state_is_adopted() {
+    let mut h = Harness::ready().await;
+    h.produce(1, vec![peg_in(1, 5)]).await;
     let state_file = h.dir.path().join(STATE_FILE_NAME);
-    let saved_at_one = std::fs::read(&state_file).unwrap();
-    let (b2, _) = h.produce(2, vec![]).await;
+    let b2 = h.build(2, vec![peg_in(2, 7)]).await.unwrap();
+    // The state as the build left it: head 1, block 2 in flight with its peg-in.
+    let saved_at_build = std::fs::read(&state_file).unwrap();
+    h.commit(&b2).await.unwrap();
     kill(&h.engine).await;
-    std::fs::write(&state_file, saved_at_one).unwrap();
+    std::fs::write(&state_file, saved_at_build).unwrap();
     assert_eq!(h.el.head_number(), 2);
+    let sent_before = h.el.calls().len();
 
     let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
     let status = wait_state(&engine, EngineState::Ready).await;
-    assert_eq!(status.heads.head.number, 1);
-    assert_eq!(h.el.head_number(), 1, "the EL follows the engine's saved head");
+    assert_eq!(status.heads.head.hash, b2.payload.block_hash(), "the EL's block adopted");
+    assert_eq!(status.next_withdrawal_index, 2);
+    assert_eq!(h.el.head_number(), 2, "the EL was never sent back");
+    assert!(
+        h.el.calls()[sent_before..].iter().all(|c| match c {
+            Call::Forkchoice(s) => s.head_block_hash == b2.payload.block_hash(),
+            _ => true,
+        }),
+        "only the EL's own head was sent"
+    );
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert!(saved.minted.find(&peg_in(2, 7).bitcoin_txid).is_some(), "{saved:?}");
+    assert!(saved.in_flight.is_none());
+    let change = tokio::time::timeout(DEADLINE, h.peers.chain_events_rx.recv()).await.unwrap();
+    let change = change.unwrap();
+    assert_eq!(change.cause, HeadChangeCause::AdoptedFromEl);
+    assert_eq!(change.adopted.iter().map(|b| b.number).collect::<Vec<_>>(), [2]);
+
+    // The Chain, which never heard back, commits the block again: it landed, once.
     let committed = crate::harness::commit(&engine, &b2).await.unwrap();
     assert!(committed.head);
-    assert_eq!(h.el.head(), b2.payload.block_hash());
+    assert_eq!(committed.peg_outs, engine_actor::messages::PegOutReport::AlreadyReported);
+    // And a rebuild with the same peg-in does not mint it again.
+    let again = crate::harness::build(&engine, None, 3, vec![peg_in(2, 7)]).await.unwrap();
+    assert!(again.withdrawals.is_empty());
+    assert_eq!(again.already_minted.len(), 1);
+    assert_eq!(again.already_minted[0].block.number, 2);
+}
+
+/// The EL ahead on another branch, or further ahead than the adopt limit, cannot be
+/// followed by the engine alone: a fatal error names both heads and the fix, the engine
+/// reports Error with it, and nothing is sent that would move the EL.
+#[tokio::test]
+async fn el_on_another_branch_or_too_far_ahead_is_fatal_and_named() {
+    for too_far in [false, true] {
+        let h = Harness::ready().await;
+        let (b1, _) = h.produce(1, vec![]).await;
+        kill(&h.engine).await;
+        // Behind the engine's back: the EL goes on from genesis on another branch, or far
+        // ahead on ours.
+        if too_far {
+            for t in 2..=5 {
+                h.el.extend(t, vec![]);
+            }
+        } else {
+            h.el.advance_to(h.el.genesis());
+            h.el.extend(10, vec![]);
+            h.el.extend(11, vec![]);
+        }
+        let mut cfg = config(h.dir.path());
+        cfg.adopt_limit = 3;
+        let sent_before = h.el.calls().len();
+        let engine = spawn_engine(&h.el, cfg, h.peers.addresses()).await.unwrap();
+        let status = wait_state(&engine, EngineState::Error).await;
+        let text = format!("{:?}", status.el);
+        assert!(matches!(status.el, engine_actor::status::ElCondition::Diverged(_)), "{text}");
+        assert!(text.contains(&b1.payload.block_hash().to_string()), "names ours: {text}");
+        assert!(text.contains(&h.el.head().to_string()), "names the EL's: {text}");
+        let why = if too_far { "adopt_limit" } else { "another branch" };
+        assert!(text.contains(why), "{text}");
+        assert!(text.contains("state file aside"), "the operator's fix: {text}");
+        assert!(
+            !h.el.calls()[sent_before..].iter().any(|c| matches!(c, Call::Forkchoice(_))),
+            "nothing sent to move the EL"
+        );
+        assert_eq!(status.heads.head.hash, b1.payload.block_hash());
+    }
+}
+
+/// The EL declares our head INVALID with an older latest valid hash: the head walks back
+/// to it, what the discarded blocks minted is returned to the Chain and forgotten by the
+/// ledger, the withdrawal index follows, and production resumes on the valid ancestor. A
+/// latest valid hash below the finalized block is a fatal error instead.
+#[tokio::test]
+async fn invalid_head_walks_back_to_latest_valid() {
+    // An EL that found block 2 invalid no longer holds it as its head: the rewinding fake
+    // follows the engine back to block 1 as such an EL would.
+    let mut h = Harness::start(Arc::new(FakeEl::rewinding())).await;
+    h.wait_state(EngineState::Ready).await;
+    let (b1, _) = h.produce(1, vec![peg_in(1, 5)]).await;
+    h.produce(2, vec![peg_in(2, 7)]).await;
+    let (b3, _) = h.produce(3, vec![peg_in(3, 9)]).await;
+    set_finalized(&h.engine, b1.payload.block_hash()).await.unwrap();
+    h.el.fault(
+        Op::Forkchoice,
+        Fault::ForkchoiceStatus(PayloadStatus::Invalid {
+            latest_valid_hash: Some(b1.payload.block_hash()),
+            validation_error: Some("bad state root".into()),
+        }),
+    );
+    let err = crate::harness::forkchoice(
+        &h.engine,
+        b3.payload.block_hash(),
+        b1.payload.block_hash(),
+        b1.payload.block_hash(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ActorError::Rejected { .. }), "{err}");
+    let status = h.status().await;
+    assert_eq!(status.heads.head.hash, b1.payload.block_hash());
+    assert_eq!(status.next_withdrawal_index, 1);
+    let change = tokio::time::timeout(DEADLINE, h.peers.chain_events_rx.recv()).await.unwrap();
+    let change = change.unwrap();
+    assert_eq!(change.cause, HeadChangeCause::InvalidHead);
+    assert_eq!(change.from.number, 3);
+    assert_eq!(change.to.number, 1);
+    let mut returned = change.returned_peg_ins.clone();
+    returned.sort_by_key(|p| p.amount.0);
+    assert_eq!(returned, [peg_in(2, 7), peg_in(3, 9)]);
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert!(saved.minted.find(&peg_in(1, 5).bitcoin_txid).is_some());
+    assert!(saved.minted.find(&peg_in(2, 7).bitcoin_txid).is_none());
+    // The returned peg-ins can be minted again, on the valid branch, at the right index.
+    let built = crate::harness::build(&h.engine, None, 10, returned).await.unwrap();
+    assert_eq!(built.payload.parent_hash(), b1.payload.block_hash());
+    assert_eq!(built.withdrawals[0].index, 1);
+
+    // Below finality: fatal, and the head stays.
+    h.el.fault(
+        Op::Forkchoice,
+        Fault::ForkchoiceStatus(PayloadStatus::Invalid {
+            latest_valid_hash: Some(h.el.genesis()),
+            validation_error: None,
+        }),
+    );
+    let err = crate::harness::forkchoice(
+        &h.engine,
+        b1.payload.block_hash(),
+        b1.payload.block_hash(),
+        b1.payload.block_hash(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ActorError::InvalidBelowFinalized { .. }), "{err}");
+    assert_eq!(err.severity(), engine_types::Severity::Fatal);
+    assert_eq!(h.status().await.heads.head.hash, b1.payload.block_hash());
 }
 
 /// An endpoint that comes back (its return counter grows: it was Offline, and the EL behind

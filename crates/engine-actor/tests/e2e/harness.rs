@@ -154,6 +154,7 @@ impl Node {
             bridge: Some(PeerRef::to(bridge.get_derived())),
             storage: Some(PeerRef::to(storage.get_derived())),
             network: Some(Watched::Cell(chain_actor.get_cell())),
+            chain_events: None,
         };
         let mut config = EngineActorConfig::new(chain, dir);
         config.tick_interval = Duration::from_millis(50);
@@ -218,6 +219,7 @@ impl Node {
                 payload: Box::new(built.payload.clone()),
                 sidecar: Box::new(built.sidecar.clone()),
                 expected_withdrawals: built.withdrawals.clone(),
+                peg_ins: built.included.clone(),
                 reply,
             }
             .into()
