@@ -285,6 +285,20 @@ fn handle_query(msg: QueryMsg, state: &mut EngineActorState) {
                 reply_to(reply, result);
             });
         }
+        QueryMsg::GetTransactionReceipt { correlation, tx, reply } => {
+            state.spawn("get_transaction_receipt", correlation, async move {
+                let result = core.port.transaction_receipt(tx).await.map_err(ActorError::from);
+                Core::record("get_transaction_receipt", &result);
+                reply_to(reply, result);
+            });
+        }
+        QueryMsg::ValidatePegOut { correlation, tx, reply } => {
+            state.spawn("validate_peg_out", correlation, async move {
+                let result = queries::validate_peg_out(core, tx).await;
+                Core::record("validate_peg_out", &result);
+                reply_to(reply, result);
+            });
+        }
         QueryMsg::GetStatus { correlation, reply } => {
             let _span = tracing::info_span!("engine_get_status", %correlation).entered();
             let status = state.status();

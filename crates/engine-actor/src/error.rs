@@ -125,6 +125,9 @@ pub enum ActorError {
         /// Why the engine cannot follow it by itself.
         reason: String,
     },
+    /// A transaction asked about is not a peg-out the Bridge may pay (yet).
+    #[error(transparent)]
+    PegOut(#[from] PegOutRefusal),
     /// The execution client declared the head INVALID and the newest valid ancestor it
     /// named is below the finalized block (or not an ancestor at all): finality would have
     /// to go back.
@@ -142,6 +145,53 @@ pub enum ActorError {
         /// The finalized block.
         finalized: BlockRef,
     },
+}
+
+/// Why [`ValidatePegOut`](crate::messages::QueryMsg::ValidatePegOut) refuses a
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PegOutRefusal {
+    /// No mined transaction with this hash (pending, dropped, or never sent): ask later.
+    #[error("transaction {tx} is not in any block the execution client knows")]
+    NotFound {
+        /// The transaction.
+        tx: B256,
+    },
+    /// Its block is not (or no longer) on the canonical chain: ask again after the reorg.
+    #[error("transaction {tx} is in block {} ({}), which is not canonical", block.number, block.hash)]
+    NotCanonical {
+        /// The transaction.
+        tx: B256,
+        /// The block its receipt names.
+        block: BlockRef,
+    },
+    /// It reverted: nothing was burned.
+    #[error("transaction {tx} reverted in block {}: nothing was burned", block.number)]
+    Reverted {
+        /// The transaction.
+        tx: B256,
+        /// Its block.
+        block: BlockRef,
+    },
+    /// It emitted no `RequestPegOut` from the bridge contract.
+    #[error("transaction {tx} in block {} made no peg-out request to the bridge", block.number)]
+    NoPegOut {
+        /// The transaction.
+        tx: B256,
+        /// Its block.
+        block: BlockRef,
+    },
+}
+
+impl PegOutRefusal {
+    /// Not found or not canonical may change (retry); reverted or no request is final.
+    pub const fn severity(&self) -> Severity {
+        match self {
+            Self::NotFound { .. } | Self::NotCanonical { .. } => Severity::Retry,
+            Self::Reverted { .. } | Self::NoPegOut { .. } => Severity::Reset,
+        }
+    }
 }
 
 fn minted_in(block: Option<&BlockRef>) -> String {
@@ -193,6 +243,7 @@ impl ActorError {
             | Self::HeadMoved { .. } => Severity::Retry,
             Self::Engine(e) => e.severity(),
             Self::Client(e) => e.severity(),
+            Self::PegOut(e) => e.severity(),
             Self::Rejected { .. }
             | Self::InvalidPayload { .. }
             | Self::UnknownPayload { .. }
@@ -224,6 +275,10 @@ impl ActorError {
             Self::StateFile { .. } => "state_file".into(),
             Self::Stopped => "stopped".into(),
             Self::AlreadyMinted { .. } => "already_minted".into(),
+            Self::PegOut(PegOutRefusal::NotFound { .. }) => "peg_out_not_found".into(),
+            Self::PegOut(PegOutRefusal::NotCanonical { .. }) => "peg_out_not_canonical".into(),
+            Self::PegOut(PegOutRefusal::Reverted { .. }) => "peg_out_reverted".into(),
+            Self::PegOut(PegOutRefusal::NoPegOut { .. }) => "peg_out_none".into(),
             Self::HeadMoved { .. } => "head_moved".into(),
             Self::Unreconcilable { .. } => "unreconcilable".into(),
             Self::InvalidBelowFinalized { .. } => "invalid_below_finalized".into(),

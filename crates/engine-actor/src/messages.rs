@@ -14,12 +14,12 @@ use crate::{
     status::EngineStatus,
 };
 use engine_types::{
-    CorrelationId, PayloadStatus, PegIn,
+    CorrelationId, PayloadStatus, PegIn, PegOutRequest,
     eips::{BlockId, eip4895::Withdrawal},
     engine::{ExecutionPayload, ExecutionPayloadSidecar, PayloadId},
     primitives::{Address, B256, Bytes, U256},
 };
-use engine_validation::TxRejection;
+use engine_validation::{MalformedPegOut, TxRejection, UnpayablePegOut};
 use ractor::RpcReplyPort;
 use std::time::Duration;
 
@@ -150,6 +150,27 @@ pub enum QueryMsg {
         tag: HeadTag,
         /// Answer.
         reply: Reply<(ExecutionPayload, ExecutionPayloadSidecar)>,
+    },
+    /// A transaction's receipt (`None` when the EL knows no mined transaction with it).
+    GetTransactionReceipt {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The transaction hash.
+        tx: B256,
+        /// Answer.
+        reply: Reply<Option<alloy_rpc_types_eth::TransactionReceipt>>,
+    },
+    /// For the Bridge: the peg-out requests a transaction made, read from the canonical
+    /// chain (its receipt, the bridge contract's `RequestPegOut` logs, decoded), with its
+    /// depth below the head and whether it is final; or a typed
+    /// [`PegOutRefusal`](crate::error::PegOutRefusal).
+    ValidatePegOut {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The transaction that should have burned coins to the bridge.
+        tx: B256,
+        /// Answer.
+        reply: Reply<PegOutValidated>,
     },
     /// State, heads, endpoints, peers, cache and pending work.
     GetStatus {
@@ -299,6 +320,25 @@ pub struct Committed {
     pub head: bool,
     /// Its peg-outs.
     pub peg_outs: PegOutReport,
+}
+
+/// The peg-out requests of one transaction, as the canonical chain holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PegOutValidated {
+    /// The transaction.
+    pub tx: B256,
+    /// The canonical block that holds it.
+    pub block: BlockRef,
+    /// How many blocks the head is above it (0: it is in the head).
+    pub depth: u64,
+    /// Whether its block is at or below the finalized block.
+    pub finalized: bool,
+    /// Requests to pay, in log order.
+    pub payable: Vec<PegOutRequest>,
+    /// Requests burned but not payable (dust, bad address), with the reason.
+    pub not_payable: Vec<UnpayablePegOut>,
+    /// Bridge events that did not decode.
+    pub malformed: Vec<MalformedPegOut>,
 }
 
 /// The verdict on a gossiped transaction.

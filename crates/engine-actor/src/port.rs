@@ -70,6 +70,12 @@ pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
         block: B256,
     ) -> BoxFuture<'_, Result<Option<Vec<alloy_rpc_types_eth::TransactionReceipt>>, EngineError>>;
 
+    /// `eth_getTransactionReceipt`; `None` when the EL knows no mined transaction `tx`.
+    fn transaction_receipt(
+        &self,
+        tx: B256,
+    ) -> BoxFuture<'_, Result<Option<alloy_rpc_types_eth::TransactionReceipt>, EngineError>>;
+
     /// `eth_sendRawTransaction`.
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>>;
 

@@ -3,16 +3,17 @@
 
 use super::core::Core;
 use crate::{
-    error::ActorError,
-    messages::{HeadTag, TxVerdict},
+    error::{ActorError, PegOutRefusal},
+    heads::BlockRef,
+    messages::{HeadTag, PegOutValidated, TxVerdict},
 };
 use engine_types::{
     EngineError,
-    eips::BlockId,
+    eips::{BlockId, BlockNumHash},
     engine::{ExecutionPayload, ExecutionPayloadSidecar},
     primitives::{B256, Bytes},
 };
-use engine_validation::{AccountState, AdmissionContext, Verdict};
+use engine_validation::{AccountState, AdmissionContext, ReceiptWithContext, Verdict};
 use std::sync::Arc;
 
 pub(crate) async fn get_block(
@@ -54,6 +55,55 @@ pub(crate) async fn payload_by_tag(
     let hash = block.header.hash;
     let block = block.into_consensus().map_transactions(|tx| tx.into_inner());
     Ok(ExecutionPayload::from_block_unchecked(hash, &block))
+}
+
+/// A peg-out transaction read back from the canonical chain: its receipt, its block's place
+/// on the canonical chain, and the bridge's events in it, scanned with the block's other
+/// receipts (so log indices are the block's).
+pub(crate) async fn validate_peg_out(
+    core: Arc<Core>,
+    tx: B256,
+) -> Result<PegOutValidated, ActorError> {
+    let receipt = core.port.transaction_receipt(tx).await?.ok_or(PegOutRefusal::NotFound { tx })?;
+    let (Some(hash), Some(number)) = (receipt.block_hash, receipt.block_number) else {
+        return Err(PegOutRefusal::NotFound { tx }.into());
+    };
+    let canonical = core.port.block(BlockId::number(number), false).await?;
+    let Some(canonical) = canonical.filter(|b| b.header.hash == hash) else {
+        return Err(
+            PegOutRefusal::NotCanonical { tx, block: BlockRef::new(hash, number, 0) }.into()
+        );
+    };
+    let block = BlockRef::new(hash, number, canonical.header.timestamp);
+    if !receipt.status() {
+        return Err(PegOutRefusal::Reverted { tx, block }.into());
+    }
+    let receipts =
+        core.port.block_receipts(hash).await?.ok_or(PegOutRefusal::NotCanonical { tx, block })?;
+    let indexed = ReceiptWithContext::index_block(
+        receipts.iter().map(|r| (r.transaction_hash, r.inner.clone().into_primitives_receipt())),
+    );
+    let scan = core
+        .scanner
+        .scan(BlockNumHash::new(number, hash), &indexed)
+        .map_err(|e| EngineError::bad_response("eth_getBlockReceipts", e.to_string()))?;
+    let payable: Vec<_> = scan.payable.into_iter().filter(|r| r.tx_hash == tx).collect();
+    let not_payable: Vec<_> =
+        scan.unpayable.into_iter().filter(|r| r.request.tx_hash == tx).collect();
+    let malformed: Vec<_> = scan.malformed.into_iter().filter(|m| m.tx_hash == tx).collect();
+    if payable.is_empty() && not_payable.is_empty() && malformed.is_empty() {
+        return Err(PegOutRefusal::NoPegOut { tx, block }.into());
+    }
+    let heads = core.view().heads;
+    Ok(PegOutValidated {
+        tx,
+        block,
+        depth: heads.head.number.saturating_sub(number),
+        finalized: !heads.finalized.is_unset() && number <= heads.finalized.number,
+        payable,
+        not_payable,
+        malformed,
+    })
 }
 
 pub(crate) async fn validate_transaction(core: Arc<Core>, raw: Bytes) -> TxVerdict {

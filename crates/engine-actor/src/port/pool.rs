@@ -162,6 +162,13 @@ impl ExecutionPort for PoolPort {
         )
     }
 
+    fn transaction_receipt(
+        &self,
+        tx: B256,
+    ) -> BoxFuture<'_, Result<Option<alloy_rpc_types_eth::TransactionReceipt>, EngineError>> {
+        self.eth_call(true, move |eth| async move { eth.transaction_receipt(tx).await })
+    }
+
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>> {
         // Not on timeout: the first EL may have taken it, and a repeat would be refused.
         self.eth_call(false, move |eth| {

@@ -211,7 +211,6 @@ impl FakeEl {
         hash
     }
 
-
     /// The genesis hash.
     pub(crate) fn genesis(&self) -> B256 {
         self.lock().canonical[&0]
@@ -583,6 +582,26 @@ impl ExecutionPort for FakeEl {
             .blocks
             .contains_key(&block)
             .then(|| c.receipts.get(&block).cloned().unwrap_or_default());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn transaction_receipt(
+        &self,
+        tx: B256,
+    ) -> BoxFuture<'_, Result<Option<TransactionReceipt>, EngineError>> {
+        if let Some(Fault::Fail(ClientError::Engine(e))) = self.take_fault(Op::Receipts) {
+            return Box::pin(async move { Err(e) });
+        }
+        let c = self.lock();
+        let found = c.receipts.iter().find_map(|(block, receipts)| {
+            let receipt = receipts.iter().find(|r| r.transaction_hash == tx)?;
+            let number = c.blocks.get(block)?.header.number;
+            Some(TransactionReceipt {
+                block_hash: Some(*block),
+                block_number: Some(number),
+                ..receipt.clone()
+            })
+        });
         Box::pin(async move { Ok(found) })
     }
 

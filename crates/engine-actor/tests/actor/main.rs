@@ -11,6 +11,7 @@ mod commit;
 mod forkchoice;
 mod money;
 mod observability;
+mod pegout;
 mod queries;
 mod recovery;
 mod supervision;
