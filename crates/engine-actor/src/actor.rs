@@ -292,6 +292,13 @@ fn handle_query(msg: QueryMsg, state: &mut EngineActorState) {
                 reply_to(reply, result);
             });
         }
+        QueryMsg::GetTxPoolStatus { correlation, reply } => {
+            state.spawn("get_txpool_status", correlation, async move {
+                let result = core.port.txpool_status().await.map_err(ActorError::from);
+                Core::record("get_txpool_status", &result);
+                reply_to(reply, result);
+            });
+        }
         QueryMsg::ValidatePegOut { correlation, tx, reply } => {
             state.spawn("validate_peg_out", correlation, async move {
                 let result = queries::validate_peg_out(core, tx).await;

@@ -172,6 +172,13 @@ pub enum QueryMsg {
         /// Answer.
         reply: Reply<PegOutValidated>,
     },
+    /// How many transactions wait in the (best) execution client's pool.
+    GetTxPoolStatus {
+        /// Request id.
+        correlation: CorrelationId,
+        /// Answer.
+        reply: Reply<engine_client::eth::TxPoolStatus>,
+    },
     /// State, heads, endpoints, peers, cache and pending work.
     GetStatus {
         /// Request id.

@@ -13,6 +13,7 @@ pub use pool::PoolPort;
 use engine_client::{
     engine_api::BoxFuture,
     error::ClientError,
+    eth::TxPoolStatus,
     health::{EndpointState, EndpointStatus},
     pool::{BuiltPayload as PoolBuilt, CommitOutcome},
 };
@@ -75,6 +76,9 @@ pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
         &self,
         tx: B256,
     ) -> BoxFuture<'_, Result<Option<alloy_rpc_types_eth::TransactionReceipt>, EngineError>>;
+
+    /// `txpool_status`: how many transactions wait in the EL's pool.
+    fn txpool_status(&self) -> BoxFuture<'_, Result<TxPoolStatus, EngineError>>;
 
     /// `eth_sendRawTransaction`.
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>>;

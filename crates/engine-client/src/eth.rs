@@ -68,6 +68,25 @@ pub trait EthApi: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'_, EngineResult<u64>>;
     /// `eth_getLogs`.
     fn logs(&self, filter: Filter) -> BoxFuture<'_, EngineResult<Vec<Log>>>;
+    /// `txpool_status` (Geth, Reth and Nethermind serve it; a client that does not answers
+    /// -32601, returned as is).
+    fn txpool_status(&self) -> BoxFuture<'_, EngineResult<TxPoolStatus>>;
+}
+
+/// How many transactions wait in an execution client's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TxPoolStatus {
+    /// Executable now (next nonce and funded).
+    pub pending: u64,
+    /// Waiting for an earlier nonce or more funds.
+    pub queued: u64,
+}
+
+/// `txpool_status` as it comes off the wire: two QUANTITY fields.
+#[derive(serde::Deserialize)]
+struct TxPoolStatusWire {
+    pending: U64,
+    queued: U64,
 }
 
 /// [`EthApi`] over HTTP(S).
@@ -227,5 +246,12 @@ impl EthApi for EthClient {
 
     fn logs(&self, filter: Filter) -> BoxFuture<'_, EngineResult<Vec<Log>>> {
         Box::pin(async move { self.call("eth_getLogs", &[filter], true).await })
+    }
+
+    fn txpool_status(&self) -> BoxFuture<'_, EngineResult<TxPoolStatus>> {
+        Box::pin(async move {
+            let wire: TxPoolStatusWire = self.call("txpool_status", &[(); 0], true).await?;
+            Ok(TxPoolStatus { pending: wire.pending.to(), queued: wire.queued.to() })
+        })
     }
 }

@@ -169,6 +169,12 @@ impl ExecutionPort for PoolPort {
         self.eth_call(true, move |eth| async move { eth.transaction_receipt(tx).await })
     }
 
+    fn txpool_status(
+        &self,
+    ) -> BoxFuture<'_, Result<engine_client::eth::TxPoolStatus, EngineError>> {
+        self.eth_call(true, |eth| async move { eth.txpool_status().await })
+    }
+
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>> {
         // Not on timeout: the first EL may have taken it, and a repeat would be refused.
         self.eth_call(false, move |eth| {

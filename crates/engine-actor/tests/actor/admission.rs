@@ -99,3 +99,26 @@ async fn rate_limit_is_per_peer() {
     assert!(matches!(validate(&h, junk.clone(), "noisy").await, TxVerdict::RateLimited { .. }));
     assert!(matches!(validate(&h, junk, "quiet").await, TxVerdict::Rejected(_)));
 }
+
+/// The pool status reflects what was forwarded: an accepted transaction waits in the EL's
+/// pool until a block is committed after it.
+#[tokio::test]
+async fn txpool_status_counts_forwarded_transactions() {
+    let h = Harness::ready().await;
+    let sender = dev_signer(0).unwrap().address();
+    h.el.set_account(
+        sender,
+        Account { nonce: 0, balance: U256::from(10u64).pow(U256::from(18u64)) },
+    );
+    let pool = || {
+        ask(&h.engine, |reply| {
+            engine_actor::QueryMsg::GetTxPoolStatus { correlation: CorrelationId::new(), reply }
+                .into()
+        })
+    };
+    assert_eq!(pool().await.unwrap().pending, 0);
+    assert!(matches!(validate(&h, transfer(0), "p").await, TxVerdict::Accepted { .. }));
+    assert_eq!(pool().await.unwrap().pending, 1);
+    h.produce(1, vec![]).await;
+    assert_eq!(pool().await.unwrap().pending, 0);
+}

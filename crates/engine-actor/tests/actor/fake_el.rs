@@ -17,6 +17,7 @@ use engine_client::{
     breaker::BreakerState,
     engine_api::BoxFuture,
     error::ClientError,
+    eth::TxPoolStatus,
     health::{EndpointState, EndpointStatus},
     pool::{BuiltPayload, CommitOutcome},
 };
@@ -603,6 +604,18 @@ impl ExecutionPort for FakeEl {
             })
         });
         Box::pin(async move { Ok(found) })
+    }
+
+    fn txpool_status(&self) -> BoxFuture<'_, Result<TxPoolStatus, EngineError>> {
+        // The fake keeps no pool: every submitted transaction counts as pending until a
+        // block is committed after it.
+        let c = self.lock();
+        let last_commit = c.calls.iter().rposition(|call| matches!(call, Call::Commit { .. }));
+        let pending = c.calls[last_commit.map_or(0, |i| i + 1)..]
+            .iter()
+            .filter(|call| matches!(call, Call::SendTx(_)))
+            .count() as u64;
+        Box::pin(async move { Ok(TxPoolStatus { pending, queued: 0 }) })
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>> {
