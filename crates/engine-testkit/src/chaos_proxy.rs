@@ -7,6 +7,8 @@
 //! - **bandwidth**: each direction is capped at N bytes per second;
 //! - **blackhole**: connections are accepted, bytes are read and dropped, nothing is
 //!   forwarded or answered (the peer sees a hang, not an error);
+//! - **lose replies**: requests are forwarded and carried out, but what the target answers
+//!   is dropped (the client sees a hang after the server acted: a lost reply);
 //! - **reset**: every open connection is closed with a TCP RST;
 //! - **refuse**: the listening socket is closed, so new connections are refused, and
 //!   reopened on the same port when switched off.
@@ -64,6 +66,8 @@ pub struct ChaosSettings {
     pub bytes_per_second: Option<u64>,
     /// Accept, read and drop; never forward.
     pub blackhole: bool,
+    /// Forward requests, drop every byte the target answers.
+    pub lose_replies: bool,
 }
 
 #[derive(Debug)]
@@ -147,6 +151,12 @@ impl ChaosProxy {
     /// Cap each direction at `bytes_per_second` (`None` lifts the cap).
     pub fn set_bandwidth(&self, bytes_per_second: Option<u64>) {
         lock(&self.shared.settings).bytes_per_second = bytes_per_second.filter(|b| *b > 0);
+    }
+
+    /// Forward requests but drop the target's replies (new and open connections): the
+    /// target acts, the client never hears of it.
+    pub fn set_lose_replies(&self, on: bool) {
+        lock(&self.shared.settings).lose_replies = on;
     }
 
     /// Drop every byte instead of forwarding it (new and open connections).
@@ -278,8 +288,14 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let reset = {
         let forward = async {
             tokio::join!(
-                pump(&mut client_r, &mut up_w, &shared, Some(ConnectionTap::default())),
-                pump(&mut up_r, &mut client_w, &shared, None)
+                pump(
+                    &mut client_r,
+                    &mut up_w,
+                    &shared,
+                    Some(ConnectionTap::default()),
+                    Direction::Request
+                ),
+                pump(&mut up_r, &mut client_w, &shared, None, Direction::Reply)
             )
         };
         tokio::select! {
@@ -303,6 +319,15 @@ fn rst(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
+/// Which way a [`pump`] carries bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client to target.
+    Request,
+    /// Target to client.
+    Reply,
+}
+
 /// Forward one direction, applying the switches to every chunk; with a `tap`, record the
 /// requests the forwarded bytes carry.
 async fn pump(
@@ -310,6 +335,7 @@ async fn pump(
     to: &mut OwnedWriteHalf,
     shared: &Shared,
     mut tap: Option<ConnectionTap>,
+    direction: Direction,
 ) {
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -322,7 +348,7 @@ async fn pump(
             Ok(n) => n,
         };
         let settings = shared.settings();
-        if settings.blackhole {
+        if settings.blackhole || (settings.lose_replies && direction == Direction::Reply) {
             continue;
         }
         let jitter = if settings.jitter.is_zero() {

@@ -13,9 +13,12 @@
 //! What it implements: Shanghai and Cancun (V2/V3 Engine API methods by timestamp; Prague is
 //! refused at genesis), legacy / EIP-2930 / EIP-1559 transactions, withdrawals credited in
 //! Gwei, base fee burned and tips paid to the fee recipient, receipts and logs, state and
-//! receipt roots checked on import, reorgs to any known block. Not implemented: blob
-//! transactions in the pool (no sidecars), EIP-7702, Prague requests, pruning of old
-//! blocks (every post-state stays in memory; fine for minutes of devnet, not for days).
+//! receipt roots checked on import, reorgs to any known block off the canonical chain. A
+//! head moved back to a canonical ancestor is handled as its
+//! [`AncestorPolicy`](crate::el_rules::AncestorPolicy) says (by default skipped, as Geth up
+//! to v1.17.2 does). Not implemented: blob transactions in the pool (no sidecars),
+//! EIP-7702, Prague requests, pruning of old blocks (every post-state stays in memory; fine
+//! for minutes of devnet, not for days).
 
 mod bridge;
 mod chain;

@@ -19,6 +19,9 @@
 //!   chain (Paris to Prague), faults per method and every call recorded.
 //! - [`rpc_server`]: the JSON-RPC-over-HTTP server both execution layers share, and the
 //!   [`RpcBackend`] trait that plugs a chain into it.
+//! - [`el_rules`]: where real execution clients differ (a forkchoiceUpdated naming an older
+//!   canonical block: [`AncestorPolicy`]; `eth_syncing` without peers: [`SyncingProbe`]),
+//!   as one set of rules both execution layers follow.
 //! - [`chaos_proxy`]: [`ChaosProxy`], a TCP proxy adding latency, bandwidth caps,
 //!   black holes, resets and refusals in front of any address.
 //! - [`jwt`]: the Engine API's JWT rules, server side, and token minting for tests.
@@ -54,6 +57,7 @@
 //! ```
 
 pub mod chaos_proxy;
+pub mod el_rules;
 pub mod error;
 pub mod fixtures;
 pub mod jwt;
@@ -61,6 +65,7 @@ pub mod mock_el;
 pub mod rpc_server;
 
 pub use chaos_proxy::{ChaosProxy, ChaosSettings, ProxiedRequest};
+pub use el_rules::{AncestorPolicy, SyncingProbe};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
 pub use mock_el::{MockBlock, MockEl, MockElConfig};

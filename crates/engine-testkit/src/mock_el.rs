@@ -4,13 +4,22 @@
 //!
 //! Default behaviour, with no scripting:
 //! - the chain starts from a genesis block carrying the fork fields of its timestamp;
-//! - `forkchoiceUpdated` applies the spec rules (SYNCING for an unknown head, -38002 when
-//!   safe/finalized are not ancestors of the head, -38003 for attributes not after the head,
-//!   without rolling the head back) and answers a fresh `payloadId` for attributes;
+//! - `forkchoiceUpdated` applies the spec rules (SYNCING for an unknown head, INVALID for the
+//!   zero hash, -38002 when safe/finalized are not ancestors of the head, -38003 for
+//!   attributes not after the head, without rolling the head back; a zero safe/finalized
+//!   hash keeps the block held, as Geth and Reth do) and answers a fresh `payloadId` for
+//!   attributes;
+//! - a `forkchoiceUpdated` naming a canonical ancestor of the head is skipped as Geth up to
+//!   v1.17.2 does: VALID with a null `payloadId`, nothing built, head, safe and finalized
+//!   unchanged ([`AncestorPolicy::Skip`]; pick Reth's, EthereumJS's or newer Geth's
+//!   behaviour with [`MockElConfig::ancestor_policy`]). Moving to a side-chain block is a
+//!   reorg under every policy;
 //! - `getPayload` returns a payload whose `blockHash` is the keccak of its header, with the
 //!   requested withdrawals and fee recipient and the queued transactions;
-//! - `newPayload` answers VALID (latestValidHash = blockHash) for a known parent, SYNCING for
-//!   an unknown one, INVALID for a wrong block hash;
+//! - `newPayload` answers VALID (latestValidHash = blockHash) for a known parent or a block
+//!   it already holds, SYNCING for an unknown parent, INVALID for a wrong block hash;
+//! - `eth_syncing` answers `false` ([`SyncingProbe::Synced`]; [`MockElConfig::syncing`]
+//!   makes it fail as EthereumJS without peers does);
 //! - `eth_*` queries see the canonical chain; `eth_sendRawTransaction` queues a transaction
 //!   for the next build. Nothing is executed: receipts are synthesized as successful, 21,000
 //!   gas each, without logs, and the state root never changes;
@@ -38,6 +47,7 @@ mod eth;
 mod params;
 
 use crate::{
+    el_rules::{AncestorPolicy, SyncingProbe},
     error::TestkitError,
     jwt::JwtSecret,
     rpc_server::{Fault, RecordedCall, Restart, RpcBackend, RpcError, RpcServer},
@@ -79,6 +89,11 @@ pub struct MockElConfig {
     /// What `engine_getClientVersionV1` answers. The spec only admits registered client
     /// codes, so the default says `GE` with the name `engine-testkit MockEl`.
     pub client_version: ClientVersionV1,
+    /// What a `forkchoiceUpdated` naming a canonical ancestor of the head does (default:
+    /// [`AncestorPolicy::Skip`], as Geth up to v1.17.2).
+    pub ancestor_policy: AncestorPolicy,
+    /// What `eth_syncing` answers (default: [`SyncingProbe::Synced`], `false`).
+    pub syncing: SyncingProbe,
 }
 
 impl Default for MockElConfig {
@@ -98,6 +113,8 @@ impl Default for MockElConfig {
                 version: env!("CARGO_PKG_VERSION").into(),
                 commit: "0x00000000".into(),
             },
+            ancestor_policy: AncestorPolicy::default(),
+            syncing: SyncingProbe::default(),
         }
     }
 }

@@ -128,6 +128,20 @@ async fn blackhole_never_forwards() {
     assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
 }
 
+/// Losing replies forwards the request (the target acts on it) and drops the answer: the
+/// client times out although the call happened; switched off, answers flow again.
+#[tokio::test]
+async fn lost_replies_reach_the_target_but_not_the_client() {
+    let (el, proxy) = setup().await;
+    proxy.set_lose_replies(true);
+    let (client, url) = rpc(&proxy, Duration::from_millis(300));
+    assert!(chain_id(&client, &url).await.unwrap_err().is_timeout());
+    assert_eq!(el.calls("eth_chainId").len(), 1, "the target carried the request out");
+    proxy.set_lose_replies(false);
+    let (client, url) = rpc(&proxy, Duration::from_secs(10));
+    assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
+}
+
 /// Resetting drops open connections with an RST; the proxy keeps accepting.
 #[tokio::test]
 async fn reset_drops_open_connections() {

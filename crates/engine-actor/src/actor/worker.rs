@@ -164,7 +164,7 @@ impl Worker {
                 answer(reply, result);
             }
             Job::WhatLanded { block, peg_ins, reply } => {
-                let result = self.what_landed(block, &peg_ins).await;
+                let result = self.what_landed(correlation, block, &peg_ins).await;
                 Core::record("what_landed", &result);
                 answer(reply, result);
             }
@@ -571,8 +571,20 @@ impl Worker {
         self.core.cache().find(Instant::now(), |c| c.built.payload.block_hash() == hash)
     }
 
-    /// Where `block` and `peg_ins` stand once every earlier job has finished.
-    async fn what_landed(&mut self, block: B256, peg_ins: &[PegIn]) -> Result<Landed, ActorError> {
+    /// Where `block` and `peg_ins` stand once every earlier job has finished. A commit
+    /// whose reply was lost may have landed at the EL all the same: the EL's head is
+    /// reconciled first (adopted when it extends ours), so the answer is the EL's truth.
+    async fn what_landed(
+        &mut self,
+        correlation: CorrelationId,
+        block: B256,
+        peg_ins: &[PegIn],
+    ) -> Result<Landed, ActorError> {
+        if block != self.state.heads.head.hash
+            && let Err(e) = self.reconcile(correlation).await
+        {
+            tracing::warn!(error = %e, "could not reconcile with the EL before answering");
+        }
         let head = self.state.heads.head;
         let canonical = if block == head.hash {
             true

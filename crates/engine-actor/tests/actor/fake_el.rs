@@ -71,6 +71,8 @@ pub(crate) enum Fault {
     Hang,
     /// The call does its normal work after this long (a slow EL that finishes anyway).
     Delay(Duration),
+    /// The call does its normal work, but its reply is lost: the caller sees a timeout.
+    LoseReply,
 }
 
 impl Fault {
@@ -504,6 +506,15 @@ impl ExecutionPort for FakeEl {
         let hash = payload.block_hash();
         self.lock().calls.push(Call::Commit { block: hash, forkchoice });
         let fault = self.take_fault(Op::Commit);
+        if let Some(Fault::LoseReply) = fault {
+            let _applied = self.commit_now(payload, sidecar, forkchoice, None);
+            return Box::pin(async move {
+                Err(ClientError::Engine(EngineError::Transport(TransportError::Timeout {
+                    method: "engine_forkchoiceUpdatedV2".into(),
+                    after: Duration::from_secs(8),
+                })))
+            });
+        }
         if let Some(Fault::Delay(delay)) = fault {
             return Box::pin(async move {
                 tokio::time::sleep(delay).await;

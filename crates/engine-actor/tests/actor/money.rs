@@ -73,6 +73,27 @@ async fn a_commit_whose_caller_timed_out_lands_once_and_is_reported() {
     assert_eq!(h.status().await.next_withdrawal_index, 2);
 }
 
+/// The EL applied a commit whose reply was lost (the caller got a timeout): asking what
+/// landed finds the block at the EL, adopts it as ours, and says its peg-ins are minted;
+/// the next build does not mint them again.
+#[tokio::test]
+async fn a_commit_whose_reply_was_lost_is_found_landed() {
+    let h = Harness::ready().await;
+    let peg_ins = vec![peg_in(7, 70)];
+    let built = h.build(1, peg_ins.clone()).await.unwrap();
+    h.el.fault(Op::Commit, Fault::LoseReply);
+    let err = h.commit(&built).await.unwrap_err();
+    assert_eq!(err.severity(), engine_types::Severity::Retry, "{err}");
+    assert_eq!(h.el.head(), built.payload.block_hash(), "the EL applied it");
+    let landed = what_landed(&h, built.payload.block_hash(), peg_ins.clone()).await;
+    assert!(landed.canonical);
+    assert_eq!(landed.head.hash, built.payload.block_hash());
+    assert!(landed.unminted.is_empty());
+    let next = h.build(2, peg_ins).await.unwrap();
+    assert!(next.withdrawals.is_empty());
+    assert_eq!(next.payload.parent_hash(), built.payload.block_hash());
+}
+
 /// A commit answered "not the head" (SYNCING) leaves its peg-ins unminted: asking what
 /// landed gives them all back, so the Chain queues them again, and they mint once later.
 #[tokio::test]

@@ -251,10 +251,13 @@ impl Chain {
         self.invalid.insert(hash, latest_valid);
     }
 
-    /// Record the safe and finalized blocks (already checked to be ancestors of the head).
+    /// Record the safe and finalized blocks (already checked to be ancestors of the head);
+    /// `None` (a zero hash in the request) keeps the one held, as Geth
+    /// (`ConsensusAPI.forkchoiceUpdated` only calls `SetFinalized`/`SetSafe` for non-zero
+    /// hashes) and Reth (`update_finalized_block`/`update_safe_block` return early) do.
     pub(crate) fn set_safe_finalized(&mut self, safe: Option<B256>, finalized: Option<B256>) {
-        self.safe = safe;
-        self.finalized = finalized;
+        self.safe = safe.or(self.safe);
+        self.finalized = finalized.or(self.finalized);
     }
 
     /// Make `hash` the head; the canonical index follows. Returns the transactions of blocks

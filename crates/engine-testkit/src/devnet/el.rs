@@ -6,7 +6,10 @@ use super::{
     genesis::{ChainSpec, genesis_header, genesis_state},
     pool::{AdmissionRules, TxPool},
 };
-use crate::rpc_server::RpcError;
+use crate::{
+    el_rules::{AncestorPolicy, SyncingProbe},
+    rpc_server::RpcError,
+};
 use alloy_consensus::{Block, BlockBody, Header, ReceiptEnvelope, Sealed, TxEnvelope};
 use alloy_eips::eip4895::Withdrawals;
 use alloy_genesis::Genesis;
@@ -42,6 +45,10 @@ pub struct Devnet {
     pub(crate) payloads: HashMap<PayloadId, PendingPayload>,
     /// Payload ids oldest first, so that only the latest [`MAX_PAYLOADS`] are kept.
     pub(crate) payload_order: VecDeque<PayloadId>,
+    /// What a forkchoiceUpdated naming a canonical ancestor of the head does.
+    pub(crate) ancestor_policy: AncestorPolicy,
+    /// What `eth_syncing` answers.
+    pub(crate) syncing: SyncingProbe,
 }
 
 /// How many built payloads the devnet keeps for getPayload; older ids answer -38001, as a
@@ -56,12 +63,15 @@ impl fmt::Debug for Devnet {
             .field("head_number", &self.head().number)
             .field("pooled", &self.pool.len())
             .field("payloads", &self.payloads.len())
+            .field("ancestor_policy", &self.ancestor_policy)
+            .field("syncing", &self.syncing)
             .finish()
     }
 }
 
 impl Devnet {
-    /// A devnet at the genesis block of `genesis` (geth-style genesis JSON, parsed).
+    /// A devnet at the genesis block of `genesis` (geth-style genesis JSON, parsed), with
+    /// the default [`AncestorPolicy`] and [`SyncingProbe`].
     ///
     /// Shanghai must be active at genesis; Cancun may be scheduled at any later time.
     pub fn new(genesis: &Genesis) -> Result<Self, DevnetError> {
@@ -74,7 +84,29 @@ impl Devnet {
             pool_revision: 0,
             payloads: HashMap::default(),
             payload_order: VecDeque::new(),
+            ancestor_policy: AncestorPolicy::default(),
+            syncing: SyncingProbe::default(),
         })
+    }
+
+    /// What a forkchoiceUpdated naming a canonical ancestor of the head does.
+    pub const fn ancestor_policy(&self) -> AncestorPolicy {
+        self.ancestor_policy
+    }
+
+    /// Change what a forkchoiceUpdated naming a canonical ancestor of the head does.
+    pub const fn set_ancestor_policy(&mut self, policy: AncestorPolicy) {
+        self.ancestor_policy = policy;
+    }
+
+    /// What `eth_syncing` answers.
+    pub const fn syncing(&self) -> SyncingProbe {
+        self.syncing
+    }
+
+    /// Change what `eth_syncing` answers.
+    pub const fn set_syncing(&mut self, probe: SyncingProbe) {
+        self.syncing = probe;
     }
 
     /// The chain id from the genesis `config`.

@@ -4,10 +4,14 @@
 //! - A method used outside its fork answers -38005 (the version is the one
 //!   [`ForkSchedule::version_for`](engine_types::ForkSchedule::version_for) gives for the
 //!   timestamp of the payload or attributes).
-//! - forkchoiceUpdated: unknown head → SYNCING; invalid head → INVALID; safe or finalized
-//!   unknown or not an ancestor of the head → -38002; then the state is applied (a reorg if
-//!   the head leaves the canonical chain) and only then the attributes are checked, so a bad
-//!   timestamp (-38003) does not roll the head back.
+//! - forkchoiceUpdated: zero or invalid head → INVALID; unknown head → SYNCING; a head that
+//!   is a canonical ancestor of the current one → what the devnet's
+//!   [`AncestorPolicy`](crate::el_rules::AncestorPolicy) decides (by default skipped as Geth
+//!   up to v1.17.2 does: VALID, null payloadId, nothing changed); otherwise safe or
+//!   finalized unknown or not an ancestor of the head → -38002, then the state is applied (a
+//!   reorg if the head leaves the canonical chain; a zero safe/finalized hash keeps the block
+//!   held) and only then the attributes are checked, so a bad timestamp (-38003) does not
+//!   roll the head back.
 //! - newPayload: a block hash that does not match the payload → INVALID with a null
 //!   latestValidHash; unknown parent → SYNCING; a block that fails execution → INVALID with
 //!   the parent as latestValidHash.
@@ -16,7 +20,10 @@ use super::{
     chain::{NextBlock, StoredBlock},
     el::{Devnet, MAX_PAYLOADS, PendingPayload},
 };
-use crate::rpc_server::RpcError;
+use crate::{
+    el_rules::{self, HeadDecision, HeadPosition},
+    rpc_server::RpcError,
+};
 use alloy_consensus::{Block, Transaction, TxEnvelope};
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::{
@@ -65,13 +72,25 @@ impl Devnet {
         let head = state.head_block_hash;
         let status = |payload_status| ForkchoiceUpdatedWire { payload_status, payload_id: None };
         if head.is_zero() {
-            return Ok(status(PayloadStatusWire::invalid(None, "head block hash is zero")));
+            return Ok(status(el_rules::zero_head_status()));
         }
         if let Some(latest_valid) = self.chain.invalid(&head) {
             return Ok(status(PayloadStatusWire::invalid(latest_valid, "head block is invalid")));
         }
-        if self.chain.block(&head).is_none() {
+        let Some(named) = self.chain.block(&head) else {
             return Ok(status(PayloadStatusWire::syncing()));
+        };
+        let position = HeadPosition::locate(
+            named.number(),
+            self.chain.is_canonical(&head),
+            self.chain.head().number(),
+            self.chain.finalized().map(|b| b.number()),
+        );
+        match self.ancestor_policy.decide(position) {
+            HeadDecision::Apply => {}
+            HeadDecision::Skip => return Ok(status(PayloadStatusWire::valid(head))),
+            HeadDecision::TooDeepReorg => return Err(el_rules::too_deep_reorg(position)),
+            HeadDecision::BuildOnAncestor => return self.start_build(head, attributes),
         }
         let safe = self.ancestor_or_none(state.safe_block_hash, head, "safe")?;
         let finalized = self.ancestor_or_none(state.finalized_block_hash, head, "finalized")?;
@@ -81,16 +100,34 @@ impl Devnet {
         self.pool.reinsert(orphaned, &head_block.state);
         self.pool.prune(&head_block.state);
         self.chain.set_safe_finalized(safe, finalized);
+        self.start_build(head, attributes)
+    }
 
+    /// VALID for the known block `parent`, with a build on it when attributes are given
+    /// (-38003 for a timestamp not after the parent's).
+    fn start_build(
+        &mut self,
+        parent: B256,
+        attributes: Option<PayloadAttributes>,
+    ) -> Result<ForkchoiceUpdatedWire, RpcError> {
         let Some(attrs) = attributes else {
-            return Ok(status(PayloadStatusWire::valid(head)));
+            return Ok(ForkchoiceUpdatedWire {
+                payload_status: PayloadStatusWire::valid(parent),
+                payload_id: None,
+            });
         };
-        if attrs.timestamp <= head_block.header.timestamp {
+        let parent_timestamp = self
+            .chain
+            .block(&parent)
+            .ok_or_else(|| RpcError::new(RpcErrorCode::InternalError, "the head block vanished"))?
+            .header
+            .timestamp;
+        if attrs.timestamp <= parent_timestamp {
             return Err(RpcError::new(
                 RpcErrorCode::InvalidPayloadAttributes,
                 format!(
                     "Invalid payload attributes: timestamp {} is not after the head's {}",
-                    attrs.timestamp, head_block.header.timestamp
+                    attrs.timestamp, parent_timestamp
                 ),
             ));
         }
@@ -101,10 +138,10 @@ impl Devnet {
             withdrawals: attrs.withdrawals.clone(),
             parent_beacon_block_root: attrs.parent_beacon_block_root,
         };
-        let id = payload_id(head, &attrs);
-        let block = self.build_on(head, &next)?;
+        let id = payload_id(parent, &attrs);
+        let block = self.build_on(parent, &next)?;
         let pending = PendingPayload {
-            parent: head,
+            parent,
             next,
             block,
             pool_revision: self.pool_revision,
@@ -119,7 +156,7 @@ impl Devnet {
             }
         }
         Ok(ForkchoiceUpdatedWire {
-            payload_status: PayloadStatusWire::valid(head),
+            payload_status: PayloadStatusWire::valid(parent),
             payload_id: Some(id),
         })
     }
@@ -318,8 +355,12 @@ fn payload_id(parent: B256, attrs: &PayloadAttributes) -> PayloadId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnet::testing::{
-        ETH, attributes, build, genesis, import, key, peg_in, produce, set_head, sidecar, transfer,
+    use crate::{
+        devnet::testing::{
+            ETH, attributes, build, genesis, import, key, peg_in, produce, set_head, sidecar,
+            transfer, two_children,
+        },
+        el_rules::AncestorPolicy,
     };
     use alloy_consensus::Sealable;
     use alloy_primitives::{Address, Bloom, Bytes, U256};
@@ -494,9 +535,11 @@ mod tests {
     }
 
     /// Moving the head to a sibling restores the sibling's state; moving back re-applies.
+    /// The head goes back to genesis first, which only a rewinding client (EthereumJS) does.
     #[test]
     fn reorg_restores_the_old_state() {
         let mut d = devnet();
+        d.set_ancestor_policy(AncestorPolicy::Rewind);
         let (alice, bob) = (key(0), key(1).address());
         let genesis_hash = d.genesis_hash();
         let bob0 = d.balance(&bob);
@@ -588,9 +631,8 @@ mod tests {
     fn forkchoice_state_and_attribute_errors() {
         let mut d = devnet();
         let genesis_hash = d.genesis_hash();
-        let b1 = produce(&mut d, vec![]);
-        set_head(&mut d, genesis_hash);
-        let b1_sibling = produce(&mut d, vec![peg_in(0, key(0).address(), 1)]);
+        let (b1, b1_sibling) = two_children(&mut d, vec![], vec![peg_in(0, key(0).address(), 1)]);
+        set_head(&mut d, b1_sibling);
         let state = ForkchoiceState {
             head_block_hash: b1_sibling,
             safe_block_hash: b1,

@@ -4,6 +4,7 @@
 use super::{el::Devnet, error::DevnetError};
 use crate::{
     JwtSecret,
+    el_rules::{AncestorPolicy, SyncingProbe},
     rpc_server::{RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
@@ -28,13 +29,26 @@ pub struct DevnetConfig {
     pub engine_addr: SocketAddr,
     /// Where the public port listens (default `127.0.0.1:0`, a fresh port).
     pub public_addr: SocketAddr,
+    /// What a `forkchoiceUpdated` naming a canonical ancestor of the head does (default:
+    /// [`AncestorPolicy::Skip`], as Geth up to v1.17.2).
+    pub ancestor_policy: AncestorPolicy,
+    /// What `eth_syncing` answers (default: [`SyncingProbe::Synced`], `false`).
+    pub syncing: SyncingProbe,
 }
 
 impl DevnetConfig {
-    /// Serve `genesis` on fresh loopback ports with a random JWT secret.
+    /// Serve `genesis` on fresh loopback ports with a random JWT secret and the default
+    /// execution-client rules.
     pub fn new(genesis: Genesis) -> Self {
         let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        Self { genesis, jwt_secret: None, engine_addr: any, public_addr: any }
+        Self {
+            genesis,
+            jwt_secret: None,
+            engine_addr: any,
+            public_addr: any,
+            ancestor_policy: AncestorPolicy::default(),
+            syncing: SyncingProbe::default(),
+        }
     }
 }
 
@@ -46,6 +60,18 @@ struct DevnetBackend {
 }
 
 impl DevnetBackend {
+    /// A devnet at genesis with the configured rules.
+    fn fresh(
+        genesis: &Genesis,
+        ancestor_policy: AncestorPolicy,
+        syncing: SyncingProbe,
+    ) -> Result<Devnet, DevnetError> {
+        let mut devnet = Devnet::new(genesis)?;
+        devnet.set_ancestor_policy(ancestor_policy);
+        devnet.set_syncing(syncing);
+        Ok(devnet)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Devnet> {
         // A panic inside a call (a bug) must not take the devnet down for every later call.
         self.devnet.lock().unwrap_or_else(PoisonError::into_inner)
@@ -59,7 +85,12 @@ impl RpcBackend for DevnetBackend {
 
     fn reset(&self) {
         // The same genesis was accepted at start, so it is accepted again.
-        if let Ok(fresh) = Devnet::new(&self.genesis) {
+        // A restarted client keeps its flags: the rules in force carry over.
+        let (policy, syncing) = {
+            let d = self.lock();
+            (d.ancestor_policy(), d.syncing())
+        };
+        if let Ok(fresh) = Self::fresh(&self.genesis, policy, syncing) {
             *self.lock() = fresh;
         }
     }
@@ -97,7 +128,7 @@ impl std::fmt::Debug for DevnetEl {
 impl DevnetEl {
     /// Build the genesis and start serving it.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
-        let devnet = Devnet::new(&config.genesis)?;
+        let devnet = DevnetBackend::fresh(&config.genesis, config.ancestor_policy, config.syncing)?;
         let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
         let backend =
             Arc::new(DevnetBackend { genesis: config.genesis, devnet: Mutex::new(devnet) });

@@ -141,11 +141,42 @@ pub(crate) fn import(
     devnet.new_payload(v, payload, sidecar).unwrap()
 }
 
-/// forkchoiceUpdated to `head` without attributes.
+/// forkchoiceUpdated to `head` without attributes, which must become the head. A canonical
+/// ancestor of the head only does under a rewinding
+/// [`AncestorPolicy`](crate::el_rules::AncestorPolicy); by default it is skipped.
 pub(crate) fn set_head(devnet: &mut Devnet, head: B256) {
     let v = version(devnet, EngineMethod::ForkchoiceUpdated, devnet.head().timestamp);
     let fcu = devnet.forkchoice_updated(v, ForkchoiceState::same_hash(head), None).unwrap();
     assert_eq!(fcu.payload_status.status, StatusKind::Valid, "{fcu:?}");
+    assert_eq!(
+        devnet.head().hash(),
+        head,
+        "the head did not move ({:?})",
+        devnet.ancestor_policy()
+    );
+}
+
+/// Two children of the head, built from the same pool with different withdrawals and both
+/// imported; neither becomes head, so either can later be named head as a side-chain block
+/// (a reorg under every [`AncestorPolicy`](crate::el_rules::AncestorPolicy)).
+pub(crate) fn two_children(
+    devnet: &mut Devnet,
+    first: Vec<Withdrawal>,
+    second: Vec<Withdrawal>,
+) -> (B256, B256) {
+    let built = [first, second].map(|withdrawals| {
+        let attrs = attributes(devnet, withdrawals);
+        let root = attrs.parent_beacon_block_root;
+        (build(devnet, attrs).payload, root)
+    });
+    let [a, b] = built.map(|(payload, root)| {
+        let hash = payload.block_hash();
+        let status = import(devnet, payload, root);
+        assert_eq!(status.status, StatusKind::Valid, "{status:?}");
+        hash
+    });
+    assert_ne!(a, b);
+    (a, b)
 }
 
 /// Build, import and make head one block with `withdrawals` and whatever the pool holds.

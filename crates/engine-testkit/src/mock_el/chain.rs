@@ -2,7 +2,10 @@
 //! and the payloads being built. Pure state, no JSON.
 
 use super::block::{self, GenesisParams, PooledTx, StoredBlock};
-use crate::rpc_server::RpcError;
+use crate::{
+    el_rules::{self, AncestorPolicy, HeadDecision, HeadPosition},
+    rpc_server::RpcError,
+};
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadAttributes, PayloadId};
 use engine_types::{ForkSchedule, PayloadStatusWire, RpcErrorCode};
@@ -13,7 +16,9 @@ use std::{collections::HashMap, sync::Arc};
 pub(super) enum ForkchoiceResult {
     /// The head is unknown: SYNCING, nothing changed.
     Syncing,
-    /// The head was applied; a build was started when attributes were given.
+    /// The head is the zero hash: INVALID, nothing changed.
+    ZeroHead,
+    /// VALID for `head`; a build was started when `payload_id` is set.
     Valid { head: B256, payload_id: Option<PayloadId> },
 }
 
@@ -148,16 +153,43 @@ impl Chain {
         false
     }
 
+    /// Whether `block` is on the canonical chain.
+    fn is_canonical(&self, block: &StoredBlock) -> bool {
+        usize::try_from(block.number())
+            .ok()
+            .and_then(|n| self.canonical.get(n))
+            .is_some_and(|h| *h == block.hash)
+    }
+
     /// Apply a forkchoice state, then start a build when attributes are given. The state is
-    /// applied before the attributes are checked, so -38003 leaves the new head in place.
+    /// applied before the attributes are checked, so -38003 leaves the new head in place. A
+    /// head that is a canonical ancestor of the current one is handled as `policy` says.
     pub(super) fn forkchoice_updated(
         &mut self,
         state: &ForkchoiceState,
         attrs: Option<&PayloadAttributes>,
+        policy: AncestorPolicy,
     ) -> Result<ForkchoiceResult, RpcError> {
+        if state.head_block_hash.is_zero() {
+            return Ok(ForkchoiceResult::ZeroHead);
+        }
         let Some(head) = self.blocks.get(&state.head_block_hash).cloned() else {
             return Ok(ForkchoiceResult::Syncing);
         };
+        let position = HeadPosition::locate(
+            head.number(),
+            self.is_canonical(&head),
+            self.head_number(),
+            self.finalized().map(|b| b.number()),
+        );
+        match policy.decide(position) {
+            HeadDecision::Apply => {}
+            HeadDecision::Skip => {
+                return Ok(ForkchoiceResult::Valid { head: head.hash, payload_id: None });
+            }
+            HeadDecision::TooDeepReorg => return Err(el_rules::too_deep_reorg(position)),
+            HeadDecision::BuildOnAncestor => return self.start_build(&head, attrs),
+        }
         for (name, hash) in
             [("finalized", state.finalized_block_hash), ("safe", state.safe_block_hash)]
         {
@@ -173,27 +205,44 @@ impl Chain {
             }
         }
         self.set_head(&head);
-        self.safe = state.safe_block_hash;
-        self.finalized = state.finalized_block_hash;
+        // A zero hash keeps the block held, as Geth and Reth do (see the devnet's
+        // `Chain::set_safe_finalized`).
+        for (held, sent) in [
+            (&mut self.safe, state.safe_block_hash),
+            (&mut self.finalized, state.finalized_block_hash),
+        ] {
+            if !sent.is_zero() {
+                *held = sent;
+            }
+        }
+        self.start_build(&head, attrs)
+    }
 
+    /// VALID for `parent`, with a build on it when attributes are given (-38003 for a
+    /// timestamp not after the parent's).
+    fn start_build(
+        &mut self,
+        parent: &StoredBlock,
+        attrs: Option<&PayloadAttributes>,
+    ) -> Result<ForkchoiceResult, RpcError> {
         let Some(attrs) = attrs else {
-            return Ok(ForkchoiceResult::Valid { head: head.hash, payload_id: None });
+            return Ok(ForkchoiceResult::Valid { head: parent.hash, payload_id: None });
         };
-        if attrs.timestamp <= head.header().timestamp {
+        if attrs.timestamp <= parent.header().timestamp {
             return Err(RpcError::new(
                 RpcErrorCode::InvalidPayloadAttributes,
                 format!(
                     "payload attributes timestamp {} is not after head timestamp {}",
                     attrs.timestamp,
-                    head.header().timestamp
+                    parent.header().timestamp
                 ),
             ));
         }
-        let built = block::build(&self.forks, &head, attrs, &self.pool, &self.extra_data);
+        let built = block::build(&self.forks, parent, attrs, &self.pool, &self.extra_data);
         let payload_id = PayloadId::new(self.next_payload_id.to_be_bytes());
         self.next_payload_id += 1;
         self.builds.insert(payload_id, Arc::new(built));
-        Ok(ForkchoiceResult::Valid { head: head.hash, payload_id: Some(payload_id) })
+        Ok(ForkchoiceResult::Valid { head: parent.hash, payload_id: Some(payload_id) })
     }
 
     /// A payload being built.

@@ -7,7 +7,7 @@ use super::{
     chain::{Chain, ForkchoiceResult},
     params::{parse, parse_opt, positional, to_json},
 };
-use crate::rpc_server::RpcError;
+use crate::{el_rules, rpc_server::RpcError};
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip7685::Requests;
 use alloy_primitives::{B256, U64};
@@ -37,7 +37,9 @@ pub(super) fn handle(
         return Err(RpcError::method_not_found(method));
     };
     match m {
-        EngineMethod::ForkchoiceUpdated => forkchoice_updated(chain, method, version, params),
+        EngineMethod::ForkchoiceUpdated => {
+            forkchoice_updated(chain, config, method, version, params)
+        }
         EngineMethod::GetPayload => get_payload(chain, method, version, params),
         EngineMethod::NewPayload => new_payload(chain, method, version, params),
         EngineMethod::ExchangeCapabilities => {
@@ -121,6 +123,7 @@ fn shape_error(e: engine_types::EngineError) -> RpcError {
 
 fn forkchoice_updated(
     chain: &mut Chain,
+    config: &MockElConfig,
     method: &str,
     version: ApiVersion,
     params: &Value,
@@ -135,14 +138,20 @@ fn forkchoice_updated(
     let EngineRequest::ForkchoiceUpdated { state, attributes, .. } = request else {
         return Err(RpcError::new(RpcErrorCode::InternalError, "unexpected request kind"));
     };
-    let wire = match chain.forkchoice_updated(&state, attributes.as_ref())? {
-        ForkchoiceResult::Syncing => {
-            ForkchoiceUpdatedWire { payload_status: PayloadStatusWire::syncing(), payload_id: None }
-        }
-        ForkchoiceResult::Valid { head, payload_id } => {
-            ForkchoiceUpdatedWire { payload_status: PayloadStatusWire::valid(head), payload_id }
-        }
-    };
+    let wire =
+        match chain.forkchoice_updated(&state, attributes.as_ref(), config.ancestor_policy)? {
+            ForkchoiceResult::Syncing => ForkchoiceUpdatedWire {
+                payload_status: PayloadStatusWire::syncing(),
+                payload_id: None,
+            },
+            ForkchoiceResult::ZeroHead => ForkchoiceUpdatedWire {
+                payload_status: el_rules::zero_head_status(),
+                payload_id: None,
+            },
+            ForkchoiceResult::Valid { head, payload_id } => {
+                ForkchoiceUpdatedWire { payload_status: PayloadStatusWire::valid(head), payload_id }
+            }
+        };
     to_json(&wire)
 }
 

@@ -34,7 +34,7 @@ pub(super) fn handle(
         }
         "eth_syncing" => {
             positional(method, params, 0..=0)?;
-            Ok(Value::Bool(false))
+            config.syncing.answer()
         }
         "eth_getBlockByNumber" => {
             let items = positional(method, params, 2..=2)?;

@@ -29,7 +29,7 @@ impl Devnet {
             "eth_chainId" => to_json(U64::from(self.chain_id())),
             "net_version" => to_json(self.chain_id().to_string()),
             "web3_clientVersion" => to_json(format!("{CLIENT_NAME}/{}", env!("CARGO_PKG_VERSION"))),
-            "eth_syncing" => to_json(false),
+            "eth_syncing" => self.syncing.answer(),
             "eth_blockNumber" => to_json(U64::from(self.head().number)),
             "eth_gasPrice" => {
                 let base = u128::from(self.head().base_fee_per_gas.unwrap_or_default());
