@@ -163,6 +163,16 @@ impl Node {
         Self { engine, bridge_rx, _storage_rx: storage_rx, _chain: chain_actor }
     }
 
+    /// Stops the engine and waits until it is gone (its state file stays).
+    pub(crate) async fn stop(self) {
+        self.engine.stop(None);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.engine.get_status() != ractor::ActorStatus::Stopped {
+            assert!(tokio::time::Instant::now() < deadline, "the engine did not stop");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn ask<T: Send + 'static>(&self, msg: impl FnOnce(RpcReplyPort<T>) -> EngineMsg) -> T {
         match self.engine.call(msg, Some(DEADLINE)).await.unwrap() {
             CallResult::Success(v) => v,

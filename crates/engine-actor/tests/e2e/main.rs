@@ -6,3 +6,4 @@ mod harness;
 
 mod devnet;
 mod failover;
+mod strict_el;
