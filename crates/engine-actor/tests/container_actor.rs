@@ -444,3 +444,154 @@ async fn container_ethereumjs_failover_to_standby_and_back() {
         }
     }
 }
+
+/// EthereumJS started the way its README shows (no `--isSingleNode`): its `eth_syncing`
+/// fails with -32603, its Engine API works. The engine uses it: the endpoint is never
+/// Offline, its breaker stays closed, and blocks with peg-ins are built and committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_as_documented_produces_blocks() {
+    use engine_testkit::containers::EthereumJsAsDocumented;
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let genesis = dev_genesis(schedule).unwrap();
+    let jwt = JwtSecret::random();
+    let Some(container) =
+        ElContainer::<EthereumJsAsDocumented>::start_or_skip(&genesis, &jwt).await.unwrap()
+    else {
+        return;
+    };
+    let eth = harness::eth_client(&container.engine_url(), &timing());
+    let probe = eth.syncing().await;
+    assert!(probe.is_err(), "EthereumJS without --isSingleNode fails eth_syncing: {probe:?}");
+    let address = ElAddress {
+        engine_url: container.engine_url(),
+        public_url: container.rpc_url(),
+        jwt_hex: jwt.to_hex(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = harness::pool_port_with(&[address], schedule, &timing());
+    let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
+    let node = Node::start(port, chain, dir.path()).await;
+    node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    for i in 1..=3u64 {
+        let peg_in = PegIn {
+            evm_address: Address::repeat_byte(0x44),
+            amount: Satoshis(1_000 * i),
+            bitcoin_txid: B256::with_last_byte(i as u8),
+        };
+        let built = node.build(genesis.timestamp + 2 * i, vec![peg_in]).await.unwrap();
+        let committed = node.commit(&built).await.unwrap();
+        assert!(committed.head && committed.number == i, "block {i}: {committed:?}");
+    }
+    let status = node.status().await;
+    let endpoint = &status.endpoints[0];
+    assert_ne!(endpoint.state, EndpointState::Offline, "{endpoint:?}");
+    assert_eq!(endpoint.breaker, engine_client::breaker::BreakerState::Closed, "{endpoint:?}");
+    assert_eq!(status.heads.head.number, 3);
+}
+
+/// A crash between EthereumJS's commits and the engine's state writes: the engine starts
+/// again from a state file two blocks behind the EL (as it was after block 2's build). It
+/// adopts the EL's blocks 2 and 3 without ever sending the EL an older head (read off the
+/// wire), records block 2's peg-in as minted, and builds block 4 on block 3 without
+/// minting that peg-in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_ahead_after_a_crash_is_adopted() {
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let Some((genesis_timestamp, els)) = containers(schedule, 1).await else { return };
+    let target = format!("127.0.0.1:{}", els[0].container.ports().engine).parse().unwrap();
+    let proxy = ChaosProxy::start(target).await.unwrap();
+    let via_proxy = ElAddress { engine_url: proxy.url(), ..els[0].address() };
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
+    let start = || {
+        let port = harness::pool_port_with(std::slice::from_ref(&via_proxy), schedule, &timing());
+        Node::start(port, chain, dir.path())
+    };
+    let peg_in = |n: u8| PegIn {
+        evm_address: Address::repeat_byte(0x55),
+        amount: Satoshis(10_000 + u64::from(n)),
+        bitcoin_txid: B256::with_last_byte(n),
+    };
+    let node = start().await;
+    node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    let b1 = node.build(genesis_timestamp + 2, vec![peg_in(1)]).await.unwrap();
+    node.commit(&b1).await.unwrap();
+    let b2 = node.build(genesis_timestamp + 4, vec![peg_in(2)]).await.unwrap();
+    let state_file = dir.path().join(engine_actor::persist::STATE_FILE_NAME);
+    let saved_at_build = std::fs::read(&state_file).unwrap();
+    node.commit(&b2).await.unwrap();
+    let b3 = node.build(genesis_timestamp + 6, vec![peg_in(3)]).await.unwrap();
+    node.commit(&b3).await.unwrap();
+    node.stop().await;
+    std::fs::write(&state_file, saved_at_build).unwrap();
+
+    proxy.record_requests(true);
+    let node = start().await;
+    let status = node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    assert_eq!(status.heads.head.hash, b3.payload.block_hash(), "the EL's blocks adopted");
+    let b3_hash = b3.payload.block_hash();
+    for sent in proxy.requests_of("engine_forkchoiceUpdatedV2") {
+        let state: engine_types::engine::ForkchoiceState =
+            serde_json::from_value(sent.param(0).unwrap().clone()).unwrap();
+        assert_eq!(state.head_block_hash, b3_hash, "the EL was never sent back");
+    }
+    let b4 = node.build(genesis_timestamp + 8, vec![peg_in(2), peg_in(4)]).await.unwrap();
+    assert_eq!(b4.payload.parent_hash(), b3_hash);
+    assert_eq!(b4.included, [peg_in(4)], "block 2's peg-in is not minted again");
+    assert!(node.commit(&b4).await.unwrap().head);
+    assert_eq!(
+        setup_balance(&els[0], Address::repeat_byte(0x55)).await,
+        U256::from(10_001u64 + 10_002 + 10_003 + 10_004) * U256::from(WEI_PER_SAT)
+    );
+}
+
+async fn setup_balance(el: &El, address: Address) -> U256 {
+    let eth = harness::eth_client(&el.container.rpc_url(), &timing());
+    eth.balance(address, BlockId::latest()).await.unwrap()
+}
+
+/// EthereumJS applies a commit whose forkchoiceUpdated replies are lost on the way back
+/// (the chaos proxy drops them): the engine's caller gets an error, but asking
+/// what landed finds the block at the EL, adopts it, and says its peg-in is minted; the next
+/// block does not mint it again and extends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_ethereumjs_commit_with_lost_replies_is_found_landed() {
+    let schedule = ForkSchedule::shanghai_from_genesis();
+    let Some((genesis_timestamp, els)) = containers(schedule, 1).await else { return };
+    let target = format!("127.0.0.1:{}", els[0].container.ports().engine).parse().unwrap();
+    let proxy = ChaosProxy::start(target).await.unwrap();
+    let via_proxy = ElAddress { engine_url: proxy.url(), ..els[0].address() };
+    // One attempt per call and a short timeout: the lost replies fail the commit quickly.
+    let quick = Timing {
+        request: Duration::from_secs(3),
+        retry: RetryConfig { max_attempts: 1, ..timing().retry },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
+    let node =
+        Node::start(harness::pool_port_with(&[via_proxy], schedule, &quick), chain, dir.path())
+            .await;
+    node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
+    let peg_in = |n: u8| PegIn {
+        evm_address: Address::repeat_byte(0x66),
+        amount: Satoshis(20_000 + u64::from(n)),
+        bitcoin_txid: B256::with_last_byte(n),
+    };
+    let b1 = node.build(genesis_timestamp + 2, vec![peg_in(1)]).await.unwrap();
+    proxy.set_lose_replies_to(Some("engine_forkchoiceUpdatedV2"));
+    let lost = node.commit(&b1).await;
+    assert!(lost.is_err(), "the caller never heard back: {lost:?}");
+    proxy.set_lose_replies_to(None);
+    let eth = harness::eth_client(&els[0].container.rpc_url(), &timing());
+    let latest = eth.block_by_number(BlockNumberOrTag::Latest, false).await.unwrap().unwrap();
+    assert_eq!(latest.header.hash, b1.payload.block_hash(), "EthereumJS applied the commit");
+
+    let landed = node.what_landed(b1.payload.block_hash(), vec![peg_in(1)]).await.unwrap();
+    assert!(landed.canonical, "{landed:?}");
+    assert!(landed.unminted.is_empty(), "{landed:?}");
+    assert_eq!(landed.head.hash, b1.payload.block_hash());
+    let b2 = node.build(genesis_timestamp + 4, vec![peg_in(1), peg_in(2)]).await.unwrap();
+    assert_eq!(b2.payload.parent_hash(), b1.payload.block_hash());
+    assert_eq!(b2.included, [peg_in(2)], "block 1's peg-in is not minted again");
+    assert!(node.commit(&b2).await.unwrap().head);
+}

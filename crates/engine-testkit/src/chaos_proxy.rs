@@ -8,7 +8,9 @@
 //! - **blackhole**: connections are accepted, bytes are read and dropped, nothing is
 //!   forwarded or answered (the peer sees a hang, not an error);
 //! - **lose replies**: requests are forwarded and carried out, but what the target answers
-//!   is dropped (the client sees a hang after the server acted: a lost reply);
+//!   is dropped (the client sees a hang after the server acted: a lost reply); or only the
+//!   replies to one JSON-RPC method, after which the client's connection is closed (the
+//!   client sees an error at once, the server acted);
 //! - **reset**: every open connection is closed with a TCP RST;
 //! - **refuse**: the listening socket is closed, so new connections are refused, and
 //!   reopened on the same port when switched off.
@@ -38,7 +40,10 @@ use crate::error::TestkitError;
 use rand::Rng;
 use std::{
     net::{Ipv4Addr, SocketAddr},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 use tap::{ConnectionTap, RequestLog};
@@ -68,6 +73,9 @@ pub struct ChaosSettings {
     pub blackhole: bool,
     /// Forward requests, drop every byte the target answers.
     pub lose_replies: bool,
+    /// Forward requests, but drop the replies to this JSON-RPC method and close the
+    /// client's connection instead (HTTP/1.1 without pipelining, as reqwest and hyper send).
+    pub lose_replies_to: Option<String>,
 }
 
 #[derive(Debug)]
@@ -157,6 +165,11 @@ impl ChaosProxy {
     /// target acts, the client never hears of it.
     pub fn set_lose_replies(&self, on: bool) {
         lock(&self.shared.settings).lose_replies = on;
+    }
+
+    /// Lose the replies to `method` (see [`ChaosSettings::lose_replies_to`]); `None` stops.
+    pub fn set_lose_replies_to(&self, method: Option<&str>) {
+        lock(&self.shared.settings).lose_replies_to = method.map(str::to_owned);
     }
 
     /// Drop every byte instead of forwarding it (new and open connections).
@@ -285,6 +298,8 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let _ = upstream.set_nodelay(true);
     let (mut client_r, mut client_w) = client.into_split();
     let (mut up_r, mut up_w) = upstream.into_split();
+    // Set by the request side when the request in flight is one whose reply must be lost.
+    let losing = AtomicBool::new(false);
     let reset = {
         let forward = async {
             tokio::join!(
@@ -293,9 +308,10 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                     &mut up_w,
                     &shared,
                     Some(ConnectionTap::default()),
-                    Direction::Request
+                    Direction::Request,
+                    &losing
                 ),
-                pump(&mut up_r, &mut client_w, &shared, None, Direction::Reply)
+                pump(&mut up_r, &mut client_w, &shared, None, Direction::Reply, &losing)
             )
         };
         tokio::select! {
@@ -336,6 +352,7 @@ async fn pump(
     shared: &Shared,
     mut tap: Option<ConnectionTap>,
     direction: Direction,
+    losing: &AtomicBool,
 ) {
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -351,6 +368,20 @@ async fn pump(
         if settings.blackhole || (settings.lose_replies && direction == Direction::Reply) {
             continue;
         }
+        if direction == Direction::Reply && losing.load(Ordering::Acquire) {
+            // The reply to a request whose answer must be lost: drop it, and close the
+            // client's side so that it learns at once that no answer will come.
+            break;
+        }
+        // Requests are cut before they are forwarded, so that a reply is never read before
+        // the request it answers was seen.
+        if let Some(tap) = &mut tap {
+            let lose = settings.lose_replies_to.as_deref();
+            let methods = tap.feed(&buf[..n], &shared.requests, lose.is_some());
+            if let Some(last) = methods.last() {
+                losing.store(lose == Some(last.as_str()), Ordering::Release);
+            }
+        }
         let jitter = if settings.jitter.is_zero() {
             Duration::ZERO
         } else {
@@ -362,9 +393,6 @@ async fn pump(
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
-        }
-        if let Some(tap) = &mut tap {
-            tap.feed(&buf[..n], &shared.requests);
         }
         if let Some(bps) = settings.bytes_per_second {
             tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;

@@ -40,4 +40,6 @@ mod kind;
 pub use availability::{Availability, PULL_ENV, availability, in_ci};
 pub use error::ContainerError;
 pub use harness::{ElContainer, ElPorts};
-pub use kind::{CONTAINER_DATA_DIR, CONTAINER_FILES_DIR, ElKind, EthereumJs, Geth, Reth};
+pub use kind::{
+    CONTAINER_DATA_DIR, CONTAINER_FILES_DIR, ElKind, EthereumJs, EthereumJsAsDocumented, Geth, Reth,
+};

@@ -164,3 +164,15 @@ async fn wait_for_calls() {
     let err = el.wait_for_calls("eth_syncing", 1, Duration::from_millis(20)).await.unwrap_err();
     assert!(err.to_string().contains("1 call(s) of eth_syncing"), "{err}");
 }
+
+/// A lost reply: the call is carried out (the forkchoice state is applied) but the client
+/// gets no answer, only a closed connection; the next call is answered as usual.
+#[tokio::test]
+async fn lost_reply_acts_but_never_answers() {
+    let (el, rpc) = el().await;
+    el.fail_next(FCU, Fault::LoseReply, 1);
+    assert!(rpc.send(FCU, head_state(&el)).await.is_err(), "no answer came back");
+    assert_eq!(el.safe().unwrap().hash, el.genesis().hash, "the state was applied");
+    let r = rpc.result(FCU, head_state(&el)).await;
+    assert_eq!(r["payloadStatus"]["status"], "VALID");
+}

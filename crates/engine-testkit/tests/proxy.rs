@@ -183,3 +183,19 @@ async fn dead_target_closes_connections() {
     let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.unwrap();
     assert_eq!(read.unwrap(), 0);
 }
+
+/// Losing the replies to one method: that request reaches the target and is carried out,
+/// its answer never comes back (the client's connection is closed instead), and other
+/// methods on new connections are answered as usual.
+#[tokio::test]
+async fn lost_replies_to_one_method() {
+    let (el, proxy) = setup().await;
+    proxy.set_lose_replies_to(Some("eth_chainId"));
+    let (client, url) = rpc(&proxy, Duration::from_secs(10));
+    assert!(chain_id(&client, &url).await.is_err(), "no answer, and at once");
+    assert_eq!(el.calls("eth_chainId").len(), 1, "the target carried the request out");
+    let through = Rpc::new(proxy.url(), None);
+    assert_eq!(through.result("eth_blockNumber", json!([])).await, json!("0x0"));
+    proxy.set_lose_replies_to(None);
+    assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
+}

@@ -237,6 +237,17 @@ impl Node {
         .await
     }
 
+    pub(crate) async fn what_landed(
+        &self,
+        block: B256,
+        peg_ins: Vec<PegIn>,
+    ) -> Result<engine_actor::messages::Landed, ActorError> {
+        self.ask(|reply| {
+            ChainMsg::WhatLanded { correlation: CorrelationId::new(), block, peg_ins, reply }.into()
+        })
+        .await
+    }
+
     pub(crate) async fn set_finalized(&self, hash: B256) -> Result<ForkchoiceHeads, ActorError> {
         self.ask(|reply| {
             ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()

@@ -114,3 +114,35 @@ async fn an_el_ahead_of_the_saved_state_is_adopted_under_every_client_behaviour(
         node.stop().await;
     }
 }
+
+/// The devnet (Geth's rules) applies a commit whose forkchoiceUpdated replies the chaos
+/// proxy drops: the
+/// caller gets an error, asking what landed finds the block canonical with its peg-in
+/// minted, and the next block extends it without minting that peg-in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_replies_are_lost_is_found_landed() {
+    let el = devnet(AncestorPolicy::default(), SyncingProbe::default()).await;
+    let proxy = engine_testkit::ChaosProxy::start(el.engine_addr()).await.unwrap();
+    let via_proxy = ElAddress { engine_url: proxy.url(), ..address_of(&el) };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(
+        pool_port(&[via_proxy], ForkSchedule::default()),
+        ChainConfig::default(),
+        dir.path(),
+    )
+    .await;
+    node.wait_state(&READY).await;
+    let ts = el.head().timestamp;
+    let b1 = node.build(ts + 1, vec![peg_in(1)]).await.unwrap();
+    proxy.set_lose_replies_to(Some("engine_forkchoiceUpdatedV2"));
+    assert!(node.commit(&b1).await.is_err(), "the caller never heard back");
+    proxy.set_lose_replies_to(None);
+    assert_eq!(el.head().hash(), b1.payload.block_hash(), "the EL applied it");
+    let landed = node.what_landed(b1.payload.block_hash(), vec![peg_in(1)]).await.unwrap();
+    assert!(landed.canonical, "{landed:?}");
+    assert!(landed.unminted.is_empty());
+    let b2 = node.build(ts + 2, vec![peg_in(1), peg_in(2)]).await.unwrap();
+    assert_eq!(b2.payload.parent_hash(), b1.payload.block_hash());
+    assert_eq!(b2.included, [peg_in(2)]);
+    assert!(node.commit(&b2).await.unwrap().head);
+}

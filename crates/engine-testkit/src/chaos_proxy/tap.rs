@@ -80,28 +80,35 @@ pub(super) struct ConnectionTap {
 }
 
 impl ConnectionTap {
-    /// Takes the next forwarded chunk and, while the log records, logs every request it
-    /// completes. Requests are cut out either way, so that switching recording on in the
-    /// middle of a connection starts at a request boundary.
-    pub(super) fn feed(&mut self, chunk: &[u8], log: &RequestLog) {
+    /// Takes the next chunk about to be forwarded and, while the log records, logs every
+    /// request it completes. Requests are cut out either way, so that switching recording
+    /// on in the middle of a connection starts at a request boundary. Returns the methods
+    /// of the requests it completed when `methods` is asked (empty otherwise).
+    pub(super) fn feed(&mut self, chunk: &[u8], log: &RequestLog, methods: bool) -> Vec<String> {
+        let mut completed = Vec::new();
         if self.gave_up {
-            return;
+            return completed;
         }
         self.pending.extend_from_slice(chunk);
         loop {
             match next_request(&self.pending) {
                 Cut::Request { len, body } => {
-                    if log.recording() {
+                    if log.recording() || methods {
                         let (method, params) = json_rpc(body);
-                        log.push(method, params);
+                        if methods {
+                            completed.push(method.clone());
+                        }
+                        if log.recording() {
+                            log.push(method, params);
+                        }
                     }
                     self.pending.drain(..len);
                 }
-                Cut::Incomplete => return,
+                Cut::Incomplete => return completed,
                 Cut::NotHttp => {
                     self.gave_up = true;
                     self.pending = Vec::new();
-                    return;
+                    return completed;
                 }
             }
         }

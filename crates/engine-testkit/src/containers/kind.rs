@@ -75,6 +75,32 @@ impl ElKind for EthereumJs {
     const LOCAL: bool = true;
     const READY_LINE: &'static str = "Client started successfully";
 
+    fn args(ports: &ElPorts, chain_id: u64) -> Vec<String> {
+        let mut args = EthereumJsAsDocumented::args(ports, chain_id);
+        // The client's own switch for a node without peers under a consensus client (it
+        // still never mines by itself). Without it EthereumJS answers every
+        // `eth_sendRawTransaction` with "no peer connection available" (after pooling the
+        // transaction), `eth_syncing` with -32603 "no peer available for synchronization",
+        // and, on an old genesis, deems itself never synchronized.
+        args.extend(strings(&["--isSingleNode", "true"]));
+        args
+    }
+}
+
+/// EthereumJS 0.10.5 started the way its own README shows, without `--isSingleNode`: its
+/// Engine API works, but `eth_syncing` answers -32603 "no peer available for
+/// synchronization" (`packages/client/src/rpc/modules/eth.ts`, `syncing`) and it refuses
+/// `eth_sendRawTransaction`. What a new user runs first; the engine must still produce on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EthereumJsAsDocumented;
+
+impl ElKind for EthereumJsAsDocumented {
+    const NAME: &'static str = "ethereumjs-as-documented";
+    const DEFAULT_IMAGE: &'static str = EthereumJs::DEFAULT_IMAGE;
+    const IMAGE_ENV: &'static str = EthereumJs::IMAGE_ENV;
+    const LOCAL: bool = true;
+    const READY_LINE: &'static str = EthereumJs::READY_LINE;
+
     fn args(ports: &ElPorts, _chain_id: u64) -> Vec<String> {
         let mut args = strings(&["--gethGenesis", GENESIS, "--dataDir", CONTAINER_DATA_DIR]);
         args.extend(strings(&["--rpc", "--rpcAddr", "127.0.0.1", "--rpcPort"]));
@@ -92,12 +118,6 @@ impl ElKind for EthereumJs {
             "false",
             "--logFile",
             "false",
-            // The client's own switch for a node without peers under a consensus client (it
-            // still never mines by itself). Without it EthereumJS answers every
-            // `eth_sendRawTransaction` with "no peer connection available" (after pooling
-            // the transaction) and, on an old genesis, deems itself never synchronized.
-            "--isSingleNode",
-            "true",
         ]));
         args
     }
@@ -200,5 +220,10 @@ mod tests {
             assert!(!args.contains("0.0.0.0"), "non-loopback listener in {args}");
         }
         assert!(Geth::args(&PORTS, 121_212)[1].contains("--networkid 121212"));
+        let single = EthereumJs::args(&PORTS, 1).join(" ");
+        let documented = EthereumJsAsDocumented::args(&PORTS, 1).join(" ");
+        assert!(single.ends_with("--isSingleNode true"), "{single}");
+        assert!(!documented.contains("isSingleNode"), "{documented}");
+        assert!(single.starts_with(&documented), "the same client otherwise");
     }
 }

@@ -46,6 +46,9 @@ pub enum Fault {
     CloseConnection,
     /// Read the request and never answer (until the server shuts down).
     Hang,
+    /// Carry the call out (the state changes), then close the connection without an
+    /// answer: a reply lost on the way back, after the server acted.
+    LoseReply,
 }
 
 impl Fault {

@@ -243,6 +243,12 @@ pub(super) async fn serve(
             shared.log.push(record);
             Err(CloseConnection)
         }
+        Fault::LoseReply => {
+            let _carried_out = shared.backend.handle(&envelope.method, &envelope.params);
+            record.outcome = Outcome::Closed;
+            shared.log.push(record);
+            Err(CloseConnection)
+        }
         Fault::Hang => {
             record.outcome = Outcome::Hung;
             shared.log.push(record);
