@@ -186,8 +186,13 @@ mod tests {
             let log = RequestLog::default();
             log.set_recording(true);
             let mut tap = ConnectionTap::default();
-            tap.feed(&stream.as_bytes()[..cut], &log);
-            tap.feed(&stream.as_bytes()[cut..], &log);
+            let mut completed = tap.feed(&stream.as_bytes()[..cut], &log, true);
+            completed.extend(tap.feed(&stream.as_bytes()[cut..], &log, true));
+            assert_eq!(
+                completed,
+                ["engine_forkchoiceUpdatedV2", "eth_syncing", ""],
+                "cut at {cut}"
+            );
             let seen = log.all();
             let methods: Vec<_> = seen.iter().map(|r| r.method.as_str()).collect();
             assert_eq!(methods, ["engine_forkchoiceUpdatedV2", "eth_syncing", ""], "cut at {cut}");
@@ -205,9 +210,9 @@ mod tests {
         let log = RequestLog::default();
         log.set_recording(true);
         let mut tap = ConnectionTap::default();
-        tap.feed(&a.as_bytes()[..a.len() - 2], &log);
+        tap.feed(&a.as_bytes()[..a.len() - 2], &log, false);
         assert!(log.all().is_empty());
-        tap.feed(&a.as_bytes()[a.len() - 2..], &log);
+        tap.feed(&a.as_bytes()[a.len() - 2..], &log, false);
         assert_eq!(log.all()[0].method, "eth_chainId");
         log.clear();
         assert!(log.all().is_empty());
@@ -224,8 +229,8 @@ mod tests {
             let log = RequestLog::default();
             log.set_recording(true);
             let mut tap = ConnectionTap::default();
-            tap.feed(garbage, &log);
-            tap.feed(request(r#"{"method":"eth_chainId"}"#).as_bytes(), &log);
+            tap.feed(garbage, &log, false);
+            tap.feed(request(r#"{"method":"eth_chainId"}"#).as_bytes(), &log, false);
             assert!(log.all().is_empty());
             assert!(tap.gave_up && tap.pending.is_empty());
         }
@@ -239,11 +244,11 @@ mod tests {
         let b = request(r#"{"method":"eth_syncing"}"#);
         let log = RequestLog::default();
         let mut tap = ConnectionTap::default();
-        tap.feed(a.as_bytes(), &log);
-        tap.feed(&b.as_bytes()[..5], &log);
+        tap.feed(a.as_bytes(), &log, false);
+        tap.feed(&b.as_bytes()[..5], &log, false);
         assert!(log.all().is_empty());
         log.set_recording(true);
-        tap.feed(&b.as_bytes()[5..], &log);
+        tap.feed(&b.as_bytes()[5..], &log, false);
         let methods: Vec<_> = log.all().into_iter().map(|r| r.method).collect();
         assert_eq!(methods, ["eth_syncing"]);
     }
