@@ -309,3 +309,34 @@ async fn forkchoice_state_re_sent_when_an_endpoint_comes_back() {
     tokio::time::sleep(ticks).await;
     assert_eq!(forkchoices().len(), before + 1, "once per return");
 }
+
+/// INVALID for our head without a latest valid hash (null, or zero): the head alone is
+/// invalid (Lighthouse's `InvalidateOne`), so the engine goes back to its parent and returns
+/// only the head's peg-ins.
+#[tokio::test]
+async fn invalid_head_without_latest_valid_hash_drops_the_head_alone() {
+    for latest_valid_hash in [None, Some(engine_types::primitives::B256::ZERO)] {
+        let mut h = Harness::start(Arc::new(FakeEl::rewinding())).await;
+        h.wait_state(EngineState::Ready).await;
+        let (b1, _) = h.produce(1, vec![peg_in(1, 5)]).await;
+        let (b2, _) = h.produce(2, vec![peg_in(2, 7)]).await;
+        h.el.fault(
+            Op::Forkchoice,
+            Fault::ForkchoiceStatus(PayloadStatus::Invalid {
+                latest_valid_hash,
+                validation_error: None,
+            }),
+        );
+        let zero = engine_types::primitives::B256::ZERO;
+        let err = crate::harness::forkchoice(&h.engine, b2.payload.block_hash(), zero, zero)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ActorError::Rejected { .. }), "{err}");
+        let status = h.status().await;
+        assert_eq!(status.heads.head.hash, b1.payload.block_hash(), "{latest_valid_hash:?}");
+        assert_eq!(status.next_withdrawal_index, 1);
+        let change = tokio::time::timeout(DEADLINE, h.peers.chain_events_rx.recv()).await;
+        let change = change.unwrap().unwrap();
+        assert_eq!(change.returned_peg_ins, [peg_in(2, 7)]);
+    }
+}

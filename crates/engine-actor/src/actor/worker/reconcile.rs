@@ -242,9 +242,20 @@ impl Worker {
     ) -> Result<(), ActorError> {
         let from = self.state.heads.head;
         let finalized = self.state.heads.finalized;
-        let latest_valid = match status {
-            PayloadStatus::Invalid { latest_valid_hash: Some(h), .. } if !h.is_zero() => *h,
-            _ => B256::ZERO,
+        // A named ancestor invalidates everything above it; no name (null, or the zero hash
+        // that only a pre-merge ancestor could mean) invalidates the head alone, as
+        // Lighthouse does (`InvalidationOperation::InvalidateOne`): back to its parent.
+        let named = match status {
+            PayloadStatus::Invalid { latest_valid_hash: Some(h), .. } if !h.is_zero() => Some(*h),
+            _ => None,
+        };
+        let latest_valid = match named {
+            Some(h) => h,
+            None => match self.block_ref(from.hash).await {
+                Ok((_, header)) => header.parent_hash,
+                Err(ActorError::UnknownBlock { .. }) => B256::ZERO,
+                Err(e) => return Err(e),
+            },
         };
         let below =
             || ActorError::InvalidBelowFinalized { head: from.hash, latest_valid, finalized };
