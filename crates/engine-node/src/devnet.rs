@@ -1,27 +1,52 @@
 //! The embedded devnet execution layer: the testkit's revm devnet served on loopback ports
 //! with a fresh JWT secret, rebuilt at start from the blocks the Storage actor persisted, so
 //! that a restarted node continues from the next block with the same data directory.
+//!
+//! The store plays the devnet's disk. The Chain writes a block before it commits it, so the
+//! store is never behind what the devnet held before a crash; its highest block may be one
+//! whose commit never happened. The rebuild keeps what the engine may have seen:
+//!
+//! ```text
+//!  stored 1 … h (h = the engine's head)  ──> replayed (the engine committed them)
+//!  stored h+1 = the engine's in-flight build ──> replayed too: the crash may have come
+//!        after the devnet made it its head and before the engine wrote its state; the
+//!        engine finds the devnet ahead and adopts it, recording the peg-ins it minted
+//!  anything else above h ───────────────> deleted (no commit of it ever started)
+//! ```
+//!
+//! So the devnet never needs to go back (which it would refuse, as Geth does), and a block
+//! once seen at a height is the block at that height after any restart.
 
 use crate::{
     error::NodeError,
     store::{ExecutionStore, StoredBlock},
 };
 use alloy_genesis::Genesis;
+use engine_actor::persist::PersistedState;
 use engine_testkit::devnet::{DevnetConfig, DevnetEl};
 use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
 use std::path::Path;
 
-/// Starts the devnet on `genesis` and replays the stored blocks into it.
+/// Starts the devnet on `genesis` and replays into it the stored blocks the engine (whose
+/// persisted state is `engine`, if any) may have seen; the others are deleted.
 pub(crate) async fn start(
     genesis: Genesis,
     forks: ForkSchedule,
     store: &ExecutionStore,
     data_dir: &Path,
+    engine: Option<&PersistedState>,
 ) -> Result<DevnetEl, NodeError> {
     let el = DevnetEl::start(DevnetConfig::new(genesis))
         .await
         .map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
-    let blocks = store.blocks()?;
+    let mut blocks = store.blocks()?;
+    let keep = replayable(&blocks, engine);
+    if let Some(first) = blocks.get(keep) {
+        let deleted = store.delete_from(first.number)?;
+        tracing::warn!(from = first.number, blocks = deleted, hash = %first.hash,
+            "stored block(s) above the engine's head that were never committed: deleted");
+        blocks.truncate(keep);
+    }
     if !blocks.is_empty() {
         replay(&el, &blocks, forks).map_err(|reason| NodeError::CorruptState {
             dir: data_dir.to_path_buf(),
@@ -37,6 +62,16 @@ pub(crate) async fn start(
         "embedded devnet execution layer started"
     );
     Ok(el)
+}
+
+/// How many of the stored `blocks` (numbers 1, 2, …) to replay: all of them without engine
+/// state; otherwise those up to the engine's head, and the block above it when it is the
+/// engine's in-flight build (see the module docs).
+fn replayable(blocks: &[StoredBlock], engine: Option<&PersistedState>) -> usize {
+    let Some(state) = engine.filter(|s| !s.heads.head.is_unset()) else { return blocks.len() };
+    let head = state.heads.head.number;
+    let in_flight = state.in_flight.as_ref().map(|f| f.block);
+    blocks.iter().take_while(|b| b.number <= head || Some(b.hash) == in_flight).count()
 }
 
 /// Re-executes `blocks` (numbers 1, 2, … in order, each on the previous) and makes the
@@ -88,4 +123,65 @@ fn replay(el: &DevnetEl, blocks: &[StoredBlock], forks: ForkSchedule) -> Result<
             Err(format!("forkchoice to the last block answered {:?}", answer.payload_status.status))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_actor::{
+        heads::{BlockRef, ForkchoiceHeads},
+        persist::InFlight,
+    };
+    use engine_types::{
+        engine::{ExecutionPayload, ExecutionPayloadV1, ExecutionPayloadV2},
+        primitives::{Address, B256, Bloom, Bytes, U256},
+    };
+
+    fn hash(n: u64) -> B256 {
+        B256::with_last_byte(n as u8)
+    }
+
+    fn stored(n: u64) -> StoredBlock {
+        let payload = ExecutionPayload::V2(ExecutionPayloadV2 {
+            payload_inner: ExecutionPayloadV1 {
+                parent_hash: hash(n - 1),
+                fee_recipient: Address::ZERO,
+                state_root: B256::ZERO,
+                receipts_root: B256::ZERO,
+                logs_bloom: Bloom::default(),
+                prev_randao: B256::ZERO,
+                block_number: n,
+                gas_limit: 30_000_000,
+                gas_used: 0,
+                timestamp: n,
+                extra_data: Bytes::new(),
+                base_fee_per_gas: U256::from(7),
+                block_hash: hash(n),
+                transactions: Vec::new(),
+            },
+            withdrawals: Vec::new(),
+        });
+        StoredBlock::new(payload, &engine_types::engine::ExecutionPayloadSidecar::none())
+    }
+
+    /// Without engine state every stored block is replayed; with it, those up to its head
+    /// and, above, only its in-flight build (it may have reached the devnet before the
+    /// crash); another block above the head never reached anyone.
+    #[test]
+    fn replays_what_the_engine_may_have_seen() {
+        let blocks: Vec<StoredBlock> = (1..=4).map(stored).collect();
+        assert_eq!(replayable(&blocks, None), 4);
+        let mut state = PersistedState::new(ForkchoiceHeads {
+            head: BlockRef::new(hash(2), 2, 2),
+            ..ForkchoiceHeads::default()
+        });
+        assert_eq!(replayable(&blocks, Some(&state)), 2);
+        let in_flight = |block| Some(InFlight { block, parent: hash(2), peg_ins: Vec::new() });
+        state.in_flight = in_flight(hash(3));
+        assert_eq!(replayable(&blocks, Some(&state)), 3);
+        state.in_flight = in_flight(B256::repeat_byte(0x33));
+        assert_eq!(replayable(&blocks, Some(&state)), 2, "a later build, never stored");
+        state.heads.head = BlockRef::default();
+        assert_eq!(replayable(&blocks, Some(&state)), 4, "no head yet: a fresh engine");
+    }
 }

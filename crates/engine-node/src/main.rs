@@ -15,8 +15,10 @@
 //! ```text
 //!  cli ─> settings (defaults < --config TOML < ALYS_ENGINE_* < flags)
 //!   └─> node::run ─┬─ devnet (embedded EL) | preflight (real ELs: reachable, JWT, chain id)
-//!                  ├─ tree: Chain ─BuildPayload/CommitPayload/SetFinalized─> Engine ─> pool ─> EL
-//!                  │        Network <─ tx endpoint (eth_sendRawTransaction)      │
+//!                  ├─ tree: Chain ─Build/Commit/WhatLanded/SetFinalized─> Engine ─> pool ─> EL
+//!                  │        ^ └─ peg-in queue (chain-queue.json)            │
+//!                  │        └───────────────── HeadChanged ─────────────────┤
+//!                  │        Network <─ tx endpoint (eth_sendRawTransaction) │
 //!                  │        Bridge <─BurnEventsDetected── Storage <─StoreExecutionData
 //!                  └─ server: /metrics /healthz /readyz /status
 //! ```

@@ -8,14 +8,18 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) const BLOCKS: &str = "engine_node_blocks_total";
 /// Histogram, seconds: one slot from BuildPayload sent to the commit answered.
 pub(crate) const SLOT_SECONDS: &str = "engine_node_slot_seconds";
-/// Counter: slots that produced no block, label `stage` (`build`, `commit`, `finalize`,
-/// `engine`).
+/// Counter: slot stages that failed, label `stage`: `engine`, `settle` (what became of an
+/// earlier block is unknown), `build`, `validate`, `queue` (the peg-in queue could not be
+/// saved), `store`, `commit` (no block from this slot), `finalize` (the block stands,
+/// finality was not recorded) and `queue_full` (new peg-ins refused: the queue is at its
+/// bound).
 pub(crate) const SLOT_FAILURES: &str = "engine_node_slot_failures_total";
 /// Counter: slots skipped because the previous one was still running.
 pub(crate) const SLOTS_SKIPPED: &str = "engine_node_slots_skipped_total";
 /// Counter: peg-ins minted in committed blocks.
 pub(crate) const PEG_INS_MINTED: &str = "engine_node_peg_ins_minted_total";
-/// Gauge: peg-ins waiting for a block.
+/// Gauge: peg-ins waiting for a block (those of the build in flight included; not those
+/// of a block whose fate is still unknown).
 pub(crate) const PEG_INS_PENDING: &str = "engine_node_peg_ins_pending";
 /// Counter: peg-out requests the Bridge actor received, label `kind` (`payable`,
 /// `not_payable`, `malformed`).
@@ -48,7 +52,10 @@ pub(crate) fn install() -> Result<PrometheusHandle, String> {
 fn describe() {
     describe_counter!(BLOCKS, "Blocks produced and committed by the Chain actor in this run");
     describe_histogram!(SLOT_SECONDS, Unit::Seconds, "Slot duration from build to committed");
-    describe_counter!(SLOT_FAILURES, "Slots that produced no block, by stage");
+    describe_counter!(
+        SLOT_FAILURES,
+        "Slot stages that failed (most leave the slot without a block), by stage"
+    );
     describe_counter!(SLOTS_SKIPPED, "Slots skipped while the previous one was still running");
     describe_counter!(PEG_INS_MINTED, "Peg-ins minted in committed blocks");
     describe_gauge!(PEG_INS_PENDING, "Peg-ins waiting for a block");

@@ -10,7 +10,10 @@
 //! ```
 
 use crate::{
-    actors::chain::{ChainConfig, ChainShared},
+    actors::chain::{
+        ChainCmd, ChainConfig, ChainShared,
+        queue::{self, PegInQueue, QueueError},
+    },
     error::NodeError,
     metrics, preflight,
     rpc::RpcClient,
@@ -51,6 +54,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
 
     let engine_state = check_engine_state(&run.data_dir, run.start_fresh)?;
     let store = Arc::new(open_store(&run.data_dir, run.start_fresh)?);
+    let queue = load_queue(&run.data_dir, run.start_fresh)?;
 
     let mut devnet = None;
     match &settings.mode {
@@ -60,6 +64,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
                 settings.config.chain.fork_schedule,
                 &store,
                 &run.data_dir,
+                engine_state.as_ref(),
             )
             .await?;
             if let Some(head) = engine_state.map(|s| s.heads.head).filter(|h| !h.is_unset())
@@ -108,10 +113,13 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let mut engine_config = EngineActorConfig::new(settings.config.chain, &run.data_dir);
     engine_config.payload_cache = settings.config.engine.payload_cache;
     engine_config.start_fresh = run.start_fresh;
-    let peers = engine_actor::tree::registry_addresses::<
+    let mut peers = engine_actor::tree::registry_addresses::<
         engine_actor::peers::BurnEventsDetected,
         crate::actors::storage::StorageMsg,
     >(true, true, true);
+    // The engine tells the Chain when it moves its head by itself (peg-ins returned).
+    peers.chain_events = Some(engine_actor::tree::registry_chain_events::<ChainCmd>());
+    let timeouts = settings.chain_timeouts()?;
 
     let sim = match &devnet {
         Some(el) if run.peg_ins_per_slot > 0 || run.peg_out_every > 0 => Some(
@@ -133,9 +141,13 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             slot: settings.config.chain.slot_duration,
             blocks: run.blocks,
             finalize_every: run.finalize_every,
+            timeouts,
+            // The embedded devnet is rebuilt from the stored blocks: store before commit.
+            durable_blocks: devnet.is_some(),
         },
         sim,
         run.summary_every,
+        queue,
     );
     let mut progress = chain.subscribe();
     let mut tree = Tree::start(TreeArgs {
@@ -206,10 +218,11 @@ fn check_engine_state(
         .map_err(|e| NodeError::CorruptState { dir: dir.to_path_buf(), reason: e.to_string() })
 }
 
-/// The engine state names a head the rebuilt devnet lacks: the node stopped between a
-/// commit and the write of its block. Without the block the devnet can never reach that
-/// head, so the engine would wait forever; say so, or with `start_fresh` set the engine
-/// state aside so the engine starts from the devnet's head.
+/// The engine state names a head the rebuilt devnet lacks. The Chain stores every block
+/// before it is committed, so a crash cannot cause this: the two files come from different
+/// moments (restored from different backups, one of them replaced). Without the block the
+/// devnet can never reach that head, so the engine would wait forever; say so, or with
+/// `start_fresh` set the engine state aside so the engine starts from the devnet's head.
 fn engine_ahead_of_store(
     dir: &Path,
     start_fresh: bool,
@@ -219,7 +232,8 @@ fn engine_ahead_of_store(
     let store = engine_actor::persist::StateStore::new(dir, start_fresh);
     let reason = format!(
         "{} is at block {engine_head}, but {DB_FILE_NAME} holds blocks up to {stored_head} \
-         only (the node stopped between a commit and its write)",
+         only (the two files do not come from the same moment: one was restored or \
+         replaced)",
         store.path().display()
     );
     if !start_fresh {
@@ -232,6 +246,14 @@ fn engine_ahead_of_store(
     })?;
     tracing::warn!(%reason, aside = %aside.display(), "engine state set aside; continuing from the stored blocks");
     Ok(())
+}
+
+/// Loads the Chain's peg-in queue; with `start_fresh` a corrupt one is set aside.
+fn load_queue(dir: &Path, start_fresh: bool) -> Result<PegInQueue, NodeError> {
+    PegInQueue::load(dir, start_fresh, queue::DEFAULT_CAPACITY).map_err(|e| match e {
+        QueueError::Write { reason, .. } => NodeError::DataDir { dir: dir.to_path_buf(), reason },
+        other => NodeError::CorruptState { dir: dir.to_path_buf(), reason: other.to_string() },
+    })
 }
 
 /// Opens the execution database; with `start_fresh` a corrupt one is set aside.

@@ -3,7 +3,7 @@
 //! configuration, which execution layer to drive (the embedded devnet or real clients), the
 //! genesis facts (chain id, fork schedule) and the node's own run flags.
 
-use crate::{cli::RunArgs, error::NodeError, jwt};
+use crate::{actors::chain::ChainTimeouts, cli::RunArgs, error::NodeError, jwt};
 use alloy_genesis::Genesis;
 use engine_testkit::JwtSecret;
 use engine_types::{
@@ -200,6 +200,18 @@ impl Settings {
         })
     }
 
+    /// How long the Chain waits for each engine request: the engine's budgets for the
+    /// configured timeouts, retries and endpoints (`EngineConfig::build_budget`,
+    /// `commit_budget`, `what_landed_budget`, `forkchoice_budget`), never a fixed guess, so
+    /// the Chain does not give up on work the engine is still doing. Call once the
+    /// endpoints are final (after [`Self::use_devnet`]).
+    pub(crate) fn chain_timeouts(&self) -> Result<ChainTimeouts, NodeError> {
+        ChainTimeouts::from_engine(&self.config.engine).ok_or_else(|| NodeError::Config {
+            source_name: config_name(&self.run),
+            reason: "engine.timeouts: the build or commit budget overflows".into(),
+        })
+    }
+
     /// Whether the embedded devnet runs.
     #[cfg(test)]
     pub(crate) const fn is_devnet(&self) -> bool {
@@ -329,6 +341,32 @@ mod tests {
         b.sort();
         assert_eq!(a, b);
         assert!(DEFAULT_CONFIG_TOML.contains("# jwt_secret_file"));
+    }
+
+    /// The Chain's timeouts follow the configured engine timeouts (here a file's), not a
+    /// constant.
+    #[test]
+    fn chain_timeouts_follow_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = engine_testkit::fixtures::JwtFiles::random().unwrap();
+        let path = dir.path().join("engine.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[engine.timeouts]\nnew_payload = \"2s\"\n[engine.retry]\nmax_attempts = 1\n\
+                 [[engine.endpoints]]\nengine_url = \"http://127.0.0.1:8551\"\n\
+                 jwt_secret_file = {:?}\n",
+                files.valid()
+            ),
+        )
+        .unwrap();
+        let s = Settings::resolve(&run(&["--config", path.to_str().unwrap()])).unwrap();
+        let t = s.chain_timeouts().unwrap();
+        assert_eq!(Some(t.commit), s.config.engine.commit_budget());
+        assert_eq!(Some(t.build), s.config.engine.build_budget());
+        // 4 × 2 s (newPayload, twice, and two replayed) + fcU 8 s + eth 5 s + 1 s: one
+        // attempt each.
+        assert_eq!(t.commit, std::time::Duration::from_secs(22));
     }
 
     /// No endpoint anywhere means the embedded devnet, with its genesis' chain id.

@@ -11,7 +11,6 @@ use engine_types::{
     primitives::{Address, B256, Bytes, keccak256},
 };
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The regtest address peg-outs pay to (BIP-173's P2WPKH test vector).
 pub(crate) const PEG_OUT_ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -29,7 +28,6 @@ pub(crate) struct Simulator {
     peg_ins_per_slot: u32,
     peg_out_every: u64,
     chain_id: u64,
-    seq: AtomicU64,
     signer: PrivateKeySigner,
     /// The execution client's public endpoint (nonces).
     public: RpcClient,
@@ -48,33 +46,29 @@ impl Simulator {
     ) -> Result<Self, String> {
         let signer =
             engine_testkit::fixtures::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
-        Ok(Self {
-            peg_ins_per_slot,
-            peg_out_every,
-            chain_id,
-            seq: AtomicU64::new(0),
-            signer,
-            public,
-            tx_endpoint,
-        })
+        Ok(Self { peg_ins_per_slot, peg_out_every, chain_id, signer, public, tx_endpoint })
     }
 
-    /// The peg-ins confirmed on bitcoin during one slot: fresh addresses, amounts between
-    /// 0.001 and 0.05 BTC, deterministic from a sequence number.
-    pub(crate) fn peg_ins(&self) -> Vec<PegIn> {
-        (0..self.peg_ins_per_slot)
-            .map(|_| {
-                let n = self.seq.fetch_add(1, Ordering::Relaxed);
-                let seed = keccak256(n.to_be_bytes());
-                let amount = 100_000
-                    + u64::from_be_bytes(seed[..8].try_into().unwrap_or_default()) % 4_900_000;
-                PegIn {
-                    evm_address: Address::from_slice(&seed[12..]),
-                    amount: Satoshis(amount),
-                    bitcoin_txid: keccak256(seed),
-                }
-            })
-            .collect()
+    /// How many peg-ins are confirmed on bitcoin during one slot.
+    pub(crate) const fn peg_ins_per_slot(&self) -> u32 {
+        self.peg_ins_per_slot
+    }
+
+    /// Simulated peg-in number `n`: a fresh address, an amount between 0.001 and 0.05 BTC
+    /// and a txid, all derived from `n` (`seed = keccak256(n as 8 big-endian bytes)`;
+    /// amount = 100,000 + the first 8 bytes of `seed` (big-endian) mod 4,900,000 sats;
+    /// address = the last 20 bytes of `seed`; txid = `keccak256(seed)`). The counter
+    /// lives in the Chain's persisted queue, so a restart never creates a txid twice, and
+    /// every peg-in ever created is `0..next` of that counter.
+    pub(crate) fn peg_in(n: u64) -> PegIn {
+        let seed = keccak256(n.to_be_bytes());
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&seed[..8]);
+        PegIn {
+            evm_address: Address::from_slice(&seed[12..]),
+            amount: Satoshis(100_000 + u64::from_be_bytes(head) % 4_900_000),
+            bitcoin_txid: keccak256(seed),
+        }
     }
 
     /// Whether a peg-out is due after block `number`.
@@ -139,15 +133,19 @@ mod tests {
         assert_eq!(call._bitcoinAddress.as_ref(), PEG_OUT_ADDRESS.as_bytes());
     }
 
-    /// Peg-ins differ from slot to slot and stay within the documented amounts.
+    /// Peg-ins are a function of their number: distinct numbers give distinct addresses
+    /// and txids, the same number the same peg-in, amounts within the documented range.
     #[test]
-    fn peg_ins_are_fresh() {
+    fn peg_ins_follow_their_number() {
         let client = RpcClient::new("http://127.0.0.1:1", None).unwrap();
         let sim = Simulator::new(3, 5, 1, client.clone(), client).unwrap();
-        let (a, b) = (sim.peg_ins(), sim.peg_ins());
-        assert_eq!(a.len(), 3);
-        assert!(a.iter().all(|p| !b.contains(p)));
-        assert!(a.iter().chain(&b).all(|p| (100_000..5_000_000).contains(&p.amount.0)));
+        let all: Vec<PegIn> = (0..64).map(Simulator::peg_in).collect();
+        let txids: std::collections::HashSet<_> = all.iter().map(|p| p.bitcoin_txid).collect();
+        let addresses: std::collections::HashSet<_> = all.iter().map(|p| p.evm_address).collect();
+        assert_eq!((txids.len(), addresses.len()), (64, 64));
+        assert_eq!(Simulator::peg_in(7), all[7]);
+        assert!(all.iter().all(|p| (100_000..5_000_000).contains(&p.amount.0)));
+        assert_eq!(sim.peg_ins_per_slot(), 3);
         assert!(sim.peg_out_due(10) && !sim.peg_out_due(11));
     }
 }

@@ -1,6 +1,9 @@
 //! The execution data the Storage actor persists, in one embedded redb database
-//! (`execution.redb` in the data directory): every committed block (its payload, so the
-//! embedded devnet can be rebuilt at restart) and a summary of its receipts.
+//! (`execution.redb` in the data directory): every block the Chain committed or is about
+//! to commit (its payload, so the embedded devnet can be rebuilt at restart; a block is
+//! written before the execution client hears of it, so the store is never behind the
+//! engine) and a summary of its receipts. The highest block may be one whose commit never
+//! happened; the devnet's rebuild decides from the engine's state whether to keep it.
 //!
 //! Each write is one redb transaction, committed durably before the call returns: after a
 //! crash a block is either stored whole or not at all.
@@ -150,6 +153,19 @@ impl ExecutionStore {
         })
     }
 
+    /// Deletes every block (and receipts summary) numbered `from` or higher; how many
+    /// blocks were deleted.
+    pub(crate) fn delete_from(&self, from: u64) -> Result<usize, NodeError> {
+        let mut deleted = 0;
+        self.write(|blocks, receipts| {
+            deleted = blocks.range(from..)?.count();
+            blocks.retain_in(from.., |_, _| false)?;
+            receipts.retain_in(from.., |_, _| false)?;
+            Ok(())
+        })?;
+        Ok(deleted)
+    }
+
     /// Stores the receipts summary of block `number`.
     pub(crate) fn put_receipts(
         &self,
@@ -249,6 +265,31 @@ mod tests {
         assert_eq!(blocks[0].payload, payload(1));
         assert_eq!(blocks[0].sidecar().parent_beacon_block_root(), None);
         assert_eq!(store.receipts().unwrap()[0].logs, 2);
+    }
+
+    /// Deleting from a height removes that block and every later one with their receipts,
+    /// and nothing below.
+    #[test]
+    fn delete_from_a_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ExecutionStore::open(dir.path()).unwrap();
+        for n in 1..=4 {
+            store
+                .put_block(&StoredBlock::new(payload(n), &ExecutionPayloadSidecar::none()))
+                .unwrap();
+            let summary = ReceiptsSummary {
+                hash: B256::with_last_byte(n as u8),
+                receipts: 0,
+                failed: 0,
+                logs: 0,
+                gas_used: 0,
+            };
+            store.put_receipts(n, &summary).unwrap();
+        }
+        assert_eq!(store.delete_from(3).unwrap(), 2);
+        assert_eq!(store.blocks().unwrap().iter().map(|b| b.number).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(store.receipts().unwrap().len(), 2);
+        assert_eq!(store.delete_from(9).unwrap(), 0);
     }
 
     /// A file that is not a database is reported as corrupt state, naming the file.

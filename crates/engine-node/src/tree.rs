@@ -43,8 +43,6 @@ use engine_actor::{
 use ractor::{ActorRef, concurrency::JoinHandle, registry, rpc::CallResult};
 use std::{sync::Arc, time::Duration};
 
-/// How long the node waits for the slot in flight when stopping (a build plus a commit).
-const STOP_SLOT_TIMEOUT: Duration = Duration::from_secs(65);
 /// How long the Storage actor gets to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Added to the root's children's shutdown timeouts for the root's own stop.
@@ -78,12 +76,15 @@ pub(crate) struct Tree {
     join: Option<JoinHandle<()>>,
     /// How long the root may take to stop its children.
     stop_timeout: Duration,
+    /// How long a stop waits for the slot in flight (`ChainTimeouts::stop_wait`).
+    slot_timeout: Duration,
 }
 
 impl Tree {
     /// Spawns the V2 tree; an actor that fails its first start stops the tree again.
     pub(crate) async fn start(args: TreeArgs) -> Result<Self, NodeError> {
         let TreeArgs { chain, engine, store } = args;
+        let slot_timeout = chain.config().timeouts.stop_wait();
         let spec = engine_v2_tree(
             PeerFactories {
                 chain: ChildFactory::actor(ChainActor, move |_| Arc::clone(&chain)),
@@ -93,7 +94,9 @@ impl Tree {
             },
             move |_| engine.clone(),
         );
-        Self::spawn(spec, &ACTORS).await
+        let mut tree = Self::spawn(spec, &ACTORS).await?;
+        tree.slot_timeout = slot_timeout;
+        Ok(tree)
     }
 
     /// Spawns `spec`; if one of `actors` is not running once every child had its first
@@ -107,7 +110,8 @@ impl Tree {
         let (root, join) = spec.spawn().await.map_err(|e| NodeError::Runtime {
             reason: format!("the supervision tree could not start: {e}"),
         })?;
-        let mut tree = Self { root, root_name, join: Some(join), stop_timeout };
+        let mut tree =
+            Self { root, root_name, join: Some(join), stop_timeout, slot_timeout: Duration::ZERO };
         // The root returns once every child had its first start attempt; one that failed
         // is waiting for a restart instead of being registered.
         if let Some(name) = actors.iter().find(|name| registry::where_is(name).is_none()) {
@@ -136,7 +140,7 @@ impl Tree {
     /// Stops production (waiting for the slot in flight), flushes storage, then has the
     /// root supervisor stop every actor in reverse start order. Returns the blocks produced.
     pub(crate) async fn stop(mut self) -> u64 {
-        let produced = stop_chain().await;
+        let produced = stop_chain(self.slot_timeout).await;
         flush_storage().await;
         self.stop_root().await;
         produced
@@ -157,10 +161,11 @@ impl Tree {
     }
 }
 
-async fn stop_chain() -> u64 {
+/// Stops production, waiting up to `slot_timeout` for the slot in flight.
+async fn stop_chain(slot_timeout: Duration) -> u64 {
     let Some(chain) = registry::where_is(names::CHAIN_ACTOR) else { return 0 };
     let chain = ActorRef::<ChainCmd>::from(chain);
-    match chain.call(|reply| ChainCmd::Stop { reply }, Some(STOP_SLOT_TIMEOUT)).await {
+    match chain.call(|reply| ChainCmd::Stop { reply }, Some(slot_timeout)).await {
         Ok(CallResult::Success(produced)) => produced,
         _ => {
             tracing::warn!("the chain actor did not confirm its stop; stopping anyway");

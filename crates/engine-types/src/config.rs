@@ -57,6 +57,170 @@ impl Default for EngineConfig {
     }
 }
 
+/// Blocks a lagging endpoint may be replayed within [`EngineConfig::commit_budget`]: a
+/// standby one or two blocks behind catches up inside the budget; a longer replay overruns
+/// it (the caller then asks what landed instead of assuming the commit failed).
+pub const CATCH_UP_MARGIN_BLOCKS: u32 = 2;
+
+/// Added to every budget for the engine's own work between calls: its persisted state
+/// write (with its fsyncs) and the messages between actors.
+pub const BUDGET_SLACK: Duration = Duration::from_secs(1);
+
+/// The longest a slot (build + commit budgets) may take before the configuration is
+/// refused: a chain blocked that long on one slot is indistinguishable from a dead one to an
+/// operator.
+///
+/// How the budgets relate to `chain.slot_duration`: a budget is the longest the engine may
+/// legitimately take, so a caller that waits it out never abandons work the engine still
+/// finishes (and then repeats it). A budget longer than the slot is allowed and expected
+/// with the specification's timeouts (8 s for `newPayload` against a 2–5 s slot): while a
+/// slot runs past its time, the ticks it overlaps are skipped (one slot at a time, never a
+/// second block on a head a running commit may still change) and the next block is simply
+/// late. What an operator must not get is a chain that waits longer than this bound for
+/// one slot, which only a misconfiguration produces (hundreds of attempts, minutes-long
+/// timeouts).
+pub const MAX_SLOT_BUDGET: Duration = Duration::from_secs(600);
+
+impl EngineConfig {
+    /// Endpoints that take part in a request (the pool refuses to start with none).
+    fn endpoint_count(&self) -> u32 {
+        u32::try_from(self.endpoints.len()).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// One call with per-attempt `timeout` as the pool makes it: with the retry policy when
+    /// it has a single endpoint, once per endpoint when it can fail over to the next.
+    fn pool_call(&self, timeout: Duration) -> Option<Duration> {
+        if self.endpoint_count() == 1 { self.retry.call_budget(timeout) } else { Some(timeout) }
+    }
+
+    /// One `eth_*` look-up the engine makes around a request (with its retries), plus
+    /// [`BUDGET_SLACK`].
+    fn engine_margin(&self) -> Option<Duration> {
+        self.retry.call_budget(self.timeouts.eth)?.checked_add(BUDGET_SLACK)
+    }
+
+    /// How long a `BuildPayload` can take: `forkchoiceUpdated` with attributes then
+    /// `getPayload`, on each endpoint in rank order (a failed build is redone on the next).
+    /// With `n` endpoints, `call(t)` of [`RetryConfig::call_budget`], `fcu`, `get` and `eth`
+    /// the configured timeouts:
+    ///
+    /// ```text
+    /// n = 1:  fcu + call(get)                       (a build-starting fcU is never repeated)
+    /// n > 1:  n · (fcu + get)                       (each endpoint tried once)
+    /// build_budget = that + call(eth) + BUDGET_SLACK   (the parent's header; state write)
+    /// ```
+    ///
+    /// `None` when it does not fit in a [`Duration`] ([`Config::validate`] reports it).
+    pub fn build_budget(&self) -> Option<Duration> {
+        let t = &self.timeouts;
+        let per_endpoint = t.forkchoice_updated.checked_add(self.pool_call(t.get_payload)?)?;
+        let endpoints = if self.endpoint_count() == 1 {
+            per_endpoint
+        } else {
+            per_endpoint.checked_mul(self.endpoint_count())?
+        };
+        endpoints.checked_add(self.engine_margin()?)
+    }
+
+    /// How long a `CommitPayload` can take. Endpoints are committed to in parallel and the
+    /// best-ranked decisive answer is the verdict, so one endpoint's worst case counts:
+    /// `newPayload`, a catch-up replay of up to [`CATCH_UP_MARGIN_BLOCKS`] blocks when it
+    /// answers SYNCING, `newPayload` again, `forkchoiceUpdated` to the new head, then the
+    /// receipts for the peg-out scan. With `pool(t)` = `call(t)` for one endpoint and `t`
+    /// for several:
+    ///
+    /// ```text
+    /// commit_budget = 2·pool(np) + CATCH_UP_MARGIN_BLOCKS·pool(np) + pool(fcu)
+    ///               + call(eth) + BUDGET_SLACK
+    /// ```
+    ///
+    /// `None` when it does not fit in a [`Duration`] ([`Config::validate`] reports it).
+    pub fn commit_budget(&self) -> Option<Duration> {
+        let t = &self.timeouts;
+        let new_payload = self.pool_call(t.new_payload)?;
+        new_payload
+            .checked_mul(2 + CATCH_UP_MARGIN_BLOCKS)?
+            .checked_add(self.pool_call(t.forkchoice_updated)?)?
+            .checked_add(self.engine_margin()?)
+    }
+
+    /// How long a forkchoice update without attributes (finality, a new head) can take:
+    ///
+    /// ```text
+    /// forkchoice_budget = pool(fcu) + call(eth) + BUDGET_SLACK
+    /// ```
+    ///
+    /// `None` when it does not fit in a [`Duration`] ([`Config::validate`] reports it).
+    pub fn forkchoice_budget(&self) -> Option<Duration> {
+        self.pool_call(self.timeouts.forkchoice_updated)?.checked_add(self.engine_margin()?)
+    }
+
+    /// How long asking the engine what became of a block (`WhatLanded`) can take: it waits
+    /// behind the commit it asks about, then looks the block up (its header and the block
+    /// at its number):
+    ///
+    /// ```text
+    /// what_landed_budget = commit_budget + 2·call(eth) + BUDGET_SLACK
+    /// ```
+    ///
+    /// `None` when it does not fit in a [`Duration`] ([`Config::validate`] reports it).
+    pub fn what_landed_budget(&self) -> Option<Duration> {
+        self.commit_budget()?
+            .checked_add(self.retry.call_budget(self.timeouts.eth)?.checked_mul(2)?)?
+            .checked_add(BUDGET_SLACK)
+    }
+
+    /// The problems of the budgets: a call whose worst case overflows names its timeout
+    /// field; a slot (build + commit) longer than [`MAX_SLOT_BUDGET`] is refused.
+    fn collect_budgets(&self, p: &mut Problems) {
+        let t = &self.timeouts;
+        let mut finite = true;
+        for (field, timeout) in [
+            ("forkchoice_updated", t.forkchoice_updated),
+            ("get_payload", t.get_payload),
+            ("new_payload", t.new_payload),
+            ("eth", t.eth),
+        ] {
+            let ok = self.retry.call_budget(timeout).is_some();
+            finite &= ok;
+            p.check(
+                ok,
+                format!("engine.timeouts.{field}"),
+                format!(
+                    "{timeout:?} with engine.retry.max_attempts = {} and max_elapsed = {:?} \
+                     gives a worst case that overflows",
+                    self.retry.max_attempts, self.retry.max_elapsed
+                ),
+            );
+        }
+        if !finite {
+            return;
+        }
+        let slot = self
+            .build_budget()
+            .zip(self.commit_budget())
+            .filter(|_| self.what_landed_budget().is_some() && self.forkchoice_budget().is_some())
+            .and_then(|(build, commit)| build.checked_add(commit).map(|s| (build, commit, s)));
+        match slot {
+            None => p.check(
+                false,
+                "engine.timeouts",
+                "the build and commit budgets overflow; lower the timeouts, \
+                 engine.retry.max_attempts or the number of endpoints",
+            ),
+            Some((build, commit, slot)) => p.check(
+                slot <= MAX_SLOT_BUDGET,
+                "engine.timeouts",
+                format!(
+                    "a slot could wait {slot:?} for the engine (build {build:?} + commit \
+                     {commit:?}), more than {MAX_SLOT_BUDGET:?}: the chain would look dead that \
+                     long; lower the timeouts, engine.retry.max_attempts or max_elapsed"
+                ),
+            ),
+        }
+    }
+}
+
 /// One execution client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -173,6 +337,60 @@ impl Default for RetryConfig {
             max_elapsed: Duration::from_secs(10),
             jitter: 0.2,
         }
+    }
+}
+
+impl RetryConfig {
+    /// The longest one call whose attempts each time out after `timeout` can take under this
+    /// policy, the backoff between attempts included; `None` when it does not fit in a
+    /// [`Duration`].
+    ///
+    /// With `a` = `max_attempts` (at least 1), `b₀` = `initial_backoff`, `b_max` =
+    /// `max_backoff` and `E` = `max_elapsed`:
+    ///
+    /// ```text
+    /// call(t) = min( a·t + Σ_{r=1}^{a−1} min(b₀·2^(r−1), b_max) ,  E + t )
+    /// ```
+    ///
+    /// The first term is every attempt timing out with the full backoff in between (jitter
+    /// only shortens a delay); the second holds because no retry starts later than `E` after
+    /// the first attempt began.
+    ///
+    /// ```
+    /// use engine_types::config::RetryConfig;
+    /// use std::time::Duration;
+    ///
+    /// // Defaults: 3 attempts, 100 ms doubling to at most 2 s, nothing starts after 10 s.
+    /// let retry = RetryConfig::default();
+    /// // 3 × 1 s + 100 ms + 200 ms
+    /// assert_eq!(retry.call_budget(Duration::from_secs(1)), Some(Duration::from_millis(3_300)));
+    /// // 3 × 8 s + 300 ms would be longer than 10 s + 8 s
+    /// assert_eq!(retry.call_budget(Duration::from_secs(8)), Some(Duration::from_secs(18)));
+    /// ```
+    pub fn call_budget(&self, timeout: Duration) -> Option<Duration> {
+        let attempts = self.max_attempts.max(1);
+        let every_attempt = timeout
+            .checked_mul(attempts)
+            .and_then(|calls| calls.checked_add(self.total_backoff(attempts - 1)?));
+        let until_last_start = self.max_elapsed.checked_add(timeout);
+        match (every_attempt, until_last_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (one, other) => one.or(other),
+        }
+    }
+
+    /// The sum of the base delays before `retries` retries (`None` on overflow).
+    fn total_backoff(&self, retries: u32) -> Option<Duration> {
+        // The delay doubles until it reaches the cap; 2^64 passes any cap a Duration holds,
+        // so after at most 64 doublings every further delay is the same.
+        let mut total = Duration::ZERO;
+        let mut delay = self.initial_backoff.min(self.max_backoff);
+        let doubling = retries.min(64);
+        for _ in 0..doubling {
+            total = total.checked_add(delay)?;
+            delay = delay.saturating_mul(2).min(self.max_backoff);
+        }
+        total.checked_add(delay.checked_mul(retries - doubling)?)
     }
 }
 
@@ -320,7 +538,9 @@ impl Problems {
 }
 
 impl Config {
-    /// Every problem in the configuration, or `Ok` when there is none.
+    /// Every problem in the configuration, or `Ok` when there is none; among them, request
+    /// budgets ([`EngineConfig::build_budget`], [`EngineConfig::commit_budget`], …) that
+    /// overflow or make a slot longer than [`MAX_SLOT_BUDGET`].
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut p = Problems::default();
         self.engine.collect(&mut p);
@@ -391,6 +611,7 @@ impl EngineConfig {
             "must be at least 1",
         );
         p.positive("engine.payload_cache.ttl", self.payload_cache.ttl);
+        self.collect_budgets(p);
     }
 }
 
@@ -460,6 +681,98 @@ mod tests {
         c.engine.endpoints.push(c.engine.endpoints[0].clone());
         let err = c.validate().unwrap_err();
         assert_eq!(err.0[0].path, "engine.endpoints[1].name");
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// One call's worst case: every attempt times out with the capped, doubling backoff in
+    /// between, unless `max_elapsed` stops the retries first.
+    #[test]
+    fn call_budget_follows_the_retry_policy() {
+        let mut r = RetryConfig::default();
+        assert_eq!(r.call_budget(secs(1.0)), Some(secs(3.3)), "3 × 1 s + 100 ms + 200 ms");
+        assert_eq!(r.call_budget(secs(8.0)), Some(secs(18.0)), "capped at 10 s + 8 s");
+        r.max_attempts = 1;
+        assert_eq!(r.call_budget(secs(8.0)), Some(secs(8.0)), "no retry: one timeout");
+        r.max_attempts = 0;
+        assert_eq!(r.call_budget(secs(8.0)), Some(secs(8.0)), "0 attempts still make one");
+        r = RetryConfig {
+            max_attempts: 6,
+            initial_backoff: secs(1.0),
+            max_backoff: secs(2.0),
+            max_elapsed: Duration::from_secs(3600),
+            jitter: 0.5,
+        };
+        // 6 × 1 s + 1 + 2 + 2 + 2 + 2 (the delay doubles once, then stays at the cap)
+        assert_eq!(r.call_budget(secs(1.0)), Some(secs(15.0)));
+        r.initial_backoff = Duration::ZERO;
+        assert_eq!(r.call_budget(secs(1.0)), Some(secs(6.0)), "no backoff, no delay");
+        // Billions of attempts are bounded by max_elapsed, without overflowing on the way.
+        r.max_attempts = u32::MAX;
+        r.initial_backoff = secs(1.0);
+        assert_eq!(r.call_budget(secs(1.0)), Some(secs(3601.0)));
+        r.max_elapsed = Duration::MAX;
+        assert_eq!(r.call_budget(Duration::MAX), None, "overflows every way");
+    }
+
+    /// The build, commit and forkchoice budgets of the defaults, for one endpoint and for
+    /// two (which are each asked once, in rank order for builds, in parallel for commits).
+    #[test]
+    fn budgets_of_the_defaults() {
+        let mut e = valid().engine;
+        // fcU 8 + call(getPayload 1 s) 3.3 + call(eth 5 s) 15 + 1
+        assert_eq!(e.build_budget(), Some(secs(27.3)));
+        // 2 × call(np) 18 + 2 replayed × 18 + call(fcU) 18 + 15 + 1
+        assert_eq!(e.commit_budget(), Some(secs(106.0)));
+        // call(fcU) 18 + 15 + 1
+        assert_eq!(e.forkchoice_budget(), Some(secs(34.0)));
+        // commit 106 + 2 × 15 + 1
+        assert_eq!(e.what_landed_budget(), Some(secs(137.0)));
+        e.endpoints.push(EndpointConfig { name: Some("standby".into()), ..e.endpoints[0].clone() });
+        // 2 × (8 + 1) + 15 + 1
+        assert_eq!(e.build_budget(), Some(secs(34.0)));
+        // 4 × 8 + 8 + 15 + 1
+        assert_eq!(e.commit_budget(), Some(secs(56.0)));
+        assert_eq!(e.forkchoice_budget(), Some(secs(24.0)));
+    }
+
+    /// Budgets follow the timeouts: a fast configuration gets short ones.
+    #[test]
+    fn budgets_follow_the_timeouts() {
+        let mut c = valid();
+        let ms = Duration::from_millis;
+        c.engine.timeouts.forkchoice_updated = ms(200);
+        c.engine.timeouts.get_payload = ms(100);
+        c.engine.timeouts.new_payload = ms(300);
+        c.engine.timeouts.eth = ms(100);
+        c.engine.retry.max_attempts = 1;
+        assert_eq!(c.engine.build_budget(), Some(ms(200 + 100 + 100 + 1000)));
+        assert_eq!(c.engine.commit_budget(), Some(ms(4 * 300 + 200 + 100 + 1000)));
+        c.validate().unwrap();
+    }
+
+    /// A worst case that overflows names the timeout concerned; a slot that could wait
+    /// longer than MAX_SLOT_BUDGET is refused with both budgets in the message.
+    #[test]
+    fn budget_problems_are_named() {
+        let mut c = valid();
+        c.engine.timeouts.new_payload = Duration::MAX;
+        c.engine.retry.max_elapsed = Duration::MAX;
+        let err = c.validate().unwrap_err();
+        let paths: Vec<_> = err.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["engine.timeouts.new_payload"], "{err}");
+        assert!(err.to_string().contains("overflows"), "{err}");
+
+        let mut c = valid();
+        c.engine.retry.max_attempts = 100;
+        c.engine.retry.max_elapsed = Duration::from_secs(3600);
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].path, "engine.timeouts");
+        assert!(err.0[0].problem.starts_with("a slot could wait"), "{err}");
+        assert!(err.0[0].problem.contains("more than 600s"), "{err}");
     }
 
     /// A config file names only what it changes; durations are human-readable; unknown

@@ -1,25 +1,46 @@
-//! The Chain actor: the slot timer that produces blocks.
+//! The Chain actor: the slot timer that produces blocks, and the keeper of the peg-in queue.
 //!
 //! ```text
 //!  Tick{generation} ─ stale generation or a slot running? ─> ignored / counted as skipped
 //!        │
-//!        └─> slot task: GetStatus ─> BuildPayload{head, timestamp, pending peg-ins}
-//!                       ─> check the payload against the head and the request
-//!                       ─> CommitPayload ─> store the block ─> SetFinalized every K blocks
-//!                       ─> SlotDone{generation, outcome} back to the actor (progress line)
+//!        └─> slot task: GetStatus
+//!              ─> settle: WhatLanded for every block left unsettled (none: go on)
+//!              ─> BuildPayload{head, timestamp, pending peg-ins}
+//!              ─> check the payload against the head and the request
+//!              ─> queue: its peg-ins unsettled with the block (persisted)
+//!              ─> store the block (durably, before any EL hears of it)
+//!              ─> CommitPayload{payload, peg_ins}
+//!                   head ──────────────────────> settled: minted
+//!                   timeout / error / not head ─> WhatLanded{block, peg_ins}
+//!                        canonical ───> produced (the block landed after all)
+//!                        not ─────────> only the unminted peg-ins go back to the queue
+//!                        no answer ───> held unsettled; the next slot asks first
+//!              ─> SetFinalized every K blocks
+//!              ─> SlotDone{outcomes} back to the actor (progress lines, block limit)
+//!  HeadChanged (from the engine) ─> returned peg-ins back at the front of the queue
 //! ```
 //!
 //! The slot runs as a task so the mailbox stays free (a `Stop` is seen at once); only one
 //! slot runs at a time. Ticks carry the generation they were armed with: `Stop` (or the
-//! block limit) bumps it, so a tick already queued never starts another slot. Peg-ins that
-//! did not fit in a block, or whose block failed, go back to the front of the queue, which
-//! lives outside the actor so that a restart does not lose them.
+//! block limit) bumps it, so a tick already queued never starts another slot.
+//!
+//! **No peg-in minted twice.** A caller that timed out must not assume its commit failed:
+//! the engine's worker may still finish it. So a commit that times out, fails, or does not
+//! make the block the head leaves the block's peg-ins *unsettled* until the engine answers
+//! `WhatLanded` (which waits behind every forkchoice job already accepted, so a commit
+//! still running finishes first); only the peg-ins no canonical block minted are queued
+//! again. The queue keeps each bitcoin txid once, is bounded, and is persisted in the data
+//! directory ([`queue`]), so a crash at any moment neither loses nor repeats a peg-in.
+//! The Chain waits for each request as long as the engine may legitimately take with its
+//! configured timeouts and retries ([`ChainTimeouts`]).
 //!
 //! The actor stays alive after it stops producing: the engine watches it, and a missing
 //! Chain actor would make the engine fail.
 
+pub(crate) mod queue;
+
 use crate::{
-    actors::{call_engine, engine_status, storage::StorageMsg},
+    actors::{STATUS_TIMEOUT, call_engine, engine_status, storage::StorageMsg},
     metrics,
     progress::{BlockLine, Progress},
     sim::Simulator,
@@ -28,29 +49,86 @@ use crate::{
 use engine_actor::{
     ActorError, ChainMsg,
     heads::BlockRef,
-    messages::{BuiltPayload, Committed, PegOutReport},
+    messages::{BuiltPayload, Committed, Landed, PegOutReport},
+    peers::HeadChanged,
     supervision::tree::names::STORAGE_ACTOR,
 };
-use engine_types::{CorrelationId, PegIn, engine::ExecutionPayload};
+use engine_types::{CorrelationId, config::EngineConfig, primitives::B256};
+use queue::{PegInQueue, QueueError, Unsettled};
 use ractor::{
     Actor, ActorProcessingErr, ActorRef, RpcReplyPort, concurrency::JoinHandle, registry,
+    rpc::CallResult,
 };
 use std::{
-    collections::VecDeque,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::watch;
+#[cfg(test)]
+use {engine_types::PegIn, queue::Admitted};
 
-/// How long a slot waits for a build (forkchoiceUpdated + getPayload, failover included).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a slot waits for a commit (newPayload + forkchoiceUpdated on every client).
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a slot waits for finality to be recorded.
-const FINALIZE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a slot waits for the Storage actor to write a block (a local, durable write).
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a stop waits for the slot in flight. Abandoning a slot is safe (its block
+/// is stored and its peg-ins recorded unsettled before the commit; the next start settles
+/// them), so a stop need not wait out a hung execution client's whole budget.
+const MAX_STOP_WAIT: Duration = Duration::from_secs(60);
+
+/// How long the Chain waits for each kind of engine request: the engine's worst case with
+/// its configured timeouts, retries and endpoints (`EngineConfig::build_budget` and the
+/// like), so the Chain never gives up on work the engine is still doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChainTimeouts {
+    /// `BuildPayload` (`EngineConfig::build_budget`).
+    pub(crate) build: Duration,
+    /// `CommitPayload` (`EngineConfig::commit_budget`).
+    pub(crate) commit: Duration,
+    /// `WhatLanded`, which waits behind the commit it asks about
+    /// (`EngineConfig::what_landed_budget`).
+    pub(crate) what_landed: Duration,
+    /// `SetFinalized` (`EngineConfig::forkchoice_budget`).
+    pub(crate) finalize: Duration,
+}
+
+impl ChainTimeouts {
+    /// The budgets of `engine`; `None` when one overflows (`Config::validate` refuses such a
+    /// configuration first).
+    pub(crate) fn from_engine(engine: &EngineConfig) -> Option<Self> {
+        Some(Self {
+            build: engine.build_budget()?,
+            commit: engine.commit_budget()?,
+            what_landed: engine.what_landed_budget()?,
+            finalize: engine.forkchoice_budget()?,
+        })
+    }
+
+    /// How long a stop waits for the slot in flight: the whole slot ([`Self::slot`]), at
+    /// most [`MAX_STOP_WAIT`].
+    pub(crate) fn stop_wait(&self) -> Duration {
+        self.slot().min(MAX_STOP_WAIT)
+    }
+
+    /// The longest one slot can take: two status queries, asking what landed (settling),
+    /// the build, the store write, the commit, asking what landed again, finality.
+    pub(crate) fn slot(&self) -> Duration {
+        [
+            STATUS_TIMEOUT,
+            STATUS_TIMEOUT,
+            self.what_landed,
+            self.build,
+            STORE_TIMEOUT,
+            self.commit,
+            self.what_landed,
+            self.finalize,
+        ]
+        .into_iter()
+        .fold(Duration::ZERO, Duration::saturating_add)
+    }
+}
 
 /// How the Chain actor produces blocks.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +139,12 @@ pub(crate) struct ChainConfig {
     pub(crate) blocks: Option<u64>,
     /// Finalize the head every this many blocks (0: never).
     pub(crate) finalize_every: u64,
+    /// How long each engine request may take.
+    pub(crate) timeouts: ChainTimeouts,
+    /// A block must be durably stored before it is committed (the embedded devnet is
+    /// rebuilt from the stored blocks; a block it held but the store lacks would be lost at
+    /// a restart). Without it a failed store write is logged and the slot goes on.
+    pub(crate) durable_blocks: bool,
 }
 
 /// Where the Chain actor is, for whoever waits on it.
@@ -77,7 +161,7 @@ pub(crate) struct ChainProgress {
 #[derive(Debug)]
 pub(crate) struct ChainShared {
     config: ChainConfig,
-    pending: Mutex<VecDeque<PegIn>>,
+    queue: Mutex<PegInQueue>,
     progress: watch::Sender<ChainProgress>,
     lines: Mutex<Progress>,
     /// Why the last slot waited, so that a long wait is logged once, not every slot.
@@ -88,16 +172,30 @@ pub(crate) struct ChainShared {
     stopped: AtomicBool,
 }
 
+/// Runs `f`, which blocks on a file write, without stalling the runtime's other tasks on a
+/// multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl ChainShared {
-    /// Shared state for a run; `sim` adds simulated peg-ins and peg-outs.
+    /// Shared state for a run; `sim` adds simulated peg-ins and peg-outs; `queue` is the
+    /// peg-in queue (loaded from the data directory, or in memory).
     pub(crate) fn new(
         config: ChainConfig,
         sim: Option<Simulator>,
         summary_every: u64,
+        queue: PegInQueue,
     ) -> Arc<Self> {
+        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
         Arc::new(Self {
             config,
-            pending: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(queue),
             progress: watch::Sender::new(ChainProgress::default()),
             lines: Mutex::new(Progress::new(summary_every)),
             waiting: Mutex::new(None),
@@ -106,36 +204,91 @@ impl ChainShared {
         })
     }
 
+    /// The configuration.
+    pub(crate) const fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
     /// Follows the progress.
     pub(crate) fn subscribe(&self) -> watch::Receiver<ChainProgress> {
         self.progress.subscribe()
     }
 
-    /// Queues peg-ins behind the waiting ones.
-    pub(crate) fn queue_peg_ins(&self, peg_ins: impl IntoIterator<Item = PegIn>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.extend(peg_ins);
-        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(pending.len() as f64);
+    fn queue(&self) -> MutexGuard<'_, PegInQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Puts peg-ins back at the front of the queue (they were there first).
-    fn requeue(&self, peg_ins: Vec<PegIn>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        for p in peg_ins.into_iter().rev() {
-            pending.push_front(p);
+    /// Changes the queue with `f` and persists it; the change stands in memory even when
+    /// the write fails (the error is logged and counted: the next change writes it all).
+    fn update_queue<T>(&self, f: impl FnOnce(&mut PegInQueue) -> T) -> T {
+        self.update_queue_checked(f).0
+    }
+
+    /// [`Self::update_queue`], returning the write's outcome for a caller that must not go
+    /// on without it.
+    fn update_queue_checked<T>(
+        &self,
+        f: impl FnOnce(&mut PegInQueue) -> T,
+    ) -> (T, Result<(), QueueError>) {
+        blocking(|| {
+            let mut queue = self.queue();
+            let out = f(&mut queue);
+            ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
+            let saved = queue.persist();
+            if let Err(e) = &saved {
+                ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "queue").increment(1);
+                tracing::error!(error = %e, severity = ?e.severity(),
+                    "the peg-in queue could not be saved");
+            }
+            (out, saved)
+        })
+    }
+
+    /// Queues new peg-ins behind the waiting ones (a txid already held is queued once);
+    /// beyond the queue's bound they are refused, loudly, and returned for the source to
+    /// keep. (The simulator goes through [`Self::admit_simulated`], which does not create
+    /// what would be refused.)
+    #[cfg(test)]
+    pub(crate) fn queue_peg_ins(&self, peg_ins: impl IntoIterator<Item = PegIn>) -> Admitted {
+        let admitted = self.update_queue(|q| q.admit(peg_ins));
+        if admitted.duplicates > 0 {
+            tracing::info!(duplicates = admitted.duplicates, "peg-ins already queued: kept once");
         }
-        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(pending.len() as f64);
+        if !admitted.refused.is_empty() {
+            self.refused(admitted.refused.len());
+        }
+        admitted
     }
 
-    fn take_pending(&self) -> Vec<PegIn> {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let all = pending.drain(..).collect();
-        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(0.0);
-        all
+    fn refused(&self, n: usize) {
+        ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "queue_full").increment(1);
+        tracing::error!(
+            refused = n,
+            capacity = self.queue().capacity(),
+            "the peg-in queue is full: {n} new peg-in(s) refused; the source keeps them and \
+             offers them again once blocks have minted the waiting ones"
+        );
+    }
+
+    /// The simulator's peg-ins of this slot, as many as the queue has room for: the others
+    /// are not created (the counter does not advance), so nothing is dropped.
+    fn admit_simulated(&self, sim: &Simulator) {
+        let per_slot = sim.peg_ins_per_slot() as usize;
+        let (admitted, not_created) = self.update_queue(|q| {
+            let room = q.room().min(per_slot);
+            let first = q.next_simulated();
+            let next = first.saturating_add(room as u64);
+            q.set_next_simulated(next);
+            (q.admit((first..next).map(Simulator::peg_in)), per_slot - room)
+        });
+        let refused = not_created + admitted.refused.len();
+        if refused > 0 {
+            self.refused(refused);
+        }
     }
 
     fn pending_len(&self) -> usize {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.queue().pending_len()
     }
 }
 
@@ -149,26 +302,45 @@ pub(crate) enum ChainCmd {
     },
     /// A slot task finished.
     SlotDone {
-        /// What it did.
-        outcome: Box<SlotOutcome>,
+        /// What it did, in order (blocks it learned had landed, then its own block).
+        outcomes: Vec<SlotOutcome>,
     },
     /// Stop producing; answered (with the blocks produced) once no slot is running.
     Stop {
         /// Answer.
         reply: RpcReplyPort<u64>,
     },
+    /// The engine moved its head by itself (from `ActorAddresses::chain_events`).
+    HeadChanged(Box<HeadChanged>),
+}
+
+impl From<HeadChanged> for ChainCmd {
+    fn from(change: HeadChanged) -> Self {
+        Self::HeadChanged(Box::new(change))
+    }
+}
+
+impl TryFrom<ChainCmd> for HeadChanged {
+    type Error = ChainCmd;
+
+    fn try_from(cmd: ChainCmd) -> Result<Self, ChainCmd> {
+        match cmd {
+            ChainCmd::HeadChanged(change) => Ok(*change),
+            other => Err(other),
+        }
+    }
 }
 
 /// What one slot did.
 #[derive(Debug)]
 pub(crate) enum SlotOutcome {
-    /// A block was produced and committed.
+    /// A block was produced and committed (or found to have landed).
     Produced(BlockLine),
     /// The engine cannot build yet (initializing, syncing, no usable client).
     Waiting(String),
     /// The slot failed at `stage`.
     Failed {
-        /// `engine`, `build`, `validate` or `commit`.
+        /// `engine`, `settle`, `build`, `validate`, `queue`, `store` or `commit`.
         stage: &'static str,
         /// Why.
         reason: String,
@@ -265,15 +437,19 @@ impl Actor for ChainActor {
                 }
                 state.running = true;
                 let shared = Arc::clone(&state.shared);
+                // Owned by the actor through `running`: the next slot starts only once this
+                // one reported back; it ends by itself within `ChainTimeouts::slot`.
                 tokio::spawn(async move {
-                    let outcome = Box::new(run_slot(&shared).await);
+                    let outcomes = run_slot(&shared).await;
                     // The actor may be gone (stopping); the slot's effects are done either way.
-                    let _ = myself.send_message(ChainCmd::SlotDone { outcome });
+                    let _ = myself.send_message(ChainCmd::SlotDone { outcomes });
                 });
             }
-            ChainCmd::SlotDone { outcome } => {
+            ChainCmd::SlotDone { outcomes } => {
                 state.running = false;
-                record(&state.shared, *outcome);
+                for outcome in outcomes {
+                    record(&state.shared, outcome);
+                }
                 let progress = *state.shared.progress.borrow();
                 if !state.stopped
                     && state.shared.config.blocks.is_some_and(|n| progress.produced >= n)
@@ -296,9 +472,21 @@ impl Actor for ChainActor {
                     state.answer_waiters();
                 }
             }
+            ChainCmd::HeadChanged(change) => head_changed(&state.shared, &change),
         }
         Ok(())
     }
+}
+
+/// The engine moved its head by itself: what discarded blocks had minted goes back to the
+/// front of the queue (a txid still held is kept once).
+fn head_changed(shared: &ChainShared, change: &HeadChanged) {
+    let returned = change.returned_peg_ins.len();
+    let requeued = shared.update_queue(|q| q.admit_back(change.returned_peg_ins.iter().copied()));
+    tracing::warn!(cause = ?change.cause, from = change.from.number, to = change.to.number,
+        to_hash = %change.to.hash, adopted = change.adopted.len(),
+        discarded = change.discarded.len(), returned, requeued,
+        "the engine moved its head; returned peg-ins are queued again first");
 }
 
 fn record(shared: &ChainShared, outcome: SlotOutcome) {
@@ -372,25 +560,107 @@ fn peg_outs(report: &PegOutReport) -> Option<usize> {
         PegOutReport::Scanned { payable, not_payable, malformed, .. } => {
             Some(payable + not_payable + malformed)
         }
-        PegOutReport::NotScanned | PegOutReport::Failed { .. } => None,
+        PegOutReport::NotScanned | PegOutReport::AlreadyReported | PegOutReport::Failed { .. } => {
+            None
+        }
     }
 }
 
-async fn run_slot(shared: &ChainShared) -> SlotOutcome {
-    let started = Instant::now();
+/// One slot: settle what earlier slots left unsettled, then (unless the block limit is
+/// reached) produce a block.
+async fn run_slot(shared: &ChainShared) -> Vec<SlotOutcome> {
     let status = match engine_status().await {
         Ok(status) => status,
-        Err(reason) => return SlotOutcome::Failed { stage: "engine", reason },
+        Err(reason) => return vec![SlotOutcome::Failed { stage: "engine", reason }],
     };
     if !status.state.can_build() {
         let why = status.last_error.map_or_else(String::new, |e| format!(" ({e})"));
-        return SlotOutcome::Waiting(format!("it is {}{why}", status.state));
+        return vec![SlotOutcome::Waiting(format!("it is {}{why}", status.state))];
     }
-    let head = status.heads.head;
+    let mut outcomes = Vec::new();
+    let unsettled = shared.queue().unsettled().to_vec();
+    for entry in &unsettled {
+        match what_landed(shared, entry).await {
+            Ok(Some(mut line)) => {
+                line.finalized = finalize(shared, line.number, line.hash).await;
+                outcomes.push(SlotOutcome::Produced(line));
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                // Nothing is built while a block's fate is unknown: it may be the head.
+                outcomes.push(SlotOutcome::Failed { stage: "settle", reason });
+                return outcomes;
+            }
+        }
+    }
+    let produced = shared.progress.borrow().produced + outcomes.len() as u64;
+    if shared.config.blocks.is_some_and(|n| produced >= n) {
+        return outcomes;
+    }
+    let head = if unsettled.is_empty() {
+        status.heads.head
+    } else {
+        // Settling may have found a block that became the head.
+        match engine_status().await {
+            Ok(status) => status.heads.head,
+            Err(reason) => {
+                outcomes.push(SlotOutcome::Failed { stage: "engine", reason });
+                return outcomes;
+            }
+        }
+    };
+    outcomes.push(produce(shared, head).await);
+    outcomes
+}
+
+/// Asks the engine what became of `entry`'s block and settles its peg-ins: the minted ones
+/// are done, the unminted ones go back to the queue. The block's progress line when it is
+/// canonical (it landed); `Err` when the engine did not answer (the entry stays
+/// unsettled).
+async fn what_landed(shared: &ChainShared, entry: &Unsettled) -> Result<Option<BlockLine>, String> {
+    let landed: Landed = flatten(
+        call_engine(
+            |reply| {
+                ChainMsg::WhatLanded {
+                    correlation: CorrelationId::new(),
+                    block: entry.block,
+                    peg_ins: entry.peg_ins.clone(),
+                    reply,
+                }
+                .into()
+            },
+            shared.config.timeouts.what_landed,
+        )
+        .await,
+    )
+    .map_err(|e| format!("what became of block {} is unknown: {e}", entry.number))?;
+    let requeued = shared.update_queue(|q| {
+        let before = q.pending_len();
+        q.settle(&entry.block, &landed);
+        q.pending_len() - before
+    });
+    tracing::info!(block = entry.number, hash = %entry.block, canonical = landed.canonical,
+        head = landed.head.number, minted = landed.minted.len(), requeued,
+        "settled: {}", if landed.canonical { "the block landed" } else { "the block did not land" });
+    Ok(landed.canonical.then_some(BlockLine {
+        number: entry.number,
+        hash: entry.block,
+        txs: entry.txs,
+        peg_ins: entry.peg_ins.len(),
+        peg_outs: None,
+        build: Duration::ZERO,
+        commit: Duration::ZERO,
+        finalized: false,
+    }))
+}
+
+/// Builds, stores and commits one block on `head`.
+async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
+    let started = Instant::now();
     if let Some(sim) = &shared.sim {
-        shared.queue_peg_ins(sim.peg_ins());
+        shared.admit_simulated(sim);
     }
-    let peg_ins = shared.take_pending();
+    let peg_ins = shared.update_queue(PegInQueue::take_for_build);
     let timestamp = unix_now().max(head.timestamp + 1);
     let correlation = CorrelationId::new();
     let built = flatten(
@@ -400,68 +670,133 @@ async fn run_slot(shared: &ChainShared) -> SlotOutcome {
                     correlation,
                     parent: Some(head.hash),
                     timestamp,
-                    peg_ins: peg_ins.clone(),
+                    peg_ins,
                     fee_recipient: None,
                     prev_randao: None,
                     reply,
                 }
                 .into()
             },
-            BUILD_TIMEOUT,
+            shared.config.timeouts.build,
         )
         .await,
     );
     let built = match built {
         Ok(built) => built,
         Err(reason) => {
-            shared.requeue(peg_ins);
+            shared.update_queue(PegInQueue::build_failed);
             return SlotOutcome::Failed { stage: "build", reason };
         }
     };
     let build_time = started.elapsed();
-    shared.requeue(built.pending.clone());
+    if !built.already_minted.is_empty() {
+        let txids: Vec<B256> = built.already_minted.iter().map(|m| m.peg_in.bitcoin_txid).collect();
+        tracing::info!(
+            count = txids.len(),
+            ?txids,
+            "peg-ins the canonical chain already minted: dropped from the queue"
+        );
+    }
+    let number = built.payload.block_number();
+    let entry = Unsettled {
+        block: built.payload.block_hash(),
+        number,
+        txs: built.payload.as_v1().transactions.len(),
+        peg_ins: built.included.clone(),
+    };
     if let Err(reason) = check_built(&built, &head, timestamp) {
-        shared.requeue(built.included.clone());
+        // Refused: nothing commits this block, so everything it was given goes back (the
+        // already minted ones are set apart again by the next build).
+        shared.update_queue(PegInQueue::build_failed);
         return SlotOutcome::Failed { stage: "validate", reason };
     }
+    // The peg-ins are recorded as unsettled with the block before anyone can mint them.
+    let ((), saved) = shared
+        .update_queue_checked(|q| q.built(entry.clone(), &built.pending, &built.already_minted));
+    let stored = if saved.is_ok() { store_block(&built).await } else { Ok(()) };
+    let not_committed = match (saved, stored) {
+        (Err(e), _) => Some(("queue", e.to_string())),
+        (Ok(()), Err(reason)) if shared.config.durable_blocks => Some(("store", reason)),
+        (Ok(()), Err(reason)) => {
+            tracing::warn!(block = number, %reason, "block not persisted");
+            None
+        }
+        (Ok(()), Ok(())) => None,
+    };
+    if let Some((stage, reason)) = not_committed {
+        // Never committed: its peg-ins go straight back.
+        shared.update_queue(|q| {
+            if let Some(e) = q.landed(&entry.block) {
+                q.admit_back(e.peg_ins);
+            }
+        });
+        return SlotOutcome::Failed { stage, reason };
+    }
     let commit_started = Instant::now();
-    let payload: ExecutionPayload = built.payload.clone();
-    let committed = flatten(
-        call_engine(
-            |reply| {
-                ChainMsg::CommitPayload {
-                    correlation,
-                    payload: Box::new(payload),
-                    sidecar: Box::new(built.sidecar.clone()),
-                    expected_withdrawals: built.withdrawals.clone(),
-                    reply,
-                }
-                .into()
-            },
-            COMMIT_TIMEOUT,
-        )
-        .await,
-    );
-    let committed: Committed = match committed {
-        Ok(c) if c.head => c,
+    let answer = call_engine(
+        |reply| {
+            ChainMsg::CommitPayload {
+                correlation,
+                payload: Box::new(built.payload.clone()),
+                sidecar: Box::new(built.sidecar.clone()),
+                expected_withdrawals: built.withdrawals.clone(),
+                peg_ins: built.included.clone(),
+                reply,
+            }
+            .into()
+        },
+        shared.config.timeouts.commit,
+    )
+    .await;
+    let committed: Result<Committed, String> = match answer {
+        Ok(Ok(c)) if c.head => Ok(c),
+        Ok(Ok(c)) => {
+            Err(format!("block {} was not made the head (status {:?})", c.number, c.status))
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e),
+    };
+    let mut line = match committed {
         Ok(c) => {
-            shared.requeue(built.included.clone());
-            let reason =
-                format!("block {} was not made the head (status {:?})", c.number, c.status);
-            return SlotOutcome::Failed { stage: "commit", reason };
+            shared.update_queue(|q| {
+                q.landed(&entry.block);
+            });
+            BlockLine {
+                number: c.number,
+                hash: c.hash,
+                txs: entry.txs,
+                peg_ins: built.included.len(),
+                peg_outs: peg_outs(&c.peg_outs),
+                build: build_time,
+                commit: commit_started.elapsed(),
+                finalized: false,
+            }
         }
         Err(reason) => {
-            shared.requeue(built.included.clone());
-            return SlotOutcome::Failed { stage: "commit", reason };
+            // The engine may still be finishing the commit: ask, never assume.
+            tracing::info!(block = number, %reason, "commit not confirmed; asking what landed");
+            match what_landed(shared, &entry).await {
+                Ok(Some(line)) => {
+                    BlockLine { build: build_time, commit: commit_started.elapsed(), ..line }
+                }
+                Ok(None) => return SlotOutcome::Failed { stage: "commit", reason },
+                Err(unknown) => {
+                    let reason = format!(
+                        "{reason}; {unknown}: its {} peg-in(s) are held until a later slot \
+                         settles them",
+                        entry.peg_ins.len()
+                    );
+                    return SlotOutcome::Failed { stage: "commit", reason };
+                }
+            }
         }
     };
-    let commit_time = commit_started.elapsed();
-    store_block(&built);
-    let finalized = finalize(shared, &committed).await;
+    line.finalized = finalize(shared, line.number, line.hash).await;
     // After the last block of a bounded run no block would carry a peg-out: send none.
     let last = shared.config.blocks.is_some_and(|n| shared.progress.borrow().produced + 1 >= n);
-    if let Some(sim) = shared.sim.as_ref().filter(|s| !last && s.peg_out_due(committed.number)) {
+    if let Some(sim) = shared.sim.as_ref().filter(|s| !last && s.peg_out_due(line.number)) {
         let sim = Arc::clone(sim);
+        // Ends by itself within the RPC clients' timeouts; nothing waits for it.
         tokio::spawn(async move {
             match sim.send_peg_out().await {
                 Ok(hash) => tracing::info!(tx = %hash, "peg-out transaction sent to the bridge"),
@@ -469,45 +804,35 @@ async fn run_slot(shared: &ChainShared) -> SlotOutcome {
             }
         });
     }
-    if let PegOutReport::Failed { reason } = &committed.peg_outs {
-        tracing::warn!(block = committed.number, %reason, "peg-outs of this block not scanned");
-    }
-    SlotOutcome::Produced(BlockLine {
-        number: committed.number,
-        hash: committed.hash,
-        txs: built.payload.as_v1().transactions.len(),
-        peg_ins: built.included.len(),
-        peg_outs: peg_outs(&committed.peg_outs),
-        build: build_time,
-        commit: commit_time,
-        finalized,
-    })
+    SlotOutcome::Produced(line)
 }
 
-fn store_block(built: &BuiltPayload) {
+/// Hands the block to the Storage actor and waits for the durable write.
+async fn store_block(built: &BuiltPayload) -> Result<(), String> {
     let Some(storage) = registry::where_is(STORAGE_ACTOR).map(ActorRef::<StorageMsg>::from) else {
-        tracing::warn!("no storage actor: block not persisted");
-        return;
+        return Err("no storage actor".into());
     };
-    let block = StoredBlock::new(built.payload.clone(), &built.sidecar);
-    if storage.send_message(StorageMsg::Block(Box::new(block))).is_err() {
-        tracing::warn!("the storage actor stopped: block not persisted");
+    let block = Box::new(StoredBlock::new(built.payload.clone(), &built.sidecar));
+    match storage.call(|reply| StorageMsg::Block(block, reply), Some(STORE_TIMEOUT)).await {
+        Ok(CallResult::Success(written)) => written,
+        Ok(CallResult::Timeout) => Err(format!("not written within {STORE_TIMEOUT:?}")),
+        Ok(CallResult::SenderError) => Err("the storage actor stopped before writing".into()),
+        Err(e) => Err(format!("the storage actor's mailbox is closed: {e}")),
     }
 }
 
-/// Finalizes the new head every `finalize_every` blocks; whether it did.
-async fn finalize(shared: &ChainShared, committed: &Committed) -> bool {
+/// Finalizes block `number` every `finalize_every` blocks; whether it did.
+async fn finalize(shared: &ChainShared, number: u64, hash: B256) -> bool {
     let k = shared.config.finalize_every;
-    if k == 0 || !committed.number.is_multiple_of(k) {
+    if k == 0 || !number.is_multiple_of(k) {
         return false;
     }
-    let hash = committed.hash;
     let result = flatten(
         call_engine(
             |reply| {
                 ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
             },
-            FINALIZE_TIMEOUT,
+            shared.config.timeouts.finalize,
         )
         .await,
     );
@@ -515,7 +840,7 @@ async fn finalize(shared: &ChainShared, committed: &Committed) -> bool {
         Ok(_) => true,
         Err(reason) => {
             ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "finalize").increment(1);
-            tracing::warn!(block = committed.number, %reason, "finalization not recorded");
+            tracing::warn!(block = number, %reason, "finalization not recorded");
             false
         }
     }
@@ -524,11 +849,23 @@ async fn finalize(shared: &ChainShared, committed: &Committed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine_actor::{
+        EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+        peers::{BurnEventsDetected, StoreExecutionData},
+        port::PoolPort,
+        supervision::tree::names::{CHAIN_ACTOR, ENGINE_ACTOR},
+        tree::{registry_addresses, registry_chain_events},
+    };
+    use engine_testkit::{Fault, MockEl, MockElConfig};
     use engine_types::{
-        Satoshis,
-        eips::eip4895::Withdrawal,
-        engine::{ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2, PayloadId},
-        primitives::{Address, B256, Bloom, Bytes, U256},
+        PayloadStatusWire, Satoshis,
+        config::{EndpointConfig, TimeoutConfig},
+        eips::{BlockId, eip4895::Withdrawal},
+        engine::{
+            ExecutionPayload, ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2,
+            PayloadId,
+        },
+        primitives::{Address, Bloom, Bytes, U256},
     };
 
     fn peg_in(n: u8) -> PegIn {
@@ -536,6 +873,23 @@ mod tests {
             evm_address: Address::repeat_byte(n),
             amount: Satoshis(u64::from(n) * 1000),
             bitcoin_txid: B256::repeat_byte(n),
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn config(slot: Duration, commit: Duration) -> ChainConfig {
+        ChainConfig {
+            slot,
+            blocks: None,
+            finalize_every: 0,
+            timeouts: ChainTimeouts {
+                build: 10 * SECOND,
+                commit,
+                what_landed: 20 * SECOND,
+                finalize: 10 * SECOND,
+            },
+            durable_blocks: false,
         }
     }
 
@@ -572,30 +926,261 @@ mod tests {
             withdrawals,
             included: Vec::new(),
             pending: Vec::new(),
+            already_minted: Vec::new(),
             endpoint: "el".into(),
         }
+    }
+
+    /// The tests below register the engine and the Chain under their V2 names, and a
+    /// process has one registry: they take turns (nextest runs each test in its own
+    /// process; `cargo test` runs them as threads of one).
+    static REGISTRY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    /// A real engine over HTTP to a MockEl, and the Chain actor (with a slot so long it
+    /// never ticks: the tests run the slots themselves), each under its V2 name.
+    struct Rig {
+        el: MockEl,
+        shared: Arc<ChainShared>,
+        engine: ActorRef<EngineMsg>,
+        chain: ActorRef<ChainCmd>,
+        _dir: tempfile::TempDir,
+        _turn: tokio::sync::MutexGuard<'static, ()>,
+    }
+
+    impl Rig {
+        /// The Chain gives up on a commit after `commit`.
+        async fn start(commit: Duration) -> Self {
+            let turn = REGISTRY.lock().await;
+            let el = MockEl::start(MockElConfig::default()).await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut engine_config = EngineConfig {
+                endpoints: vec![EndpointConfig {
+                    name: Some("mock".into()),
+                    engine_url: el.engine_url(),
+                    public_url: Some(el.public_url()),
+                    jwt_secret_file: Some(el.jwt_secret_path()),
+                    jwt_id: None,
+                }],
+                timeouts: TimeoutConfig {
+                    forkchoice_updated: 5 * SECOND,
+                    get_payload: 5 * SECOND,
+                    new_payload: 5 * SECOND,
+                    eth: 5 * SECOND,
+                    ..TimeoutConfig::default()
+                },
+                ..EngineConfig::default()
+            };
+            engine_config.retry.max_attempts = 1;
+            let chain_config = engine_types::config::ChainConfig::default();
+            let port = PoolPort::from_config(&engine_config, chain_config.fork_schedule).unwrap();
+            let shared = ChainShared::new(
+                config(Duration::from_secs(3600), commit),
+                None,
+                0,
+                PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+            );
+            let (chain, _) =
+                Actor::spawn(Some(CHAIN_ACTOR.into()), ChainActor, Arc::clone(&shared))
+                    .await
+                    .unwrap();
+            let mut peers =
+                registry_addresses::<BurnEventsDetected, StoreExecutionData>(false, false, false);
+            peers.chain_events = Some(registry_chain_events::<ChainCmd>());
+            let mut config = EngineActorConfig::new(chain_config, dir.path());
+            config.tick_interval = Duration::from_millis(50);
+            let args = EngineArgs { config, port: Arc::new(port), peers };
+            let (engine, _) =
+                Actor::spawn(Some(ENGINE_ACTOR.into()), EngineActor, args).await.unwrap();
+            let rig = Self { el, shared, engine, chain, _dir: dir, _turn: turn };
+            rig.until_ready().await;
+            rig
+        }
+
+        /// Waits until the engine can build.
+        async fn until_ready(&self) {
+            for _ in 0..400 {
+                if engine_status().await.is_ok_and(|s| s.state.can_build()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("the engine never became ready: {:?}", engine_status().await);
+        }
+
+        /// The withdrawals of canonical block `number`, as the engine reads it from the EL.
+        async fn withdrawals(&self, number: u64) -> Vec<Withdrawal> {
+            let block = call_engine(
+                |reply| {
+                    QueryMsg::GetBlock {
+                        correlation: CorrelationId::new(),
+                        block: BlockId::number(number),
+                        with_txs: false,
+                        reply,
+                    }
+                    .into()
+                },
+                10 * SECOND,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("no block {number}"));
+            block.withdrawals.map(|w| w.to_vec()).unwrap_or_default()
+        }
+
+        fn pending(&self) -> Vec<PegIn> {
+            let mut queue = self.shared.queue();
+            let all = queue.take_for_build();
+            queue.build_failed();
+            all
+        }
+
+        async fn finish(self) {
+            self.engine.stop_and_wait(None, None).await.unwrap();
+            self.chain.stop_and_wait(None, None).await.unwrap();
+        }
+    }
+
+    /// The addresses minted by `withdrawals`.
+    fn minted(withdrawals: &[Withdrawal]) -> Vec<Address> {
+        withdrawals.iter().map(|w| w.address).collect()
     }
 
     /// Peg-ins handed back go before the ones that arrived since, in their original order.
     #[test]
     fn requeued_peg_ins_keep_their_place() {
-        let config = ChainConfig { slot: Duration::from_secs(1), blocks: None, finalize_every: 0 };
-        let shared = ChainShared::new(config, None, 0);
+        let shared = ChainShared::new(
+            config(SECOND, SECOND),
+            None,
+            0,
+            PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+        );
         shared.queue_peg_ins([peg_in(1), peg_in(2)]);
-        let taken = shared.take_pending();
+        shared.update_queue(PegInQueue::take_for_build);
         shared.queue_peg_ins([peg_in(3)]);
-        shared.requeue(taken);
-        assert_eq!(shared.take_pending(), [peg_in(1), peg_in(2), peg_in(3)]);
-        assert_eq!(shared.pending_len(), 0);
+        shared.update_queue(PegInQueue::build_failed);
+        assert_eq!(
+            shared.update_queue(PegInQueue::take_for_build),
+            [peg_in(1), peg_in(2), peg_in(3)]
+        );
+    }
+
+    /// A commit the Chain gave up on (its budget is shorter than the EL's newPayload) is
+    /// finished by the engine's worker: the Chain asks what landed, counts the block as
+    /// produced, queues nothing again, and the next block mints only new peg-ins. Every
+    /// peg-in is minted exactly once and the block is committed once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_that_outlives_its_caller_is_learned_not_repeated() {
+        let budget = Duration::from_millis(200);
+        let rig = Rig::start(budget).await;
+        rig.el.fail_next("engine_newPayloadV2", Fault::Delay(SECOND), 1);
+        rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
+        let outcomes = run_slot(&rig.shared).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        assert_eq!((line.number, line.peg_ins), (1, 2), "{line}");
+        // Not a speed check: the answer came from WhatLanded, asked once the budget ran out.
+        assert!(line.commit >= budget, "{line}");
+        assert_eq!(rig.el.head().hash, line.hash);
+        assert_eq!(rig.el.calls("engine_newPayloadV2").len(), 1, "committed once");
+        assert!(rig.pending().is_empty() && rig.shared.queue().unsettled().is_empty());
+
+        rig.shared.queue_peg_ins([peg_in(3)]);
+        let outcomes = run_slot(&rig.shared).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        assert_eq!((line.number, line.peg_ins), (2, 1), "{line}");
+        let mut all = minted(&rig.withdrawals(1).await);
+        all.extend(minted(&rig.withdrawals(2).await));
+        assert_eq!(all, [peg_in(1), peg_in(2), peg_in(3)].map(|p| p.evm_address));
+        rig.finish().await;
+    }
+
+    /// A commit answered SYNCING is not the head: the Chain asks what landed and queues the
+    /// unminted peg-ins again (here all of them, first, in order); once the EL is in sync
+    /// they are minted once, in the next block.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_syncing_commit_requeues_only_what_did_not_land() {
+        let rig = Rig::start(10 * SECOND).await;
+        rig.el.fail_next("engine_newPayloadV2", Fault::Status(PayloadStatusWire::syncing()), 1);
+        rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
+        let outcomes = run_slot(&rig.shared).await;
+        let [SlotOutcome::Failed { stage: "commit", reason }] = outcomes.as_slice() else {
+            panic!("{outcomes:?}")
+        };
+        assert!(reason.contains("was not made the head"), "{reason}");
+        assert_eq!(rig.pending(), [peg_in(1), peg_in(2)]);
+        assert!(rig.shared.queue().unsettled().is_empty());
+        assert_eq!(rig.el.head().header.number, 0, "the EL never imported it");
+
+        rig.until_ready().await;
+        let outcomes = run_slot(&rig.shared).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        assert_eq!((line.number, line.peg_ins), (1, 2), "{line}");
+        assert_eq!(
+            minted(&rig.withdrawals(1).await),
+            [peg_in(1), peg_in(2)].map(|p| p.evm_address)
+        );
+        assert!(rig.pending().is_empty());
+        rig.finish().await;
+    }
+
+    /// When the engine walks its head back (the EL declared it INVALID), the peg-ins the
+    /// discarded block minted reach the Chain (`HeadChanged` through the registry) and go
+    /// back to the front of its queue, before the ones waiting.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn peg_ins_of_a_discarded_block_come_back_first() {
+        let rig = Rig::start(10 * SECOND).await;
+        rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
+        let outcomes = run_slot(&rig.shared).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        let head = line.hash;
+        rig.shared.queue_peg_ins([peg_in(3)]);
+        let genesis = rig.el.genesis().hash;
+        rig.el.fail_next(
+            "engine_forkchoiceUpdatedV2",
+            Fault::Status(PayloadStatusWire::invalid(
+                Some(genesis),
+                "declared invalid by the test",
+            )),
+            1,
+        );
+        let answer = call_engine(
+            |reply| {
+                ChainMsg::ForkchoiceUpdate {
+                    correlation: CorrelationId::new(),
+                    head,
+                    safe: B256::ZERO,
+                    finalized: B256::ZERO,
+                    reply,
+                }
+                .into()
+            },
+            10 * SECOND,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(answer, Err(ActorError::Rejected { .. })), "{answer:?}");
+        let mut pending = Vec::new();
+        for _ in 0..400 {
+            pending = rig.pending();
+            if pending.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(pending, [peg_in(1), peg_in(2), peg_in(3)]);
+        rig.finish().await;
     }
 
     /// A Chain incarnation started after the node asked for the stop (a restart by the
     /// supervision tree while the node shuts down) does not run slots again.
     #[tokio::test]
     async fn an_incarnation_after_stop_stays_stopped() {
-        let config =
-            ChainConfig { slot: Duration::from_secs(3600), blocks: None, finalize_every: 0 };
-        let shared = ChainShared::new(config, None, 0);
+        let shared = ChainShared::new(
+            config(Duration::from_secs(3600), SECOND),
+            None,
+            0,
+            PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+        );
         let timeout = Some(Duration::from_secs(10));
         let (first, first_join) =
             Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
@@ -614,6 +1199,22 @@ mod tests {
         assert_eq!(shared.lines.lock().unwrap().failures(), 0, "no slot ran");
         second.stop(None);
         second_join.await.unwrap();
+    }
+
+    /// The Chain's timeouts are the engine's budgets, and a stop waits for a whole slot.
+    #[test]
+    fn timeouts_come_from_the_engine_budgets() {
+        let engine = EngineConfig::default();
+        let t = ChainTimeouts::from_engine(&engine).unwrap();
+        assert_eq!(t.build, engine.build_budget().unwrap());
+        assert_eq!(t.commit, engine.commit_budget().unwrap());
+        assert_eq!(t.what_landed, engine.what_landed_budget().unwrap());
+        assert_eq!(t.finalize, engine.forkchoice_budget().unwrap());
+        assert!(t.slot() > t.build + t.commit + 2 * t.what_landed);
+        assert_eq!(t.stop_wait(), MAX_STOP_WAIT, "the defaults' slot is longer");
+        let fast =
+            ChainTimeouts { build: SECOND, commit: SECOND, what_landed: SECOND, finalize: SECOND };
+        assert_eq!(fast.stop_wait(), fast.slot());
     }
 
     /// A payload on the head, at the slot's time, with the packed withdrawals passes; any

@@ -59,7 +59,7 @@ async fn twenty_blocks_on_the_devnet() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     files.sort();
-    assert_eq!(files, ["engine-state.json", "execution.redb"]);
+    assert_eq!(files, ["chain-queue.json", "engine-state.json", "execution.redb"]);
     let db = redb::Database::open(dir.path().join("execution.redb")).unwrap();
     let read = db.begin_read().unwrap();
     for table in ["blocks", "receipts"] {
