@@ -731,6 +731,17 @@ impl Worker {
         Ok(())
     }
 
+    /// Sends `heads` (no attributes) to every endpoint and returns the EL's verdict on them.
+    async fn ask_head(&self, heads: ForkchoiceHeads) -> Result<HeadVerdict, ActorError> {
+        let outcome = self
+            .core
+            .port
+            .forkchoice_updated(heads.state(), heads.head.timestamp)
+            .await
+            .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
+        head_verdict(&outcome, "forkchoiceUpdated")
+    }
+
     /// Sends `heads` to the EL; persists and publishes them when it applies them. INVALID
     /// for our own head walks the head back (see [`reconcile`]).
     async fn send_forkchoice(
@@ -738,13 +749,7 @@ impl Worker {
         correlation: CorrelationId,
         heads: ForkchoiceHeads,
     ) -> Result<(), ActorError> {
-        let outcome = self
-            .core
-            .port
-            .forkchoice_updated(heads.state(), heads.head.timestamp)
-            .await
-            .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
-        match head_verdict(&outcome, "forkchoiceUpdated")? {
+        match self.ask_head(heads).await? {
             HeadVerdict::Applied => {
                 let mut next = self.state.clone();
                 next.apply(heads);

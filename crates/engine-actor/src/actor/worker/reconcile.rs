@@ -17,7 +17,7 @@
 //! -38006. An engine that "brings the EL back to our head" stalls on both, so the head
 //! the EL holds wins whenever it extends ours and passes our checks.
 
-use super::{HeadVerdict, Worker, head_verdict};
+use super::{HeadVerdict, Worker};
 use crate::{
     error::ActorError,
     heads::BlockRef,
@@ -67,13 +67,7 @@ impl Worker {
         if let Some(intent) = next.finality_intent {
             heads = heads.with_finalized(intent);
         }
-        let outcome = self
-            .core
-            .port
-            .forkchoice_updated(heads.state(), heads.head.timestamp)
-            .await
-            .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
-        let verdict = head_verdict(&outcome, "forkchoiceUpdated")?;
+        let verdict = self.ask_head(heads).await?;
         if let HeadVerdict::Invalid(status) = &verdict {
             // Adopted blocks were validated by us; an INVALID here is about our own head.
             self.commit_state(next).await?;
@@ -299,13 +293,7 @@ impl Worker {
             returned_peg_ins: returned.iter().map(|m| m.peg_in).collect(),
         });
         let heads = self.state.heads;
-        let outcome = self
-            .core
-            .port
-            .forkchoice_updated(heads.state(), heads.head.timestamp)
-            .await
-            .map_err(|e| ActorError::from_client(e, "set head to", heads.head.hash))?;
-        match head_verdict(&outcome, "forkchoiceUpdated")? {
+        match self.ask_head(heads).await? {
             HeadVerdict::Applied => self.set_el(ElCondition::Synced),
             HeadVerdict::Undecided => self.set_el(ElCondition::Syncing),
             HeadVerdict::Invalid(status) => {
