@@ -99,3 +99,57 @@ async fn drives_an_external_client_by_flag() {
     assert!(!lines.iter().any(|l| l.contains("embedded devnet")), "no devnet of its own");
     assert_eq!(el.head().number, 3);
 }
+
+/// A client that never goes back to an older head (Geth's rule; Reth's -38006 below its
+/// finality; the same with an `eth_syncing` that fails like EthereumJS without peers) got
+/// ahead of the node's saved state: the node is restarted on a state file from two blocks
+/// earlier, adopts the client's blocks and produces the next ones on top of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produces_after_a_client_that_never_rewinds_got_ahead_of_the_saved_state() {
+    use engine_testkit::{
+        AncestorPolicy, SyncingProbe,
+        devnet::{DevnetConfig, DevnetEl, dev_genesis},
+    };
+    for (policy, syncing) in [
+        (AncestorPolicy::Skip, SyncingProbe::Synced),
+        (AncestorPolicy::TooDeepReorg, SyncingProbe::NoPeers),
+    ] {
+        let genesis = dev_genesis(engine_types::ForkSchedule::default()).unwrap();
+        let config =
+            DevnetConfig { ancestor_policy: policy, syncing, ..DevnetConfig::new(genesis) };
+        let el = DevnetEl::start(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let run = |blocks: &str| {
+            let mut args = base_args(dir.path());
+            args.extend([
+                "--engine-url".to_string(),
+                el.engine_url(),
+                "--public-url".to_string(),
+                el.public_url(),
+                "--jwt-secret".to_string(),
+                el.jwt_secret_path().display().to_string(),
+                "--blocks".to_string(),
+                blocks.to_string(),
+                "--slot-time".to_string(),
+                "100ms".to_string(),
+                "--finalize-every".to_string(),
+                "2".to_string(),
+            ]);
+            Node::spawn(&args).exit()
+        };
+        let (exit, stderr, lines) = run("2").await;
+        assert!(exit.success(), "{policy:?}: {exit}: {stderr}");
+        assert_eq!(block_numbers(&lines), [1, 2], "{policy:?}");
+        let state = dir.path().join(engine_actor::persist::STATE_FILE_NAME);
+        let saved_at_two = std::fs::read(&state).unwrap();
+        let (exit, stderr, _) = run("2").await;
+        assert!(exit.success(), "{policy:?}: {exit}: {stderr}");
+        assert_eq!(el.head().number, 4, "{policy:?}");
+        std::fs::write(&state, saved_at_two).unwrap();
+
+        let (exit, stderr, lines) = run("2").await;
+        assert!(exit.success(), "{policy:?}: {exit}: {stderr}\n{}", lines.join("\n"));
+        assert_eq!(block_numbers(&lines), [5, 6], "{policy:?}: {}", lines.join("\n"));
+        assert_eq!(el.head().number, 6, "{policy:?}: the client was never sent back");
+    }
+}
