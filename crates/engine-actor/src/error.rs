@@ -125,6 +125,30 @@ pub enum ActorError {
         /// Why the engine cannot follow it by itself.
         reason: String,
     },
+    /// The execution client answered VALID to an older head but kept its own (Geth and
+    /// Reth do not go back to an ancestor of their head): the engine's head stays.
+    #[error(
+        "the execution client kept its head, block {} ({}), instead of going back to block {} \
+         ({}); the engine never asks an execution client to rewind",
+        el.number, el.hash, requested.number, requested.hash
+    )]
+    WouldRewind {
+        /// The head asked for.
+        requested: BlockRef,
+        /// The EL's head, unchanged.
+        el: BlockRef,
+    },
+    /// A block named as finalized is not on the head's chain.
+    #[error(
+        "block {} ({}) is not on the chain of the head, block {} ({})",
+        block.number, block.hash, head.number, head.hash
+    )]
+    NotOnChain {
+        /// The block named.
+        block: BlockRef,
+        /// The head.
+        head: BlockRef,
+    },
     /// A transaction asked about is not a peg-out the Bridge may pay (yet).
     #[error(transparent)]
     PegOut(#[from] PegOutRefusal),
@@ -248,7 +272,9 @@ impl ActorError {
             | Self::InvalidPayload { .. }
             | Self::UnknownPayload { .. }
             | Self::UnknownBlock { .. }
-            | Self::AlreadyMinted { .. } => Severity::Reset,
+            | Self::AlreadyMinted { .. }
+            | Self::WouldRewind { .. }
+            | Self::NotOnChain { .. } => Severity::Reset,
             Self::FinalizedRegression { .. }
             | Self::Pack(_)
             | Self::StateFile { .. }
@@ -275,6 +301,8 @@ impl ActorError {
             Self::StateFile { .. } => "state_file".into(),
             Self::Stopped => "stopped".into(),
             Self::AlreadyMinted { .. } => "already_minted".into(),
+            Self::WouldRewind { .. } => "would_rewind".into(),
+            Self::NotOnChain { .. } => "not_on_chain".into(),
             Self::PegOut(PegOutRefusal::NotFound { .. }) => "peg_out_not_found".into(),
             Self::PegOut(PegOutRefusal::NotCanonical { .. }) => "peg_out_not_canonical".into(),
             Self::PegOut(PegOutRefusal::Reverted { .. }) => "peg_out_reverted".into(),

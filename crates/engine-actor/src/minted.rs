@@ -3,10 +3,12 @@
 //! imported block, a restart) mints one twice.
 //!
 //! It lives in the persisted state and changes only with the head: a block's peg-ins are
-//! recorded when it becomes the head, removed when it leaves the canonical chain (an
-//! INVALID walk-back), and pruned once they are below the finalized block, where nothing
-//! can take them back. Its size is bounded ([`MintLedger::is_full`]): a full ledger makes
-//! builds leave new peg-ins pending (never dropped) until finality prunes it.
+//! recorded when it becomes the head; when the block leaves the canonical chain (a reorg,
+//! an INVALID walk-back) they move to the orphans (and go back to the Chain), and when the
+//! block becomes canonical again they move back (so a branch that returns does not mint
+//! twice); both lists are pruned once below the finalized block, where nothing can take
+//! a mint back. Its size is bounded ([`MintLedger::is_full`]): a full ledger makes builds
+//! leave new peg-ins pending (never dropped) until finality prunes it.
 
 use crate::heads::BlockRef;
 use engine_types::{PegIn, primitives::B256};
@@ -25,35 +27,73 @@ pub struct MintedPegIn {
     pub block: BlockRef,
 }
 
-/// Minted peg-ins above the finalized block, oldest block first.
+/// Minted peg-ins above the finalized block: those of the canonical chain, oldest block
+/// first, and those of blocks that left it (which may come back).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MintLedger(pub(crate) Vec<MintedPegIn>);
+pub struct MintLedger {
+    /// Minted by canonical blocks.
+    #[serde(default)]
+    pub(crate) canonical: Vec<MintedPegIn>,
+    /// Minted by blocks that left the canonical chain: not minted now, minted again if
+    /// their block comes back.
+    #[serde(default)]
+    pub(crate) orphaned: Vec<MintedPegIn>,
+}
 
 impl MintLedger {
-    /// How many peg-ins are recorded.
+    /// How many peg-ins the canonical chain minted (above finality).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.canonical.len()
     }
 
-    /// Whether nothing is recorded.
+    /// Whether the canonical chain minted nothing (above finality).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.canonical.is_empty()
     }
 
-    /// Whether `more` peg-ins would pass `capacity`.
+    /// Whether `more` peg-ins would pass `capacity` (orphans count: they are kept too).
     pub fn is_full(&self, more: usize, capacity: usize) -> bool {
-        self.0.len().saturating_add(more) > capacity
+        self.canonical.len().saturating_add(self.orphaned.len()).saturating_add(more) > capacity
     }
 
-    /// Every recorded peg-in, oldest block first.
+    /// Every peg-in the canonical chain minted, oldest block first.
     pub fn entries(&self) -> &[MintedPegIn] {
-        &self.0
+        &self.canonical
+    }
+
+    /// Peg-ins of blocks that left the canonical chain.
+    pub fn orphaned(&self) -> &[MintedPegIn] {
+        &self.orphaned
     }
 
     /// The record of `bitcoin_txid`, if the canonical chain minted it.
     pub fn find(&self, bitcoin_txid: &B256) -> Option<&MintedPegIn> {
-        self.0.iter().find(|m| m.peg_in.bitcoin_txid == *bitcoin_txid)
+        self.canonical.iter().find(|m| m.peg_in.bitcoin_txid == *bitcoin_txid)
+    }
+
+    /// What the canonical block `block` minted.
+    pub fn minted_by(&self, block: &B256) -> Vec<PegIn> {
+        self.canonical.iter().filter(|m| m.block.hash == *block).map(|m| m.peg_in).collect()
+    }
+
+    /// The blocks `hashes` left the canonical chain: what they minted moves to the orphans
+    /// and is returned, oldest first.
+    pub fn orphan(&mut self, hashes: &[B256]) -> Vec<MintedPegIn> {
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            self.canonical.iter().partition(|m| hashes.contains(&m.block.hash));
+        self.canonical = kept;
+        self.orphaned.extend(gone.iter().copied());
+        gone
+    }
+
+    /// The block `block` is canonical again: what it minted before counts again. Returns
+    /// those peg-ins.
+    pub fn restore(&mut self, block: &BlockRef) -> Vec<PegIn> {
+        let (back, kept): (Vec<_>, Vec<_>) =
+            self.orphaned.iter().partition(|m| m.block.hash == block.hash);
+        self.orphaned = kept;
+        self.canonical.extend(back.iter().copied());
+        back.iter().map(|m| m.peg_in).collect()
     }
 
     /// Splits `peg_ins` into those not minted yet (duplicates within the list dropped, first
@@ -89,21 +129,27 @@ impl MintLedger {
 
     /// Records `peg_ins` as minted by `block`.
     pub fn record(&mut self, block: BlockRef, peg_ins: &[PegIn]) {
-        self.0.extend(peg_ins.iter().map(|&peg_in| MintedPegIn { peg_in, block }));
+        self.canonical.extend(peg_ins.iter().map(|&peg_in| MintedPegIn { peg_in, block }));
     }
 
-    /// Removes what blocks above `number` minted (they left the canonical chain) and
-    /// returns it, oldest first.
+    /// Moves what canonical blocks above `number` minted to the orphans (they left the
+    /// canonical chain) and returns it, oldest first.
     pub fn discard_above(&mut self, number: u64) -> Vec<MintedPegIn> {
-        let (gone, kept) = self.0.iter().partition(|m| m.block.number > number);
-        self.0 = kept;
-        gone
+        let hashes: Vec<B256> = self
+            .canonical
+            .iter()
+            .filter(|m| m.block.number > number)
+            .map(|m| m.block.hash)
+            .collect();
+        self.orphan(&hashes)
     }
 
-    /// Forgets what blocks below `finalized` minted: finality means nothing can take those
-    /// mints back, and the Chain's own records cover them from there.
+    /// Forgets what blocks below `finalized` minted, orphans included: finality means
+    /// nothing can take those mints back (or bring an orphan back), and the Chain's own
+    /// records cover them from there.
     pub fn prune_below(&mut self, finalized: u64) {
-        self.0.retain(|m| m.block.number >= finalized);
+        self.canonical.retain(|m| m.block.number >= finalized);
+        self.orphaned.retain(|m| m.block.number >= finalized);
     }
 }
 
@@ -164,10 +210,15 @@ mod tests {
         let gone = ledger.discard_above(2);
         assert_eq!(gone.iter().map(|m| m.block.number).collect::<Vec<_>>(), [3, 4]);
         assert_eq!(ledger.len(), 2);
-        ledger.prune_below(2);
-        assert_eq!(ledger.entries()[0].block.number, 2);
-        assert_eq!(ledger.len(), 1);
+        assert!(ledger.find(&peg_in(3).bitcoin_txid).is_none(), "no longer minted");
+        // Block 3 comes back: its peg-in is minted again, block 4's is not.
+        assert_eq!(ledger.restore(&block(3)), [peg_in(3)]);
+        assert!(ledger.find(&peg_in(3).bitcoin_txid).is_some());
+        assert_eq!(ledger.orphaned().len(), 1);
+        ledger.prune_below(4);
+        assert_eq!(ledger.len(), 0, "{ledger:?}");
+        assert_eq!(ledger.orphaned().len(), 1, "block 4's orphan is not below finality");
         assert!(!ledger.is_full(1, 2));
-        assert!(ledger.is_full(2, 2));
+        assert!(ledger.is_full(2, 2), "orphans count toward the bound");
     }
 }

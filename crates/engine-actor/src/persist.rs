@@ -73,7 +73,7 @@ impl PersistedState {
             heads,
             next_withdrawal_index: 0,
             in_flight: None,
-            minted: MintLedger(Vec::new()),
+            minted: MintLedger { canonical: Vec::new(), orphaned: Vec::new() },
             finality_intent: None,
         }
     }

@@ -12,6 +12,7 @@
 //! [`MintLedger`](crate::minted::MintLedger) in the persisted state says which peg-ins the
 //! canonical chain minted.
 
+mod branch;
 mod reconcile;
 
 use super::core::{CachedBuild, Core, View};
@@ -21,7 +22,7 @@ use crate::{
     messages::{BuiltPayload, Committed, Landed, PegOutReport, Reply},
     metrics,
     minted::Conflict,
-    peers::{BurnEventsDetected, HeadChanged, StoreExecutionData},
+    peers::{BurnEventsDetected, HeadChangeCause, HeadChanged, StoreExecutionData},
     persist::{InFlight, PersistedState, StateStore},
     status::ElCondition,
 };
@@ -323,25 +324,32 @@ impl Worker {
         let forks = self.core.config.chain.fork_schedule;
         let shanghai = forks.is_active(engine_types::Fork::Shanghai, job.timestamp);
         let cancun = forks.is_active(engine_types::Fork::Cancun, job.timestamp);
+        // Building on another block than our head moves the head there: judge mints and
+        // indices on that branch.
+        let current = self.state.heads.head;
+        let mut next = self.state.clone();
+        let rebased = self.rebase(&mut next, current, parent).await?;
         // Never mint what the canonical chain minted; a full ledger leaves the rest pending.
-        let (fresh, already_minted) = self.state.minted.partition(&job.peg_ins);
-        let ledger_full = self.state.minted.is_full(fresh.len(), self.core.config.ledger_capacity);
-        if ledger_full && !fresh.is_empty() {
+        let (fresh, already_minted) = next.minted.partition(&job.peg_ins);
+        let unminted = |pending: Vec<PegIn>, next_index| engine_types::WithdrawalBatch {
+            pending,
+            next_index,
+            ..Default::default()
+        };
+        let index = next.next_withdrawal_index;
+        let mut batch =
+            if shanghai { pack_withdrawals(&fresh, index)? } else { unminted(fresh, index) };
+        // The bound counts what this block would mint, not the whole backlog.
+        if next.minted.is_full(batch.included.len(), self.core.config.ledger_capacity) {
             tracing::warn!(
-                entries = self.state.minted.len(),
-                pending = fresh.len(),
+                entries = next.minted.len(),
+                pending = batch.included.len() + batch.pending.len(),
                 "minted-peg-in ledger full: peg-ins stay pending until finality prunes it"
             );
+            let mut pending = std::mem::take(&mut batch.included);
+            pending.append(&mut batch.pending);
+            batch = unminted(pending, index);
         }
-        let batch = if shanghai && !ledger_full {
-            pack_withdrawals(&fresh, self.state.next_withdrawal_index)?
-        } else {
-            engine_types::WithdrawalBatch {
-                pending: fresh,
-                next_index: self.state.next_withdrawal_index,
-                ..Default::default()
-            }
-        };
         let attributes = PayloadAttributes {
             timestamp: job.timestamp,
             prev_randao: job.prev_randao.unwrap_or_default(),
@@ -355,7 +363,7 @@ impl Worker {
             target_gas_limit: None,
         };
         let request = BuildRequest::from_attributes(&attributes);
-        let heads = self.state.heads.with_head(parent);
+        let heads = next.heads.with_head(parent);
         let built = match self.core.port.build_payload(heads.state(), attributes).await {
             Ok(built) => built,
             Err(e @ ClientError::BuildSkipped { .. }) => {
@@ -376,7 +384,6 @@ impl Worker {
         let sidecar = built.sidecar;
         // The EL applied the forkchoice state (head = parent) before building; what the
         // block mints is remembered until it becomes the head, for a crash in between.
-        let mut next = self.state.clone();
         next.heads = heads;
         next.in_flight = Some(InFlight {
             block: response.payload.block_hash(),
@@ -384,6 +391,7 @@ impl Worker {
             peg_ins: batch.included.clone(),
         });
         self.commit_state(next).await?;
+        self.tell_rebased(correlation, HeadChangeCause::Requested, current, parent, rebased);
         let header = self
             .core
             .validator
@@ -409,47 +417,6 @@ impl Worker {
         Ok(payload)
     }
 
-    /// Refuses a block whose peg-ins would mint something twice, do not pack into its
-    /// withdrawals exactly, or whose withdrawal indices do not continue the chain it
-    /// extends.
-    fn check_mints(
-        &self,
-        block: B256,
-        parent: B256,
-        expected_withdrawals: &[Withdrawal],
-        peg_ins: &[PegIn],
-    ) -> Result<(), ActorError> {
-        match self.state.minted.first_conflict(peg_ins) {
-            Some(Conflict::Minted(m)) => {
-                return Err(ActorError::AlreadyMinted {
-                    bitcoin_txid: m.peg_in.bitcoin_txid,
-                    block: Some(m.block),
-                });
-            }
-            Some(Conflict::Repeated(bitcoin_txid)) => {
-                return Err(ActorError::AlreadyMinted { bitcoin_txid, block: None });
-            }
-            None => {}
-        }
-        let invalid = |reason: String| ActorError::InvalidPayload { block, reason };
-        let next_index = self.state.next_withdrawal_index;
-        let start = expected_withdrawals.first().map_or(next_index, |w| w.index);
-        if parent == self.state.heads.head.hash && start != next_index {
-            return Err(invalid(format!(
-                "its first withdrawal index {start} does not continue the chain's {next_index}"
-            )));
-        }
-        let packed = pack_withdrawals(peg_ins, start)?;
-        if packed.withdrawals != expected_withdrawals || !packed.pending.is_empty() {
-            return Err(invalid(format!(
-                "its {} peg-in(s) do not pack into exactly its {} expected withdrawal(s)",
-                peg_ins.len(),
-                expected_withdrawals.len()
-            )));
-        }
-        Ok(())
-    }
-
     async fn commit(
         &mut self,
         correlation: CorrelationId,
@@ -461,7 +428,9 @@ impl Worker {
         let hash = payload.block_hash();
         let current = self.state.heads.head;
         if hash == current.hash {
-            // A repeated commit (its caller timed out, or retried): it landed already.
+            // A repeated commit (its caller timed out, or retried): it landed already; make
+            // sure the ledger knows what it minted.
+            self.settle_canonical(current, peg_ins).await?;
             return Ok(Committed {
                 hash,
                 number: current.number,
@@ -470,7 +439,17 @@ impl Worker {
                 peg_outs: PegOutReport::AlreadyReported,
             });
         }
-        self.check_mints(hash, payload.parent_hash(), expected_withdrawals, peg_ins)?;
+        // A block on another parent than our head is a reorg: judge its mints and indices
+        // against the branch it extends, not against the one it abandons.
+        let parent = payload.parent_hash();
+        let mut next = self.state.clone();
+        let rebased = if parent == current.hash {
+            branch::Rebased::default()
+        } else {
+            let (parent_ref, _) = self.block_ref(parent).await?;
+            self.rebase(&mut next, current, parent_ref).await?
+        };
+        check_mints(&next, hash, expected_withdrawals, peg_ins)?;
         let ours = self.find_built(hash);
         let header = match ours.as_deref() {
             // Our own payload, unchanged since it was validated when built.
@@ -487,7 +466,7 @@ impl Worker {
             }
         };
         let new_head = BlockRef::new(hash, header.number, header.timestamp);
-        let heads = self.state.heads.with_head(new_head);
+        let heads = next.heads.with_head(new_head);
         let outcome = self
             .core
             .port
@@ -519,18 +498,24 @@ impl Worker {
             HeadVerdict::Invalid(status) => Err(ActorError::Rejected { block: hash, status }),
             HeadVerdict::Applied => {
                 self.remember_header(hash, header);
-                let mut next = self.state.clone();
                 next.heads = heads;
                 next.minted.record(new_head, peg_ins);
                 if let Some(last) = expected_withdrawals.last() {
                     next.next_withdrawal_index = last.index.saturating_add(1);
                 }
                 // Our build of this block landed, or a sibling did: either way it is settled.
-                if next.in_flight.as_ref().is_some_and(|f| f.parent == current.hash) {
+                if next.in_flight.as_ref().is_some_and(|f| f.parent == parent) {
                     next.in_flight = None;
                 }
                 self.commit_state(next).await?;
                 self.set_el(ElCondition::Synced);
+                self.tell_rebased(
+                    correlation,
+                    HeadChangeCause::Requested,
+                    current,
+                    new_head,
+                    rebased,
+                );
                 let peg_outs = self.report_peg_outs(correlation, new_head).await;
                 Ok(Committed { hash, number: new_head.number, status, head: true, peg_outs })
             }
@@ -573,37 +558,66 @@ impl Worker {
 
     /// Where `block` and `peg_ins` stand once every earlier job has finished. A commit
     /// whose reply was lost may have landed at the EL all the same: the EL's head is
-    /// reconciled first (adopted when it extends ours), so the answer is the EL's truth.
+    /// reconciled first (adopted when it extends ours), so the answer is the EL's truth; if
+    /// that fails, so does the answer (it would not be final).
     async fn what_landed(
         &mut self,
         correlation: CorrelationId,
         block: B256,
         peg_ins: &[PegIn],
     ) -> Result<Landed, ActorError> {
-        if block != self.state.heads.head.hash
-            && let Err(e) = self.reconcile(correlation).await
-        {
-            tracing::warn!(error = %e, "could not reconcile with the EL before answering");
+        if block != self.state.heads.head.hash {
+            self.reconcile(correlation).await?;
         }
         let head = self.state.heads.head;
-        let canonical = if block == head.hash {
-            true
+        let landed_at = if block == head.hash {
+            Some(head)
         } else {
             match self.block_ref(block).await {
-                Ok((r, _)) if r.number <= head.number => self.is_canonical(r).await?,
-                Ok(_) | Err(ActorError::UnknownBlock { .. }) => false,
+                Ok((r, _)) if r.number <= head.number && self.is_canonical(r).await? => Some(r),
+                Ok(_) | Err(ActorError::UnknownBlock { .. }) => None,
                 Err(e) => return Err(e),
             }
         };
-        if canonical && block != head.hash {
-            let (r, _) = self.block_ref(block).await?;
-            // The block itself minted them (the ledger may have pruned it below finality).
+        if let Some(at) = landed_at {
+            // A canonical block minted exactly the peg-ins that pack into its withdrawals,
+            // whether or not this engine saw it become the head.
+            self.settle_canonical(at, peg_ins).await?;
             let minted =
-                peg_ins.iter().map(|&peg_in| crate::minted::MintedPegIn { peg_in, block: r });
-            return Ok(Landed { head, canonical, minted: minted.collect(), unminted: Vec::new() });
+                peg_ins.iter().map(|&peg_in| crate::minted::MintedPegIn { peg_in, block: at });
+            return Ok(Landed {
+                head,
+                canonical: true,
+                minted: minted.collect(),
+                unminted: Vec::new(),
+            });
         }
         let (unminted, minted) = self.state.minted.partition(peg_ins);
-        Ok(Landed { head, canonical, minted, unminted })
+        Ok(Landed { head, canonical: false, minted, unminted })
+    }
+
+    /// `peg_ins` are what the canonical block `at` minted: checks that they pack into its
+    /// withdrawals and records any the ledger lacks (a block adopted from the EL, a lost
+    /// reply), so that they are never minted again.
+    async fn settle_canonical(
+        &mut self,
+        at: BlockRef,
+        peg_ins: &[PegIn],
+    ) -> Result<(), ActorError> {
+        let known = self.state.minted.minted_by(&at.hash);
+        let missing: Vec<PegIn> = peg_ins.iter().filter(|p| !known.contains(p)).copied().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let withdrawals = self.branch_withdrawals(at.hash).await?;
+        packs_into(at.hash, peg_ins, &withdrawals)?;
+        if at.number < self.state.heads.finalized.number {
+            // Below finality the ledger keeps nothing: the Chain's records cover it.
+            return Ok(());
+        }
+        let mut next = self.state.clone();
+        next.minted.record(at, &missing);
+        self.commit_state(next).await
     }
 
     /// Fetches the block's receipts, scans them for peg-outs and tells the Bridge (and hands
@@ -681,12 +695,69 @@ impl Worker {
         };
         self.check_finality(&heads)?;
         let from = self.state.heads.head;
-        self.send_forkchoice(correlation, heads).await?;
-        self.remember_header(head.hash, header);
-        if head != from {
-            self.follow_requested_head(correlation, from).await?;
+        match self.ask_head(heads).await? {
+            HeadVerdict::Applied => {}
+            HeadVerdict::Undecided => {
+                self.set_el(ElCondition::Syncing);
+                return Err(ActorError::Syncing { action: "set head to", block: head.hash });
+            }
+            HeadVerdict::Invalid(status) => {
+                if head == from {
+                    self.walk_back(correlation, &status).await?;
+                }
+                return Err(ActorError::Rejected { block: head.hash, status });
+            }
         }
+        if head != from {
+            // Geth and Reth answer VALID to a head that is an ancestor of theirs without
+            // going back to it: believe the chain the EL holds, not the answer.
+            let el = self.el_head().await?;
+            if el.hash != head.hash {
+                return Err(ActorError::WouldRewind { requested: head, el });
+            }
+        }
+        let mut next = self.state.clone();
+        let rebased = self.rebase(&mut next, from, head).await?;
+        next.apply(heads);
+        self.remember_header(head.hash, header);
+        self.commit_state(next).await?;
+        self.set_el(ElCondition::Synced);
+        self.tell_rebased(correlation, HeadChangeCause::Requested, from, head, rebased);
         Ok(self.state.heads)
+    }
+
+    /// The EL's head block.
+    async fn el_head(&self) -> Result<BlockRef, ActorError> {
+        let latest = self
+            .core
+            .port
+            .block(BlockId::latest(), false)
+            .await?
+            .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
+        Ok(BlockRef::new(latest.header.hash, latest.header.number, latest.header.timestamp))
+    }
+
+    /// Tells the Chain about a rebase that returned peg-ins (or moved the head by itself).
+    fn tell_rebased(
+        &self,
+        correlation: CorrelationId,
+        cause: HeadChangeCause,
+        from: BlockRef,
+        to: BlockRef,
+        rebased: branch::Rebased,
+    ) {
+        if rebased.returned.is_empty() && cause == HeadChangeCause::Requested {
+            return;
+        }
+        self.tell_chain(HeadChanged {
+            correlation,
+            cause,
+            from,
+            to,
+            adopted: rebased.joined,
+            discarded: rebased.abandoned,
+            returned_peg_ins: rebased.returned.iter().map(|m| m.peg_in).collect(),
+        });
     }
 
     async fn set_finalized(
@@ -701,6 +772,10 @@ impl Worker {
         }
         let heads = current.with_finalized(finalized);
         self.check_finality(&heads)?;
+        // Finality must lie on the head's chain, or every later update would be -38002.
+        if finalized.number > current.head.number || !self.is_canonical(finalized).await? {
+            return Err(ActorError::NotOnChain { block: finalized, head: current.head });
+        }
         // The intent is durable before the EL hears of it: a SYNCING answer or a crash
         // leaves it to be sent again on every tick until a VALID answer.
         let mut next = self.state.clone();
@@ -784,6 +859,61 @@ impl PersistedState {
             self.minted.prune_below(heads.finalized.number);
         }
     }
+}
+
+/// Refuses a block (extending the head of `state`) whose peg-ins would mint something
+/// twice, do not pack into its withdrawals exactly, or whose withdrawal indices do not
+/// continue the chain.
+fn check_mints(
+    state: &PersistedState,
+    block: B256,
+    expected_withdrawals: &[Withdrawal],
+    peg_ins: &[PegIn],
+) -> Result<(), ActorError> {
+    match state.minted.first_conflict(peg_ins) {
+        Some(Conflict::Minted(m)) => {
+            return Err(ActorError::AlreadyMinted {
+                bitcoin_txid: m.peg_in.bitcoin_txid,
+                block: Some(m.block),
+            });
+        }
+        Some(Conflict::Repeated(bitcoin_txid)) => {
+            return Err(ActorError::AlreadyMinted { bitcoin_txid, block: None });
+        }
+        None => {}
+    }
+    let next_index = state.next_withdrawal_index;
+    let start = expected_withdrawals.first().map_or(next_index, |w| w.index);
+    if start != next_index {
+        return Err(ActorError::InvalidPayload {
+            block,
+            reason: format!(
+                "its first withdrawal index {start} does not continue the chain's {next_index}"
+            ),
+        });
+    }
+    packs_into(block, peg_ins, expected_withdrawals)
+}
+
+/// Whether `peg_ins` pack into exactly `withdrawals` (from their first index).
+fn packs_into(
+    block: B256,
+    peg_ins: &[PegIn],
+    withdrawals: &[Withdrawal],
+) -> Result<(), ActorError> {
+    let invalid = |reason: String| ActorError::InvalidPayload { block, reason };
+    let start = withdrawals.first().map_or(0, |w| w.index);
+    // Peer-controlled input: an overflow is a bad block, not a fault of ours.
+    let packed = pack_withdrawals(peg_ins, start)
+        .map_err(|e| invalid(format!("its peg-ins cannot be packed: {e}")))?;
+    if packed.withdrawals != withdrawals || !packed.pending.is_empty() {
+        return Err(invalid(format!(
+            "its {} peg-in(s) do not pack into exactly its {} withdrawal(s)",
+            peg_ins.len(),
+            withdrawals.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Whether two sidecars carry the same `newPayload` extras (alloy's type has no `PartialEq`).

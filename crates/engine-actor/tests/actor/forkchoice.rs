@@ -2,7 +2,7 @@
 
 use crate::{
     fake_el::{Call, FakeEl, Fault, Op},
-    harness::{Harness, forkchoice, set_finalized},
+    harness::{Harness, forkchoice, peg_in, set_finalized},
 };
 use engine_actor::{ActorError, persist::StateStore};
 use engine_types::{EngineError, PayloadStatus, RpcErrorCode, primitives::B256};
@@ -108,27 +108,76 @@ async fn forkchoice_updates_keep_their_order() {
     assert_eq!(h.el.head(), order[3]);
 }
 
-/// Geth skips a forkchoice update to a canonical ancestor of its head (VALID, no rewind):
-/// the engine's next build on that head is skipped too, and instead of stalling the engine
-/// adopts the EL's head (it descends from ours) and asks for the build again.
+/// Geth skips a forkchoice update to a canonical ancestor of its head (VALID, no rewind).
+/// The engine believes the chain the EL holds, not the answer: the update is refused as
+/// `WouldRewind` (Reset) and nothing moves, so block 2's peg-in is not handed back and is
+/// never minted again.
 #[tokio::test]
-async fn an_el_that_does_not_rewind_is_followed_not_fought() {
-    let h = Harness::ready().await;
+async fn an_update_to_an_ancestor_that_the_el_skips_moves_nothing() {
+    let mut h = Harness::ready().await;
     let (b1, _) = h.produce(1, vec![]).await;
-    let (b2, _) = h.produce(2, vec![]).await;
-    let target = b1.payload.block_hash();
-    let heads = forkchoice(&h.engine, target, B256::ZERO, B256::ZERO).await.unwrap();
-    assert_eq!(heads.head.number, 1, "the EL answered VALID for block 1");
+    let (b2, _) = h.produce(2, vec![peg_in(2, 7)]).await;
+    let err =
+        forkchoice(&h.engine, b1.payload.block_hash(), B256::ZERO, B256::ZERO).await.unwrap_err();
+    let ActorError::WouldRewind { requested, el } = &err else { panic!("{err}") };
+    assert_eq!((requested.number, el.number), (1, 2));
+    assert_eq!(err.severity(), engine_types::Severity::Reset);
     assert_eq!(h.el.head(), b2.payload.block_hash(), "Geth did not go back");
-
-    let err = h.build(3, vec![]).await.unwrap_err();
-    let ActorError::HeadMoved { from, to } = err else { panic!("{err}") };
-    assert_eq!((from.number, to.number), (1, 2));
-    assert_eq!(to.hash, b2.payload.block_hash());
-    assert_eq!(err.severity(), engine_types::Severity::Retry);
-    let (b3, committed) = h.produce(3, vec![]).await;
-    assert!(committed.head);
+    let status = h.status().await;
+    assert_eq!(status.heads.head.hash, b2.payload.block_hash(), "nor did the engine");
+    assert_eq!(status.next_withdrawal_index, 1);
+    assert!(h.peers.chain_events_rx.try_recv().is_err(), "no peg-in handed back");
+    let b3 = h.build(3, vec![peg_in(2, 7), peg_in(3, 9)]).await.unwrap();
+    assert_eq!(b3.included, [peg_in(3, 9)], "block 2's peg-in is not minted again");
     assert_eq!(b3.payload.parent_hash(), b2.payload.block_hash());
+}
+
+/// A reorg away from a branch and back (on an EL that follows, like EthereumJS), with a
+/// peg-in minted on both: leaving a branch hands its mints back to the Chain, the other
+/// branch may mint them, and coming back counts the first branch's mints again, so the
+/// peg-in is minted once on whichever chain is canonical and the index follows the branch.
+#[tokio::test]
+async fn a_reorg_and_back_keeps_every_peg_in_minted_once() {
+    let mut h = Harness::start(std::sync::Arc::new(FakeEl::rewinding())).await;
+    h.wait_state(engine_actor::status::EngineState::Ready).await;
+    let genesis = h.el.genesis();
+    let (a1, _) = h.produce(1, vec![peg_in(1, 5)]).await;
+    forkchoice(&h.engine, genesis, B256::ZERO, B256::ZERO).await.unwrap();
+    let change = h.peers.chain_events_rx.recv().await.unwrap();
+    assert_eq!(change.returned_peg_ins, [peg_in(1, 5)], "leaving a1 hands its peg-in back");
+    assert_eq!(h.status().await.next_withdrawal_index, 0);
+    // The other branch mints it (and another one).
+    let (b1, _) = h.produce(2, vec![peg_in(1, 5), peg_in(2, 6)]).await;
+    assert_eq!(b1.included.len(), 2);
+    assert_eq!(b1.withdrawals[0].index, 0, "the index followed the branch");
+    // Back to a1: b1's mints go back except the one a1 minted too.
+    forkchoice(&h.engine, a1.payload.block_hash(), B256::ZERO, B256::ZERO).await.unwrap();
+    let change = h.peers.chain_events_rx.recv().await.unwrap();
+    assert_eq!(change.returned_peg_ins, [peg_in(2, 6)]);
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    let minted = saved.minted.find(&peg_in(1, 5).bitcoin_txid).unwrap();
+    assert_eq!(minted.block.hash, a1.payload.block_hash(), "a1's mint counts again");
+    assert_eq!(saved.next_withdrawal_index, 1);
+    let next = h.build(3, vec![peg_in(1, 5), peg_in(2, 6)]).await.unwrap();
+    assert_eq!(next.included, [peg_in(2, 6)]);
+    assert_eq!(next.withdrawals[0].index, 1);
+}
+
+/// Finality must lie on the head's chain: a block of another branch is refused before the
+/// EL hears of it, and nothing is persisted.
+#[tokio::test]
+async fn finality_off_the_heads_chain_is_refused() {
+    let h = Harness::start(std::sync::Arc::new(FakeEl::rewinding())).await;
+    h.wait_state(engine_actor::status::EngineState::Ready).await;
+    let (a1, _) = h.produce(1, vec![]).await;
+    forkchoice(&h.engine, h.el.genesis(), B256::ZERO, B256::ZERO).await.unwrap();
+    h.produce(2, vec![]).await;
+    let sent = forkchoice_calls(&h).len();
+    let err = set_finalized(&h.engine, a1.payload.block_hash()).await.unwrap_err();
+    assert!(matches!(err, ActorError::NotOnChain { .. }), "{err}");
+    assert_eq!(forkchoice_calls(&h).len(), sent);
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert_eq!(saved.finality_intent, None);
 }
 
 /// SetFinalized is persisted before the EL hears of it; a SYNCING answer leaves it as an

@@ -94,6 +94,54 @@ async fn a_commit_whose_reply_was_lost_is_found_landed() {
     assert_eq!(next.payload.parent_hash(), built.payload.block_hash());
 }
 
+/// An imported block (built elsewhere, so the engine has no in-flight record of it) whose
+/// commit reply was lost: asking what landed adopts it, records the peg-ins its
+/// withdrawals minted, and a later build does not mint them again. Peg-ins that do not
+/// pack into its withdrawals are refused rather than believed.
+#[tokio::test]
+async fn an_import_whose_reply_was_lost_is_found_landed_with_its_mints() {
+    let h = Harness::ready().await;
+    let genesis = h.el.genesis();
+    let peg_ins = vec![peg_in(8, 80)];
+    let withdrawals = pack_withdrawals(&peg_ins, 0).unwrap().withdrawals;
+    let foreign = h.el.foreign_payload(genesis, 1, withdrawals.clone());
+    h.el.fault(Op::Commit, Fault::LoseReply);
+    let payload = foreign.clone();
+    let (expected, minting) = (withdrawals.clone(), peg_ins.clone());
+    let err = ask(&h.engine, move |reply| {
+        ChainMsg::CommitPayload {
+            correlation: CorrelationId::new(),
+            payload: Box::new(payload),
+            sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),
+            expected_withdrawals: expected,
+            peg_ins: minting,
+            reply,
+        }
+        .into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.severity(), engine_types::Severity::Retry, "{err}");
+    let wrong = ask(&h.engine, |reply| {
+        ChainMsg::WhatLanded {
+            correlation: CorrelationId::new(),
+            block: foreign.block_hash(),
+            peg_ins: vec![peg_in(9, 1)],
+            reply,
+        }
+        .into()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(wrong, ActorError::InvalidPayload { .. }), "{wrong}");
+    let landed = what_landed(&h, foreign.block_hash(), peg_ins.clone()).await;
+    assert!(landed.canonical);
+    assert!(landed.unminted.is_empty());
+    let next = h.build(2, peg_ins).await.unwrap();
+    assert!(next.included.is_empty(), "minted once");
+    assert_eq!(next.already_minted[0].block.hash, foreign.block_hash());
+}
+
 /// A commit answered "not the head" (SYNCING) leaves its peg-ins unminted: asking what
 /// landed gives them all back, so the Chain queues them again, and they mint once later.
 #[tokio::test]

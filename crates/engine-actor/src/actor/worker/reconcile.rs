@@ -21,7 +21,6 @@ use super::{HeadVerdict, Worker};
 use crate::{
     error::ActorError,
     heads::BlockRef,
-    minted::MintedPegIn,
     peers::{HeadChangeCause, HeadChanged},
     persist::PersistedState,
     status::ElCondition,
@@ -78,6 +77,11 @@ impl Worker {
             next.apply(heads);
         }
         self.commit_state(next).await?;
+        // The adopted blocks' burns were never scanned: the Bridge hears of them now.
+        for block in &adopted {
+            let report = self.report_peg_outs(correlation, *block).await;
+            tracing::info!(block = block.number, ?report, "peg-outs of an adopted block");
+        }
         if !adopted.is_empty() {
             self.tell_chain(HeadChanged {
                 correlation,
@@ -170,8 +174,10 @@ impl Worker {
                 .map_err(|e| refuse(format!("its block {number} fails validation: {e}")))?
                 .header;
             let adopted_ref = BlockRef::new(hash, header.number, header.timestamp);
+            let restored = next.minted.restore(&adopted_ref);
             match next.in_flight.take_if(|f| f.block == hash) {
                 Some(ours) => next.minted.record(adopted_ref, &ours.peg_ins),
+                None if !restored.is_empty() => {}
                 None if !withdrawals.is_empty() => tracing::warn!(block = number, %hash,
                     withdrawals = withdrawals.len(),
                     "adopted a block this engine did not build: its withdrawals are counted, \
@@ -266,32 +272,34 @@ impl Worker {
         }
         self.remember_header(target.hash, header);
         let mut next = self.state.clone();
-        let returned: Vec<MintedPegIn> = next.minted.discard_above(target.number);
-        let mut discarded = vec![from];
-        for m in &returned {
-            if !discarded.contains(&m.block) {
-                discarded.push(m.block);
+        let rebased = match self.rebase(&mut next, from, target).await {
+            Ok(rebased) => rebased,
+            // The EL no longer serves the invalid blocks: what the ledger says they minted
+            // goes back, and the index is read from the valid chain.
+            Err(ActorError::UnknownBlock { .. }) => {
+                next = self.state.clone();
+                let returned = next.minted.discard_above(target.number);
+                next.next_withdrawal_index = self.index_after(target).await?;
+                let mut abandoned = vec![from];
+                for m in &returned {
+                    if !abandoned.contains(&m.block) {
+                        abandoned.push(m.block);
+                    }
+                }
+                super::branch::Rebased { abandoned, joined: Vec::new(), returned }
             }
-        }
+            Err(e) => return Err(e),
+        };
         next.heads.head = target;
         if next.heads.safe.number > target.number {
             next.heads.safe = finalized;
         }
         next.in_flight = None;
-        next.next_withdrawal_index = self.index_after(target).await?;
         self.commit_state(next).await?;
         tracing::error!(invalid = %from.hash, number = from.number, latest_valid = %target.hash,
-            back_to = target.number, returned = returned.len(),
+            back_to = target.number, returned = rebased.returned.len(),
             "the EL declared our head INVALID: walked back to its latest valid ancestor");
-        self.tell_chain(HeadChanged {
-            correlation,
-            cause: HeadChangeCause::InvalidHead,
-            from,
-            to: target,
-            adopted: Vec::new(),
-            discarded,
-            returned_peg_ins: returned.iter().map(|m| m.peg_in).collect(),
-        });
+        self.tell_rebased(correlation, HeadChangeCause::InvalidHead, from, target, rebased);
         let heads = self.state.heads;
         match self.ask_head(heads).await? {
             HeadVerdict::Applied => self.set_el(ElCondition::Synced),
@@ -324,47 +332,5 @@ impl Worker {
             cursor = header.parent_hash;
         }
         Ok(cursor == ancestor.hash)
-    }
-
-    /// After the Chain moved the head away from `from`: forgets (and returns to the Chain)
-    /// what blocks that left the canonical chain minted, and recovers the withdrawal index
-    /// on the new head's chain.
-    pub(super) async fn follow_requested_head(
-        &mut self,
-        correlation: CorrelationId,
-        from: BlockRef,
-    ) -> Result<(), ActorError> {
-        let to = self.state.heads.head;
-        let mut blocks: Vec<BlockRef> = Vec::new();
-        for m in self.state.minted.entries() {
-            if !blocks.contains(&m.block) {
-                blocks.push(m.block);
-            }
-        }
-        let mut gone = Vec::new();
-        for block in blocks {
-            if block.number > to.number || !self.is_canonical(block).await? {
-                gone.push(block);
-            }
-        }
-        let mut next = self.state.clone();
-        let (returned, kept): (Vec<MintedPegIn>, Vec<MintedPegIn>) =
-            next.minted.entries().iter().partition(|m| gone.contains(&m.block));
-        next.minted = crate::minted::MintLedger(kept);
-        next.next_withdrawal_index = self.index_after(to).await?;
-        next.in_flight = None;
-        self.commit_state(next).await?;
-        if !returned.is_empty() {
-            self.tell_chain(HeadChanged {
-                correlation,
-                cause: HeadChangeCause::Requested,
-                from,
-                to,
-                adopted: Vec::new(),
-                discarded: gone,
-                returned_peg_ins: returned.iter().map(|m| m.peg_in).collect(),
-            });
-        }
-        Ok(())
     }
 }
