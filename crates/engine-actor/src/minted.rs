@@ -38,6 +38,10 @@ pub struct MintLedger {
     /// their block comes back.
     #[serde(default)]
     pub(crate) orphaned: Vec<MintedPegIn>,
+    /// Handed back to the Chain and not minted again yet: sent again after a restart, so a
+    /// crash or an absent Chain cannot lose them.
+    #[serde(default)]
+    pub(crate) returned: Vec<PegIn>,
 }
 
 impl MintLedger {
@@ -77,13 +81,29 @@ impl MintLedger {
     }
 
     /// The blocks `hashes` left the canonical chain: what they minted moves to the orphans
-    /// and is returned, oldest first.
+    /// and to the hand-back list, and is returned, oldest first.
     pub fn orphan(&mut self, hashes: &[B256]) -> Vec<MintedPegIn> {
         let (gone, kept): (Vec<_>, Vec<_>) =
             self.canonical.iter().partition(|m| hashes.contains(&m.block.hash));
         self.canonical = kept;
         self.orphaned.extend(gone.iter().copied());
+        for m in &gone {
+            if !self.returned.iter().any(|p| p.bitcoin_txid == m.peg_in.bitcoin_txid) {
+                self.returned.push(m.peg_in);
+            }
+        }
         gone
+    }
+
+    /// Peg-ins handed back to the Chain and not minted again yet.
+    pub fn returned(&self) -> &[PegIn] {
+        &self.returned
+    }
+
+    fn minted_again(&mut self) {
+        let canonical = &self.canonical;
+        self.returned
+            .retain(|p| !canonical.iter().any(|m| m.peg_in.bitcoin_txid == p.bitcoin_txid));
     }
 
     /// The block `block` is canonical again: what it minted before counts again. Returns
@@ -93,6 +113,7 @@ impl MintLedger {
             self.orphaned.iter().partition(|m| m.block.hash == block.hash);
         self.orphaned = kept;
         self.canonical.extend(back.iter().copied());
+        self.minted_again();
         back.iter().map(|m| m.peg_in).collect()
     }
 
@@ -130,6 +151,9 @@ impl MintLedger {
     /// Records `peg_ins` as minted by `block`.
     pub fn record(&mut self, block: BlockRef, peg_ins: &[PegIn]) {
         self.canonical.extend(peg_ins.iter().map(|&peg_in| MintedPegIn { peg_in, block }));
+        if !peg_ins.is_empty() {
+            self.minted_again();
+        }
     }
 
     /// Moves what canonical blocks above `number` minted to the orphans (they left the
@@ -150,6 +174,9 @@ impl MintLedger {
     pub fn prune_below(&mut self, finalized: u64) {
         self.canonical.retain(|m| m.block.number >= finalized);
         self.orphaned.retain(|m| m.block.number >= finalized);
+        // A hand-back is kept while its orphan is: the bound of the orphans bounds it.
+        let orphaned = &self.orphaned;
+        self.returned.retain(|p| orphaned.iter().any(|m| m.peg_in.bitcoin_txid == p.bitcoin_txid));
     }
 }
 
@@ -220,5 +247,8 @@ mod tests {
         assert_eq!(ledger.orphaned().len(), 1, "block 4's orphan is not below finality");
         assert!(!ledger.is_full(1, 2));
         assert!(ledger.is_full(2, 2), "orphans count toward the bound");
+        assert_eq!(ledger.returned(), [peg_in(4)], "block 3's came back, block 4's waits");
+        ledger.record(block(5), &[peg_in(4)]);
+        assert!(ledger.returned().is_empty(), "minted again: no longer handed back");
     }
 }

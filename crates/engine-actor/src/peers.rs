@@ -55,6 +55,9 @@ pub enum HeadChangeCause {
     /// The Chain set another head ([`ChainMsg::ForkchoiceUpdate`](crate::ChainMsg)):
     /// what the abandoned branch minted is returned.
     Requested,
+    /// Peg-ins handed back before the engine restarted and not minted again since: sent
+    /// again (the Chain keeps one of each txid), so a crash or an absent Chain loses none.
+    Redelivered,
 }
 
 /// To the Chain, whenever the engine moves its head by itself. The Chain re-reads the head

@@ -73,7 +73,11 @@ impl PersistedState {
             heads,
             next_withdrawal_index: 0,
             in_flight: None,
-            minted: MintLedger { canonical: Vec::new(), orphaned: Vec::new() },
+            minted: MintLedger {
+                canonical: Vec::new(),
+                orphaned: Vec::new(),
+                returned: Vec::new(),
+            },
             finality_intent: None,
         }
     }

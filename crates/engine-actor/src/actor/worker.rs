@@ -108,8 +108,22 @@ impl Worker {
         Self { core, store, state, headers: VecDeque::new() }
     }
 
-    /// Runs jobs until the channel closes (the actor stopped) or the task is aborted.
+    /// Runs jobs until the channel closes (the actor stopped) or the task is aborted. Peg-ins
+    /// handed back before a restart and not minted since are handed back again first.
     pub(crate) async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<(CorrelationId, Job)>) {
+        let returned = self.state.minted.returned().to_vec();
+        if !returned.is_empty() {
+            let head = self.state.heads.head;
+            self.tell_chain(HeadChanged {
+                correlation: CorrelationId::new(),
+                cause: HeadChangeCause::Redelivered,
+                from: head,
+                to: head,
+                adopted: Vec::new(),
+                discarded: Vec::new(),
+                returned_peg_ins: returned,
+            });
+        }
         while let Some((correlation, job)) = jobs.recv().await {
             let span = tracing::info_span!("engine_forkchoice", message = job.name(), %correlation);
             self.handle(correlation, job).instrument(span).await;

@@ -340,3 +340,35 @@ async fn invalid_head_without_latest_valid_hash_drops_the_head_alone() {
         assert_eq!(change.returned_peg_ins, [peg_in(2, 7)]);
     }
 }
+
+/// Peg-ins handed back while no Chain took them (it was restarting, say) are kept in the
+/// persisted state and handed back again when the engine starts, until they are minted
+/// again: a crash or an absent Chain loses none.
+#[tokio::test]
+async fn returned_peg_ins_survive_an_absent_chain_and_a_restart() {
+    let el = Arc::new(FakeEl::rewinding());
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = Peers::spawn().await;
+    let mut deaf = peers.addresses();
+    deaf.chain_events = None;
+    let engine = spawn_engine(&el, config(dir.path()), deaf).await.unwrap();
+    wait_state(&engine, EngineState::Ready).await;
+    let built = crate::harness::build(&engine, None, 1, vec![peg_in(1, 5)]).await.unwrap();
+    crate::harness::commit(&engine, &built).await.unwrap();
+    let zero = engine_types::primitives::B256::ZERO;
+    crate::harness::forkchoice(&engine, el.genesis(), zero, zero).await.unwrap();
+    kill(&engine).await;
+    let saved = StateStore::new(dir.path(), false).load().unwrap().unwrap();
+    assert_eq!(saved.minted.returned(), [peg_in(1, 5)]);
+
+    let engine = spawn_engine(&el, config(dir.path()), peers.addresses()).await.unwrap();
+    let change = tokio::time::timeout(DEADLINE, peers.chain_events_rx.recv()).await.unwrap();
+    let change = change.unwrap();
+    assert_eq!(change.cause, HeadChangeCause::Redelivered);
+    assert_eq!(change.returned_peg_ins, [peg_in(1, 5)]);
+    wait_state(&engine, EngineState::Ready).await;
+    let again = crate::harness::build(&engine, None, 2, vec![peg_in(1, 5)]).await.unwrap();
+    crate::harness::commit(&engine, &again).await.unwrap();
+    let saved = StateStore::new(dir.path(), false).load().unwrap().unwrap();
+    assert!(saved.minted.returned().is_empty(), "minted again: handed back no more");
+}
