@@ -3,6 +3,10 @@
 //!
 //! Pure: every transition takes the current instant, so the state machine is tested without
 //! clocks or sleeps.
+//!
+//! A cool-down so long that its end cannot be represented as an [`Instant`] (e.g.
+//! `Duration::MAX`) never ends: the breaker stays open for the life of the process, which is
+//! what such a setting asks for. It does not panic and does not wrap around to "ended".
 
 use engine_types::config::HealthConfig;
 use serde::Serialize;
@@ -33,9 +37,16 @@ impl BreakerState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { successes: u32 },
+    Closed {
+        failures: u32,
+    },
+    /// `until` is `None` when the cool-down ends later than any representable instant.
+    Open {
+        until: Option<Instant>,
+    },
+    HalfOpen {
+        successes: u32,
+    },
 }
 
 /// A circuit breaker.
@@ -62,7 +73,7 @@ impl CircuitBreaker {
     pub fn state(&self, now: Instant) -> BreakerState {
         match self.inner {
             Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if now >= until => BreakerState::HalfOpen,
+            Inner::Open { until: Some(until) } if now >= until => BreakerState::HalfOpen,
             Inner::Open { .. } => BreakerState::Open,
             Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
@@ -73,7 +84,7 @@ impl CircuitBreaker {
     pub fn allow(&mut self, now: Instant) -> bool {
         match self.inner {
             Inner::Closed { .. } | Inner::HalfOpen { .. } => true,
-            Inner::Open { until } if now >= until => {
+            Inner::Open { until: Some(until) } if now >= until => {
                 self.inner = Inner::HalfOpen { successes: 0 };
                 true
             }
@@ -101,7 +112,7 @@ impl CircuitBreaker {
             // A late answer to a request sent before the breaker opened does not extend the
             // cool-down.
             Inner::Open { until } => Inner::Open { until },
-            _ => Inner::Open { until: now + self.cooldown },
+            _ => Inner::Open { until: now.checked_add(self.cooldown) },
         };
     }
 }
@@ -170,5 +181,25 @@ mod tests {
         assert_eq!(b.state(t0), BreakerState::Open);
         b.on_failure(t0 + Duration::from_secs(3));
         assert_eq!(b.state(t0 + Duration::from_secs(5)), BreakerState::HalfOpen);
+    }
+
+    /// A cool-down past the end of representable time opens the breaker without panicking,
+    /// and it stays open (no probe is let through) however late it is asked.
+    #[test]
+    fn unrepresentable_cooldown_stays_open() {
+        let t0 = Instant::now();
+        let mut b = CircuitBreaker::new(&HealthConfig {
+            failure_threshold: 1,
+            success_threshold: 1,
+            cooldown: Duration::MAX,
+            ..HealthConfig::default()
+        });
+        b.on_failure(t0);
+        let century = t0 + Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(b.state(century), BreakerState::Open);
+        assert!(!b.allow(century));
+        b.on_success();
+        b.on_failure(century);
+        assert_eq!(b.state(century), BreakerState::Open);
     }
 }

@@ -8,10 +8,11 @@ use crate::{
     engine_api::{BoxFuture, EngineApi, EngineResult},
     error::ClientError,
     health::{EndpointState, EndpointStatus, Health},
-    jwt::{JwtAuth, JwtSecret},
+    jwt::{JwtAuth, JwtSecret, read_secret_file},
     metrics,
     retry::{RetryPolicy, is_idempotent, retrying},
-    transport::{HttpTransport, parse_result},
+    transport::{HttpTransport, TransportOptions, parse_result},
+    urls::redact_url,
 };
 use alloy_rpc_types_eth::SyncStatus;
 use engine_types::{
@@ -24,14 +25,15 @@ use engine_types::{
     },
     primitives::B256,
 };
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// Default lifetime of a learned capability list.
 pub const DEFAULT_CAPABILITIES_TTL: Duration = Duration::from_secs(60);
 
-/// Everything one [`EngineClient`] needs.
-#[derive(Debug, Clone)]
+/// Everything one [`EngineClient`] needs. Its `Debug` shows the URL and the proxy redacted
+/// and never the secret.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Name in logs, metrics and errors (default: the URL's host and port).
     pub name: Option<String>,
@@ -39,6 +41,10 @@ pub struct ClientConfig {
     pub url: String,
     /// The JWT secret shared with the EL.
     pub secret: JwtSecret,
+    /// The file `secret` was read from. When set, the client follows it: a rotated secret
+    /// is used from the next request on, without a restart, and a file that becomes invalid
+    /// keeps the current secret (see [`crate::jwt`]). `None`: `secret` is used for good.
+    pub secret_file: Option<PathBuf>,
     /// Optional `id` claim.
     pub jwt_id: Option<String>,
     /// Optional `clv` claim.
@@ -53,6 +59,34 @@ pub struct ClientConfig {
     pub max_response_bytes: u64,
     /// How long a learned capability list is trusted.
     pub capabilities_ttl: Duration,
+    /// The proxy Engine API requests go through (`http://`, `https://` or `socks5://` URL).
+    /// `None` (the default): no proxy, and `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` are
+    /// ignored; Engine API traffic carries the JWT and should not follow a proxy set for
+    /// other programs.
+    pub proxy: Option<String>,
+    /// A PEM file of extra root certificates for an `https://` execution client, trusted on
+    /// top of the platform's (default: none).
+    pub tls_ca_bundle: Option<PathBuf>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("secret", &self.secret)
+            .field("secret_file", &self.secret_file)
+            .field("jwt_id", &self.jwt_id)
+            .field("jwt_clv", &self.jwt_clv)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .field("health", &self.health)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("capabilities_ttl", &self.capabilities_ttl)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("tls_ca_bundle", &self.tls_ca_bundle)
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -63,6 +97,7 @@ impl ClientConfig {
             name: None,
             url: url.into(),
             secret,
+            secret_file: None,
             jwt_id: None,
             jwt_clv: None,
             timeouts: engine.timeouts,
@@ -70,29 +105,59 @@ impl ClientConfig {
             health: engine.health,
             max_response_bytes: engine.max_response_bytes,
             capabilities_ttl: DEFAULT_CAPABILITIES_TTL,
+            proxy: None,
+            tls_ca_bundle: None,
         }
     }
 
-    /// The client of one configured endpoint, reading its JWT secret file. A missing or bad
-    /// secret is an error naming the endpoint's file and the problem.
+    /// The client of one configured endpoint, reading its JWT secret file (size-capped,
+    /// warning when others may read it) and following it for rotation, with the endpoint's
+    /// proxy and CA bundle. A missing or bad secret is an error naming the endpoint's file
+    /// and the problem.
     pub fn from_config(
         endpoint: &EndpointConfig,
         engine: &EngineConfig,
     ) -> Result<Self, ClientError> {
         let path = endpoint.jwt_secret_file.as_deref().ok_or_else(|| ClientError::JwtSecret {
             path: None,
-            problem: format!("no jwt_secret_file configured for {}", endpoint.engine_url),
+            problem: format!(
+                "no jwt_secret_file configured for {}",
+                redact_url(&endpoint.engine_url)
+            ),
         })?;
-        let secret = JwtSecret::from_file(path)?;
+        let secret = read_secret_file(path)?;
         Ok(Self {
+            secret_file: Some(path.to_path_buf()),
             name: endpoint.name.clone(),
             jwt_id: endpoint.jwt_id.clone(),
             timeouts: engine.timeouts,
             retry: engine.retry,
             health: engine.health,
             max_response_bytes: engine.max_response_bytes,
+            proxy: endpoint.proxy.clone(),
+            tls_ca_bundle: endpoint.tls_ca_bundle.clone(),
             ..Self::new(endpoint.engine_url.clone(), secret)
         })
+    }
+}
+
+impl ClientConfig {
+    /// The signer of this endpoint's tokens: following `secret_file` when set.
+    pub(crate) fn auth(&self) -> JwtAuth {
+        let (id, clv) = (self.jwt_id.clone(), self.jwt_clv.clone());
+        match &self.secret_file {
+            Some(path) => JwtAuth::watching(&self.secret, path, id, clv),
+            None => JwtAuth::new(&self.secret, id, clv),
+        }
+    }
+
+    /// How the transport reaches the endpoint.
+    pub(crate) fn transport_options(&self) -> TransportOptions {
+        TransportOptions {
+            max_response_bytes: self.max_response_bytes,
+            proxy: self.proxy.clone(),
+            tls_ca_bundle: self.tls_ca_bundle.clone(),
+        }
     }
 }
 
@@ -138,12 +203,13 @@ impl fmt::Debug for EngineClient {
 }
 
 impl EngineClient {
-    /// A client for `config`. Fails only on configuration problems (bad URL, TLS setup);
-    /// nothing is sent yet.
+    /// A client for `config`. Fails only on configuration problems (bad URL, proxy, TLS
+    /// setup); nothing is sent yet. Warns once when the JWT would travel in clear text
+    /// (plain `http://` to a host that is not loopback).
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
-        let auth = JwtAuth::new(&config.secret, config.jwt_id, config.jwt_clv);
-        let transport =
-            HttpTransport::new(&config.url, config.name, Some(auth), config.max_response_bytes)?;
+        let auth = config.auth();
+        let options = config.transport_options();
+        let transport = HttpTransport::with_options(&config.url, config.name, Some(auth), options)?;
         let health = Health::new(transport.name(), &config.health);
         Ok(Self {
             inner: Arc::new(Inner {

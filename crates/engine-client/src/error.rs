@@ -29,6 +29,15 @@ pub enum ClientError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The extra root certificates for https execution clients cannot be used. The message
+    /// names the file and the problem.
+    #[error("TLS CA bundle {}: {problem}", path.display())]
+    TlsCaBundle {
+        /// The PEM file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The HTTP stack could not be set up (TLS roots, …).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
@@ -67,7 +76,10 @@ impl ClientError {
     pub const fn severity(&self) -> Severity {
         match self {
             Self::Engine(e) => e.severity(),
-            Self::JwtSecret { .. } | Self::Config { .. } | Self::HttpClient(_) => Severity::Fatal,
+            Self::JwtSecret { .. }
+            | Self::Config { .. }
+            | Self::TlsCaBundle { .. }
+            | Self::HttpClient(_) => Severity::Fatal,
             // A syncing EL may catch up; an invalid head means the caller's forkchoice state
             // must change first.
             Self::HeadNotValid { status, .. } if status.is_invalid() => Severity::Reset,
@@ -101,6 +113,9 @@ mod tests {
             status: PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None },
         };
         assert_eq!(invalid.severity(), Severity::Reset);
+        let bundle = ClientError::TlsCaBundle { path: "/etc/ca.pem".into(), problem: "p".into() };
+        assert_eq!(bundle.severity(), Severity::Fatal);
+        assert_eq!(bundle.to_string(), "TLS CA bundle /etc/ca.pem: p");
         let engine = ClientError::from(EngineError::bad_response("m", "r"));
         assert_eq!(engine.severity(), Severity::Reset);
     }

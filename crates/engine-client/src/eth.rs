@@ -13,7 +13,7 @@ use crate::{
     error::ClientError,
     jwt::{JwtAuth, JwtSecret},
     retry::{RetryPolicy, retrying},
-    transport::{HttpTransport, parse_result},
+    transport::{HttpTransport, TransportOptions, parse_result},
 };
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, Filter, Log, SyncStatus, TransactionReceipt,
@@ -108,12 +108,25 @@ impl EthClient {
         max_response_bytes: u64,
     ) -> Result<Self, ClientError> {
         let auth = secret.map(|s| JwtAuth::new(s, None, None));
-        let transport = HttpTransport::new(url, None, auth, max_response_bytes)?;
+        Self::with_options(url, auth, timeout, retry, TransportOptions::new(max_response_bytes))
+    }
+
+    /// [`new`](Self::new) with a signer of its own (e.g. one following a secret file,
+    /// [`JwtAuth::watching`]) and every transport option (proxy, extra CA roots).
+    pub fn with_options(
+        url: &str,
+        auth: Option<JwtAuth>,
+        timeout: Duration,
+        retry: RetryPolicy,
+        options: TransportOptions,
+    ) -> Result<Self, ClientError> {
+        let transport = HttpTransport::with_options(url, None, auth, options)?;
         Ok(Self { transport, timeout, retry })
     }
 
     /// The public client of a configured endpoint: its `public_url` without JWT, or its
-    /// Engine API URL with the JWT when no public URL is set.
+    /// Engine API URL with the JWT (following the secret file, like the engine client) when
+    /// no public URL is set.
     pub fn from_config(
         endpoint: &EndpointConfig,
         engine: &EngineConfig,
@@ -121,17 +134,17 @@ impl EthClient {
         let retry = RetryPolicy::new(engine.retry);
         match &endpoint.public_url {
             Some(url) => {
-                Self::new(url, None, engine.timeouts.eth, retry, engine.max_response_bytes)
+                let options = TransportOptions {
+                    proxy: endpoint.proxy.clone(),
+                    tls_ca_bundle: endpoint.tls_ca_bundle.clone(),
+                    ..TransportOptions::new(engine.max_response_bytes)
+                };
+                Self::with_options(url, None, engine.timeouts.eth, retry, options)
             }
             None => {
                 let c = ClientConfig::from_config(endpoint, engine)?;
-                Self::new(
-                    &c.url,
-                    Some(&c.secret),
-                    engine.timeouts.eth,
-                    retry,
-                    engine.max_response_bytes,
-                )
+                let options = c.transport_options();
+                Self::with_options(&c.url, Some(c.auth()), engine.timeouts.eth, retry, options)
             }
         }
     }

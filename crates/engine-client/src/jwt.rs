@@ -3,17 +3,186 @@
 //!
 //! The EL accepts an `iat` within ±60 s of its clock; a cached token breaks after a minute of
 //! skew, so none is cached. Minting costs a few microseconds (one HMAC-SHA256).
+//!
+//! **Rotation without a restart.** A [`JwtAuth`] made with [`JwtAuth::watching`] looks at its
+//! secret file before every token it mints: one `stat` (about a microsecond, against a few for
+//! the HMAC and far more for the HTTP round trip, at a handful of requests per slot), so the
+//! first request after a rotation already carries the new secret, with no timer to wait for.
+//! The file is read again (at most [`MAX_SECRET_FILE_BYTES`] bytes) when its length,
+//! modification or change time, or inode differ from the last read, and also while the last
+//! read is less than [`SETTLE`] younger than the file's modification time: a rewrite within
+//! the same timestamp tick and of the same length (every secret has the same length) leaves
+//! the metadata unchanged, so a file modified that recently is not trusted to be the one that
+//! was read. A file that becomes unreadable or invalid keeps the current secret and logs one
+//! error naming the file (never the secret); the next valid content is picked up. A new
+//! secret is logged at `info` (the file, never the secret), with a warning when the file is
+//! readable by its group or others.
+//!
+//! **Secret hygiene.** [`JwtSecret`] and jsonwebtoken's `EncodingKey` overwrite their bytes
+//! with zeros when dropped, and neither shows them in `Debug`.
 
 use crate::error::ClientError;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use std::fmt;
+use std::{
+    fmt,
+    fs::Metadata,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, SystemTime},
+};
 
-pub use engine_types::jwt::{Claims, JwtSecret, JwtSecretError, JwtSecretProblem, unix_now};
+pub use engine_types::jwt::{
+    Claims, JwtSecret, JwtSecretError, JwtSecretProblem, MAX_SECRET_FILE_BYTES, readable_by_others,
+    unix_now,
+};
 
-/// Mints HS256 tokens with a fresh `iat`.
+/// How much older than the last read a secret file's modification time must be before its
+/// metadata is trusted to tell a later rewrite apart (covers filesystems with timestamps as
+/// coarse as a second or two).
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// Reads a secret file (at most [`MAX_SECRET_FILE_BYTES`] + 1 bytes), warning when it is
+/// readable by its group or others. Errors name the file and the problem, never the secret.
+pub fn read_secret_file(path: &Path) -> Result<JwtSecret, ClientError> {
+    let (secret, metadata) = JwtSecret::from_file_with_metadata(path)?;
+    warn_if_exposed(path, &metadata);
+    Ok(secret)
+}
+
+/// One warning for a secret file its group or other users may read.
+fn warn_if_exposed(path: &Path, metadata: &Metadata) {
+    if let Some(mode) = readable_by_others(metadata) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format_args!("{mode:04o}"),
+            "the JWT secret file is readable by other users; restrict it to its owner (chmod 600)"
+        );
+    }
+}
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    unix: (u64, u64, i64, i64),
+}
+
+impl FileStamp {
+    fn of(metadata: &Metadata) -> Self {
+        Self {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            #[cfg(unix)]
+            unix: {
+                use std::os::unix::fs::MetadataExt;
+                (metadata.dev(), metadata.ino(), metadata.ctime(), metadata.ctime_nsec())
+            },
+        }
+    }
+}
+
+/// The secret file a signer follows.
+#[derive(Debug)]
+struct Watched {
+    path: PathBuf,
+    /// The metadata of the last look (`None`: never looked, or the file was missing).
+    stamp: Option<FileStamp>,
+    /// Whether `stamp` can be trusted to change with the content (see [`SETTLE`]).
+    settled: bool,
+    /// Whether the last look failed (so that a failure is logged once, not per request).
+    failing: bool,
+}
+
+/// The key in use and where it comes from.
+struct Signer {
+    secret: JwtSecret,
+    key: EncodingKey,
+    file: Option<Watched>,
+}
+
+impl Signer {
+    fn new(secret: &JwtSecret, file: Option<Watched>) -> Self {
+        Self { secret: secret.clone(), key: secret.encoding_key(), file }
+    }
+
+    /// Picks up a changed secret file; keeps the current secret when it cannot.
+    fn refresh(&mut self, now: SystemTime) {
+        let Some(file) = &mut self.file else { return };
+        let stamp = match std::fs::metadata(&file.path) {
+            Ok(metadata) => FileStamp::of(&metadata),
+            Err(e) => {
+                if !file.failing {
+                    tracing::error!(
+                        file = %file.path.display(),
+                        error = %e,
+                        "cannot read the JWT secret file; keeping the current secret"
+                    );
+                }
+                file.failing = true;
+                file.stamp = None;
+                return;
+            }
+        };
+        if file.settled && file.stamp == Some(stamp) {
+            return;
+        }
+        let changed = file.stamp != Some(stamp);
+        match JwtSecret::from_file_with_metadata(&file.path) {
+            Ok((secret, metadata)) => {
+                let read = FileStamp::of(&metadata);
+                file.settled = is_settled(&metadata, now);
+                file.stamp = Some(read);
+                let recovered = std::mem::replace(&mut file.failing, false);
+                if secret == self.secret && recovered {
+                    tracing::info!(
+                        file = %file.path.display(),
+                        "the JWT secret file is usable again; its secret is unchanged"
+                    );
+                } else if secret != self.secret {
+                    tracing::info!(
+                        file = %file.path.display(),
+                        "the JWT secret file changed: signing with its new secret"
+                    );
+                    warn_if_exposed(&file.path, &metadata);
+                    self.key = secret.encoding_key();
+                    self.secret = secret;
+                }
+            }
+            Err(e) => {
+                if changed || !file.failing {
+                    tracing::error!(
+                        file = %file.path.display(),
+                        error = %e,
+                        "the JWT secret file cannot be used; keeping the current secret"
+                    );
+                }
+                file.failing = true;
+                file.stamp = Some(stamp);
+                // Invalid content may be half of a write in progress: look again next time.
+                file.settled = false;
+            }
+        }
+    }
+}
+
+/// Whether a file last modified as `metadata` says, read at `now`, may have been rewritten
+/// since without its metadata showing it.
+fn is_settled(metadata: &Metadata, now: SystemTime) -> bool {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|modified| now.duration_since(modified).ok())
+        .is_some_and(|age| age >= SETTLE)
+}
+
+/// Mints HS256 tokens with a fresh `iat`, from a fixed secret ([`new`](Self::new)) or from
+/// a secret file it follows ([`watching`](Self::watching)). Clones share the secret and the
+/// file they follow.
 #[derive(Clone)]
 pub struct JwtAuth {
-    key: EncodingKey,
+    signer: Arc<Mutex<Signer>>,
     header: Header,
     id: Option<String>,
     clv: Option<String>,
@@ -21,8 +190,10 @@ pub struct JwtAuth {
 
 impl fmt::Debug for JwtAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.lock().file.as_ref().map(|w| w.path.clone());
         f.debug_struct("JwtAuth")
             .field("secret", &"<redacted>")
+            .field("file", &file)
             .field("id", &self.id)
             .field("clv", &self.clv)
             .finish()
@@ -32,14 +203,41 @@ impl fmt::Debug for JwtAuth {
 impl JwtAuth {
     /// Tokens signed with `secret`, carrying the optional `id` and `clv` claims.
     pub fn new(secret: &JwtSecret, id: Option<String>, clv: Option<String>) -> Self {
+        Self::with_signer(Signer::new(secret, None), id, clv)
+    }
+
+    /// Tokens signed with `secret` until the file at `path` holds another valid secret, then
+    /// with that one (see the [module docs](self) for when the file is looked at). `secret`
+    /// is normally what the file held at startup ([`read_secret_file`]).
+    pub fn watching(
+        secret: &JwtSecret,
+        path: impl Into<PathBuf>,
+        id: Option<String>,
+        clv: Option<String>,
+    ) -> Self {
+        let file = Watched { path: path.into(), stamp: None, settled: false, failing: false };
+        Self::with_signer(Signer::new(secret, Some(file)), id, clv)
+    }
+
+    fn with_signer(signer: Signer, id: Option<String>, clv: Option<String>) -> Self {
         Self {
-            // Picks jsonwebtoken's crypto backend once per process (see
+            // `Signer::new` picked jsonwebtoken's crypto backend once per process (see
             // `engine_types::jwt::ensure_crypto_provider`).
-            key: secret.encoding_key(),
+            signer: Arc::new(Mutex::new(signer)),
             header: Header::new(Algorithm::HS256),
             id,
             clv,
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Signer> {
+        // A panic while holding this lock leaves a usable key behind; keep using it.
+        self.signer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The secret file this signer follows, if any.
+    pub fn secret_file(&self) -> Option<PathBuf> {
+        self.lock().file.as_ref().map(|w| w.path.clone())
     }
 
     /// A token issued now.
@@ -47,12 +245,17 @@ impl JwtAuth {
         self.token_at(unix_now())
     }
 
-    /// A token issued at `iat` (seconds since the Unix epoch).
+    /// A token issued at `iat` (seconds since the Unix epoch), signed with the current
+    /// secret (after looking at the secret file, when one is followed).
     pub fn token_at(&self, iat: u64) -> Result<String, ClientError> {
         let claims = Claims { iat: Some(iat), id: self.id.clone(), clv: self.clv.clone() };
-        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| ClientError::JwtSecret {
-            path: None,
-            problem: format!("cannot sign a token: {e}"),
+        let mut signer = self.lock();
+        signer.refresh(SystemTime::now());
+        jsonwebtoken::encode(&self.header, &claims, &signer.key).map_err(|e| {
+            ClientError::JwtSecret {
+                path: signer.file.as_ref().map(|w| w.path.clone()),
+                problem: format!("cannot sign a token: {e}"),
+            }
         })
     }
 }
@@ -67,10 +270,27 @@ mod tests {
     fn debug_hides_the_secret() {
         let s = JwtSecret::from_bytes([0xab; 32]);
         let auth = JwtAuth::new(&s, Some("alys".into()), None);
-        for text in [format!("{s:?}"), format!("{auth:?}")] {
+        let watching = JwtAuth::watching(&s, "/nonexistent/jwt.hex", None, None);
+        for text in [format!("{s:?}"), format!("{auth:?}"), format!("{watching:#?}")] {
             assert!(!text.to_lowercase().contains("abab") && !text.contains("171"), "{text}");
             assert!(text.contains("redacted"), "{text}");
         }
+        let random = JwtSecret::random();
+        let text = format!("{:?}", JwtAuth::new(&random, None, None));
+        assert!(!text.contains(&random.to_hex()[..8]), "{text}");
+    }
+
+    fn validation() -> Validation {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        v
+    }
+
+    /// Whether `token` verifies with `secret`.
+    fn signed_with(token: &str, secret: &JwtSecret) -> bool {
+        let key = DecodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation()).is_ok()
     }
 
     /// Tokens verify under HS256 with the same secret, carry the given `iat`, and include
@@ -78,9 +298,7 @@ mod tests {
     #[test]
     fn tokens_carry_the_claims() {
         let s = JwtSecret::from_bytes([7; 32]);
-        let mut v = Validation::new(Algorithm::HS256);
-        v.required_spec_claims.clear();
-        v.validate_exp = false;
+        let v = validation();
         let decode = |t: &str| {
             jsonwebtoken::decode::<serde_json::Value>(t, &DecodingKey::from_secret(&[7; 32]), &v)
                 .unwrap()
@@ -95,12 +313,7 @@ mod tests {
             decode(&full).claims,
             serde_json::json!({"iat": 5, "id": "alys-1", "clv": "v0.1"})
         );
-        let wrong = jsonwebtoken::decode::<serde_json::Value>(
-            &bare,
-            &DecodingKey::from_secret(&[8; 32]),
-            &v,
-        );
-        assert!(wrong.is_err(), "a different secret must not verify");
+        assert!(!signed_with(&bare, &JwtSecret::from_bytes([8; 32])), "another secret verifies");
     }
 
     /// A fresh token's `iat` is the current time, not a cached one.
@@ -112,5 +325,72 @@ mod tests {
             jsonwebtoken::dangerous::insecure_decode(auth.token().unwrap()).unwrap().claims;
         let iat = claims.iat.unwrap();
         assert!(iat.abs_diff(now) <= 2, "iat {iat} vs now {now}");
+    }
+
+    /// The token after a rotation of the file is signed with the new secret, even when the
+    /// file is rewritten in place with the same length right after it was read; an invalid,
+    /// oversized or missing file keeps the last good secret, and a later valid one is taken.
+    #[test]
+    fn follows_the_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.hex");
+        let (a, b, c) = (JwtSecret::random(), JwtSecret::random(), JwtSecret::random());
+        std::fs::write(&path, a.to_hex()).unwrap();
+        let auth = JwtAuth::watching(&read_secret_file(&path).unwrap(), &path, None, None);
+        assert_eq!(auth.secret_file().as_deref(), Some(path.as_path()));
+        assert!(signed_with(&auth.token().unwrap(), &a));
+
+        std::fs::write(&path, b.to_hex()).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &b), "the next token uses the new secret");
+        // Same length, and most likely the same timestamp tick: only the settle rule sees it.
+        std::fs::write(&path, c.to_hex()).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &c), "an immediate second rotation");
+        std::fs::write(&path, format!("0x{}\n", b.to_hex())).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &b), "the 0x form with a newline");
+        std::fs::write(&path, c.to_hex()).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &c));
+
+        for bad in ["not a secret".to_string(), "f".repeat(MAX_SECRET_FILE_BYTES + 1)] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(signed_with(&auth.token().unwrap(), &c), "an invalid file keeps the secret");
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &c), "a missing file keeps the secret");
+        std::fs::write(&path, a.to_hex()).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &a), "a valid file is taken again");
+    }
+
+    /// A fixed-secret signer never looks at the disk, and clones of a watching signer share
+    /// what it reads.
+    #[test]
+    fn clones_share_the_followed_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.hex");
+        let (a, b) = (JwtSecret::random(), JwtSecret::random());
+        std::fs::write(&path, a.to_hex()).unwrap();
+        let fixed = JwtAuth::new(&a, None, None);
+        let auth = JwtAuth::watching(&a, &path, None, None);
+        let clone = auth.clone();
+        std::fs::write(&path, b.to_hex()).unwrap();
+        assert!(signed_with(&auth.token().unwrap(), &b));
+        assert!(signed_with(&clone.token().unwrap(), &b));
+        assert!(signed_with(&fixed.token().unwrap(), &a));
+        assert_eq!(fixed.secret_file(), None);
+    }
+
+    /// A file is trusted to show its next rewrite only once its modification time is
+    /// [`SETTLE`] older than the read.
+    #[test]
+    fn settles_after_the_margin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.hex");
+        std::fs::write(&path, "x").unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        let modified = metadata.modified().unwrap();
+        assert!(!is_settled(&metadata, modified));
+        assert!(!is_settled(&metadata, modified + SETTLE - Duration::from_millis(1)));
+        assert!(is_settled(&metadata, modified + SETTLE));
+        // A modification time in the future (a clock step) is never trusted.
+        assert!(!is_settled(&metadata, modified - Duration::from_secs(10)));
     }
 }

@@ -35,6 +35,12 @@
 //! - **Tracing**: wrap work in [`traceparent::with_correlation`] so the EL sees the
 //!   correlation id as the W3C trace id; call [`metrics::describe`] once at startup.
 //!
+//! Secret and network hygiene: the JWT secret file is size-capped, followed for rotation
+//! without a restart and zeroized ([`jwt`]); response bodies are bounded by the configured
+//! limit, never by a declared length; proxy variables are ignored unless a proxy is
+//! configured; URLs are redacted wherever they are shown ([`urls::redact_url`]); plain
+//! `http://` to a host that is not loopback is warned about ([`transport`]).
+//!
 //! Per-call failures are [`engine_types::EngineError`]s (each with its severity); setup
 //! problems and pool verdicts are [`error::ClientError`].
 
@@ -51,3 +57,4 @@ pub mod pool;
 pub mod retry;
 pub mod traceparent;
 pub mod transport;
+pub mod urls;

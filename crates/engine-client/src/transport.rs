@@ -3,7 +3,7 @@
 //! ```text
 //! params ──serde_json::to_vec──> {"jsonrpc":"2.0","id":N,"method":…,"params":…}
 //!        ──POST + Authorization: Bearer <fresh JWT> + traceparent──> EL
-//! body (read chunk by chunk, stopped at the size limit)
+//! body (read chunk by chunk into a buffer that grows with what arrived, stopped at the limit)
 //!        ──borrowed envelope (id checked, result/error kept raw)──> typed parse
 //! ```
 //!
@@ -13,8 +13,26 @@
 //! ([`EngineError::Auth`]), any other non-200 status, an oversized body, and anything that
 //! breaks JSON-RPC — wrong `jsonrpc`, wrong `id`, both or neither of `result` and `error` —
 //! which is [`EngineError::BadResponse`], never success.
+//!
+//! Memory per response is bounded by the limit, never by what the server declares: a
+//! `Content-Length` above the limit is refused before reading, and the body is collected in
+//! a [`BoundedBody`] whose capacity grows with the bytes received, never past the limit
+//! (chunked and close-delimited bodies included); reading stops at the first byte over it.
+//! An error status reads at most [`ERROR_BODY_QUOTE`] bytes of its body.
+//!
+//! Network hygiene: proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, …) are
+//! ignored unless a proxy is configured explicitly ([`TransportOptions::proxy`]); redirects
+//! are not followed (they would take the JWT along); URLs are only ever shown redacted
+//! ([`redact_url`]); and building an authenticated transport for plain `http://` to a host
+//! that is not loopback logs one warning ([`jwt_in_clear`]).
 
-use crate::{error::ClientError, jwt::JwtAuth, metrics, traceparent::TraceParent};
+use crate::{
+    error::ClientError,
+    jwt::JwtAuth,
+    metrics,
+    traceparent::TraceParent,
+    urls::{jwt_in_clear, redact_url},
+};
 use engine_types::{EngineError, RpcErrorCode, TransportError};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -22,13 +40,107 @@ use serde_json::value::RawValue;
 use std::{
     borrow::Cow,
     fmt,
+    io::Read,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 use tracing::{Instrument, field};
 
-/// Largest share of an error body quoted in [`TransportError::HttpStatus`].
-const ERROR_BODY_QUOTE: usize = 256;
+/// Largest share of an error body quoted in [`TransportError::HttpStatus`]; no more of it is
+/// read.
+pub const ERROR_BODY_QUOTE: usize = 256;
+
+/// The largest TLS CA bundle file read ([`TransportOptions::tls_ca_bundle`]); a system-wide
+/// bundle of every public root is about 200 KiB.
+pub const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How a transport reaches its endpoint, beyond the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: u64,
+    /// The proxy every request goes through (`http://`, `https://` or `socks5://` URL,
+    /// credentials allowed). `None`: none at all, whatever `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` or `NO_PROXY` say, so that Engine API traffic (and its JWT) never goes
+    /// to a proxy nobody configured for it.
+    pub proxy: Option<String>,
+    /// A PEM file of extra root certificates trusted for `https://` endpoints, on top of the
+    /// platform's (e.g. the CA that signed a private execution client's certificate).
+    pub tls_ca_bundle: Option<PathBuf>,
+}
+
+impl fmt::Debug for TransportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportOptions")
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("tls_ca_bundle", &self.tls_ca_bundle)
+            .finish()
+    }
+}
+
+impl TransportOptions {
+    /// Bodies up to `max_response_bytes`, no proxy, the platform's roots only.
+    pub const fn new(max_response_bytes: u64) -> Self {
+        Self { max_response_bytes, proxy: None, tls_ca_bundle: None }
+    }
+}
+
+/// A response body collected under a limit: its capacity grows with the bytes received
+/// (doubling, so the copies stay linear) and never past the limit, whatever length the server
+/// declared; a push that would cross the limit is refused and adds nothing.
+#[derive(Debug)]
+pub struct BoundedBody {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+/// A body reached its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("body over the {limit}-byte limit")]
+pub struct OverLimit {
+    /// The limit in bytes.
+    pub limit: usize,
+}
+
+impl BoundedBody {
+    /// An empty body (nothing allocated) accepting up to `limit` bytes.
+    pub const fn new(limit: usize) -> Self {
+        Self { bytes: Vec::new(), limit }
+    }
+
+    /// Appends `chunk`, unless the body would then exceed the limit.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), OverLimit> {
+        let needed = self
+            .bytes
+            .len()
+            .checked_add(chunk.len())
+            .filter(|needed| *needed <= self.limit)
+            .ok_or(OverLimit { limit: self.limit })?;
+        if needed > self.bytes.capacity() {
+            let target = needed.max(self.bytes.capacity().saturating_mul(2)).min(self.limit);
+            self.bytes.reserve_exact(target - self.bytes.len());
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The bytes received.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes allocated (at most the limit).
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// The bytes received, as a vector.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes
+    }
+}
 
 /// One JSON-RPC endpoint reached over HTTP(S), with or without JWT.
 pub struct HttpTransport {
@@ -138,7 +250,8 @@ pub fn parse_result<T: serde::de::DeserializeOwned>(
         .map_err(|e| EngineError::bad_response(method, format!("unexpected result: {e}")))
 }
 
-/// A label for an endpoint: the URL's host and port, never its credentials or path.
+/// A label for an endpoint: the URL's host and port, never its credentials or path. The
+/// default name of an endpoint.
 pub fn endpoint_label(url: &reqwest::Url) -> String {
     match (url.host_str(), url.port_or_known_default()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
@@ -149,37 +262,70 @@ pub fn endpoint_label(url: &reqwest::Url) -> String {
 
 impl HttpTransport {
     /// A transport to `url`, named `name` in logs, metrics and errors; `auth` signs each
-    /// request with a fresh JWT; bodies above `max_response_bytes` are refused.
+    /// request with a fresh JWT; bodies above `max_response_bytes` are refused; no proxy.
     pub fn new(
         url: &str,
         name: Option<String>,
         auth: Option<JwtAuth>,
         max_response_bytes: u64,
     ) -> Result<Self, ClientError> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|e| ClientError::config("url", format!("`{url}` is not a URL: {e}")))?;
+        Self::with_options(url, name, auth, TransportOptions::new(max_response_bytes))
+    }
+
+    /// [`new`](Self::new) with every option. Logs one warning when `auth` is set and `url`
+    /// is plain `http://` to a host that is not loopback (the JWT travels in clear text).
+    pub fn with_options(
+        url: &str,
+        name: Option<String>,
+        auth: Option<JwtAuth>,
+        options: TransportOptions,
+    ) -> Result<Self, ClientError> {
+        let url = reqwest::Url::parse(url).map_err(|e| {
+            ClientError::config("url", format!("`{}` is not a URL: {e}", redact_url(url)))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ClientError::config(
                 "url",
                 format!("scheme `{}` is not http or https", url.scheme()),
             ));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             // Our retry policy is the only one: reqwest's own would repeat requests behind
             // our count and our time bound.
             .retry(reqwest::retry::never())
             // Following a redirect would send the JWT to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| ClientError::HttpClient(e.to_string()))?;
+            .pool_idle_timeout(Duration::from_secs(90));
+        builder = match &options.proxy {
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| {
+                let problem =
+                    format!("`{}` is not a proxy URL: {}", redact_url(proxy), e.without_url());
+                ClientError::config("proxy", problem)
+            })?),
+            // Without this, reqwest reads the proxy variables of the environment.
+            None => builder.no_proxy(),
+        };
+        if let Some(path) = &options.tls_ca_bundle {
+            builder = builder.tls_certs_merge(read_ca_bundle(path)?);
+        }
+        let http =
+            builder.build().map_err(|e| ClientError::HttpClient(e.without_url().to_string()))?;
+        let name = name.unwrap_or_else(|| endpoint_label(&url));
+        if auth.is_some() && jwt_in_clear(&url) {
+            tracing::warn!(
+                endpoint = %name,
+                url = %redact_url(url.as_str()),
+                "plain http:// to a host that is not loopback: the JWT travels in clear text; \
+                 use https:// or reach the execution client over loopback or a tunnel"
+            );
+        }
         Ok(Self {
-            name: name.unwrap_or_else(|| endpoint_label(&url)),
+            name,
             http,
             url,
             auth,
-            max_response_bytes,
+            max_response_bytes: options.max_response_bytes,
             next_id: AtomicU64::new(1),
         })
     }
@@ -268,7 +414,9 @@ impl HttpTransport {
     }
 
     /// Sends the request and reads the body, refusing non-200 answers and bodies over the
-    /// limit (checked against `Content-Length` up front and again chunk by chunk).
+    /// limit: a declared `Content-Length` over it before reading anything, any other body at
+    /// the first chunk that crosses it. Memory grows with the bytes received, never with the
+    /// declared length (see [`BoundedBody`]).
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -279,28 +427,36 @@ impl HttpTransport {
         if matches!(status, 401 | 403) {
             return Err(EngineError::Auth { endpoint: self.name.clone(), status });
         }
-        let limit = self.max_response_bytes;
-        let too_large = || EngineError::from(TransportError::BodyTooLarge { limit });
-        let declared = response.content_length().unwrap_or(0);
-        if declared > limit {
-            return Err(too_large());
-        }
-        let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.connect_error(e, method))? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
         if status != 200 {
-            let quoted = &body[..body.len().min(ERROR_BODY_QUOTE)];
+            // Only the quoted start of an error body is read.
+            let mut quoted = Vec::new();
+            while quoted.len() < ERROR_BODY_QUOTE {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let room = ERROR_BODY_QUOTE - quoted.len();
+                        quoted.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    }
+                    // What arrived is enough to report the status.
+                    Ok(None) | Err(_) => break,
+                }
+            }
             return Err(TransportError::HttpStatus {
                 status,
-                body: String::from_utf8_lossy(quoted).into_owned(),
+                body: String::from_utf8_lossy(&quoted).into_owned(),
             }
             .into());
         }
-        Ok(body)
+        let limit = self.max_response_bytes;
+        let too_large = || EngineError::from(TransportError::BodyTooLarge { limit });
+        if response.content_length().is_some_and(|declared| declared > limit) {
+            return Err(too_large());
+        }
+        let mut body = BoundedBody::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.connect_error(e, method))? {
+            // Returning drops the response, which closes the connection: nothing more is read.
+            body.push(&chunk).map_err(|_| too_large())?;
+        }
+        Ok(body.into_vec())
     }
 
     fn connect_error(&self, e: reqwest::Error, method: &str) -> EngineError {
@@ -322,6 +478,25 @@ impl HttpTransport {
         }
         TransportError::Connect { endpoint: self.name.clone(), reason }.into()
     }
+}
+
+/// The certificates of a PEM bundle, read with a size cap. Errors name the file.
+fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let err = |problem: String| ClientError::TlsCaBundle { path: path.to_path_buf(), problem };
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut pem = Vec::new();
+    file.take(MAX_CA_BUNDLE_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    if pem.len() as u64 > MAX_CA_BUNDLE_BYTES {
+        return Err(err(format!("larger than {MAX_CA_BUNDLE_BYTES} bytes")));
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| err(format!("not a PEM certificate bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into()));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]
@@ -550,6 +725,85 @@ mod tests {
         assert_eq!(endpoint_label(&url), "el.example:8551");
         let url = reqwest::Url::parse("http://127.0.0.1/").unwrap();
         assert_eq!(endpoint_label(&url), "127.0.0.1:80");
+    }
+
+    /// A body of exactly the limit is accepted; one byte more is refused and adds nothing.
+    /// Capacity follows the bytes received, never past the limit, and starts at nothing.
+    #[test]
+    fn bounded_body_at_the_bound() {
+        let mut body = BoundedBody::new(1000);
+        assert_eq!(body.capacity(), 0);
+        body.push(b"abcde").unwrap();
+        assert!(body.capacity() < 64, "capacity {} for 5 bytes", body.capacity());
+        for _ in 0..199 {
+            body.push(b"fghij").unwrap();
+            assert!(body.capacity() <= 1000, "capacity {}", body.capacity());
+        }
+        assert_eq!(body.as_slice().len(), 1000);
+        assert_eq!(body.push(b"x"), Err(OverLimit { limit: 1000 }));
+        assert_eq!(body.push(&[]), Ok(()));
+        assert_eq!(body.as_slice().len(), 1000);
+        assert_eq!(&body.into_vec()[..10], b"abcdefghij");
+
+        let mut one_big = BoundedBody::new(1000);
+        assert_eq!(one_big.push(&[0; 1001]), Err(OverLimit { limit: 1000 }));
+        assert_eq!(one_big.capacity(), 0, "nothing allocated for a refused chunk");
+        let mut huge = BoundedBody::new(usize::MAX);
+        huge.push(b"ab").unwrap();
+        assert_eq!(huge.push(&[0; 16][..]), Ok(()));
+        assert!(huge.capacity() < 64);
+    }
+
+    /// A URL that does not parse is refused without echoing its password; a bad proxy the
+    /// same way, naming the setting.
+    #[test]
+    fn config_errors_hide_credentials() {
+        let e = HttpTransport::new("http://u:hunter2@el example:8551", None, None, 1024)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a URL") && e.contains("***@"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let options = TransportOptions {
+            proxy: Some("http://u:hunter2@proxy example:3128".into()),
+            ..TransportOptions::new(1024)
+        };
+        let e = HttpTransport::with_options("http://127.0.0.1:1", None, None, options.clone())
+            .unwrap_err();
+        assert!(matches!(&e, ClientError::Config { field, .. } if field == "proxy"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(!format!("{options:?}").contains("hunter2"), "{options:?}");
+    }
+
+    /// A CA bundle that is missing, empty of certificates, not PEM or too large is refused
+    /// naming the file.
+    #[test]
+    fn bad_ca_bundles_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |path: PathBuf| {
+            let options =
+                TransportOptions { tls_ca_bundle: Some(path), ..TransportOptions::new(1024) };
+            HttpTransport::with_options("https://127.0.0.1:1", None, None, options).unwrap_err()
+        };
+        let missing = dir.path().join("absent.pem");
+        let big = dir.path().join("big.pem");
+        std::fs::File::create(&big).unwrap().set_len(MAX_CA_BUNDLE_BYTES + 1).unwrap();
+        let text = dir.path().join("text.pem");
+        std::fs::write(&text, "not a certificate\n").unwrap();
+        let garbled = dir.path().join("garbled.pem");
+        std::fs::write(&garbled, "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+            .unwrap();
+        for (path, want) in [
+            (missing, "cannot read"),
+            (big, "larger than"),
+            (text, "no PEM certificate"),
+            (garbled, "not a PEM certificate bundle"),
+        ] {
+            let e = build(path.clone());
+            assert_eq!(e.severity(), engine_types::Severity::Fatal);
+            assert!(matches!(&e, ClientError::TlsCaBundle { path: p, .. } if *p == path), "{e}");
+            let text = e.to_string();
+            assert!(text.contains(&path.display().to_string()) && text.contains(want), "{text}");
+        }
     }
 
     /// Non-HTTP URLs are refused at construction with the problem named.

@@ -30,6 +30,8 @@ max_response_bytes = 67108864
 # public_url = "http://127.0.0.1:8545"       # eth_* calls (default: engine_url)
 # jwt_secret_file = "/var/lib/geth/geth/jwtsecret"
 # jwt_id = "alys"                            # optional `id` claim
+# proxy = "socks5://127.0.0.1:1080"          # default none; HTTP(S)_PROXY is ignored
+# tls_ca_bundle = "/etc/alys/el-ca.pem"      # extra roots for an https:// client
 
 [engine.timeouts]
 # Per-method timeouts; the defaults are the Engine API specification's minimums.
@@ -193,6 +195,7 @@ impl Settings {
             public_url: Some(public_url),
             jwt_secret_file: Some(jwt),
             jwt_id: None,
+            ..EndpointConfig::default()
         }];
         self.config.validate().map_err(|e| NodeError::Config {
             source_name: config_name(&self.run),
@@ -265,6 +268,7 @@ fn cli_endpoints(run: &RunArgs) -> Result<Vec<EndpointConfig>, String> {
                 public_url: run.public_urls.get(i).cloned(),
                 jwt_secret_file: Some(secret(i)?),
                 jwt_id: None,
+                ..EndpointConfig::default()
             })
         })
         .collect()

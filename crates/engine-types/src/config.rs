@@ -236,6 +236,13 @@ pub struct EndpointConfig {
     pub jwt_secret_file: Option<PathBuf>,
     /// Optional `id` claim identifying this consensus client to the EL.
     pub jwt_id: Option<String>,
+    /// Proxy for this endpoint's Engine API and `eth_*` traffic (`http://`, `https://` or
+    /// `socks5://` URL, credentials allowed). Default: none, and `HTTP_PROXY`,
+    /// `HTTPS_PROXY` and `ALL_PROXY` are ignored: Engine API requests carry the JWT.
+    pub proxy: Option<String>,
+    /// PEM file of extra root CAs trusted for an `https://` execution client, on top of
+    /// the platform's (default: none).
+    pub tls_ca_bundle: Option<PathBuf>,
 }
 
 impl Default for EndpointConfig {
@@ -246,6 +253,8 @@ impl Default for EndpointConfig {
             public_url: None,
             jwt_secret_file: None,
             jwt_id: None,
+            proxy: None,
+            tls_ca_bundle: None,
         }
     }
 }
@@ -559,6 +568,18 @@ impl EngineConfig {
             if let Some(public) = &e.public_url {
                 p.url(format!("{at}.public_url"), public);
             }
+            if let Some(proxy) = &e.proxy {
+                match url::Url::parse(proxy) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h") => {}
+                    Ok(u) => p.check(
+                        false,
+                        format!("{at}.proxy"),
+                        format!("scheme `{}` is not http, https or socks5", u.scheme()),
+                    ),
+                    // The URL may carry credentials: name the problem, not the value.
+                    Err(e) => p.check(false, format!("{at}.proxy"), format!("not a URL: {e}")),
+                }
+            }
             p.check(
                 e.jwt_secret_file.is_some(),
                 format!("{at}.jwt_secret_file"),
@@ -672,6 +693,22 @@ mod tests {
             text.contains("engine.endpoints[1].public_url: scheme `ftp` is not http or https"),
             "{text}"
         );
+    }
+
+    /// An endpoint's proxy must be an http, https or socks5 URL; the problem is named
+    /// without repeating the value (it may carry credentials).
+    #[test]
+    fn endpoint_proxy_is_checked_without_echoing_it() {
+        let mut c = valid();
+        c.engine.endpoints[0].proxy = Some("socks5://user:secret@127.0.0.1:1080".into());
+        c.validate().unwrap();
+        c.engine.endpoints[0].proxy = Some("ftp://user:secret@host".into());
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.0[0].path, "engine.endpoints[0].proxy");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        c.engine.endpoints[0].proxy = Some("not a url with secret".into());
+        let err = c.validate().unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 
     /// Two endpoints with the same name would make metrics and logs ambiguous.

@@ -8,6 +8,13 @@
 //! whitespace allowed. Tokens are minted fresh for every request: a cached token breaks
 //! after a minute of clock skew.
 //!
+//! Secret hygiene: a secret file is read through a fixed buffer of
+//! [`MAX_SECRET_FILE_BYTES`] + 1 bytes, so a huge file (or `/dev/zero`) is refused after at
+//! most that many bytes, never read whole; [`JwtSecret`] never shows its bytes in `Debug`,
+//! has no `Display`, and overwrites them with zeros when dropped, as does the buffer the file
+//! was read into. [`readable_by_others`] tells a caller when to warn about a file's
+//! permissions (this crate does not log).
+//!
 //! Behind the `jwt` feature, so that a crate taking only the types does not build
 //! jsonwebtoken.
 
@@ -15,15 +22,25 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::{
     fmt,
+    fs::{File, Metadata},
+    io::{ErrorKind, Read},
     path::{Path, PathBuf},
-    sync::Once,
+    sync::{
+        Once,
+        atomic::{Ordering, compiler_fence},
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
 /// How far `iat` may be from the server's clock, in seconds (spec: ±60 s).
 pub const IAT_WINDOW_SECS: u64 = 60;
 
-/// A 32-byte Engine API JWT secret. Its `Debug` never shows the bytes and it has no `Display`.
+/// The largest secret file accepted, in bytes. A secret is 64 hex characters, an optional
+/// `0x` and some trailing whitespace: anything near this size is not a secret file.
+pub const MAX_SECRET_FILE_BYTES: usize = 4096;
+
+/// A 32-byte Engine API JWT secret. Its `Debug` never shows the bytes, it has no `Display`,
+/// and its bytes are overwritten with zeros when it is dropped (each clone wipes its own).
 #[derive(Clone, PartialEq, Eq)]
 pub struct JwtSecret([u8; 32]);
 
@@ -31,6 +48,24 @@ impl fmt::Debug for JwtSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("JwtSecret(<redacted>)")
     }
+}
+
+impl Drop for JwtSecret {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// Overwrites `bytes` with zeros in a way the optimizer cannot drop as a dead store (what the
+/// `zeroize` crate does; this crate does not depend on it). Copies the compiler made earlier
+/// (moves, registers) are out of reach: this is hygiene, not a guarantee.
+fn wipe(bytes: &mut [u8]) {
+    for byte in bytes.iter_mut() {
+        // SAFETY: `byte` is a valid, aligned, exclusive reference to an initialized `u8`.
+        unsafe { std::ptr::write_volatile(byte, 0) };
+    }
+    // Keeps later code from being reordered before the writes.
+    compiler_fence(Ordering::SeqCst);
 }
 
 /// What is wrong with a JWT secret.
@@ -46,6 +81,14 @@ pub enum JwtSecretProblem {
     /// A character (1-based position) is not a hex digit.
     #[error("character {0} is not a hex digit")]
     NotHex(usize),
+    /// The file holds more than [`MAX_SECRET_FILE_BYTES`]; reading stopped there.
+    #[error(
+        "the file is larger than {limit} bytes, far more than a secret (64 hex characters); is it the right file?"
+    )]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// A JWT secret that cannot be used. The message names the file (when there is one) and the
@@ -92,12 +135,39 @@ impl JwtSecret {
     }
 
     /// Read a secret file in the spec's format. Errors name the file and the problem, never
-    /// the content.
+    /// the content. At most [`MAX_SECRET_FILE_BYTES`] + 1 bytes are read: a larger file is
+    /// [`JwtSecretProblem::TooLarge`].
     pub fn from_file(path: &Path) -> Result<Self, JwtSecretError> {
+        Self::from_file_with_metadata(path).map(|(secret, _)| secret)
+    }
+
+    /// [`from_file`](Self::from_file), also returning the metadata of the file that was read
+    /// (taken from the open file, so it describes what was read even if the path is replaced
+    /// meanwhile): its length, times and, on unix, its mode (see [`readable_by_others`]).
+    pub fn from_file_with_metadata(path: &Path) -> Result<(Self, Metadata), JwtSecretError> {
         let err = |problem| JwtSecretError { path: Some(path.into()), problem };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err(JwtSecretProblem::Unreadable(e.to_string())))?;
-        Self::parse(&text).map_err(err)
+        let unreadable = |e: std::io::Error| err(JwtSecretProblem::Unreadable(e.to_string()));
+        let mut file = File::open(path).map_err(unreadable)?;
+        let metadata = file.metadata().map_err(unreadable)?;
+        // A fixed buffer one byte larger than the limit: filling it proves the file too large
+        // without reading (or allocating for) the rest, whatever the file claims or is.
+        let mut buf = [0u8; MAX_SECRET_FILE_BYTES + 1];
+        let read = read_up_to(&mut file, &mut buf);
+        let parsed = match read {
+            Ok(n) if n > MAX_SECRET_FILE_BYTES => {
+                Err(JwtSecretProblem::TooLarge { limit: MAX_SECRET_FILE_BYTES })
+            }
+            Ok(n) => match std::str::from_utf8(&buf[..n]) {
+                Ok(text) => Self::parse(text),
+                Err(e) => Err(JwtSecretProblem::Unreadable(format!(
+                    "not text: byte {} is not valid UTF-8",
+                    e.valid_up_to() + 1
+                ))),
+            },
+            Err(e) => Err(JwtSecretProblem::Unreadable(e.to_string())),
+        };
+        wipe(&mut buf);
+        parsed.map(|secret| (secret, metadata)).map_err(err)
     }
 
     fn parse(text: &str) -> Result<Self, JwtSecretProblem> {
@@ -113,7 +183,10 @@ impl JwtSecret {
         // 64 ASCII hex digits, checked above, always decode into 32 bytes.
         hex::decode_to_slice(hex_part, &mut bytes)
             .map_err(|_| JwtSecretProblem::WrongLength(hex_part.len()))?;
-        Ok(Self(bytes))
+        let secret = Self(bytes);
+        // `[u8; 32]` is `Copy`: the local is a second copy of the secret.
+        wipe(&mut bytes);
+        Ok(secret)
     }
 
     /// A key for signing many tokens with this secret (cheaper than [`mint`](Self::mint)
@@ -171,6 +244,37 @@ impl JwtSecret {
             return Err(JwtRejection::Stale { iat, now });
         }
         Ok(data.claims)
+    }
+}
+
+/// Fills `buf` from `reader` until it is full or the reader ends; the number of bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The file's permission bits when its group or other users may read it (a secret file
+/// should be readable by its owner only, e.g. mode `0600`); `None` when they may not, and
+/// always `None` off unix, where there are no such bits.
+pub fn readable_by_others(metadata: &Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o7777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
     }
 }
 
@@ -317,10 +421,107 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Debug output shows nothing of the secret.
+    /// Debug output shows nothing of the secret, in any encoding a log could carry.
     #[test]
     fn debug_hides_the_secret() {
         assert_eq!(format!("{:?}", JwtSecret::from_bytes([0xab; 32])), "JwtSecret(<redacted>)");
+        let secret = JwtSecret::random();
+        let hex = secret.to_hex();
+        for text in [format!("{secret:?}"), format!("{secret:#?}"), format!("{:?}", Some(&secret))]
+        {
+            assert!(!text.to_lowercase().contains(&hex[..8]), "{text}");
+            assert!(!text.contains(&format!("{:?}", secret.as_bytes())[..12]), "{text}");
+        }
+    }
+
+    /// Dropping a secret overwrites its bytes with zeros.
+    #[test]
+    fn drop_wipes_the_bytes() {
+        let mut slot = std::mem::ManuallyDrop::new(JwtSecret::from_bytes([0xab; 32]));
+        let bytes: *const [u8; 32] = slot.as_bytes();
+        // SAFETY: runs `Drop` once in place; `ManuallyDrop` keeps the storage alive and never
+        // drops it again, and `[u8; 32]` has no invalid bit patterns, so reading the bytes
+        // afterwards reads initialized memory.
+        unsafe { std::ptr::drop_in_place(&mut *slot) };
+        // SAFETY: see above; `bytes` points into `slot`, which is still in scope.
+        assert_eq!(unsafe { std::ptr::read_volatile(bytes) }, [0; 32]);
+    }
+
+    /// A directory of its own for one test, removed by the test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("engine-types-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A file of exactly the limit is read (a secret padded with trailing whitespace); one
+    /// byte more is refused naming the file and the limit, as is a huge sparse file and an
+    /// endless one, after reading at most the limit + 1 bytes.
+    #[test]
+    fn secret_files_are_size_capped() {
+        let dir = scratch("jwt-cap");
+        let file = dir.join("jwt.hex");
+        let padded = format!("{HEX}{}", " ".repeat(MAX_SECRET_FILE_BYTES - HEX.len() - 1) + "\n");
+        assert_eq!(padded.len(), MAX_SECRET_FILE_BYTES);
+        std::fs::write(&file, &padded).unwrap();
+        assert_eq!(JwtSecret::from_file(&file).unwrap(), JwtSecret::from_bytes([0x42; 32]));
+
+        std::fs::write(&file, format!("{padded} ")).unwrap();
+        let e = JwtSecret::from_file(&file).unwrap_err();
+        assert_eq!(e.problem, JwtSecretProblem::TooLarge { limit: MAX_SECRET_FILE_BYTES });
+        let text = e.to_string();
+        assert!(text.contains("jwt.hex") && text.contains("larger than 4096 bytes"), "{text}");
+
+        // 64 GiB declared by a sparse file: refused without reading it.
+        let huge = std::fs::File::create(&file).unwrap();
+        huge.set_len(64 << 30).unwrap();
+        drop(huge);
+        let e = JwtSecret::from_file(&file).unwrap_err();
+        assert_eq!(e.problem, JwtSecretProblem::TooLarge { limit: MAX_SECRET_FILE_BYTES });
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // A file that never ends: reading stops at the cap (a whole-file read never returns).
+        let zero = Path::new("/dev/zero");
+        if zero.exists() {
+            let e = JwtSecret::from_file(zero).unwrap_err();
+            assert_eq!(e.problem, JwtSecretProblem::TooLarge { limit: MAX_SECRET_FILE_BYTES });
+        }
+    }
+
+    /// Binary content is refused as not text, without quoting it.
+    #[test]
+    fn binary_files_are_refused() {
+        let dir = scratch("jwt-binary");
+        let file = dir.join("jwt.bin");
+        std::fs::write(&file, [0x42, 0xff, 0xfe, 0x42]).unwrap();
+        let e = JwtSecret::from_file(&file).unwrap_err().to_string();
+        assert!(e.contains("jwt.bin") && e.contains("byte 2 is not valid UTF-8"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Group- or world-readable files are reported with their mode; owner-only ones are not.
+    /// The metadata comes with the secret read.
+    #[cfg(unix)]
+    #[test]
+    fn reports_files_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("jwt-mode");
+        let file = dir.join("jwt.hex");
+        std::fs::write(&file, HEX).unwrap();
+        for (mode, want) in [
+            (0o600, None),
+            (0o400, None),
+            (0o620, None),
+            (0o640, Some(0o640)),
+            (0o604, Some(0o604)),
+        ] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let (secret, metadata) = JwtSecret::from_file_with_metadata(&file).unwrap();
+            assert_eq!(secret, JwtSecret::from_bytes([0x42; 32]));
+            assert_eq!(readable_by_others(&metadata), want, "mode {mode:o}");
+            assert_eq!(metadata.len(), HEX.len() as u64);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A fresh HS256 token passes, with id and clv carried through.

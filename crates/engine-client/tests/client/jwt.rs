@@ -1,12 +1,16 @@
 //! Authentication: a fresh HS256 token on every request, secret files in every spec format,
 //! a W3C traceparent, and a refused JWT that neither retries nor hides.
 
-use crate::harness::{client, config, mock};
+use crate::{
+    harness::{client, config, mock},
+    stub::{self, Request},
+};
 use engine_client::{
     client::{ClientConfig, EngineClient},
     engine_api::EngineApi,
+    eth::{EthApi, EthClient},
     health::EndpointState,
-    jwt::{Claims, JwtSecret},
+    jwt::{Claims, JwtSecret, unix_now},
     traceparent::with_correlation,
 };
 use engine_testkit::fixtures::JwtFiles;
@@ -15,7 +19,11 @@ use engine_types::{
     config::{EndpointConfig, EngineConfig},
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 /// Every request carries `Authorization: Bearer <HS256 token>` that verifies with the EL's
 /// secret and whose `iat` is now.
@@ -132,4 +140,112 @@ async fn traceparent_follows_the_correlation_id() {
         assert!(p.ends_with("-01") && p.len() == 55, "{p}");
     }
     assert_ne!(parents[0], parents[1], "span ids differ per request");
+}
+
+/// An execution client whose secret an operator can rotate: it checks every request's JWT
+/// against its current secret with the spec's rules (`engine_types::jwt`) and answers 401 or
+/// a result.
+async fn rotatable_el(secret: JwtSecret) -> (String, Arc<Mutex<JwtSecret>>) {
+    let current = Arc::new(Mutex::new(secret));
+    let shared = Arc::clone(&current);
+    let addr = stub::serve(move |request: Request, mut stream: TcpStream| {
+        let secret = shared.lock().unwrap().clone();
+        async move {
+            let verdict = secret.validate(request.header("authorization"), unix_now());
+            let bytes = match verdict {
+                Ok(_) => {
+                    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                    let answer = if body["method"] == "eth_chainId" { "\"0x1\"" } else { "[]" };
+                    stub::response("200 OK", stub::result(request.id(), answer).as_bytes())
+                }
+                Err(_) => stub::response("401 Unauthorized", b""),
+            };
+            stream.write_all(&bytes).await.unwrap();
+        }
+    })
+    .await;
+    (format!("http://{addr}"), current)
+}
+
+/// The secret rotated on both sides mid-run: the next request of the engine client (and of
+/// the `eth_*` client on the engine port) carries the new secret and succeeds, a client
+/// still holding the old one is refused, and a file that turns invalid keeps the new secret.
+#[tokio::test]
+async fn rotated_secret_is_used_by_the_next_request() {
+    let (old, new) = (JwtSecret::random(), JwtSecret::random());
+    let (url, el_secret) = rotatable_el(old.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.hex");
+    std::fs::write(&path, old.to_hex()).unwrap();
+    let endpoint = EndpointConfig {
+        engine_url: url.clone(),
+        jwt_secret_file: Some(path.clone()),
+        ..EndpointConfig::default()
+    };
+    let engine = EngineConfig::default();
+    let c = EngineClient::new(ClientConfig::from_config(&endpoint, &engine).unwrap()).unwrap();
+    let eth = EthClient::from_config(&endpoint, &engine).unwrap();
+    c.exchange_capabilities(vec![]).await.unwrap();
+    assert_eq!(eth.chain_id().await.unwrap(), 1);
+
+    *el_secret.lock().unwrap() = new.clone();
+    std::fs::write(&path, format!("0x{}\n", new.to_hex())).unwrap();
+    c.exchange_capabilities(vec![]).await.unwrap();
+    assert_eq!(eth.chain_id().await.unwrap(), 1);
+    assert_ne!(c.status().state, EndpointState::AuthFailed, "never refused");
+
+    let stale = EngineClient::new(ClientConfig::new(url, old)).unwrap();
+    let err = stale.exchange_capabilities(vec![]).await.unwrap_err();
+    assert!(matches!(err, EngineError::Auth { status: 401, .. }), "{err}");
+
+    std::fs::write(&path, "half a secr").unwrap();
+    c.exchange_capabilities(vec![]).await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    c.exchange_capabilities(vec![]).await.unwrap();
+}
+
+/// A secret file far larger than a secret is refused at startup naming the file and the
+/// limit.
+#[tokio::test]
+async fn oversized_secret_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwt.hex");
+    std::fs::File::create(&path).unwrap().set_len(1 << 30).unwrap();
+    let endpoint =
+        EndpointConfig { jwt_secret_file: Some(path.clone()), ..EndpointConfig::default() };
+    let err = ClientConfig::from_config(&endpoint, &EngineConfig::default()).unwrap_err();
+    assert_eq!(err.severity(), Severity::Fatal);
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()) && text.contains("4096 bytes"), "{text}");
+}
+
+/// A URL with `user:password@` never shows the password: not in the config's or the
+/// client's Debug output, the endpoint's name and status, or a call's error. Neither does
+/// the secret.
+#[tokio::test]
+async fn credentials_in_urls_stay_hidden() {
+    let secret = JwtSecret::random();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut cfg = ClientConfig::new(format!("http://admin:hunter2@{closed}"), secret.clone());
+    let debug = format!("{cfg:?}");
+    assert!(debug.contains(&format!("***@{closed}")), "{debug}");
+    cfg.retry.max_attempts = 1;
+    let c = EngineClient::new(cfg.clone()).unwrap();
+    assert_eq!(c.name(), closed.to_string());
+    let err = c.exchange_capabilities(vec![]).await.unwrap_err();
+    assert!(matches!(err, EngineError::Transport(_)), "{err}");
+    cfg.proxy = Some("http://proxy-user:swordfish@127.0.0.1:3128".into());
+    let texts = [
+        debug,
+        format!("{cfg:?}"),
+        format!("{c:?}"),
+        format!("{:?}", c.status()),
+        err.to_string(),
+        format!("{err:?}"),
+    ];
+    for text in texts {
+        for leak in [&secret.to_hex()[..8], "hunter2", "swordfish"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+    }
 }

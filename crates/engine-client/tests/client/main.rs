@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bounds;
 mod engine_methods;
 mod eth;
 mod faults;
@@ -11,4 +12,6 @@ mod health;
 mod jwt;
 mod pool;
 mod retries;
+mod stub;
+mod tls;
 mod wire;

@@ -960,6 +960,7 @@ mod tests {
                     public_url: Some(el.public_url()),
                     jwt_secret_file: Some(el.jwt_secret_path()),
                     jwt_id: None,
+                    ..EndpointConfig::default()
                 }],
                 timeouts: TimeoutConfig {
                     forkchoice_updated: 5 * SECOND,
