@@ -74,6 +74,8 @@ async fn two_hundred_blocks_with_peg_ins_peg_out_finality_import_and_reorg() {
         if i == 50 {
             let verdict = main.send_tx(peg_out_tx(0)).await;
             assert!(matches!(verdict, TxVerdict::Accepted { .. }), "{verdict:?}");
+            let pool = main.txpool_status().await.unwrap();
+            assert_eq!((pool.pending, pool.queued), (1, 0), "the peg-out waits in the pool");
         }
         let built = main.build(ts, peg_ins.clone()).await.unwrap();
         assert!(built.pending.is_empty());

@@ -248,6 +248,15 @@ impl Node {
         .await
     }
 
+    pub(crate) async fn txpool_status(
+        &self,
+    ) -> Result<engine_client::eth::TxPoolStatus, ActorError> {
+        self.ask(|reply| {
+            QueryMsg::GetTxPoolStatus { correlation: CorrelationId::new(), reply }.into()
+        })
+        .await
+    }
+
     pub(crate) async fn set_finalized(&self, hash: B256) -> Result<ForkchoiceHeads, ActorError> {
         self.ask(|reply| {
             ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()

@@ -328,6 +328,16 @@ mod tests {
         assert_eq!(ok(&mut d, "eth_blockNumber", json!([])), json!("0x2"));
         assert_eq!(ok(&mut d, "eth_chainId", json!([])), json!("0x1d97c"));
         assert_eq!(ok(&mut d, "eth_syncing", json!([])), json!(false));
+        // The pooled transfer runs next; one with a nonce gap waits.
+        assert_eq!(
+            ok(&mut d, "txpool_status", json!([])),
+            json!({"pending": "0x1", "queued": "0x0"})
+        );
+        d.send_raw_transaction(&transfer(&key(0), 5, to, 1)).unwrap();
+        assert_eq!(
+            ok(&mut d, "txpool_status", json!([])),
+            json!({"pending": "0x1", "queued": "0x1"})
+        );
     }
 
     /// eth_call returns data or a revert (error 3); eth_estimateGas finds a limit that works.

@@ -30,6 +30,16 @@ impl Devnet {
             "net_version" => to_json(self.chain_id().to_string()),
             "web3_clientVersion" => to_json(format!("{CLIENT_NAME}/{}", env!("CARGO_PKG_VERSION"))),
             "eth_syncing" => self.syncing.answer(),
+            // Geth's `txpool_status` (`internal/ethapi`, `TxPoolAPI.Status`): executable and
+            // waiting transactions, as quantities.
+            "txpool_status" => {
+                let pending = self.pool.pending(&self.chain.head().state).len();
+                let queued = self.pool.len().saturating_sub(pending);
+                to_json(serde_json::json!({
+                    "pending": U64::from(pending),
+                    "queued": U64::from(queued),
+                }))
+            }
             "eth_blockNumber" => to_json(U64::from(self.head().number)),
             "eth_gasPrice" => {
                 let base = u128::from(self.head().base_fee_per_gas.unwrap_or_default());
