@@ -65,10 +65,11 @@ impl PoolPort {
         let mut order: Vec<usize> = (0..self.eth.len()).collect();
         // Usable before unusable, then in sync before lagging: an endpoint that missed
         // commits (e.g. back from an outage, not yet caught up) would answer queries about
-        // recent blocks with "unknown".
+        // recent blocks with "unknown"; then by state as the pool ranks builds (synced,
+        // syncing, unknown), so that the EL asked for its head is the one that builds.
         order.sort_by_key(|&i| {
             let s = status.get(i);
-            (!s.is_some_and(is_usable), s.is_none_or(|s| s.lagging), i)
+            (!s.is_some_and(is_usable), s.is_none_or(|s| s.lagging), s.map(|s| s.state), i)
         });
         order.into_iter().map(|i| self.eth[i].clone()).collect()
     }
