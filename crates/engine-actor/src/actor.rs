@@ -62,6 +62,13 @@ pub struct EngineArgs {
 #[derive(Debug)]
 struct AbortOnDrop<T>(JoinHandle<T>);
 
+impl<T> AbortOnDrop<T> {
+    /// Whether the task ended (returned or panicked).
+    fn finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
@@ -194,6 +201,15 @@ impl Actor for EngineActor {
         msg: EngineMsg,
         state: &mut EngineActorState,
     ) -> Result<(), ActorProcessingErr> {
+        // The worker only ends with the actor: if it ended first (a panic in a job), the
+        // engine cannot move its head any more. Fail, so that the supervisor restarts it
+        // from the persisted state; the job's caller already got an error (its reply
+        // port was dropped).
+        if state._worker.finished() {
+            return Err(
+                "the forkchoice worker stopped (a job panicked); restarting the engine".into()
+            );
+        }
         match msg {
             EngineMsg::Chain(msg) => handle_chain(msg, state),
             EngineMsg::Query(msg) => handle_query(msg, state),

@@ -137,6 +137,8 @@ pub(crate) struct FakeEl {
     panic_on_status: AtomicBool,
     /// EthereumJS: a forkchoice update to a canonical ancestor moves the head back.
     rewinds: AtomicBool,
+    /// The next forkchoice update panics (a bug inside the forkchoice worker).
+    panic_on_forkchoice: AtomicBool,
 }
 
 pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) -> EndpointStatus {
@@ -177,6 +179,7 @@ impl Default for FakeEl {
             chain: Mutex::new(chain),
             panic_on_status: AtomicBool::new(false),
             rewinds: AtomicBool::new(false),
+            panic_on_forkchoice: AtomicBool::new(false),
         }
     }
 }
@@ -253,6 +256,11 @@ impl FakeEl {
     /// Make the next committed block's receipts these.
     pub(crate) fn next_block_receipts(&self, receipts: Vec<TransactionReceipt>) {
         self.lock().next_block_receipts = Some(receipts);
+    }
+
+    /// Make the next forkchoice update panic (a bug inside a forkchoice worker job).
+    pub(crate) fn panic_on_next_forkchoice(&self) {
+        self.panic_on_forkchoice.store(true, Ordering::SeqCst);
     }
 
     /// Make the next `endpoints()` call panic (a bug inside a handler).
@@ -538,6 +546,10 @@ impl ExecutionPort for FakeEl {
         state: ForkchoiceState,
         _head_timestamp: u64,
     ) -> BoxFuture<'_, Result<CommitOutcome, ClientError>> {
+        assert!(
+            !self.panic_on_forkchoice.swap(false, Ordering::SeqCst),
+            "scripted panic inside a forkchoice worker job"
+        );
         self.lock().calls.push(Call::Forkchoice(state));
         let result = match self.take_fault(Op::Forkchoice) {
             Some(Fault::Hang) => return pending(),

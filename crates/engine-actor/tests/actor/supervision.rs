@@ -1,5 +1,6 @@
-//! The engine under the V2 supervision tree: a panicking handler is restarted with its
-//! state intact and its pending callers answered with an error; a dead Chain peer fails it.
+//! The engine under the V2 supervision tree: a panicking handler, or a panicking job of its
+//! forkchoice worker, is restarted with its state intact and its pending callers answered
+//! with an error; a dead Chain peer fails it.
 
 use crate::{
     fake_el::{FakeEl, Fault, Op},
@@ -125,6 +126,29 @@ async fn panicking_handler_is_restarted_with_state_intact() {
         committed.peg_outs
     );
     assert_eq!(bridge_rx.recv().await.unwrap().block_number, 2);
+
+    // A job of the forkchoice worker panics (not a handler): its caller gets an error, the
+    // engine fails at its next message or tick, and the supervisor restarts it from the
+    // persisted state, which production continues from.
+    let heads = crate::harness::status(&engine).await.heads;
+    el.panic_on_next_forkchoice();
+    let finalize = ask_raw(&engine, |reply| {
+        ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash: committed.hash, reply }
+            .into()
+    })
+    .await;
+    assert!(matches!(finalize, CallResult::SenderError), "the caller must get an error");
+    let old = engine.get_id();
+    eventually("a new engine incarnation after the worker died", || {
+        let restarted = engine_ref().is_some_and(|e| e.get_id() != old);
+        async move { restarted }
+    })
+    .await;
+    let engine = engine_ref().unwrap();
+    let after = wait_state(&engine, EngineState::Degraded).await;
+    assert_eq!(after.heads.head, heads.head, "resumed from the persisted state");
+    let built = crate::harness::build(&engine, None, 3, vec![]).await.unwrap();
+    assert!(crate::harness::commit(&engine, &built).await.unwrap().head);
     root.stop(None);
 }
 
