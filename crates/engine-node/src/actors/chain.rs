@@ -170,6 +170,9 @@ pub(crate) struct ChainShared {
     /// Set by `ChainCmd::Stop`, so that an incarnation restarted by the supervision tree
     /// while the node stops does not produce again.
     stopped: AtomicBool,
+    /// Tests: the next slot task panics (a bug inside a slot).
+    #[cfg(test)]
+    panic_next_slot: AtomicBool,
 }
 
 /// Runs `f`, which blocks on a file write, without stalling the runtime's other tasks on a
@@ -201,6 +204,8 @@ impl ChainShared {
             waiting: Mutex::new(None),
             sim: sim.map(Arc::new),
             stopped: AtomicBool::new(false),
+            #[cfg(test)]
+            panic_next_slot: AtomicBool::new(false),
         })
     }
 
@@ -304,6 +309,13 @@ pub(crate) enum ChainCmd {
     SlotDone {
         /// What it did, in order (blocks it learned had landed, then its own block).
         outcomes: Vec<SlotOutcome>,
+    },
+    /// A slot task panicked or was cancelled: the Chain fails, so that its supervisor
+    /// restarts it (and the engine, one-for-all) from persisted state, instead of waiting
+    /// forever for a slot that will never report.
+    SlotFailed {
+        /// The task's panic or cancellation.
+        reason: String,
     },
     /// Stop producing; answered (with the blocks produced) once no slot is running.
     Stop {
@@ -438,12 +450,21 @@ impl Actor for ChainActor {
                 state.running = true;
                 let shared = Arc::clone(&state.shared);
                 // Owned by the actor through `running`: the next slot starts only once this
-                // one reported back; it ends by itself within `ChainTimeouts::slot`.
+                // one reported back; it ends by itself within `ChainTimeouts::slot`. A watcher
+                // reports a panic too, so that `running` can never stay set for nothing.
+                let slot = tokio::spawn(async move { run_slot(&shared).await });
                 tokio::spawn(async move {
-                    let outcomes = run_slot(&shared).await;
+                    let report = match slot.await {
+                        Ok(outcomes) => ChainCmd::SlotDone { outcomes },
+                        Err(e) => ChainCmd::SlotFailed { reason: e.to_string() },
+                    };
                     // The actor may be gone (stopping); the slot's effects are done either way.
-                    let _ = myself.send_message(ChainCmd::SlotDone { outcomes });
+                    let _ = myself.send_message(report);
                 });
+            }
+            ChainCmd::SlotFailed { reason } => {
+                tracing::error!(%reason, "a slot task failed; the Chain actor stops so that its supervisor restarts it");
+                return Err(format!("the slot task failed: {reason}").into());
             }
             ChainCmd::SlotDone { outcomes } => {
                 state.running = false;
@@ -569,6 +590,8 @@ fn peg_outs(report: &PegOutReport) -> Option<usize> {
 /// One slot: settle what earlier slots left unsettled, then (unless the block limit is
 /// reached) produce a block.
 async fn run_slot(shared: &ChainShared) -> Vec<SlotOutcome> {
+    #[cfg(test)]
+    assert!(!shared.panic_next_slot.swap(false, Ordering::SeqCst), "scripted panic in a slot");
     let status = match engine_status().await {
         Ok(status) => status,
         Err(reason) => return vec![SlotOutcome::Failed { stage: "engine", reason }],
@@ -1200,6 +1223,23 @@ mod tests {
         assert_eq!(shared.lines.lock().unwrap().failures(), 0, "no slot ran");
         second.stop(None);
         second_join.await.unwrap();
+    }
+
+    /// A slot task that panics makes the Chain actor fail with the panic named, instead of
+    /// leaving it waiting forever for a slot that never reports (production would stop).
+    #[tokio::test]
+    async fn a_panicking_slot_fails_the_chain() {
+        let shared = ChainShared::new(
+            config(Duration::from_secs(3600), SECOND),
+            None,
+            0,
+            PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+        );
+        shared.panic_next_slot.store(true, Ordering::SeqCst);
+        let (chain, join) = Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), join).await.unwrap().unwrap();
+        assert_eq!(chain.get_status(), ractor::ActorStatus::Stopped);
     }
 
     /// The Chain's timeouts are the engine's budgets, and a stop waits for a whole slot.
