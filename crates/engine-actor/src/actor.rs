@@ -3,9 +3,12 @@
 //!
 //! ```text
 //!  mailbox ──> handle() ─┬─ BuildPayload / CommitPayload / ForkchoiceUpdate / SetFinalized
+//!                        │  / WhatLanded
 //!                        │      └─> forkchoice worker (one task, FIFO): the only writer of
-//!                        │          head/safe/finalized; persists, then replies
+//!                        │          head/safe/finalized and of the minted-peg-in ledger;
+//!                        │          persists, then replies; a panic in it fails the actor
 //!                        ├─ GetBlock / GetReceipts / GetPayloadByTag / ValidateTransaction
+//!                        │  / GetTransactionReceipt / ValidatePegOut / GetTxPoolStatus
 //!                        │      └─> one task each, replying through its port
 //!                        ├─ GetPayload / GetStatus: answered at once (no I/O)
 //!                        └─ Tick: peer liveness, state gauge, re-sync of a lagging EL,
