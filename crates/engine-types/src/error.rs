@@ -251,6 +251,8 @@ impl EngineError {
     /// A short, stable label of the error's class, for metrics (`rpc_-38002`, `timeout`, …).
     pub fn class(&self) -> String {
         match self {
+            // A fixed label set: codes an EL invents would grow the metric without bound.
+            Self::Rpc { code: RpcErrorCode::Other(_), .. } => "rpc_other".into(),
             Self::Rpc { code, .. } => format!("rpc_{}", code.code()),
             Self::Transport(TransportError::Connect { .. }) => "connect".into(),
             Self::Transport(TransportError::Timeout { .. }) => "timeout".into(),
@@ -280,6 +282,15 @@ mod tests {
         }
         assert_eq!(RpcErrorCode::from_code(-38002), RpcErrorCode::InvalidForkchoiceState);
         assert_eq!(RpcErrorCode::from_code(7), RpcErrorCode::Other(7));
+        let rpc = |code| EngineError::Rpc {
+            method: "m".into(),
+            code: RpcErrorCode::from_code(code),
+            message: String::new(),
+            data: None,
+        };
+        assert_eq!(rpc(-38006).class(), "rpc_-38006");
+        assert_eq!(rpc(12345).class(), "rpc_other", "EL-chosen codes share one label");
+        assert_eq!(rpc(-99).class(), rpc(7).class());
     }
 
     /// The severities callers rely on: transient things retry, state problems reset,
