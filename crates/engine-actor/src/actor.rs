@@ -126,6 +126,25 @@ impl EngineActorState {
         self.tasks.spawn(task.instrument(span));
     }
 
+    /// Runs the query `work` as a task that records its outcome under `name` and answers
+    /// `reply` with it.
+    fn answer<T, F>(
+        &mut self,
+        name: &'static str,
+        correlation: CorrelationId,
+        reply: ractor::RpcReplyPort<Result<T, ActorError>>,
+        work: F,
+    ) where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ActorError>> + Send + 'static,
+    {
+        self.spawn(name, correlation, async move {
+            let result = work.await;
+            Core::record(name, &result);
+            reply_to(reply, result);
+        });
+    }
+
     fn status(&mut self) -> EngineStatus {
         let running_tasks = self.reap();
         let view = self.core.view();
@@ -284,46 +303,39 @@ fn handle_query(msg: QueryMsg, state: &mut EngineActorState) {
     let core = state.core.clone();
     match msg {
         QueryMsg::GetBlock { correlation, block, with_txs, reply } => {
-            state.spawn("get_block", correlation, async move {
-                let result = queries::get_block(core, block, with_txs).await;
-                Core::record("get_block", &result);
-                reply_to(reply, result);
-            });
+            state.answer(
+                "get_block",
+                correlation,
+                reply,
+                queries::get_block(core, block, with_txs),
+            );
         }
         QueryMsg::GetReceipts { correlation, block, reply } => {
-            state.spawn("get_receipts", correlation, async move {
-                let result = queries::get_receipts(core, block).await;
-                Core::record("get_receipts", &result);
-                reply_to(reply, result);
-            });
+            state.answer("get_receipts", correlation, reply, queries::get_receipts(core, block));
         }
         QueryMsg::GetPayloadByTag { correlation, tag, reply } => {
-            state.spawn("get_payload_by_tag", correlation, async move {
-                let result = queries::payload_by_tag(core, tag).await;
-                Core::record("get_payload_by_tag", &result);
-                reply_to(reply, result);
-            });
+            state.answer(
+                "get_payload_by_tag",
+                correlation,
+                reply,
+                queries::payload_by_tag(core, tag),
+            );
         }
         QueryMsg::GetTransactionReceipt { correlation, tx, reply } => {
-            state.spawn("get_transaction_receipt", correlation, async move {
-                let result = core.port.transaction_receipt(tx).await.map_err(ActorError::from);
-                Core::record("get_transaction_receipt", &result);
-                reply_to(reply, result);
-            });
+            let receipt = async move { Ok(core.port.transaction_receipt(tx).await?) };
+            state.answer("get_transaction_receipt", correlation, reply, receipt);
         }
         QueryMsg::GetTxPoolStatus { correlation, reply } => {
-            state.spawn("get_txpool_status", correlation, async move {
-                let result = core.port.txpool_status().await.map_err(ActorError::from);
-                Core::record("get_txpool_status", &result);
-                reply_to(reply, result);
-            });
+            let pool = async move { Ok(core.port.txpool_status().await?) };
+            state.answer("get_txpool_status", correlation, reply, pool);
         }
         QueryMsg::ValidatePegOut { correlation, tx, reply } => {
-            state.spawn("validate_peg_out", correlation, async move {
-                let result = queries::validate_peg_out(core, tx).await;
-                Core::record("validate_peg_out", &result);
-                reply_to(reply, result);
-            });
+            state.answer(
+                "validate_peg_out",
+                correlation,
+                reply,
+                queries::validate_peg_out(core, tx),
+            );
         }
         QueryMsg::GetStatus { correlation, reply } => {
             let _span = tracing::info_span!("engine_get_status", %correlation).entered();

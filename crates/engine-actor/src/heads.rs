@@ -21,6 +21,11 @@ impl BlockRef {
         Self { hash, number, timestamp }
     }
 
+    /// The block an EL's header describes.
+    pub const fn of(header: &alloy_rpc_types_eth::Header) -> Self {
+        Self::new(header.hash, header.inner.number, header.inner.timestamp)
+    }
+
     /// Whether this is the zero hash ("no block yet").
     pub fn is_unset(&self) -> bool {
         self.hash.is_zero()

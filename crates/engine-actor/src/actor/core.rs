@@ -73,6 +73,19 @@ impl Core {
         }
     }
 
+    /// The block `id` from the EL, which must have it: an unknown block is
+    /// [`ActorError::UnknownBlock`] naming `id`.
+    pub(crate) async fn known_block(
+        &self,
+        id: engine_types::eips::BlockId,
+        full: bool,
+    ) -> Result<alloy_rpc_types_eth::Block, ActorError> {
+        self.port
+            .block(id, full)
+            .await?
+            .ok_or_else(|| ActorError::UnknownBlock { block: id.to_string() })
+    }
+
     pub(crate) fn cache(&self) -> MutexGuard<'_, PayloadCache<Arc<CachedBuild>>> {
         // The cache holds plain data; a panic elsewhere while it was locked cannot leave it
         // half-updated in a way that matters, so keep using it.

@@ -47,11 +47,7 @@ pub(crate) async fn payload_by_tag(
     if target.is_unset() {
         return Err(ActorError::UnknownBlock { block: format!("{tag:?} (none yet)") });
     }
-    let block = core
-        .port
-        .block(BlockId::hash(target.hash), true)
-        .await?
-        .ok_or_else(|| ActorError::UnknownBlock { block: target.hash.to_string() })?;
+    let block = core.known_block(BlockId::hash(target.hash), true).await?;
     let hash = block.header.hash;
     let block = block.into_consensus().map_transactions(|tx| tx.into_inner());
     Ok(ExecutionPayload::from_block_unchecked(hash, &block))

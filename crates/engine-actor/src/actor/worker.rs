@@ -286,13 +286,7 @@ impl Worker {
         if let Some(header) = self.header(&hash) {
             return Ok((BlockRef::new(hash, header.number, header.timestamp), header.clone()));
         }
-        let block = self
-            .core
-            .port
-            .block(BlockId::hash(hash), false)
-            .await?
-            .ok_or_else(|| ActorError::UnknownBlock { block: hash.to_string() })?;
-        let header = block.header.inner;
+        let header = self.core.known_block(BlockId::hash(hash), false).await?.header.inner;
         self.remember_header(hash, header.clone());
         Ok((BlockRef::new(hash, header.number, header.timestamp), header))
     }
@@ -742,13 +736,7 @@ impl Worker {
 
     /// The EL's head block.
     async fn el_head(&self) -> Result<BlockRef, ActorError> {
-        let latest = self
-            .core
-            .port
-            .block(BlockId::latest(), false)
-            .await?
-            .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
-        Ok(BlockRef::new(latest.header.hash, latest.header.number, latest.header.timestamp))
+        Ok(BlockRef::of(&self.core.known_block(BlockId::latest(), false).await?.header))
     }
 
     /// Tells the Chain about a rebase that returned peg-ins (or moved the head by itself).

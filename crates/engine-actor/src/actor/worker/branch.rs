@@ -41,16 +41,10 @@ pub(super) struct Rebased {
 
 impl Worker {
     async fn branch_block(&self, hash: B256) -> Result<BranchBlock, ActorError> {
-        let block = self
-            .core
-            .port
-            .block(BlockId::hash(hash), false)
-            .await?
-            .ok_or_else(|| ActorError::UnknownBlock { block: hash.to_string() })?;
-        let h = &block.header;
+        let block = self.core.known_block(BlockId::hash(hash), false).await?;
         Ok(BranchBlock {
-            at: BlockRef::new(h.hash, h.number, h.timestamp),
-            parent: h.parent_hash,
+            at: BlockRef::of(&block.header),
+            parent: block.header.parent_hash,
             withdrawals: block.withdrawals.map(|w| w.into_inner()).unwrap_or_default(),
         })
     }

@@ -35,14 +35,8 @@ impl Worker {
     /// Compares our persisted head with the EL's, adopts the EL's blocks when they extend
     /// ours, and re-sends our forkchoice state (carrying a pending finality intent).
     pub(super) async fn reconcile(&mut self, correlation: CorrelationId) -> Result<(), ActorError> {
-        let latest = self
-            .core
-            .port
-            .block(BlockId::latest(), false)
-            .await?
-            .ok_or_else(|| ActorError::UnknownBlock { block: "latest".into() })?;
-        let el_head =
-            BlockRef::new(latest.header.hash, latest.header.number, latest.header.timestamp);
+        let latest = self.core.known_block(BlockId::latest(), false).await?;
+        let el_head = BlockRef::of(&latest.header);
         let ours = self.state.heads.head;
         let mut next = self.state.clone();
         let mut adopted = Vec::new();
@@ -124,12 +118,7 @@ impl Worker {
         let mut blocks = Vec::with_capacity(gap as usize);
         let mut cursor = el_head.hash;
         for _ in 0..gap {
-            let block = self
-                .core
-                .port
-                .block(BlockId::hash(cursor), true)
-                .await?
-                .ok_or_else(|| ActorError::UnknownBlock { block: cursor.to_string() })?;
+            let block = self.core.known_block(BlockId::hash(cursor), true).await?;
             cursor = block.header.parent_hash;
             blocks.push(block);
         }
@@ -208,12 +197,7 @@ impl Worker {
         let depth = self.core.config.index_recovery_depth;
         let mut cursor = head.hash;
         for _ in 0..=depth {
-            let block = self
-                .core
-                .port
-                .block(BlockId::hash(cursor), false)
-                .await?
-                .ok_or_else(|| ActorError::UnknownBlock { block: cursor.to_string() })?;
+            let block = self.core.known_block(BlockId::hash(cursor), false).await?;
             if let Some(last) = block.withdrawals.as_ref().and_then(|w| w.last()) {
                 return Ok(last.index.saturating_add(1));
             }
