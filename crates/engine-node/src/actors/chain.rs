@@ -450,8 +450,11 @@ impl Actor for ChainActor {
                 state.running = true;
                 let shared = Arc::clone(&state.shared);
                 // Owned by the actor through `running`: the next slot starts only once this
-                // one reported back; it ends by itself within `ChainTimeouts::slot`. A watcher
-                // reports a panic too, so that `running` can never stay set for nothing.
+                // one reported back; it ends by itself within `ChainTimeouts::slot`. The slot
+                // runs in its own task so that a panic in it is caught by its JoinHandle; the
+                // watcher that awaits the handle cannot panic (it only awaits and sends one
+                // message, both answered as `Result`s), and reports the panic as
+                // `SlotFailed`, which fails this actor, so `running` never stays set.
                 let slot = tokio::spawn(async move { run_slot(&shared).await });
                 tokio::spawn(async move {
                     let report = match slot.await {

@@ -69,6 +69,26 @@ async fn twenty_blocks_on_the_devnet() {
     }
 }
 
+/// The flags that make the node drive `el` (a devnet the test serves, standing in for an
+/// external client) with its data in `dir`, then `extra`.
+fn driving(
+    el: &engine_testkit::devnet::DevnetEl,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args = base_args(dir);
+    args.extend([
+        "--engine-url".to_string(),
+        el.engine_url(),
+        "--public-url".to_string(),
+        el.public_url(),
+        "--jwt-secret".to_string(),
+        el.jwt_secret_path().display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|a| (*a).to_string()));
+    args
+}
+
 /// With --engine-url the node drives an execution client it did not start (here a devnet
 /// served by the test, standing in for Geth or Reth), which ends up with the blocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,19 +100,7 @@ async fn drives_an_external_client_by_flag() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut args = base_args(dir.path());
-    args.extend([
-        "--engine-url".to_string(),
-        el.engine_url(),
-        "--public-url".to_string(),
-        el.public_url(),
-        "--jwt-secret".to_string(),
-        el.jwt_secret_path().display().to_string(),
-        "--blocks".to_string(),
-        "3".to_string(),
-        "--slot-time".to_string(),
-        "100ms".to_string(),
-    ]);
+    let args = driving(&el, dir.path(), &["--blocks", "3", "--slot-time", "100ms"]);
     let (exit, stderr, lines) = Node::spawn(&args).exit().await;
     assert!(exit.success(), "{exit}: {stderr}");
     assert_eq!(block_numbers(&lines), [1, 2, 3]);
@@ -120,22 +128,8 @@ async fn produces_after_a_client_that_never_rewinds_got_ahead_of_the_saved_state
         let el = DevnetEl::start(config).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let run = |blocks: &str| {
-            let mut args = base_args(dir.path());
-            args.extend([
-                "--engine-url".to_string(),
-                el.engine_url(),
-                "--public-url".to_string(),
-                el.public_url(),
-                "--jwt-secret".to_string(),
-                el.jwt_secret_path().display().to_string(),
-                "--blocks".to_string(),
-                blocks.to_string(),
-                "--slot-time".to_string(),
-                "100ms".to_string(),
-                "--finalize-every".to_string(),
-                "2".to_string(),
-            ]);
-            Node::spawn(&args).exit()
+            let extra = ["--blocks", blocks, "--slot-time", "100ms", "--finalize-every", "2"];
+            Node::spawn(&driving(&el, dir.path(), &extra)).exit()
         };
         let (exit, stderr, lines) = run("2").await;
         assert!(exit.success(), "{policy:?}: {exit}: {stderr}");
