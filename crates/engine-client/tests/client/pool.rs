@@ -222,7 +222,12 @@ async fn forkchoice_update_catches_up_a_returning_standby() {
     assert_eq!(updates.len(), 2, "asked, answered SYNCING, replayed, asked again");
     assert_eq!(updates[0].result().unwrap()["payloadStatus"]["status"], "SYNCING");
     assert_eq!(updates[1].result().unwrap()["payloadStatus"]["status"], "VALID");
-    assert!(!d.pool.status()[1].lagging);
+    // As in `replay_catches_up_a_lagging_standby`: the lane records its verdict after the
+    // EL answered.
+    eventually(Duration::from_secs(5), "the standby to be in sync again", || async {
+        !d.pool.status()[1].lagging
+    })
+    .await;
 }
 
 /// An INVALID verdict from the primary is the answer: no failover, no forkchoice update.
