@@ -81,6 +81,26 @@ impl PersistedState {
             finality_intent: None,
         }
     }
+
+    /// Parses the content of a state file, as [`StateStore::load`] does: a file of any
+    /// layout version this build reads comes back as the current one.
+    ///
+    /// `Err` is the reason the content is refused (not JSON of this shape, or a layout
+    /// version this build does not read), which `load` reports with the file's path as
+    /// [`ActorError::StateFile`]. Public so that the fuzz target `state_file` reaches the
+    /// parser without a file.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let state = serde_json::from_slice::<Self>(bytes)
+            .map_err(|e| format!("not a valid engine state: {e}"))?;
+        if READABLE_VERSIONS.contains(&state.version) {
+            Ok(Self { version: STATE_FORMAT_VERSION, ..state })
+        } else {
+            Err(format!(
+                "format version {} is not one this build reads ({READABLE_VERSIONS:?})",
+                state.version
+            ))
+        }
+    }
 }
 
 /// Where the state lives, and whether a corrupt file may be set aside.
@@ -115,19 +135,7 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(state_file(&path, format!("cannot read: {e}"))),
         };
-        let parsed = serde_json::from_slice::<PersistedState>(&bytes)
-            .map_err(|e| format!("not a valid engine state: {e}"))
-            .and_then(|s| {
-                if READABLE_VERSIONS.contains(&s.version) {
-                    Ok(PersistedState { version: STATE_FORMAT_VERSION, ..s })
-                } else {
-                    Err(format!(
-                        "format version {} is not one this build reads ({READABLE_VERSIONS:?})",
-                        s.version
-                    ))
-                }
-            });
-        match parsed {
+        match PersistedState::from_json(&bytes) {
             Ok(state) => Ok(Some(state)),
             Err(reason) if self.start_fresh => {
                 let aside = path.with_extension("json.corrupt");

@@ -81,6 +81,26 @@ pub const BUDGET_SLACK: Duration = Duration::from_secs(1);
 /// timeouts).
 pub const MAX_SLOT_BUDGET: Duration = Duration::from_secs(600);
 
+/// The longest one request timeout or retry backoff may be: a single call allowed to wait
+/// longer than a whole slot may ([`MAX_SLOT_BUDGET`]) can never complete in time, so such a
+/// value is a mistake (a unit typed wrong, `10m` for `10s`), not a policy.
+pub const MAX_CALL_TIMEOUT: Duration = MAX_SLOT_BUDGET;
+
+/// The longest period any of the engine's timers may be configured with (breaker cooldown,
+/// upcheck interval, payload cache TTL, slot duration): a day, far beyond any useful value
+/// and centuries below where `Instant + Duration` stops being representable, so a deadline
+/// computed from an accepted value always exists.
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most built payloads [`PayloadCacheConfig::capacity`] may keep: each may be as large
+/// as a response ([`EngineConfig::max_response_bytes`]), so the cache's memory bound is this
+/// times that.
+pub const MAX_PAYLOAD_CACHE_CAPACITY: usize = 1024;
+
+/// The largest [`EngineConfig::max_response_bytes`] accepted (1 GiB): a response body is
+/// held in memory whole, so the limit must be one a node can actually allocate.
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
+
 impl EngineConfig {
     /// Endpoints that take part in a request (the pool refuses to start with none).
     fn endpoint_count(&self) -> u32 {
@@ -412,7 +432,8 @@ pub struct HealthConfig {
     pub upcheck_interval: Duration,
     /// Consecutive failures that open the breaker (default 3).
     pub failure_threshold: u32,
-    /// Time an open breaker waits before a half-open probe (default 5 s).
+    /// Time an open breaker waits before a half-open probe (default 5 s; at most
+    /// [`MAX_PERIOD`]).
     #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
     /// Successful probes that close a half-open breaker (default 1).
@@ -434,7 +455,8 @@ impl Default for HealthConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PayloadCacheConfig {
-    /// Entries kept, least recently used evicted first (default 64).
+    /// Entries kept, least recently used evicted first (default 64; 1 to
+    /// [`MAX_PAYLOAD_CACHE_CAPACITY`]).
     pub capacity: usize,
     /// Age after which an entry is dropped (default 60 s).
     #[serde(with = "humantime_serde")]
@@ -544,12 +566,25 @@ impl Problems {
     fn positive(&mut self, path: &str, d: Duration) {
         self.check(!d.is_zero(), path, "must be greater than zero");
     }
+
+    /// `d` is greater than zero and at most `max`; `false` when it is not.
+    fn within(&mut self, path: &str, d: Duration, max: Duration) -> bool {
+        self.positive(path, d);
+        self.check(d <= max, path, format!("{d:?} is longer than the maximum {max:?}"));
+        !d.is_zero() && d <= max
+    }
 }
 
 impl Config {
     /// Every problem in the configuration, or `Ok` when there is none; among them, request
     /// budgets ([`EngineConfig::build_budget`], [`EngineConfig::commit_budget`], …) that
-    /// overflow or make a slot longer than [`MAX_SLOT_BUDGET`].
+    /// overflow or make a slot longer than [`MAX_SLOT_BUDGET`], and values that cannot work:
+    /// a zero duration, count or capacity, a timeout or backoff beyond [`MAX_CALL_TIMEOUT`],
+    /// a period beyond [`MAX_PERIOD`], a cache beyond [`MAX_PAYLOAD_CACHE_CAPACITY`] or a
+    /// response limit beyond [`MAX_RESPONSE_BYTES_LIMIT`].
+    ///
+    /// What it accepts can be used as is: every budget is `Some` and nonzero, and every
+    /// configured period added to `Instant::now()` is representable.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut p = Problems::default();
         self.engine.collect(&mut p);
@@ -594,6 +629,7 @@ impl EngineConfig {
             names.push(name);
         }
         let t = &self.timeouts;
+        let mut timeouts_bounded = true;
         for (field, d) in [
             ("forkchoice_updated", t.forkchoice_updated),
             ("get_payload", t.get_payload),
@@ -603,7 +639,7 @@ impl EngineConfig {
             ("get_payload_bodies", t.get_payload_bodies),
             ("eth", t.eth),
         ] {
-            p.positive(&format!("engine.timeouts.{field}"), d);
+            timeouts_bounded &= p.within(&format!("engine.timeouts.{field}"), d, MAX_CALL_TIMEOUT);
         }
         let r = &self.retry;
         p.check(r.max_attempts >= 1, "engine.retry.max_attempts", "must be at least 1");
@@ -613,33 +649,42 @@ impl EngineConfig {
             "must not exceed max_backoff",
         );
         p.check(
+            r.max_backoff <= MAX_CALL_TIMEOUT,
+            "engine.retry.max_backoff",
+            format!("{:?} is longer than the maximum {MAX_CALL_TIMEOUT:?}", r.max_backoff),
+        );
+        p.check(
             (0.0..=1.0).contains(&r.jitter),
             "engine.retry.jitter",
             format!("{} is not between 0 and 1", r.jitter),
         );
         let h = &self.health;
-        p.positive("engine.health.upcheck_interval", h.upcheck_interval);
+        p.within("engine.health.upcheck_interval", h.upcheck_interval, MAX_PERIOD);
+        p.within("engine.health.cooldown", h.cooldown, MAX_PERIOD);
         p.check(h.failure_threshold >= 1, "engine.health.failure_threshold", "must be at least 1");
         p.check(h.success_threshold >= 1, "engine.health.success_threshold", "must be at least 1");
         p.check(
-            self.max_response_bytes >= 1024,
+            (1024..=MAX_RESPONSE_BYTES_LIMIT).contains(&self.max_response_bytes),
             "engine.max_response_bytes",
-            "must be at least 1024",
+            format!("must be between 1024 and {MAX_RESPONSE_BYTES_LIMIT}"),
         );
         p.check(
-            self.payload_cache.capacity >= 1,
+            (1..=MAX_PAYLOAD_CACHE_CAPACITY).contains(&self.payload_cache.capacity),
             "engine.payload_cache.capacity",
-            "must be at least 1",
+            format!("must be between 1 and {MAX_PAYLOAD_CACHE_CAPACITY}"),
         );
-        p.positive("engine.payload_cache.ttl", self.payload_cache.ttl);
-        self.collect_budgets(p);
+        p.within("engine.payload_cache.ttl", self.payload_cache.ttl, MAX_PERIOD);
+        // Out-of-range timeouts are reported above; budgets are only computed from sane ones.
+        if timeouts_bounded {
+            self.collect_budgets(p);
+        }
     }
 }
 
 impl ChainConfig {
     fn collect(&self, p: &mut Problems) {
         p.check(self.chain_id != 0, "chain.chain_id", "must not be zero");
-        p.positive("chain.slot_duration", self.slot_duration);
+        p.within("chain.slot_duration", self.slot_duration, MAX_PERIOD);
         for problem in self.fork_schedule.problems() {
             p.check(false, "chain.fork_schedule", problem);
         }
@@ -790,8 +835,9 @@ mod tests {
         c.validate().unwrap();
     }
 
-    /// A worst case that overflows names the timeout concerned; a slot that could wait
-    /// longer than MAX_SLOT_BUDGET is refused with both budgets in the message.
+    /// A timeout beyond MAX_CALL_TIMEOUT is named (and no budget is computed from it); a
+    /// slot that could wait longer than MAX_SLOT_BUDGET is refused with both budgets in the
+    /// message.
     #[test]
     fn budget_problems_are_named() {
         let mut c = valid();
@@ -800,7 +846,7 @@ mod tests {
         let err = c.validate().unwrap_err();
         let paths: Vec<_> = err.0.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["engine.timeouts.new_payload"], "{err}");
-        assert!(err.to_string().contains("overflows"), "{err}");
+        assert!(err.to_string().contains("longer than the maximum 600s"), "{err}");
 
         let mut c = valid();
         c.engine.retry.max_attempts = 100;
