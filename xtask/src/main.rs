@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! cargo xtask ci [--only <stage>]... [--skip <stage>]...
-//!   fmt -> dag -> diet -> layered -> clippy -> test -> doc -> containers
+//!   fmt -> dag -> diet -> deny -> layered -> clippy -> test -> doc -> fuzz -> containers
 //!   (stops at the first failure)
 //! cargo xtask bench [--quick] [--summary] [<filter>]
 //!   every criterion bench, then one table of medians
 //! cargo xtask images
 //!   builds the EthereumJS image the containers stage runs (npm + docker import)
+//! cargo xtask fuzz [--seconds N] [<target>]
+//!   every fuzz target of fuzz/ (cargo-fuzz) for N seconds each
+//! cargo xtask soak --blocks N [--tolerance PCT] [--slot-time DUR] [--no-build]
+//!   the release node on its devnet for N blocks; fails if its RSS grows with uptime
 //! ```
 //!
 //! xtask depends on no workspace crate (see the DAG in `shared/DESIGN.md`), so it still
@@ -16,8 +20,11 @@
 
 mod bench;
 mod dag;
+mod deny;
 mod diet;
+mod fuzz;
 mod images;
+mod soak;
 mod stages;
 
 use std::path::Path;
@@ -53,6 +60,22 @@ fn main() -> ExitCode {
                 |()| ExitCode::SUCCESS,
             )
         }
+        Ok(Command::Fuzz { seconds, target }) => {
+            fuzz::fuzz(&ctx(), fuzz::Build::Release, seconds, target.as_deref()).map_or_else(
+                |message| {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            )
+        }
+        Ok(Command::Soak(args)) => soak::soak(&ctx(), &args).map_or_else(
+            |message| {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        ),
         Ok(Command::Images) => images::images(&ctx()).map_or_else(
             |message| {
                 eprintln!("error: {message}");
@@ -85,6 +108,15 @@ enum Command {
     },
     /// Build the container images the `containers` stage needs.
     Images,
+    /// Run the node on its devnet and check that its memory stays flat.
+    Soak(soak::SoakArgs),
+    /// Run the fuzz targets.
+    Fuzz {
+        /// Seconds per target.
+        seconds: u64,
+        /// Only this target.
+        target: Option<String>,
+    },
 }
 
 fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
@@ -92,6 +124,8 @@ fn parse(args: &[String], stages: &[Stage]) -> Result<Command, String> {
     match args.next() {
         Some("ci") => {}
         Some("bench") => return parse_bench(args),
+        Some("fuzz") => return parse_fuzz(args),
+        Some("soak") => return Ok(soak::parse(args)?.map_or(Command::Help, Command::Soak)),
         Some("images") => {
             return match args.next() {
                 None => Ok(Command::Images),
@@ -150,11 +184,45 @@ fn parse_bench<'a>(args: impl Iterator<Item = &'a str>) -> Result<Command, Strin
     Ok(Command::Bench { quick, summary_only, filter })
 }
 
+fn parse_fuzz<'a>(mut args: impl Iterator<Item = &'a str>) -> Result<Command, String> {
+    let (mut seconds, mut target) = (fuzz::DEFAULT_SECONDS, None);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg, None),
+        };
+        match flag {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--seconds" => {
+                let value = inline.or_else(|| args.next()).ok_or("--seconds needs a number")?;
+                seconds =
+                    value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                        format!("--seconds takes a positive number, `{value}` given")
+                    })?;
+            }
+            flag if flag.starts_with('-') => return Err(format!("unknown argument `{flag}`")),
+            name if target.is_none() => {
+                if !fuzz::TARGETS.contains(&name) {
+                    return Err(format!(
+                        "unknown fuzz target `{name}` (targets: {})",
+                        fuzz::TARGETS.join(", ")
+                    ));
+                }
+                target = Some(name.to_owned());
+            }
+            extra => return Err(format!("only one target is taken, `{extra}` is extra")),
+        }
+    }
+    Ok(Command::Fuzz { seconds, target })
+}
+
 fn usage(stages: &[Stage]) -> String {
     let mut text = String::from(
         "usage: cargo xtask ci [--only <stage>]... [--skip <stage>]...\n\
          \x20      cargo xtask bench [--quick] [--summary] [<filter>]\n\
          \x20      cargo xtask images\n\
+         \x20      cargo xtask fuzz [--seconds N] [<target>]\n\
+         \x20      cargo xtask soak --blocks N [--tolerance PCT] [--slot-time DUR] [--no-build]\n\
          \n\
          Runs the CI stages below in order, stopping at the first that fails.\n\
          With no flags every stage runs; this is what CI runs.\n\
@@ -174,6 +242,21 @@ fn usage(stages: &[Stage]) -> String {
          mean of each from target/criterion. --quick: 1 s warm-up, 3 s measurement;\n\
          --summary: only print the last results; <filter>: only matching benchmark ids.\n",
     );
+    text.push_str(&format!(
+        "\nfuzz builds the targets of fuzz/ with cargo-fuzz (libFuzzer, stable toolchain) and\n\
+         runs each for N seconds (default {}; the ci stage runs {} s each). It fails if a\n\
+         target crashes, naming the input (under fuzz/artifacts/<target>/). Targets: {}.\n",
+        fuzz::DEFAULT_SECONDS,
+        fuzz::CI_SECONDS,
+        fuzz::TARGETS.join(", ")
+    ));
+    text.push_str(&format!(
+        "\nsoak builds the release node and runs it on its embedded devnet for N blocks\n\
+         (slot {}, peg-ins, peg-outs and finality on), printing VmRSS at every 10 %; it\n\
+         fails if RSS at 100 % exceeds RSS at 10 % by more than PCT percent (default {}).\n",
+        soak::DEFAULT_SLOT_TIME,
+        soak::DEFAULT_TOLERANCE_PCT
+    ));
     text.push_str(
         "\nimages builds the EthereumJS image of the containers stage (npm install of\n\
          @ethereumjs/client into target/, then docker import); it needs npm and a running\n\
@@ -252,8 +335,10 @@ mod tests {
             "clippy",
             "--skip",
             "containers",
+            "--skip",
+            "fuzz",
         ]);
-        assert_eq!(rest, Ok(Command::Ci(vec!["fmt", "dag", "diet", "layered"])));
+        assert_eq!(rest, Ok(Command::Ci(vec!["fmt", "dag", "diet", "deny", "layered"])));
     }
 
     /// Help is asked for, not an error.
@@ -287,6 +372,27 @@ mod tests {
             parse_args(&["ci", "--only", "containers"]),
             Ok(Command::Ci(vec!["containers"]))
         );
+    }
+
+    /// `fuzz` takes --seconds and one known target.
+    #[test]
+    fn fuzz_args() {
+        assert_eq!(
+            parse_args(&["fuzz"]),
+            Ok(Command::Fuzz { seconds: fuzz::DEFAULT_SECONDS, target: None })
+        );
+        assert_eq!(
+            parse_args(&["fuzz", "--seconds", "600", "payload"]),
+            Ok(Command::Fuzz { seconds: 600, target: Some("payload".into()) })
+        );
+        assert_eq!(
+            parse_args(&["fuzz", "--seconds=5"]),
+            Ok(Command::Fuzz { seconds: 5, target: None })
+        );
+        assert!(parse_args(&["fuzz", "--seconds", "0"]).is_err());
+        assert!(parse_args(&["fuzz", "--seconds"]).is_err());
+        assert!(parse_args(&["fuzz", "nonesuch"]).is_err());
+        assert!(parse_args(&["fuzz", "payload", "jwt_secret"]).is_err());
     }
 
     /// Anything unknown is a usage error rather than a silently different run.

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::MetadataCommand;
 
-use crate::{dag, diet, images};
+use crate::{dag, deny, diet, fuzz, images};
 
 /// What every stage needs to know about where and how it runs.
 #[derive(Debug)]
@@ -49,6 +49,11 @@ pub(crate) fn all() -> Vec<Stage> {
             run: diet,
         },
         Stage {
+            name: "deny",
+            about: "cargo deny: licenses, duplicate versions, sources (deny.toml; no advisories)",
+            run: deny::stage,
+        },
+        Stage {
             name: "layered",
             about: "cargo check of each crate alone, dependencies first",
             run: layered,
@@ -60,6 +65,11 @@ pub(crate) fn all() -> Vec<Stage> {
             run: test,
         },
         Stage { name: "doc", about: "rustdoc of the workspace with -D warnings", run: doc },
+        Stage {
+            name: "fuzz",
+            about: "every fuzz target of fuzz/ for a few seconds (cargo-fuzz; see `xtask fuzz`)",
+            run: fuzz::stage,
+        },
         Stage {
             name: "containers",
             about: "container_* tests against real execution clients (needs Docker + images)",

@@ -22,6 +22,12 @@ pub(crate) const PEG_OUT_SATS: u64 = 2_000_000;
 /// experiments with the well-known first dev account).
 const PEG_OUT_KEY: usize = 1;
 
+/// How many distinct addresses simulated peg-ins go to. A fresh address per peg-in would
+/// grow the world state by an account every peg-in for as long as the node runs (and the
+/// embedded devnet keeps whole states in memory); real users' accounts, not the simulator,
+/// should be what grows the state.
+pub(crate) const RECIPIENTS: u64 = 1024;
+
 /// The simulated users.
 #[derive(Debug)]
 pub(crate) struct Simulator {
@@ -54,18 +60,20 @@ impl Simulator {
         self.peg_ins_per_slot
     }
 
-    /// Simulated peg-in number `n`: a fresh address, an amount between 0.001 and 0.05 BTC
-    /// and a txid, all derived from `n` (`seed = keccak256(n as 8 big-endian bytes)`;
-    /// amount = 100,000 + the first 8 bytes of `seed` (big-endian) mod 4,900,000 sats;
-    /// address = the last 20 bytes of `seed`; txid = `keccak256(seed)`). The counter
-    /// lives in the Chain's persisted queue, so a restart never creates a txid twice, and
-    /// every peg-in ever created is `0..next` of that counter.
+    /// Simulated peg-in number `n`: an address among [`RECIPIENTS`], an amount between
+    /// 0.001 and 0.05 BTC and a txid, all derived from `n` (`seed = keccak256(n as 8
+    /// big-endian bytes)`; amount = 100,000 + the first 8 bytes of `seed` (big-endian) mod
+    /// 4,900,000 sats; txid = `keccak256(seed)`; address = the last 20 bytes of the seed of
+    /// `n mod RECIPIENTS`, so the first `RECIPIENTS` peg-ins go to distinct addresses). The
+    /// counter lives in the Chain's persisted queue, so a restart never creates a txid twice,
+    /// and every peg-in ever created is `0..next` of that counter.
     pub(crate) fn peg_in(n: u64) -> PegIn {
         let seed = keccak256(n.to_be_bytes());
+        let recipient = keccak256((n % RECIPIENTS).to_be_bytes());
         let mut head = [0u8; 8];
         head.copy_from_slice(&seed[..8]);
         PegIn {
-            evm_address: Address::from_slice(&seed[12..]),
+            evm_address: Address::from_slice(&recipient[12..]),
             amount: Satoshis(100_000 + u64::from_be_bytes(head) % 4_900_000),
             bitcoin_txid: keccak256(seed),
         }
@@ -145,6 +153,13 @@ mod tests {
         assert_eq!((txids.len(), addresses.len()), (64, 64));
         assert_eq!(Simulator::peg_in(7), all[7]);
         assert!(all.iter().all(|p| (100_000..5_000_000).contains(&p.amount.0)));
+        // The recipients repeat after RECIPIENTS peg-ins (a bounded state); txids never do.
+        let again = Simulator::peg_in(RECIPIENTS + 7);
+        assert_eq!(again.evm_address, all[7].evm_address);
+        assert_ne!(again.bitcoin_txid, all[7].bitcoin_txid);
+        let cycle: std::collections::HashSet<_> =
+            (0..2 * RECIPIENTS).map(|n| Simulator::peg_in(n).evm_address).collect();
+        assert_eq!(cycle.len() as u64, RECIPIENTS);
         assert_eq!(sim.peg_ins_per_slot(), 3);
         assert!(sim.peg_out_due(10) && !sim.peg_out_due(11));
     }

@@ -22,6 +22,12 @@ use std::path::{Path, PathBuf};
 /// File name of the database inside the data directory.
 pub(crate) const DB_FILE_NAME: &str = "execution.redb";
 
+/// redb's page cache, in bytes. redb's default (1 GiB) keeps every page it writes until the
+/// cache is full, so a node that writes a block per slot would grow by the size of its
+/// database up to 1 GiB; the store only appends and reads everything once at start, so a
+/// small cache costs nothing.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts");
 
@@ -86,29 +92,30 @@ impl ExecutionStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| NodeError::DataDir { dir: dir.to_path_buf(), reason: e.to_string() })?;
         let path = dir.join(DB_FILE_NAME);
-        let db = Database::create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => NodeError::DataDir {
-                dir: dir.to_path_buf(),
-                reason: format!(
-                    "{} is open in another process (another engine-node?)",
-                    path.display()
-                ),
-            },
-            // redb reports a file that is not a database ("magic number mismatch") as
-            // InvalidData; any other I/O error is about the directory, not its content.
-            DatabaseError::Storage(StorageError::Io(io))
-                if io.kind() != std::io::ErrorKind::InvalidData =>
-            {
-                NodeError::DataDir {
+        let db =
+            Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => NodeError::DataDir {
                     dir: dir.to_path_buf(),
-                    reason: format!("{}: {io}", path.display()),
+                    reason: format!(
+                        "{} is open in another process (another engine-node?)",
+                        path.display()
+                    ),
+                },
+                // redb reports a file that is not a database ("magic number mismatch") as
+                // InvalidData; any other I/O error is about the directory, not its content.
+                DatabaseError::Storage(StorageError::Io(io))
+                    if io.kind() != std::io::ErrorKind::InvalidData =>
+                {
+                    NodeError::DataDir {
+                        dir: dir.to_path_buf(),
+                        reason: format!("{}: {io}", path.display()),
+                    }
                 }
-            }
-            other => NodeError::CorruptState {
-                dir: dir.to_path_buf(),
-                reason: format!("{} is not a readable database ({other})", path.display()),
-            },
-        })?;
+                other => NodeError::CorruptState {
+                    dir: dir.to_path_buf(),
+                    reason: format!("{} is not a readable database ({other})", path.display()),
+                },
+            })?;
         let store = Self { db, path };
         // Create both tables now, so that readers never meet a missing one.
         store.write(|_, _| Ok(()))?;

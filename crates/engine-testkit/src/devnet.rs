@@ -16,9 +16,13 @@
 //! receipt roots checked on import, reorgs to any known block off the canonical chain. A
 //! head moved back to a canonical ancestor is handled as its
 //! [`AncestorPolicy`](crate::el_rules::AncestorPolicy) says (by default skipped, as Geth up
-//! to v1.17.2 does). Not implemented: blob transactions in the pool (no sidecars),
-//! EIP-7702, Prague requests, pruning of old blocks (every post-state stays in memory; fine
-//! for minutes of devnet, not for days).
+//! to v1.17.2 does), and reorgs reach as far back as states are kept. Not implemented: blob
+//! transactions in the pool (no sidecars), EIP-7702, Prague requests.
+//!
+//! Memory is bounded, because the devnet runs inside `engine-node` for as long as the node
+//! does: old blocks and states are pruned ([`Retention`]), the pool is capped
+//! ([`PoolLimits`]), and the server records no calls unless asked
+//! ([`DevnetConfig::recording`]).
 
 mod bridge;
 mod chain;
@@ -36,7 +40,9 @@ mod state;
 mod testing;
 
 pub use bridge::{BRIDGE_RUNTIME_CODE, bridge_genesis_account};
+pub use chain::Retention;
 pub use el::Devnet;
 pub use error::DevnetError;
 pub use genesis::{DEV_ACCOUNT_WEI, dev_genesis};
+pub use pool::PoolLimits;
 pub use server::{DevnetConfig, DevnetEl};

@@ -18,6 +18,7 @@ use engine_testkit::{
     Restart,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::{Transfer, dev_signer, sign_transfer},
+    rpc_server::Recording,
 };
 use engine_types::{
     EngineMethod, EngineRequest, Fork, ForkSchedule, GetPayloadResponse, Satoshis,
@@ -302,4 +303,20 @@ async fn restarts_keep_or_lose_the_chain() {
     h.el.server().come_back(Restart::LoseChain).await.unwrap();
     assert_eq!(h.block_number().await, 0);
     assert_eq!(h.el.head().hash(), genesis);
+}
+
+/// The devnet records no calls unless asked (it also runs inside engine-node for days); a
+/// test that reads them switches recording on, and then gets a bounded ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_is_off_unless_asked() {
+    let h = Harness::start().await;
+    assert_eq!(h.block_number().await, 0);
+    assert!(h.el.server().all_calls().is_empty(), "nothing recorded by default");
+    h.el.server().set_recording(Recording::Last(2));
+    for _ in 0..3 {
+        h.block_number().await;
+    }
+    let calls = h.el.server().calls("eth_blockNumber");
+    assert_eq!(calls.len(), 2, "the two most recent of three");
+    assert!(calls[0].seq < calls[1].seq);
 }

@@ -1,9 +1,14 @@
 //! Every block the devnet has seen, the canonical chain, and how blocks are made and checked.
 //!
-//! Each block keeps its post-state (shared where unchanged, see [`state`](super::state)), so
-//! moving the head to any known block — a reorg — is a pointer move plus an update of the
-//! number → hash index. Nothing is ever pruned: a devnet runs for minutes, and the memory
-//! of a few thousand small blocks is cheap. A long-running node would want a bound.
+//! Recent blocks keep their post-state (shared where unchanged, see [`state`](super::state)),
+//! so moving the head to any of them — a reorg — is a pointer move plus an update of the
+//! number → hash index. What is kept is bounded by a [`Retention`]: the devnet runs inside
+//! `engine-node` for as long as the node does, so old states and blocks are pruned (see
+//! [`retention`] for the rule and its defaults).
+
+mod retention;
+
+pub use retention::Retention;
 
 use super::{
     execute::{BlockOutcome, ExecEnv, ExecError, Mode, TxOutcome, execute_block, spec_for},
@@ -22,10 +27,13 @@ use alloy_primitives::{Address, B64, B256, Bytes, U256, map::HashMap};
 use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3};
 use alloy_trie::root::ordered_trie_root_with_encoder;
 use engine_types::Fork;
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+};
 
-/// A block the devnet holds: header, executed transactions with receipts, withdrawals and
-/// the post-state.
+/// A block the devnet holds: header, executed transactions with receipts and withdrawals.
+/// Its post-state is kept apart, for recent blocks only ([`Chain::state`]).
 #[derive(Debug)]
 pub(crate) struct StoredBlock {
     /// The header and its hash.
@@ -34,10 +42,41 @@ pub(crate) struct StoredBlock {
     pub(crate) txs: Vec<TxOutcome>,
     /// Withdrawals (Shanghai on).
     pub(crate) withdrawals: Option<Vec<Withdrawal>>,
-    /// The state after this block.
-    pub(crate) state: Arc<WorldState>,
     /// Tips paid to the fee recipient, in wei.
     pub(crate) block_value: U256,
+}
+
+/// A block just executed, with the state after it.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    /// The block.
+    pub(crate) block: StoredBlock,
+    /// Its post-state.
+    pub(crate) state: Arc<WorldState>,
+}
+
+/// Why the post-state of a block cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum StateError {
+    /// The block is not known (never seen, or pruned with its state).
+    #[error("header not found")]
+    UnknownBlock,
+    /// The block is known but its state was pruned ([`Retention`]); the message is Reth's
+    /// (`ProviderError::StateAtBlockPruned`).
+    #[error("state at block #{0} is pruned")]
+    Pruned(u64),
+}
+
+/// Why the head could not move to a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HeadError {
+    /// The block's state cannot be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// An ancestor between the block and the canonical chain was pruned, so the canonical
+    /// index cannot be rebuilt.
+    #[error("an ancestor of the block was pruned")]
+    PrunedAncestry,
 }
 
 impl StoredBlock {
@@ -128,26 +167,48 @@ pub(crate) enum BlockError {
 /// The extra data of blocks the devnet builds.
 const EXTRA_DATA: &[u8] = b"alys devnet";
 
+/// How many invalid blocks the devnet remembers, as Geth's `invalidTipsetsCap` (512) in
+/// `eth/catalyst/api.go`; the oldest verdict is forgotten first.
+pub(crate) const MAX_INVALID: usize = 512;
+
 /// The known blocks, the canonical chain and the forkchoice.
 #[derive(Debug)]
 pub(crate) struct Chain {
     spec: ChainSpec,
+    retention: Retention,
     blocks: HashMap<B256, Arc<StoredBlock>>,
-    /// Canonical hashes by number, from genesis (`canonical[0]` is the genesis).
-    canonical: Vec<B256>,
+    /// Known block hashes by number (every branch), for pruning by height.
+    by_number: BTreeMap<u64, Vec<B256>>,
+    /// Post-states of recent blocks, with their block numbers.
+    states: HashMap<B256, (u64, Arc<WorldState>)>,
+    /// The head's post-state (always kept).
+    head_state: Arc<WorldState>,
+    /// Canonical hashes by number from `canonical_start` (the genesis is looked up apart).
+    canonical: VecDeque<B256>,
+    canonical_start: u64,
+    genesis: B256,
     genesis_number: u64,
+    /// The highest block number ever stored: the window of what is kept follows it.
+    tip: u64,
     head: B256,
     safe: Option<B256>,
     finalized: Option<B256>,
     /// Where each transaction hash was included (on any branch).
     tx_index: HashMap<B256, Vec<(B256, usize)>>,
-    /// Blocks found invalid, with their latest valid ancestor.
+    /// Blocks found invalid, with their latest valid ancestor; at most [`MAX_INVALID`].
     invalid: HashMap<B256, Option<B256>>,
+    /// The keys of `invalid`, oldest first.
+    invalid_order: VecDeque<B256>,
 }
 
 impl Chain {
-    /// A chain holding only `genesis`.
-    pub(crate) fn new(spec: ChainSpec, genesis: Header, state: WorldState) -> Self {
+    /// A chain holding only `genesis`, keeping what `retention` says.
+    pub(crate) fn new(
+        spec: ChainSpec,
+        genesis: Header,
+        state: WorldState,
+        retention: Retention,
+    ) -> Self {
         let genesis = genesis.seal_slow();
         let hash = genesis.hash();
         let genesis_number = genesis.number;
@@ -155,21 +216,31 @@ impl Chain {
             header: genesis,
             txs: Vec::new(),
             withdrawals: None,
-            state: Arc::new(state),
             block_value: U256::ZERO,
         };
+        let state = Arc::new(state);
         let mut blocks = HashMap::default();
         blocks.insert(hash, Arc::new(block));
+        let mut states = HashMap::default();
+        states.insert(hash, (genesis_number, Arc::clone(&state)));
         Self {
             spec,
+            retention,
             blocks,
-            canonical: vec![hash],
+            by_number: BTreeMap::from([(genesis_number, vec![hash])]),
+            states,
+            head_state: state,
+            canonical: VecDeque::from([hash]),
+            canonical_start: genesis_number,
+            genesis: hash,
             genesis_number,
+            tip: genesis_number,
             head: hash,
             safe: None,
             finalized: None,
             tx_index: HashMap::default(),
             invalid: HashMap::default(),
+            invalid_order: VecDeque::new(),
         }
     }
 
@@ -185,15 +256,31 @@ impl Chain {
 
     /// The genesis block.
     pub(crate) fn genesis(&self) -> &Arc<StoredBlock> {
-        // `canonical[0]` is the genesis: set_head never drains below the fork point, and
-        // every branch forks at or after genesis.
-        &self.blocks[&self.canonical[0]]
+        // Pruning never removes the genesis block (its state, yes).
+        &self.blocks[&self.genesis]
     }
 
     /// The head block.
     pub(crate) fn head(&self) -> &Arc<StoredBlock> {
-        // The head is always a known block: it starts at genesis and only moves to known ones.
+        // The head is always a known block: it starts at genesis, only moves to known ones,
+        // and pruning never removes it.
         &self.blocks[&self.head]
+    }
+
+    /// The head's post-state.
+    pub(crate) fn head_state(&self) -> &Arc<WorldState> {
+        &self.head_state
+    }
+
+    /// The post-state of a known block, unless pruned.
+    pub(crate) fn state(&self, hash: &B256) -> Result<&Arc<WorldState>, StateError> {
+        match self.states.get(hash) {
+            Some((_, state)) => Ok(state),
+            None => match self.blocks.get(hash) {
+                Some(block) => Err(StateError::Pruned(block.number())),
+                None => Err(StateError::UnknownBlock),
+            },
+        }
     }
 
     /// The safe block, once a forkchoice update named one.
@@ -206,9 +293,12 @@ impl Chain {
         self.finalized.and_then(|h| self.blocks.get(&h))
     }
 
-    /// The canonical block with `number`.
+    /// The canonical block with `number` (`None` past the head or once pruned).
     pub(crate) fn canonical(&self, number: u64) -> Option<&Arc<StoredBlock>> {
-        let index = usize::try_from(number.checked_sub(self.genesis_number)?).ok()?;
+        if number == self.genesis_number {
+            return self.blocks.get(&self.genesis);
+        }
+        let index = usize::try_from(number.checked_sub(self.canonical_start)?).ok()?;
         self.canonical.get(index).and_then(|h| self.blocks.get(h))
     }
 
@@ -246,47 +336,65 @@ impl Chain {
         self.invalid.get(hash).copied()
     }
 
-    /// Remember that `hash` is invalid.
+    /// Remember that `hash` is invalid (forgetting the oldest verdict beyond
+    /// [`MAX_INVALID`]).
     pub(crate) fn mark_invalid(&mut self, hash: B256, latest_valid: Option<B256>) {
-        self.invalid.insert(hash, latest_valid);
+        if self.invalid.insert(hash, latest_valid).is_none() {
+            self.invalid_order.push_back(hash);
+            while self.invalid_order.len() > MAX_INVALID {
+                if let Some(old) = self.invalid_order.pop_front() {
+                    self.invalid.remove(&old);
+                }
+            }
+        }
     }
 
     /// Record the safe and finalized blocks (already checked to be ancestors of the head);
     /// `None` (a zero hash in the request) keeps the one held, as Geth
     /// (`ConsensusAPI.forkchoiceUpdated` only calls `SetFinalized`/`SetSafe` for non-zero
     /// hashes) and Reth (`update_finalized_block`/`update_safe_block` return early) do.
+    /// Prunes what the new finalized block lets go.
     pub(crate) fn set_safe_finalized(&mut self, safe: Option<B256>, finalized: Option<B256>) {
         self.safe = safe.or(self.safe);
         self.finalized = finalized.or(self.finalized);
+        self.prune();
     }
 
-    /// Make `hash` the head; the canonical index follows. Returns the transactions of blocks
-    /// that left the canonical chain (for the pool to take back).
-    pub(crate) fn set_head(&mut self, hash: B256) -> Vec<Recovered<TxEnvelope>> {
+    /// Make the known block `hash` the head; the canonical index follows. Returns the
+    /// transactions of blocks that left the canonical chain (for the pool to take back).
+    /// Nothing changes when the block's state, or an ancestor on its way to the canonical
+    /// chain, was pruned.
+    pub(crate) fn set_head(&mut self, hash: B256) -> Result<Vec<Recovered<TxEnvelope>>, HeadError> {
         let mut orphaned = Vec::new();
-        if hash == self.head || !self.blocks.contains_key(&hash) {
-            return orphaned;
+        if hash == self.head {
+            return Ok(orphaned);
         }
+        let state = Arc::clone(self.state(&hash)?);
         let mut branch = Vec::new();
         let mut cursor = hash;
         while !self.is_canonical(&cursor) {
             branch.push(cursor);
-            match self.blocks.get(&cursor) {
-                Some(b) => cursor = b.header.parent_hash,
-                // Every stored block descends from genesis, which is canonical.
-                None => break,
-            }
+            let block = self.blocks.get(&cursor).ok_or(HeadError::PrunedAncestry)?;
+            cursor = block.header.parent_hash;
         }
         let fork_number = self.blocks.get(&cursor).map_or(self.genesis_number, |b| b.number());
-        let keep = (fork_number - self.genesis_number + 1) as usize;
+        // The window starts above the fork only when the fork is the genesis and the blocks
+        // right above it were pruned: the branch then starts the window anew.
+        let keep = usize::try_from((fork_number + 1).saturating_sub(self.canonical_start))
+            .unwrap_or(usize::MAX)
+            .min(self.canonical.len());
         for gone in self.canonical.drain(keep..) {
             if let Some(b) = self.blocks.get(&gone) {
                 orphaned.extend(b.txs.iter().map(|t| t.tx.clone()));
             }
         }
+        if self.canonical.is_empty() {
+            self.canonical_start = fork_number + 1;
+        }
         self.canonical.extend(branch.into_iter().rev());
         self.head = hash;
-        orphaned
+        self.head_state = state;
+        Ok(orphaned)
     }
 
     /// The header of a child of `parent` before execution: the fields that follow from the
@@ -320,28 +428,30 @@ impl Chain {
         }
     }
 
-    /// Execute `txs` on top of `parent` into a block; roots and gas come from execution.
+    /// Execute `txs` on top of `parent` (whose post-state is `parent_state`) into a block;
+    /// roots and gas come from execution.
     fn assemble(
         &self,
         parent: &StoredBlock,
+        parent_state: &Arc<WorldState>,
         mut header: Header,
         txs: Vec<Recovered<TxEnvelope>>,
         withdrawals: Option<Vec<Withdrawal>>,
         mode: Mode,
-    ) -> Result<(StoredBlock, Vec<(B256, String)>), ExecError> {
+    ) -> Result<(Executed, Vec<(B256, String)>), ExecError> {
         header.parent_hash = parent.hash();
         let spec = spec_for(self.spec.fork_at(header.timestamp));
         let lookup = |number: u64| self.ancestor_hash(parent.hash(), number);
         let env = ExecEnv { chain_id: self.spec.chain_id, spec, block_hashes: &lookup };
         let outcome: BlockOutcome = execute_block(
-            &parent.state,
+            parent_state,
             &header,
             &env,
             txs,
             withdrawals.as_deref().unwrap_or_default(),
             mode,
         )?;
-        let state = parent.state.apply(outcome.diff);
+        let state = parent_state.apply(outcome.diff);
         header.state_root = state.root();
         header.transactions_root =
             ordered_trie_root_with_encoder(&outcome.txs, |t, buf| t.tx.inner().encode_2718(buf));
@@ -357,10 +467,9 @@ impl Chain {
             header: header.seal_slow(),
             txs: outcome.txs,
             withdrawals,
-            state,
             block_value: outcome.block_value,
         };
-        Ok((block, outcome.skipped))
+        Ok((Executed { block, state }, outcome.skipped))
     }
 
     /// The hash of the ancestor of `from` (inclusive) with `number`.
@@ -378,11 +487,13 @@ impl Chain {
         None
     }
 
-    /// Build a block on `parent` from `next` and the candidate transactions (those that
-    /// cannot be included are left out). The block is not stored.
+    /// Build a block on `parent` (whose post-state is `parent_state`) from `next` and the
+    /// candidate transactions (those that cannot be included are left out). The block is
+    /// not stored.
     pub(crate) fn build(
         &self,
         parent: &StoredBlock,
+        parent_state: &Arc<WorldState>,
         next: &NextBlock,
         candidates: Vec<Recovered<TxEnvelope>>,
     ) -> Result<StoredBlock, ExecError> {
@@ -392,9 +503,15 @@ impl Chain {
             parent.header.gas_limit,
             Bytes::from_static(EXTRA_DATA),
         );
-        let (block, _skipped) =
-            self.assemble(parent, header, candidates, next.withdrawals.clone(), Mode::Build)?;
-        Ok(block)
+        let (executed, _skipped) = self.assemble(
+            parent,
+            parent_state,
+            header,
+            candidates,
+            next.withdrawals.clone(),
+            Mode::Build,
+        )?;
+        Ok(executed.block)
     }
 
     /// Check a block received from outside against its (known) parent by executing it;
@@ -406,11 +523,12 @@ impl Chain {
     pub(crate) fn verify(
         &self,
         parent: &StoredBlock,
+        parent_state: &Arc<WorldState>,
         header: &Header,
         txs: Vec<TxEnvelope>,
         withdrawals: Option<Vec<Withdrawal>>,
         known_sender: impl Fn(&B256) -> Option<Address>,
-    ) -> Result<StoredBlock, BlockError> {
+    ) -> Result<Executed, BlockError> {
         self.check_header(&parent.header, header, withdrawals.is_some())?;
         let txs = txs
             .into_iter()
@@ -431,8 +549,9 @@ impl Chain {
         };
         let pre =
             self.child_header(&parent.header, &next, header.gas_limit, header.extra_data.clone());
-        let (block, _) = self.assemble(parent, pre, txs, withdrawals, Mode::Import)?;
-        let computed = &block.header;
+        let (executed, _) =
+            self.assemble(parent, parent_state, pre, txs, withdrawals, Mode::Import)?;
+        let computed = &executed.block.header;
         let checks: [(&'static str, String, String); 6] = [
             ("gasUsed", header.gas_used.to_string(), computed.gas_used.to_string()),
             (
@@ -450,7 +569,7 @@ impl Chain {
                 return Err(BlockError::Mismatch { field, header, computed });
             }
         }
-        Ok(block)
+        Ok(executed)
     }
 
     /// The header rules that do not need execution.
@@ -518,9 +637,11 @@ impl Chain {
         Ok(())
     }
 
-    /// Store a verified or built block (its parent must be known).
-    pub(crate) fn insert(&mut self, block: StoredBlock) -> Arc<StoredBlock> {
-        let hash = block.hash();
+    /// Store a verified block and its post-state (its parent must be known), then prune
+    /// what the [`Retention`] no longer keeps.
+    pub(crate) fn insert(&mut self, executed: Executed) -> Arc<StoredBlock> {
+        let Executed { block, state } = executed;
+        let (hash, number) = (block.hash(), block.number());
         for (index, t) in block.txs.iter().enumerate() {
             let at = self.tx_index.entry(*t.tx.tx_hash()).or_default();
             if !at.contains(&(hash, index)) {
@@ -528,7 +649,12 @@ impl Chain {
             }
         }
         let block = Arc::new(block);
-        self.blocks.insert(hash, Arc::clone(&block));
+        if self.blocks.insert(hash, Arc::clone(&block)).is_none() {
+            self.by_number.entry(number).or_default().push(hash);
+        }
+        self.states.insert(hash, (number, state));
+        self.tip = self.tip.max(number);
+        self.prune();
         block
     }
 

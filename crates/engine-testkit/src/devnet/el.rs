@@ -1,10 +1,11 @@
 //! [`Devnet`]: the execution layer itself, in process, without HTTP.
 
 use super::{
+    chain::Retention,
     chain::{Chain, StoredBlock},
     error::DevnetError,
     genesis::{ChainSpec, genesis_header, genesis_state},
-    pool::{AdmissionRules, TxPool},
+    pool::{AdmissionRules, PoolLimits, TxPool},
 };
 use crate::{
     el_rules::{AncestorPolicy, SyncingProbe},
@@ -73,14 +74,26 @@ impl Devnet {
     /// A devnet at the genesis block of `genesis` (geth-style genesis JSON, parsed), with
     /// the default [`AncestorPolicy`] and [`SyncingProbe`].
     ///
-    /// Shanghai must be active at genesis; Cancun may be scheduled at any later time.
+    /// Shanghai must be active at genesis; Cancun may be scheduled at any later time. What
+    /// it keeps is bounded by the default [`Retention`] and [`PoolLimits`].
     pub fn new(genesis: &Genesis) -> Result<Self, DevnetError> {
+        Self::with_limits(genesis, Retention::default(), PoolLimits::default())
+    }
+
+    /// [`new`](Self::new), keeping `retention` of its past and at most `pool` transactions.
+    pub fn with_limits(
+        genesis: &Genesis,
+        retention: Retention,
+        pool: PoolLimits,
+    ) -> Result<Self, DevnetError> {
+        retention.validate()?;
+        pool.validate()?;
         let spec = ChainSpec::from_genesis(genesis)?;
         let state = genesis_state(genesis);
         let header = genesis_header(genesis, &spec, &state)?;
         Ok(Self {
-            chain: Chain::new(spec, header, state),
-            pool: TxPool::default(),
+            chain: Chain::new(spec, header, state, retention),
+            pool: TxPool::new(pool),
             pool_revision: 0,
             payloads: HashMap::default(),
             payload_order: VecDeque::new(),
@@ -164,22 +177,22 @@ impl Devnet {
 
     /// The balance of `address` at the head, in wei.
     pub fn balance(&self, address: &Address) -> U256 {
-        self.chain.head().state.balance(address)
+        self.chain.head_state().balance(address)
     }
 
     /// The nonce of `address` at the head.
     pub fn nonce(&self, address: &Address) -> u64 {
-        self.chain.head().state.nonce(address)
+        self.chain.head_state().nonce(address)
     }
 
     /// The code of `address` at the head.
     pub fn code(&self, address: &Address) -> Bytes {
-        self.chain.head().state.code_at(address)
+        self.chain.head_state().code_at(address)
     }
 
     /// A storage slot of `address` at the head.
     pub fn storage(&self, address: &Address, slot: U256) -> U256 {
-        self.chain.head().state.storage(address, &slot)
+        self.chain.head_state().storage(address, &slot)
     }
 
     /// How many transactions wait in the pool.
@@ -190,11 +203,10 @@ impl Devnet {
     /// `eth_sendRawTransaction`: check a signed EIP-2718 transaction against the head and
     /// queue it; its hash on success, a -32000 error naming the problem otherwise.
     pub fn send_raw_transaction(&mut self, raw: &[u8]) -> Result<B256, RpcError> {
-        let head = self.chain.head();
         let rules = AdmissionRules {
-            state: &head.state,
+            state: self.chain.head_state(),
             chain_id: self.chain.spec().chain_id,
-            block_gas_limit: head.header.gas_limit,
+            block_gas_limit: self.chain.head().header.gas_limit,
         };
         let hash = self.pool.admit(raw, rules).map_err(|e| RpcError::server(e.to_string()))?;
         self.pool_revision += 1;

@@ -13,8 +13,12 @@
 //!   held) and only then the attributes are checked, so a bad timestamp (-38003) does not
 //!   roll the head back.
 //! - newPayload: a block hash that does not match the payload → INVALID with a null
-//!   latestValidHash; unknown parent → SYNCING; a block that fails execution → INVALID with
-//!   the parent as latestValidHash.
+//!   latestValidHash; unknown parent → SYNCING; a parent whose state was pruned → ACCEPTED,
+//!   not executed (Geth: "State not available, ignoring new payload"); a block that fails
+//!   execution → INVALID with the parent as latestValidHash.
+//! - A forkchoice that would move the head to (or build on) a block whose state, or whose
+//!   way back to the canonical chain, was pruned answers SYNCING: the devnet cannot
+//!   recover it (Geth would re-execute from an older state; the devnet keeps none).
 
 use super::{
     chain::{NextBlock, StoredBlock},
@@ -86,7 +90,13 @@ impl Devnet {
             self.chain.head().number(),
             self.chain.finalized().map(|b| b.number()),
         );
-        match self.ancestor_policy.decide(position) {
+        let decision = self.ancestor_policy.decide(position);
+        if matches!(decision, HeadDecision::Apply | HeadDecision::BuildOnAncestor)
+            && self.chain.state(&head).is_err()
+        {
+            return Ok(status(PayloadStatusWire::syncing()));
+        }
+        match decision {
             HeadDecision::Apply => {}
             HeadDecision::Skip => return Ok(status(PayloadStatusWire::valid(head))),
             HeadDecision::TooDeepReorg => return Err(el_rules::too_deep_reorg(position)),
@@ -95,10 +105,12 @@ impl Devnet {
         let safe = self.ancestor_or_none(state.safe_block_hash, head, "safe")?;
         let finalized = self.ancestor_or_none(state.finalized_block_hash, head, "finalized")?;
 
-        let orphaned = self.chain.set_head(head);
-        let head_block = Arc::clone(self.chain.head());
-        self.pool.reinsert(orphaned, &head_block.state);
-        self.pool.prune(&head_block.state);
+        let Ok(orphaned) = self.chain.set_head(head) else {
+            return Ok(status(PayloadStatusWire::syncing()));
+        };
+        let head_state = Arc::clone(self.chain.head_state());
+        self.pool.reinsert(orphaned, &head_state);
+        self.pool.prune(&head_state);
         self.chain.set_safe_finalized(safe, finalized);
         self.start_build(head, attributes)
     }
@@ -187,11 +199,13 @@ impl Devnet {
     }
 
     fn build_on(&self, parent: B256, next: &NextBlock) -> Result<Arc<StoredBlock>, RpcError> {
-        let parent = self.chain.block(&parent).ok_or_else(|| {
-            RpcError::new(RpcErrorCode::InternalError, "parent of the payload vanished")
-        })?;
-        let candidates = self.pool.pending(&parent.state);
-        self.chain.build(parent, next, candidates).map(Arc::new).map_err(|e| {
+        let vanished = |what: String| {
+            RpcError::new(RpcErrorCode::InternalError, format!("parent of the payload: {what}"))
+        };
+        let state = self.chain.state(&parent).map_err(|e| vanished(e.to_string()))?;
+        let parent = self.chain.block(&parent).ok_or_else(|| vanished("vanished".into()))?;
+        let candidates = self.pool.pending(state);
+        self.chain.build(parent, state, next, candidates).map(Arc::new).map_err(|e| {
             RpcError::new(RpcErrorCode::InternalError, format!("building the payload failed: {e}"))
         })
     }
@@ -293,11 +307,15 @@ impl Devnet {
         let Some(parent) = self.chain.block(&parent_hash).cloned() else {
             return Ok(PayloadStatusWire::syncing());
         };
+        let Ok(parent_state) = self.chain.state(&parent_hash).cloned() else {
+            return Ok(PayloadStatusWire::accepted());
+        };
         let withdrawals = block.body.withdrawals.map(|w| w.into_inner());
         let pool = &self.pool;
         let known_sender = |hash: &B256| pool.get(hash).map(|tx| tx.signer());
         match self.chain.verify(
             &parent,
+            &parent_state,
             &block.header,
             block.body.transactions,
             withdrawals,

@@ -15,6 +15,13 @@ pub enum DevnetError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A bound ([`Retention`](super::Retention), [`PoolLimits`](super::PoolLimits)) the
+    /// devnet cannot run with.
+    #[error("unusable devnet limits: {reason}")]
+    Limits {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// The HTTP server could not start (a port could not be bound).
     #[error(transparent)]
     Server(#[from] crate::TestkitError),
@@ -25,7 +32,7 @@ impl DevnetError {
     /// is classified by the testkit.
     pub const fn severity(&self) -> Severity {
         match self {
-            Self::Genesis { .. } => Severity::Fatal,
+            Self::Genesis { .. } | Self::Limits { .. } => Severity::Fatal,
             Self::Server(e) => e.severity(),
         }
     }

@@ -4,6 +4,13 @@
 //! (not below the head's) and the balance for the maximum cost (`gas × maxFee + value`)
 //! against the head state. A built payload takes, per sender, consecutive nonces from the
 //! parent's, and across senders the order of arrival.
+//!
+//! The pool is bounded ([`PoolLimits`]), as Geth's `core/txpool/legacypool` is: a sender may
+//! queue at most `account_queue` transactions behind a nonce gap (Geth's `AccountQueue`,
+//! 64), and the pool holds at most `total` transactions. Geth makes room in a full pool by
+//! evicting its cheapest transactions; the devnet does not rank by price, so it keeps the
+//! rule that matters for a chain that must keep producing: a transaction that can execute
+//! evicts a queued (gapped) one, a queued one never evicts anything.
 
 use super::state::WorldState;
 use alloy_consensus::{
@@ -71,6 +78,49 @@ pub(crate) enum PoolError {
     /// Another transaction with this sender and nonce pays at least as much.
     #[error("replacement transaction underpriced")]
     ReplacementUnderpriced,
+    /// The pool holds [`PoolLimits::total`] transactions and none can make room (Geth's
+    /// `ErrTxPoolOverflow` in `core/txpool/legacypool`).
+    #[error("txpool is full")]
+    Full,
+    /// The pool is full of executable transactions and this one waits behind a nonce gap:
+    /// it may not take the place of one that can execute (Geth's `ErrFutureReplacePending`).
+    #[error("future transaction tries to replace pending")]
+    FutureReplacesPending,
+    /// The sender already queues [`PoolLimits::account_queue`] transactions behind a nonce
+    /// gap. Geth drops such transactions later without a word (`promoteExecutables` caps
+    /// each account's queue at `AccountQueue`); the devnet refuses them at once, with
+    /// Reth's message (`PoolErrorKind::SpammerExceededCapacity`).
+    #[error("rejected due to {0} being identified as a spammer")]
+    SenderQueueFull(Address),
+}
+
+/// How many transactions the pool holds (see the module docs for what happens at a bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Transactions one sender may queue behind a nonce gap (default 64, Geth's
+    /// `AccountQueue`).
+    pub account_queue: usize,
+    /// Transactions in the pool, executable and queued (default 4096, Geth's `GlobalSlots`
+    /// without its floating share).
+    pub total: usize,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self { account_queue: 64, total: 4096 }
+    }
+}
+
+impl PoolLimits {
+    /// Refuses limits that would admit nothing.
+    pub fn validate(&self) -> Result<(), super::DevnetError> {
+        if self.total == 0 {
+            return Err(super::DevnetError::Limits {
+                reason: "pool.total must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +135,7 @@ pub(crate) struct TxPool {
     by_sender: HashMap<Address, BTreeMap<u64, Pooled>>,
     by_hash: HashMap<B256, (Address, u64)>,
     next_seq: u64,
+    limits: PoolLimits,
 }
 
 /// What admission checks against.
@@ -99,6 +150,11 @@ pub(crate) struct AdmissionRules<'a> {
 }
 
 impl TxPool {
+    /// An empty pool bounded by `limits`.
+    pub(crate) fn new(limits: PoolLimits) -> Self {
+        Self { limits, ..Self::default() }
+    }
+
     /// Decode, check and queue a raw transaction; its hash on success.
     pub(crate) fn admit(
         &mut self,
@@ -147,8 +203,75 @@ impl TxPool {
         if balance < cost {
             return Err(PoolError::InsufficientFunds { balance, cost });
         }
+        self.make_room(&tx, rules.state)?;
         self.insert(tx)?;
         Ok(hash)
+    }
+
+    /// Check the bounds for `tx` against the head `state`, evicting a queued transaction
+    /// when an executable one arrives at a full pool.
+    fn make_room(
+        &mut self,
+        tx: &Recovered<TxEnvelope>,
+        state: &WorldState,
+    ) -> Result<(), PoolError> {
+        let sender = tx.signer();
+        let state_nonce = state.nonce(&sender);
+        let replaces = self.by_sender.get(&sender).is_some_and(|t| t.contains_key(&tx.nonce()));
+        if replaces {
+            // A replacement takes no new slot.
+            return Ok(());
+        }
+        let gapped = tx.nonce() > self.next_nonce(&sender, state_nonce);
+        if gapped && self.queued_of(&sender, state_nonce) >= self.limits.account_queue {
+            return Err(PoolError::SenderQueueFull(sender));
+        }
+        if self.len() < self.limits.total {
+            return Ok(());
+        }
+        // Full. A queued transaction is the one to go: its sender cannot use it yet.
+        let victim = self.newest_queued(state);
+        match (gapped, victim) {
+            (false, Some((who, nonce))) => {
+                self.remove(&who, nonce);
+                Ok(())
+            }
+            (false, None) => Err(PoolError::Full),
+            (true, None) => Err(PoolError::FutureReplacesPending),
+            (true, Some(_)) => Err(PoolError::Full),
+        }
+    }
+
+    /// How many of `sender`'s transactions wait behind a nonce gap, its next nonce at the
+    /// head being `state_nonce`.
+    fn queued_of(&self, sender: &Address, state_nonce: u64) -> usize {
+        let pooled = self.by_sender.get(sender).map_or(0, BTreeMap::len);
+        let runnable = self.next_nonce(sender, state_nonce) - state_nonce;
+        pooled.saturating_sub(usize::try_from(runnable).unwrap_or(usize::MAX))
+    }
+
+    /// The highest queued nonce of the sender that queues the most at the head `state`;
+    /// `None` when nothing is queued.
+    fn newest_queued(&self, state: &WorldState) -> Option<(Address, u64)> {
+        self.by_sender
+            .iter()
+            .filter_map(|(sender, txs)| {
+                let queued = self.queued_of(sender, state.nonce(sender));
+                let (last, _) = txs.last_key_value()?;
+                (queued > 0).then_some((queued, *sender, *last))
+            })
+            .max()
+            .map(|(_, sender, nonce)| (sender, nonce))
+    }
+
+    fn remove(&mut self, sender: &Address, nonce: u64) {
+        let Some(txs) = self.by_sender.get_mut(sender) else { return };
+        if let Some(gone) = txs.remove(&nonce) {
+            self.by_hash.remove(gone.tx.tx_hash());
+        }
+        if txs.is_empty() {
+            self.by_sender.remove(sender);
+        }
     }
 
     fn insert(&mut self, tx: Recovered<TxEnvelope>) -> Result<(), PoolError> {
@@ -183,6 +306,11 @@ impl TxPool {
         head: &WorldState,
     ) {
         for tx in txs {
+            if self.len() >= self.limits.total {
+                // The pool stays bounded; a transaction a reorg left out is dropped, as
+                // Geth drops the reinjected ones that no longer fit.
+                break;
+            }
             if tx.nonce() >= head.nonce(&tx.signer()) && !self.by_hash.contains_key(tx.tx_hash()) {
                 // A pooled replacement for the same nonce wins; losing this one is fine.
                 let _ = self.insert(tx);
@@ -252,10 +380,12 @@ impl TxPool {
 #[cfg(test)]
 mod tests {
     use crate::devnet::{
-        DEV_ACCOUNT_WEI, Devnet,
+        DEV_ACCOUNT_WEI, Devnet, PoolLimits, Retention,
         testing::{genesis, key, legacy, produce, transfer, tx1559},
     };
+    use crate::fixtures::{Transfer, sign_transfer};
     use alloy_primitives::{Address, Bytes, U256};
+    use engine_types::constants::CHAIN_ID_DEV;
 
     fn devnet() -> Devnet {
         Devnet::new(&genesis(None)).unwrap()
@@ -292,6 +422,63 @@ mod tests {
         produce(&mut d, vec![]);
         assert_eq!(d.balance(&to), U256::from(1));
         assert!(err(&mut d, transfer(&alice, 0, to, 1)).contains("nonce too low"));
+    }
+
+    fn bounded(account_queue: usize, total: usize) -> Devnet {
+        let limits = PoolLimits { account_queue, total };
+        Devnet::with_limits(&genesis(None), Retention::default(), limits).unwrap()
+    }
+
+    fn refusal(d: &mut Devnet, raw: &Bytes) -> String {
+        d.send_raw_transaction(raw).unwrap_err().message
+    }
+
+    /// A sender queues at most `account_queue` transactions behind a gap; executable ones
+    /// and replacements of queued ones still go in.
+    #[test]
+    fn sender_queue_is_bounded() {
+        let mut d = bounded(2, 100);
+        let (a, to) = (key(0), Address::repeat_byte(3));
+        for nonce in [5, 6] {
+            d.send_raw_transaction(&transfer(&a, nonce, to, 1)).unwrap();
+        }
+        let spam = refusal(&mut d, &transfer(&a, 7, to, 1));
+        assert_eq!(spam, format!("rejected due to {} being identified as a spammer", a.address()));
+        let dearer = Transfer {
+            max_fee_per_gas: 20_000_000_000,
+            max_priority_fee_per_gas: 2_000_000_000,
+            ..Transfer::new(CHAIN_ID_DEV, 6, to, U256::from(1))
+        };
+        d.send_raw_transaction(&sign_transfer(&a, &dearer).unwrap())
+            .expect("replacing a queued transaction takes no new slot");
+        d.send_raw_transaction(&transfer(&a, 0, to, 1)).expect("an executable one goes in");
+        assert_eq!(d.pool_len(), 3);
+        assert!(refusal(&mut d, &transfer(&a, 8, to, 1)).contains("spammer"));
+        d.send_raw_transaction(&transfer(&key(1), 9, to, 1)).expect("another sender has room");
+    }
+
+    /// A full pool: an executable transaction evicts the newest queued one; a queued one
+    /// never evicts (Geth's messages); with nothing queued, nothing more goes in.
+    #[test]
+    fn total_is_bounded() {
+        let mut d = bounded(8, 4);
+        let to = Address::repeat_byte(4);
+        for (k, nonce) in [(0, 0), (0, 1), (1, 3), (2, 0)] {
+            d.send_raw_transaction(&transfer(&key(k), nonce, to, 1)).unwrap();
+        }
+        assert_eq!(d.pool_len(), 4);
+        assert_eq!(refusal(&mut d, &transfer(&key(2), 5, to, 1)), "txpool is full");
+        let hash = d.send_raw_transaction(&transfer(&key(3), 0, to, 1)).unwrap();
+        assert_eq!(d.pool_len(), 4, "key 1's queued nonce 3 made room");
+        assert!(d.pool.get(&hash).is_some());
+        assert_eq!(
+            refusal(&mut d, &transfer(&key(1), 5, to, 1)),
+            "future transaction tries to replace pending"
+        );
+        assert_eq!(refusal(&mut d, &transfer(&key(3), 1, to, 1)), "txpool is full");
+        produce(&mut d, vec![]);
+        assert_eq!(d.pool_len(), 0, "all four were executable");
+        d.send_raw_transaction(&transfer(&key(3), 1, to, 1)).unwrap();
     }
 
     /// Out-of-order nonces wait for the gap to fill; senders are served by arrival.

@@ -1,11 +1,11 @@
 //! [`DevnetEl`]: the devnet served over HTTP JSON-RPC by the testkit's [`RpcServer`], like a
 //! real execution client (engine port with JWT, public port), plus in-process accessors.
 
-use super::{el::Devnet, error::DevnetError};
+use super::{PoolLimits, Retention, el::Devnet, error::DevnetError};
 use crate::{
     JwtSecret,
     el_rules::{AncestorPolicy, SyncingProbe},
-    rpc_server::{RpcBackend, RpcError, RpcServer},
+    rpc_server::{Recording, RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
 use alloy_genesis::Genesis;
@@ -34,6 +34,14 @@ pub struct DevnetConfig {
     pub ancestor_policy: AncestorPolicy,
     /// What `eth_syncing` answers (default: [`SyncingProbe::Synced`], `false`).
     pub syncing: SyncingProbe,
+    /// How much of its past the devnet keeps (default: [`Retention::default`]).
+    pub retention: Retention,
+    /// How many transactions the pool holds (default: [`PoolLimits::default`]).
+    pub pool_limits: PoolLimits,
+    /// Which calls the server keeps for [`RpcServer::calls`] (default: [`Recording::Off`]:
+    /// the devnet also runs inside `engine-node` for days; a test that reads the calls
+    /// switches it on, here or later with [`RpcServer::set_recording`]).
+    pub recording: Recording,
 }
 
 impl DevnetConfig {
@@ -48,6 +56,9 @@ impl DevnetConfig {
             public_addr: any,
             ancestor_policy: AncestorPolicy::default(),
             syncing: SyncingProbe::default(),
+            retention: Retention::default(),
+            pool_limits: PoolLimits::default(),
+            recording: Recording::Off,
         }
     }
 }
@@ -56,17 +67,20 @@ impl DevnetConfig {
 /// applied one at a time in arrival order.
 struct DevnetBackend {
     genesis: Genesis,
+    retention: Retention,
+    pool_limits: PoolLimits,
     devnet: Mutex<Devnet>,
 }
 
 impl DevnetBackend {
-    /// A devnet at genesis with the configured rules.
+    /// A devnet at genesis with the configured rules and limits.
     fn fresh(
         genesis: &Genesis,
+        (retention, pool_limits): (Retention, PoolLimits),
         ancestor_policy: AncestorPolicy,
         syncing: SyncingProbe,
     ) -> Result<Devnet, DevnetError> {
-        let mut devnet = Devnet::new(genesis)?;
+        let mut devnet = Devnet::with_limits(genesis, retention, pool_limits)?;
         devnet.set_ancestor_policy(ancestor_policy);
         devnet.set_syncing(syncing);
         Ok(devnet)
@@ -90,7 +104,8 @@ impl RpcBackend for DevnetBackend {
             let d = self.lock();
             (d.ancestor_policy(), d.syncing())
         };
-        if let Ok(fresh) = Self::fresh(&self.genesis, policy, syncing) {
+        let limits = (self.retention, self.pool_limits);
+        if let Ok(fresh) = Self::fresh(&self.genesis, limits, policy, syncing) {
             *self.lock() = fresh;
         }
     }
@@ -128,10 +143,16 @@ impl std::fmt::Debug for DevnetEl {
 impl DevnetEl {
     /// Build the genesis and start serving it.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
-        let devnet = DevnetBackend::fresh(&config.genesis, config.ancestor_policy, config.syncing)?;
+        let limits = (config.retention, config.pool_limits);
+        let devnet =
+            DevnetBackend::fresh(&config.genesis, limits, config.ancestor_policy, config.syncing)?;
         let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
-        let backend =
-            Arc::new(DevnetBackend { genesis: config.genesis, devnet: Mutex::new(devnet) });
+        let backend = Arc::new(DevnetBackend {
+            genesis: config.genesis,
+            retention: config.retention,
+            pool_limits: config.pool_limits,
+            devnet: Mutex::new(devnet),
+        });
         let server = RpcServer::start_at(
             Arc::clone(&backend) as Arc<dyn RpcBackend>,
             secret,
@@ -139,6 +160,7 @@ impl DevnetEl {
             config.public_addr,
         )
         .await?;
+        server.set_recording(config.recording);
         Ok(Self { server, backend })
     }
 

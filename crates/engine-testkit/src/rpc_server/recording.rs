@@ -1,10 +1,12 @@
-//! Every request the server received, with what it answered.
+//! The requests the server received, with what it answered: the most recent ones, as many
+//! as its [`Recording`] says (none at all when it is off).
 
 use super::{PortKind, fault::Fault};
 use crate::error::TestkitError;
 use hyper::HeaderMap;
 use serde_json::Value;
 use std::{
+    collections::VecDeque,
     sync::{Mutex, PoisonError},
     time::{Duration, SystemTime},
 };
@@ -102,20 +104,67 @@ pub enum Outcome {
     Hung,
 }
 
-/// The log of calls, with a change signal for waiting on it.
-#[derive(Debug)]
-pub(super) struct CallLog {
-    calls: Mutex<Vec<RecordedCall>>,
-    count: watch::Sender<u64>,
+/// How many of the calls a server received it keeps for tests to read.
+///
+/// A server that answers for hours (the devnet inside `engine-node`) must not keep every
+/// call: each one holds its params and answer, whole payloads included. Recording is
+/// therefore a ring of the most recent calls, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Nothing is kept: `calls`, `all_calls` and `last_call` are empty, and waiting for
+    /// calls times out.
+    Off,
+    /// The most recent calls, at most this many (the oldest is dropped first); `0` keeps
+    /// nothing, as [`Off`](Self::Off).
+    Last(usize),
 }
 
-impl Default for CallLog {
-    fn default() -> Self {
-        Self { calls: Mutex::default(), count: watch::Sender::new(0) }
+impl Recording {
+    /// The ring a test server starts with ([`RpcServer::start`](super::RpcServer::start)):
+    /// far more calls than any test makes, a few megabytes at most.
+    pub const DEFAULT: Self = Self::Last(DEFAULT_RECORDED_CALLS);
+
+    const fn capacity(self) -> usize {
+        match self {
+            Self::Off => 0,
+            Self::Last(n) => n,
+        }
     }
 }
 
+/// How many calls [`Recording::DEFAULT`] keeps.
+pub const DEFAULT_RECORDED_CALLS: usize = 4096;
+
+/// The recorded calls, most recent last, and how many may be kept.
+#[derive(Debug)]
+struct Ring {
+    calls: VecDeque<RecordedCall>,
+    capacity: usize,
+}
+
+/// The log of calls, with a change signal for waiting on it.
+#[derive(Debug)]
+pub(super) struct CallLog {
+    ring: Mutex<Ring>,
+    count: watch::Sender<u64>,
+}
+
 impl CallLog {
+    /// An empty log that keeps what `recording` says.
+    pub(super) fn new(recording: Recording) -> Self {
+        let ring = Ring { calls: VecDeque::new(), capacity: recording.capacity() };
+        Self { ring: Mutex::new(ring), count: watch::Sender::new(0) }
+    }
+
+    /// Keep what `recording` says from now on; calls beyond the new bound are dropped,
+    /// oldest first.
+    pub(super) fn set_recording(&self, recording: Recording) {
+        let mut ring = self.lock();
+        ring.capacity = recording.capacity();
+        let excess = ring.calls.len().saturating_sub(ring.capacity);
+        ring.calls.drain(..excess);
+    }
+
     pub(super) fn next_seq(&self) -> u64 {
         let mut seq = 0;
         self.count.send_modify(|n| {
@@ -126,26 +175,35 @@ impl CallLog {
     }
 
     pub(super) fn push(&self, call: RecordedCall) {
-        self.lock().push(call);
+        {
+            let mut ring = self.lock();
+            if ring.capacity == 0 {
+                return;
+            }
+            if ring.calls.len() >= ring.capacity {
+                ring.calls.pop_front();
+            }
+            ring.calls.push_back(call);
+        }
         // Wake waiters only once the call is visible.
         self.count.send_modify(|_| {});
     }
 
     pub(super) fn all(&self) -> Vec<RecordedCall> {
-        let mut calls = self.lock().clone();
+        let mut calls: Vec<_> = self.lock().calls.iter().cloned().collect();
         calls.sort_by_key(|c| c.seq);
         calls
     }
 
     pub(super) fn of(&self, method: &str) -> Vec<RecordedCall> {
         let mut calls: Vec<_> =
-            self.lock().iter().filter(|c| c.method == method).cloned().collect();
+            self.lock().calls.iter().filter(|c| c.method == method).cloned().collect();
         calls.sort_by_key(|c| c.seq);
         calls
     }
 
     pub(super) fn clear(&self) {
-        self.lock().clear();
+        self.lock().calls.clear();
     }
 
     /// Wait until at least `n` calls of `method` are recorded.
@@ -175,8 +233,65 @@ impl CallLog {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RecordedCall>> {
-        // Pushing a value cannot leave the vector inconsistent if a holder panicked.
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // Pushing or popping a value cannot leave the ring inconsistent if a holder panicked.
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(seq: u64, method: &str) -> RecordedCall {
+        RecordedCall {
+            seq,
+            port: PortKind::Public,
+            method: method.to_string(),
+            params: json!([]),
+            id: json!(seq),
+            headers: HeaderMap::new(),
+            arrived_at: SystemTime::UNIX_EPOCH,
+            fault: None,
+            outcome: Outcome::Closed,
+        }
+    }
+
+    fn seqs(log: &CallLog) -> Vec<u64> {
+        log.all().iter().map(|c| c.seq).collect()
+    }
+
+    /// A full ring drops its oldest call for each new one; shrinking it drops the oldest
+    /// at once.
+    #[test]
+    fn ring_keeps_the_latest_calls() {
+        let log = CallLog::new(Recording::Last(3));
+        for seq in 0..5 {
+            log.push(call(seq, if seq % 2 == 0 { "even" } else { "odd" }));
+        }
+        assert_eq!(seqs(&log), [2, 3, 4]);
+        assert_eq!(log.of("even").len(), 2);
+        log.set_recording(Recording::Last(1));
+        assert_eq!(seqs(&log), [4]);
+        log.set_recording(Recording::DEFAULT);
+        log.push(call(5, "odd"));
+        assert_eq!(seqs(&log), [4, 5]);
+    }
+
+    /// Off keeps nothing, and a waiter for calls times out instead of seeing one.
+    #[tokio::test]
+    async fn off_keeps_nothing() {
+        let log = CallLog::new(Recording::Off);
+        log.push(call(log.next_seq(), "eth_chainId"));
+        assert!(log.all().is_empty());
+        let waited = log.wait_for("eth_chainId", 1, Duration::from_millis(20)).await;
+        assert!(matches!(waited, Err(TestkitError::Timeout { .. })), "{waited:?}");
+        log.set_recording(Recording::Last(0));
+        log.push(call(log.next_seq(), "eth_chainId"));
+        assert!(log.all().is_empty(), "a ring of 0 is off");
+        log.set_recording(Recording::Last(8));
+        log.push(call(log.next_seq(), "eth_chainId"));
+        assert_eq!(seqs(&log), [2], "sequence numbers count every call, kept or not");
     }
 }

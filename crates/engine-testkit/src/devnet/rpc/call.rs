@@ -11,6 +11,7 @@ use crate::{
         db::OverlayDb,
         el::Devnet,
         execute::{block_env, cfg_env, spec_for},
+        state::WorldState,
     },
     rpc_server::RpcError,
 };
@@ -37,9 +38,10 @@ impl Devnet {
         &self,
         req: TransactionRequest,
         block: &StoredBlock,
+        state: &WorldState,
     ) -> Result<Bytes, RpcError> {
         let gas = req.gas.unwrap_or(block.header.gas_limit);
-        into_output(self.simulate(&req, block, gas)?)
+        into_output(self.simulate(&req, block, state, gas)?)
     }
 
     /// `eth_estimateGas`: the smallest gas limit with which the request succeeds, found by
@@ -48,19 +50,20 @@ impl Devnet {
         &self,
         req: TransactionRequest,
         block: &StoredBlock,
+        state: &WorldState,
     ) -> Result<u64, RpcError> {
         let cap = req.gas.unwrap_or(block.header.gas_limit);
-        let first = self.simulate(&req, block, cap)?;
+        let first = self.simulate(&req, block, state, cap)?;
         let spent = first.gas().total_gas_spent();
         into_output(first)?;
         let (mut lo, mut hi) = (spent.saturating_sub(1), cap);
         let optimistic = (spent + CALL_STIPEND).saturating_mul(64) / 63;
-        if optimistic < hi && self.succeeds(&req, block, optimistic) {
+        if optimistic < hi && self.succeeds(&req, block, state, optimistic) {
             hi = optimistic;
         }
         while lo + 1 < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.succeeds(&req, block, mid) {
+            if self.succeeds(&req, block, state, mid) {
                 hi = mid;
             } else {
                 lo = mid;
@@ -69,15 +72,23 @@ impl Devnet {
         Ok(hi)
     }
 
-    fn succeeds(&self, req: &TransactionRequest, block: &StoredBlock, gas: u64) -> bool {
-        self.simulate(req, block, gas).is_ok_and(|r| r.is_success())
+    fn succeeds(
+        &self,
+        req: &TransactionRequest,
+        block: &StoredBlock,
+        state: &WorldState,
+        gas: u64,
+    ) -> bool {
+        self.simulate(req, block, state, gas).is_ok_and(|r| r.is_success())
     }
 
-    /// Run `req` with `gas` on the post-state of `block`, in the environment of that block.
+    /// Run `req` with `gas` on the post-state of `block` (`state`), in the environment of
+    /// that block.
     fn simulate(
         &self,
         req: &TransactionRequest,
         block: &StoredBlock,
+        state: &WorldState,
         gas: u64,
     ) -> Result<ExecutionResult, RpcError> {
         let header = block.header.inner();
@@ -106,14 +117,14 @@ impl Devnet {
             kind: req.to.unwrap_or(TxKind::Create),
             value: req.value.unwrap_or_default(),
             data: req.input.input().cloned().unwrap_or_default(),
-            nonce: block.state.nonce(&caller),
+            nonce: state.nonce(&caller),
             chain_id: Some(self.chain_id()),
             access_list: req.access_list.clone().unwrap_or_default(),
             gas_priority_fee: dynamic.then(|| req.max_priority_fee_per_gas.unwrap_or_default()),
             ..TxEnv::default()
         };
         let mut evm = Context::mainnet()
-            .with_db(OverlayDb::new(&block.state, spec, &lookup))
+            .with_db(OverlayDb::new(state, spec, &lookup))
             .with_block(env)
             .with_cfg(cfg)
             .build_mainnet();

@@ -3,7 +3,7 @@
 
 use super::{CLIENT_NAME, opt_param, param, to_json};
 use crate::{
-    devnet::{chain::StoredBlock, el::Devnet},
+    devnet::{chain::StoredBlock, el::Devnet, state::WorldState},
     rpc_server::RpcError,
 };
 use alloy_consensus::{ReceiptEnvelope, Transaction as _};
@@ -33,7 +33,7 @@ impl Devnet {
             // Geth's `txpool_status` (`internal/ethapi`, `TxPoolAPI.Status`): executable and
             // waiting transactions, as quantities.
             "txpool_status" => {
-                let pending = self.pool.pending(&self.chain.head().state).len();
+                let pending = self.pool.pending(self.chain.head_state()).len();
                 let queued = self.pool.len().saturating_sub(pending);
                 to_json(serde_json::json!({
                     "pending": U64::from(pending),
@@ -94,7 +94,7 @@ impl Devnet {
             }
             "eth_getBalance" => {
                 let address: Address = param(params, 0, "address")?;
-                to_json(self.state_at(params, 1)?.state.balance(&address))
+                to_json(self.state_at(params, 1)?.1.balance(&address))
             }
             "eth_getTransactionCount" => {
                 let address: Address = param(params, 0, "address")?;
@@ -102,27 +102,30 @@ impl Devnet {
                     opt_param::<BlockId>(params, 1, "block")?,
                     Some(BlockId::Number(BlockNumberOrTag::Pending))
                 );
-                let nonce = self.state_at(params, 1)?.state.nonce(&address);
+                let nonce = self.state_at(params, 1)?.1.nonce(&address);
                 let nonce = if pending { self.pool.next_nonce(&address, nonce) } else { nonce };
                 to_json(U64::from(nonce))
             }
             "eth_getCode" => {
                 let address: Address = param(params, 0, "address")?;
-                to_json(self.state_at(params, 1)?.state.code_at(&address))
+                to_json(self.state_at(params, 1)?.1.code_at(&address))
             }
             "eth_getStorageAt" => {
                 let address: Address = param(params, 0, "address")?;
                 let slot: U256 = param(params, 1, "storage slot")?;
-                let value = self.state_at(params, 2)?.state.storage(&address, &slot);
+                let value = self.state_at(params, 2)?.1.storage(&address, &slot);
                 to_json(B256::from(value))
             }
             "eth_call" => {
-                let block = Arc::clone(self.state_at(params, 1)?);
-                to_json(self.call(param(params, 0, "transaction")?, &block)?)
+                let (block, state) = self.state_at(params, 1)?;
+                let (block, state) = (Arc::clone(block), Arc::clone(state));
+                to_json(self.call(param(params, 0, "transaction")?, &block, &state)?)
             }
             "eth_estimateGas" => {
-                let block = Arc::clone(self.state_at(params, 1)?);
-                to_json(U64::from(self.estimate_gas(param(params, 0, "transaction")?, &block)?))
+                let (block, state) = self.state_at(params, 1)?;
+                let (block, state) = (Arc::clone(block), Arc::clone(state));
+                let request = param(params, 0, "transaction")?;
+                to_json(U64::from(self.estimate_gas(request, &block, &state)?))
             }
             "eth_getLogs" => {
                 let filter: Filter = param(params, 0, "filter")?;
@@ -157,11 +160,18 @@ impl Devnet {
         }
     }
 
-    /// The block whose post-state a state query at `params[index]` reads (latest when
-    /// absent); unknown blocks are -32000 "header not found" as in geth.
-    fn state_at(&self, params: &Value, index: usize) -> Result<&Arc<StoredBlock>, RpcError> {
+    /// The block a state query at `params[index]` reads (latest when absent) and its
+    /// post-state; unknown blocks are -32000 "header not found" as in geth, a pruned state
+    /// -32000 "state at block #N is pruned" as in Reth.
+    fn state_at(
+        &self,
+        params: &Value,
+        index: usize,
+    ) -> Result<(&Arc<StoredBlock>, &Arc<WorldState>), RpcError> {
         let id = opt_param::<BlockId>(params, index, "block")?.unwrap_or_default();
-        self.by_id(id)?.ok_or_else(|| RpcError::server("header not found"))
+        let block = self.by_id(id)?.ok_or_else(|| RpcError::server("header not found"))?;
+        let state = self.chain.state(&block.hash()).map_err(|e| RpcError::server(e.to_string()))?;
+        Ok((block, state))
     }
 
     /// `eth_getLogs`: canonical logs in a block range (or one block by hash) matching the
