@@ -18,6 +18,15 @@
 //! secret is logged at `info` (the file, never the secret), with a warning when the file is
 //! readable by its group or others.
 //!
+//! **Clock offset (a testing seam).** `JwtAuth::with_clock_offset`, compiled only for this
+//! crate's tests and with the `testing` feature (never in a production build), signs with a
+//! clock shifted by a number of seconds, so that a test can stand in for a consensus node
+//! whose clock is wrong, as Hive's `engine-auth` suite does (±59 s accepted, ±61 s refused).
+//! It is deliberately not an operator setting: a node whose clock is off must fix the clock
+//! (NTP), and an offset would only hide the skew from the one check that reveals it. The transport
+//! reads [`JwtAuth::now`] to compare our clock with the `Date` of a 401 (see
+//! [`crate::transport`]), so a shifted signer also shifts what the error reports.
+//!
 //! **Secret hygiene.** [`JwtSecret`] and jsonwebtoken's `EncodingKey` overwrite their bytes
 //! with zeros when dropped, and neither shows them in `Debug`.
 
@@ -186,6 +195,8 @@ pub struct JwtAuth {
     header: Header,
     id: Option<String>,
     clv: Option<String>,
+    /// Seconds added to the system clock for every `iat` (0 unless a test shifts it).
+    clock_offset: i64,
 }
 
 impl fmt::Debug for JwtAuth {
@@ -196,6 +207,7 @@ impl fmt::Debug for JwtAuth {
             .field("file", &file)
             .field("id", &self.id)
             .field("clv", &self.clv)
+            .field("clock_offset", &self.clock_offset)
             .finish()
     }
 }
@@ -227,7 +239,30 @@ impl JwtAuth {
             header: Header::new(Algorithm::HS256),
             id,
             clv,
+            clock_offset: 0,
         }
+    }
+
+    /// The same signer with a clock `seconds` ahead of the system's (behind when negative):
+    /// every token's `iat` and [`now`](Self::now) are shifted. A testing seam for a skewed
+    /// consensus-node clock (see the [module docs](self)), never set from configuration, and
+    /// compiled only for tests (this crate's, or its users' with the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
+    #[must_use]
+    pub const fn with_clock_offset(mut self, seconds: i64) -> Self {
+        self.clock_offset = seconds;
+        self
+    }
+
+    /// Seconds this signer's clock is shifted from the system's (always 0 outside tests).
+    pub const fn clock_offset(&self) -> i64 {
+        self.clock_offset
+    }
+
+    /// The time this signer issues tokens at: the system clock (seconds since the Unix
+    /// epoch) plus the [`clock_offset`](Self::clock_offset).
+    pub fn now(&self) -> u64 {
+        unix_now().saturating_add_signed(self.clock_offset)
     }
 
     fn lock(&self) -> MutexGuard<'_, Signer> {
@@ -240,9 +275,9 @@ impl JwtAuth {
         self.lock().file.as_ref().map(|w| w.path.clone())
     }
 
-    /// A token issued now.
+    /// A token issued now, by this signer's clock ([`now`](Self::now)).
     pub fn token(&self) -> Result<String, ClientError> {
-        self.token_at(unix_now())
+        self.token_at(self.now())
     }
 
     /// A token issued at `iat` (seconds since the Unix epoch), signed with the current
@@ -325,6 +360,32 @@ mod tests {
             jsonwebtoken::dangerous::insecure_decode(auth.token().unwrap()).unwrap().claims;
         let iat = claims.iat.unwrap();
         assert!(iat.abs_diff(now) <= 2, "iat {iat} vs now {now}");
+    }
+
+    /// A shifted clock shifts every `iat` and `now` by exactly the offset, both ways, and
+    /// clones keep it.
+    #[test]
+    fn clock_offset_shifts_iat() {
+        let auth = JwtAuth::new(&JwtSecret::from_bytes([1; 32]), None, None);
+        assert_eq!(auth.clock_offset(), 0);
+        for offset in [-61i64, -59, 59, 61] {
+            let shifted = auth.clone().with_clock_offset(offset);
+            assert_eq!(shifted.clone().clock_offset(), offset);
+            let before = unix_now();
+            let claims: Claims =
+                jsonwebtoken::dangerous::insecure_decode(shifted.token().unwrap()).unwrap().claims;
+            let after = unix_now();
+            let iat = claims.iat.unwrap();
+            let (low, high) =
+                (before.saturating_add_signed(offset), after.saturating_add_signed(offset));
+            assert!(
+                (low..=high).contains(&iat),
+                "offset {offset}: iat {iat} not in {low}..={high}"
+            );
+            let now = shifted.now();
+            assert!(now >= low && now <= unix_now().saturating_add_signed(offset), "{now}");
+        }
+        assert!(format!("{:?}", auth.with_clock_offset(7)).contains("clock_offset: 7"));
     }
 
     /// The token after a rotation of the file is signed with the new secret, even when the

@@ -11,6 +11,12 @@
 //!   is dropped (the client sees a hang after the server acted: a lost reply); or only the
 //!   replies to one JSON-RPC method, after which the client's connection is closed (the
 //!   client sees an error at once, the server acted);
+//! - **cut replies**: the first K bytes of the target's answer are forwarded, then the
+//!   client's connection is closed (a reply cut mid-body when K is past the head);
+//! - **flood**: the target's answer is replaced with `200 OK` headers and a body of zeros
+//!   inside a JSON-RPC envelope that never closes: [`FloodBody::Sized`] declares its length
+//!   (e.g. [`HUNDRED_MB`]) and sends that many bytes, [`FloodBody::Endless`] declares none
+//!   and sends until the client hangs up (the request reached the target, which acted);
 //! - **reset**: every open connection is closed with a TCP RST;
 //! - **refuse**: the listening socket is closed, so new connections are refused, and
 //!   reopened on the same port when switched off.
@@ -60,6 +66,19 @@ use tokio::{
 /// Largest chunk forwarded at once.
 const CHUNK: usize = 16 * 1024;
 
+/// 100 MiB: a body far past any response limit (the engine's default is 64 MiB).
+pub const HUNDRED_MB: u64 = 100 * 1024 * 1024;
+
+/// The body of a flooded answer (see [`ChaosSettings::flood`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloodBody {
+    /// `Content-Length: n`, then `n` bytes (fewer if the client hangs up first).
+    Sized(u64),
+    /// No `Content-Length` (`Connection: close`, the body ends when the connection does):
+    /// bytes until the client hangs up.
+    Endless,
+}
+
 /// The proxy's switches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChaosSettings {
@@ -76,6 +95,12 @@ pub struct ChaosSettings {
     /// Forward requests, but drop the replies to this JSON-RPC method and close the
     /// client's connection instead (HTTP/1.1 without pipelining, as reqwest and hyper send).
     pub lose_replies_to: Option<String>,
+    /// Forward this many bytes of the target's answers on each connection (counted from
+    /// the first answer byte after the switch is seen), then close the client's connection.
+    pub cut_replies_after: Option<usize>,
+    /// Replace the target's answers with `200 OK` and this body, then close the client's
+    /// connection; the requests still reach the target.
+    pub flood: Option<FloodBody>,
 }
 
 #[derive(Debug)]
@@ -170,6 +195,18 @@ impl ChaosProxy {
     /// Lose the replies to `method` (see [`ChaosSettings::lose_replies_to`]); `None` stops.
     pub fn set_lose_replies_to(&self, method: Option<&str>) {
         lock(&self.shared.settings).lose_replies_to = method.map(str::to_owned);
+    }
+
+    /// Forward only the first `bytes` of the target's answer on each connection, then close
+    /// it (see [`ChaosSettings::cut_replies_after`]); `None` stops.
+    pub fn set_cut_replies_after(&self, bytes: Option<usize>) {
+        lock(&self.shared.settings).cut_replies_after = bytes;
+    }
+
+    /// Answer with `200 OK` and `body` instead of the target's answer (see
+    /// [`ChaosSettings::flood`]); `None` stops.
+    pub fn set_flood(&self, body: Option<FloodBody>) {
+        lock(&self.shared.settings).flood = body;
     }
 
     /// Drop every byte instead of forwarding it (new and open connections).
@@ -355,6 +392,8 @@ async fn pump(
     losing: &AtomicBool,
 ) {
     let mut buf = vec![0u8; CHUNK];
+    // Answer bytes forwarded while a cut is set (see `ChaosSettings::cut_replies_after`).
+    let mut forwarded = 0usize;
     loop {
         let settings = shared.settings();
         let limit = settings
@@ -372,6 +411,25 @@ async fn pump(
             // The reply to a request whose answer must be lost: drop it, and close the
             // client's side so that it learns at once that no answer will come.
             break;
+        }
+        if direction == Direction::Reply
+            && let Some(body) = settings.flood
+        {
+            // A write error means the client hung up: the flood is over either way.
+            let _ = flood(to, body).await;
+            break;
+        }
+        let mut n = n;
+        let mut cut = false;
+        match settings.cut_replies_after {
+            Some(limit) if direction == Direction::Reply => {
+                let room = limit.saturating_sub(forwarded);
+                if n >= room {
+                    (n, cut) = (room, true);
+                }
+                forwarded += n;
+            }
+            _ => forwarded = 0,
         }
         // Requests are cut before they are forwarded, so that a reply is never read before
         // the request it answers was seen.
@@ -391,7 +449,7 @@ async fn pump(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if to.write_all(&buf[..n]).await.is_err() || cut {
             break;
         }
         if let Some(bps) = settings.bytes_per_second {
@@ -400,4 +458,59 @@ async fn pump(
     }
     // Pass the end of stream on, so the other side sees the close; it may already be gone.
     let _ = to.shutdown().await;
+}
+
+/// The start of a flooded answer's body: a JSON-RPC envelope whose `result` string the
+/// zeros that follow never close.
+const FLOOD_PREFIX: &[u8] = br#"{"jsonrpc":"2.0","id":1,"result":"0x"#;
+
+/// The head of a flooded answer.
+fn flood_head(body: FloodBody) -> String {
+    match body {
+        FloodBody::Sized(len) => format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+        ),
+        FloodBody::Endless => {
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+                .to_owned()
+        }
+    }
+}
+
+/// Writes a flooded answer to `to`: its head, then `body`'s bytes (until the client hangs
+/// up, for an endless one). Memory stays at one chunk whatever the length.
+async fn flood(to: &mut OwnedWriteHalf, body: FloodBody) -> std::io::Result<()> {
+    to.write_all(flood_head(body).as_bytes()).await?;
+    let mut left = match body {
+        FloodBody::Sized(len) => len,
+        FloodBody::Endless => u64::MAX,
+    };
+    let prefix = &FLOOD_PREFIX[..FLOOD_PREFIX.len().min(usize::try_from(left).unwrap_or(CHUNK))];
+    to.write_all(prefix).await?;
+    left -= prefix.len() as u64;
+    let zeros = [b'0'; CHUNK];
+    while left > 0 {
+        let n = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
+        to.write_all(&zeros[..n]).await?;
+        if body != FloodBody::Endless {
+            left -= n as u64;
+        }
+    }
+    to.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sized flood declares exactly the bytes it sends; an endless one declares none and
+    /// asks for the connection to be closed.
+    #[test]
+    fn flood_heads() {
+        let sized = flood_head(FloodBody::Sized(HUNDRED_MB));
+        assert!(sized.starts_with("HTTP/1.1 200 OK\r\n") && sized.ends_with("\r\n\r\n"));
+        assert!(sized.contains("content-length: 104857600\r\n"), "{sized}");
+        let endless = flood_head(FloodBody::Endless);
+        assert!(!endless.contains("content-length") && endless.contains("connection: close"));
+    }
 }

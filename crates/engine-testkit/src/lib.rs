@@ -23,7 +23,7 @@
 //!   canonical block: [`AncestorPolicy`]; `eth_syncing` without peers: [`SyncingProbe`]),
 //!   as one set of rules both execution layers follow.
 //! - [`chaos_proxy`]: [`ChaosProxy`], a TCP proxy adding latency, bandwidth caps,
-//!   black holes, resets and refusals in front of any address.
+//!   black holes, lost or cut replies, floods, resets and refusals in front of any address.
 //! - [`jwt`]: the Engine API's JWT rules, server side, and token minting for tests.
 //! - [`fixtures`]: JWT secret files, a geth-style genesis builder, dev keys and transfers.
 //!
@@ -64,7 +64,7 @@ pub mod jwt;
 pub mod mock_el;
 pub mod rpc_server;
 
-pub use chaos_proxy::{ChaosProxy, ChaosSettings, ProxiedRequest};
+pub use chaos_proxy::{ChaosProxy, ChaosSettings, FloodBody, HUNDRED_MB, ProxiedRequest};
 pub use el_rules::{AncestorPolicy, SyncingProbe};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;

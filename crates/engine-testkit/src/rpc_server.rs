@@ -1,6 +1,7 @@
 //! A JSON-RPC-over-HTTP server shaped like an execution client: an engine port that checks
 //! the JWT and a public port that does not, both on `127.0.0.1:0`, dispatching to a
-//! pluggable [`RpcBackend`], recording every call and misbehaving on demand.
+//! pluggable [`RpcBackend`], recording the latest calls (see [`Recording`]) and misbehaving
+//! on demand.
 //!
 //! ```text
 //!  request ─> engine port: JWT check (401) ─┐
@@ -37,15 +38,17 @@
 //! ```
 
 mod backend;
+mod clock;
 mod fault;
 mod http;
 mod recording;
 
 pub use backend::{RpcBackend, RpcError};
 pub use fault::{ANY_METHOD, Fault};
-pub use recording::{Outcome, RecordedCall};
+pub use recording::{DEFAULT_RECORDED_CALLS, Outcome, RecordedCall, Recording};
 
 use crate::{error::TestkitError, jwt::JwtSecret};
+use clock::ServerClock;
 use fault::FaultPlan;
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
@@ -61,6 +64,18 @@ use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 
 /// Name of the JWT secret file inside the server's temp dir.
 const JWT_FILE: &str = "jwt.hex";
+
+/// Writes `bytes` to a new file only its owner can read (0600 on Unix), as execution clients
+/// write their generated secrets: a devnet shipped in the node must not teach operators to
+/// ignore the engine's warning about a readable secret.
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
 
 /// Which of the two ports a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +102,8 @@ struct Shared {
     secret: JwtSecret,
     faults: FaultPlan,
     log: CallLog,
+    /// Decides the JWT `iat` check and every answer's `Date`.
+    clock: ServerClock,
 }
 
 impl std::fmt::Debug for dyn RpcBackend {
@@ -130,13 +147,14 @@ impl RpcServer {
     ) -> Result<Self, TestkitError> {
         let jwt_dir = tempfile::tempdir().map_err(|e| TestkitError::io("create a temp dir", e))?;
         let path = jwt_dir.path().join(JWT_FILE);
-        std::fs::write(&path, secret.to_hex())
+        write_owner_only(&path, secret.to_hex().as_bytes())
             .map_err(|e| TestkitError::io(format!("write {}", path.display()), e))?;
         let shared = Arc::new(Shared {
             backend,
             secret,
             faults: FaultPlan::default(),
-            log: CallLog::default(),
+            log: CallLog::new(Recording::DEFAULT),
+            clock: ServerClock::default(),
         });
         let engine_listener = bind(engine, "engine").await?;
         let public_listener = bind(public, "public").await?;
@@ -240,6 +258,24 @@ impl RpcServer {
         self.shared.faults.pending(method)
     }
 
+    /// Run the server's clock `seconds` ahead of the system's (behind when negative; 0: the
+    /// system's own): the JWT `iat` check (±60 s) and the `Date` header of every answer
+    /// follow it, as on an execution client whose clock is off.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.shared.clock.set_offset(seconds);
+    }
+
+    /// How far the server's clock is shifted, in seconds.
+    pub fn clock_offset(&self) -> i64 {
+        self.shared.clock.offset()
+    }
+
+    /// Which calls are kept from now on (a fresh server keeps [`Recording::DEFAULT`]); a
+    /// smaller bound drops the oldest calls beyond it at once.
+    pub fn set_recording(&self, recording: Recording) {
+        self.shared.log.set_recording(recording);
+    }
+
     /// Every recorded call of `method`, in arrival order.
     pub fn calls(&self, method: &str) -> Vec<RecordedCall> {
         self.shared.log.of(method)
@@ -338,7 +374,7 @@ async fn accept_loop(listener: TcpListener, port: PortKind, shared: Arc<Shared>)
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = Arc::clone(&shared);
                 conns.spawn(async move {
-                    let service = service_fn(move |req| http::serve(Arc::clone(&shared), port, req));
+                    let service = service_fn(move |req| http::serve_dated(Arc::clone(&shared), port, req));
                     // A connection error (client gone, injected close) ends this connection only.
                     let _ended = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)

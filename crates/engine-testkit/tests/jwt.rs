@@ -54,4 +54,43 @@ async fn public_port_needs_no_token_and_tokens_stay_out_of_debug() {
         engine_testkit::JwtSecret::from_file(&el.jwt_secret_path()).unwrap(),
         *el.jwt_secret()
     );
+    // Only its owner can read the secret file, as execution clients write theirs.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(el.jwt_secret_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+}
+
+/// The server's clock, shifted as on an execution client whose clock is off, decides the
+/// `iat` check as Geth's node/jwt_handler.go does: a token from a client 59 s away either
+/// way is accepted; 61 s behind is a "stale token", 61 s ahead a "future token". Every
+/// answer, refused or not, carries a `Date` by that same clock.
+#[tokio::test]
+async fn a_shifted_server_clock_decides_the_iat_window_and_the_date() {
+    let el = MockEl::start(MockElConfig::default()).await.unwrap();
+    let rpc = Rpc::new(el.engine_url(), None);
+    let token = Some(format!("Bearer {}", el.jwt_secret().mint().unwrap()));
+    for (server_offset, status, reason) in [
+        (0i64, 200, None),
+        (59, 200, None),
+        (-59, 200, None),
+        (61, 401, Some("stale token")),
+        (-61, 401, Some("future token")),
+    ] {
+        el.server().set_clock_offset(server_offset);
+        assert_eq!(el.server().clock_offset(), server_offset);
+        let resp = rpc.send_with_auth("eth_chainId", json!([]), token.clone()).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "server clock {server_offset:+} s");
+        let date = resp.headers().get("date").expect("a Date header").to_str().unwrap();
+        let date = httpdate::parse_http_date(date).unwrap();
+        let date = date.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let expected = unix_now().saturating_add_signed(server_offset);
+        assert!(date.abs_diff(expected) <= 2, "Date {date} vs shifted clock {expected}");
+        let body = resp.text().await.unwrap();
+        if let Some(reason) = reason {
+            assert!(body.starts_with(reason), "{server_offset:+} s: {body}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Rpc;
-use engine_testkit::{ChaosProxy, Fault, MockEl, MockElConfig};
+use engine_testkit::{ChaosProxy, Fault, FloodBody, HUNDRED_MB, MockEl, MockElConfig};
 use serde_json::json;
 use std::time::Duration;
 use tokio::{
@@ -198,4 +198,113 @@ async fn lost_replies_to_one_method() {
     assert_eq!(through.result("eth_blockNumber", json!([])).await, json!("0x0"));
     proxy.set_lose_replies_to(None);
     assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
+}
+
+/// One HTTP/1.1 `eth_chainId` request, written by hand on a fresh connection to the proxy
+/// (`connection: close`: the answer ends with the connection).
+async fn raw_chain_id(proxy: &ChaosProxy) -> TcpStream {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = TcpStream::connect(proxy.addr()).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    conn
+}
+
+/// Reads `conn` to its end (with a generous deadline against hangs), counting the bytes and
+/// keeping the first `keep`.
+async fn read_to_end(conn: &mut TcpStream, keep: usize) -> (u64, Vec<u8>) {
+    let read = async {
+        let (mut total, mut kept, mut buf) = (0u64, Vec::new(), vec![0u8; 64 * 1024]);
+        loop {
+            match conn.read(&mut buf).await.unwrap() {
+                0 => return (total, kept),
+                n => {
+                    let room = keep.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&buf[..room]);
+                    total += n as u64;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("the proxy closed")
+}
+
+/// Cutting replies forwards exactly the first K bytes of the target's answer, past its
+/// head and into the body, then closes the connection: the target carried the request out,
+/// a client sees a body shorter than its declared length. A cut at 0 bytes forwards
+/// nothing, one at the answer's length all of it. Switched off, answers are whole.
+#[tokio::test]
+async fn cut_replies_forward_k_bytes_then_close() {
+    let (el, proxy) = setup().await;
+    let whole = read_to_end(&mut raw_chain_id(&proxy).await, usize::MAX).await.1;
+    let head_len = whole.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let k = head_len + 10;
+    assert!(k < whole.len(), "the cut falls inside the body");
+    proxy.set_cut_replies_after(Some(k));
+    assert_eq!(proxy.settings().cut_replies_after, Some(k));
+    let (total, cut) = read_to_end(&mut raw_chain_id(&proxy).await, usize::MAX).await;
+    assert_eq!(total, k as u64);
+    assert_eq!(cut, whole[..k], "the first K bytes, unchanged");
+    assert_eq!(el.calls("eth_chainId").len(), 2, "the target carried the request out");
+    for at_the_bound in [0, whole.len()] {
+        proxy.set_cut_replies_after(Some(at_the_bound));
+        let (total, _) = read_to_end(&mut raw_chain_id(&proxy).await, 0).await;
+        assert_eq!(total, at_the_bound as u64, "a cut at {at_the_bound} bytes");
+    }
+    proxy.set_cut_replies_after(Some(k));
+    let (client, url) = rpc(&proxy, Duration::from_secs(10));
+    assert!(chain_id(&client, &url).await.is_err(), "a client sees a truncated body");
+    proxy.set_cut_replies_after(None);
+    assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
+}
+
+/// A sized flood answers `200 OK` with exactly the declared 100 MB of a JSON-RPC envelope
+/// that never closes, instead of the target's answer (the target still got the request),
+/// then closes the connection.
+#[tokio::test]
+async fn flood_sends_exactly_the_declared_hundred_mb() {
+    let (el, proxy) = setup().await;
+    proxy.set_flood(Some(FloodBody::Sized(HUNDRED_MB)));
+    let (total, start) = read_to_end(&mut raw_chain_id(&proxy).await, 4096).await;
+    let text = String::from_utf8(start).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains(&format!("content-length: {HUNDRED_MB}")), "{head}");
+    assert!(body.starts_with(r#"{"jsonrpc":"2.0","id":1,"result":"0x0000"#), "{body}");
+    assert_eq!(total, (head.len() + 4) as u64 + HUNDRED_MB, "the head and exactly 100 MiB");
+    assert_eq!(el.calls("eth_chainId").len(), 1, "the request reached the target");
+    proxy.set_flood(None);
+    let (client, url) = rpc(&proxy, Duration::from_secs(10));
+    assert!(chain_id(&client, &url).await.unwrap().contains("0x1d97c"));
+}
+
+/// An endless flood declares no length and keeps sending for as long as the client reads
+/// (well past 100 MB here); once the client hangs up, the proxy's connection ends.
+#[tokio::test]
+async fn endless_flood_sends_until_the_client_hangs_up() {
+    let (_el, proxy) = setup().await;
+    proxy.set_flood(Some(FloodBody::Endless));
+    let mut conn = raw_chain_id(&proxy).await;
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let read = async {
+        while total < HUNDRED_MB + 1024 * 1024 {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert_ne!(n, 0, "the flood ended after {total} bytes");
+            if head.len() < 512 {
+                head.extend_from_slice(&buf[..n.min(512)]);
+            }
+            total += n as u64;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("the flood kept coming");
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200 OK") && !head.contains("content-length"), "{head}");
+    drop(conn);
+    eventually("the flooded connection ends", || proxy.open_connections() == 0).await;
 }

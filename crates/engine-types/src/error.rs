@@ -180,15 +180,18 @@ pub enum EngineError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The EL refused our JWT (HTTP 401 or 403): the secrets differ or the clocks are apart
-    /// by more than 60 s.
-    #[error(
-        "{endpoint} refused authentication (HTTP {status}): the JWT secrets differ or the clocks are more than 60 s apart"
-    )]
+    /// by more than 60 s. When the EL's answer carried a `Date` header, the message says
+    /// which: the clocks, with the gap in seconds, or the secrets, the clocks being close.
+    #[error("{endpoint} refused authentication (HTTP {status}): {}", auth_cause(*clock_gap))]
     Auth {
         /// The endpoint.
         endpoint: String,
         /// 401 or 403.
         status: u16,
+        /// The EL's clock minus ours, in seconds, read off its answer's `Date` header
+        /// (`None`: no usable `Date`). Dates have one-second resolution and are read after
+        /// they were written, so this is known to about a second.
+        clock_gap: Option<i64>,
     },
     /// The answer breaks the spec (malformed JSON, wrong shape, VALID with a wrong
     /// `latestValidHash`, …). It is never treated as success.
@@ -267,6 +270,30 @@ impl EngineError {
     }
 }
 
+/// The Engine API's window on a token's `iat`, in seconds (`jwt::IAT_WINDOW_SECS`, which
+/// lives behind the `jwt` feature).
+const AUTH_IAT_WINDOW_SECS: u64 = 60;
+
+/// Why an EL refused our token, as far as its `Date` header tells: a gap of the window or
+/// more (a one-second reading error included) names the clocks, a smaller one the secrets.
+fn auth_cause(clock_gap: Option<i64>) -> String {
+    match clock_gap {
+        None => format!(
+            "the JWT secrets differ or the clocks are more than {AUTH_IAT_WINDOW_SECS} s apart"
+        ),
+        Some(gap) if gap.unsigned_abs() >= AUTH_IAT_WINDOW_SECS => format!(
+            "the execution client's clock is {} s {} ours; the JWT iat must be within \
+             ±{AUTH_IAT_WINDOW_SECS} s of its clock: synchronize both clocks (NTP)",
+            gap.unsigned_abs(),
+            if gap < 0 { "behind" } else { "ahead of" },
+        ),
+        Some(gap) => format!(
+            "the JWT secrets differ (the clocks agree: the execution client's differs from \
+             ours by {gap} s, within ±{AUTH_IAT_WINDOW_SECS} s)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,10 +342,32 @@ mod tests {
         assert_eq!(http(503).severity(), Severity::Retry);
         assert_eq!(http(404).severity(), Severity::Fatal);
         assert_eq!(
-            EngineError::Auth { endpoint: "e".into(), status: 401 }.severity(),
+            EngineError::Auth { endpoint: "e".into(), status: 401, clock_gap: None }.severity(),
             Severity::Fatal
         );
         assert_eq!(EngineError::bad_response("m", "r").severity(), Severity::Reset);
+    }
+
+    /// A refused token's message names the cause the EL's clock points to: the clocks (with
+    /// the gap and its direction) from 60 s apart on, the secrets below; both without a
+    /// `Date`.
+    #[test]
+    fn auth_messages_name_the_clock() {
+        let auth = |clock_gap| {
+            EngineError::Auth { endpoint: "el:8551".into(), status: 401, clock_gap }.to_string()
+        };
+        assert_eq!(
+            auth(None),
+            "el:8551 refused authentication (HTTP 401): the JWT secrets differ or the clocks are more than 60 s apart"
+        );
+        assert_eq!(
+            auth(Some(-61)),
+            "el:8551 refused authentication (HTTP 401): the execution client's clock is 61 s behind ours; the JWT iat must be within ±60 s of its clock: synchronize both clocks (NTP)"
+        );
+        assert!(auth(Some(60)).contains("clock is 60 s ahead of ours"), "{}", auth(Some(60)));
+        let close = auth(Some(-59));
+        assert!(close.contains("the JWT secrets differ") && close.contains("by -59 s"), "{close}");
+        assert!(!close.contains("behind"), "{close}");
     }
 
     /// Error messages name the method and the code, so a log line is enough to act on.

@@ -240,8 +240,11 @@ impl JwtSecret {
                     _ => JwtRejection::Malformed(e.to_string()),
                 })?;
         let iat = data.claims.iat.ok_or(JwtRejection::MissingIat)?;
-        if iat.abs_diff(now) > IAT_WINDOW_SECS {
+        if now.saturating_sub(iat) > IAT_WINDOW_SECS {
             return Err(JwtRejection::Stale { iat, now });
+        }
+        if iat.saturating_sub(now) > IAT_WINDOW_SECS {
+            return Err(JwtRejection::Future { iat, now });
         }
         Ok(data.claims)
     }
@@ -322,9 +325,18 @@ pub enum JwtRejection {
     /// No `iat` claim.
     #[error("missing iat claim")]
     MissingIat,
-    /// `iat` is more than 60 s from the server's clock.
-    #[error("stale token: iat {iat} is more than 60 s from now ({now})")]
+    /// `iat` is more than 60 s behind the server's clock (Geth's node/jwt_handler.go:
+    /// "stale token").
+    #[error("stale token: iat {iat} is more than 60 s before now ({now})")]
     Stale {
+        /// The token's issued-at.
+        iat: u64,
+        /// The server's clock.
+        now: u64,
+    },
+    /// `iat` is more than 60 s ahead of the server's clock (Geth: "future token").
+    #[error("future token: iat {iat} is more than 60 s after now ({now})")]
+    Future {
         /// The token's issued-at.
         iat: u64,
         /// The server's clock.
@@ -549,7 +561,13 @@ mod tests {
         let stale = ok(&Claims::issued_at(now - 61));
         assert_eq!(s.validate(Some(&stale), now), Err(JwtRejection::Stale { iat: now - 61, now }));
         let future = ok(&Claims::issued_at(now + 61));
-        assert!(matches!(s.validate(Some(&future), now), Err(JwtRejection::Stale { .. })));
+        assert_eq!(
+            s.validate(Some(&future), now),
+            Err(JwtRejection::Future { iat: now + 61, now })
+        );
+        for edge in [now - 60, now + 60] {
+            assert!(s.validate(Some(&ok(&Claims::issued_at(edge))), now).is_ok(), "{edge}");
+        }
         let no_iat = ok(&Claims { iat: None, id: None, clv: None });
         assert_eq!(s.validate(Some(&no_iat), now), Err(JwtRejection::MissingIat));
         let other = bearer(&JwtSecret::random().mint_claims(&Claims::issued_at(now)).unwrap());

@@ -73,20 +73,32 @@ pub(crate) fn pool_port_with(
     schedule: ForkSchedule,
     timing: &Timing,
 ) -> PoolPort {
+    let timeouts = TimeoutConfig {
+        forkchoice_updated: timing.request,
+        get_payload: timing.request,
+        new_payload: timing.request,
+        exchange_capabilities: timing.request,
+        get_client_version: timing.request,
+        get_payload_bodies: timing.request,
+        eth: timing.request,
+    };
+    pool_port_timeouts(els, schedule, timeouts, timing)
+}
+
+/// A pool port over `els`, best first, upchecked every 200 ms, with a timeout per Engine
+/// API method (`timing.request` for the public `eth_*` clients).
+pub(crate) fn pool_port_timeouts(
+    els: &[ElAddress],
+    schedule: ForkSchedule,
+    timeouts: TimeoutConfig,
+    timing: &Timing,
+) -> PoolPort {
     let clients = els
         .iter()
         .map(|el| {
             let mut c =
                 ClientConfig::new(el.engine_url.clone(), JwtSecret::from_hex(&el.jwt_hex).unwrap());
-            c.timeouts = TimeoutConfig {
-                forkchoice_updated: timing.request,
-                get_payload: timing.request,
-                new_payload: timing.request,
-                exchange_capabilities: timing.request,
-                get_client_version: timing.request,
-                get_payload_bodies: timing.request,
-                eth: timing.request,
-            };
+            c.timeouts = timeouts;
             c.retry = timing.retry;
             c
         })

@@ -7,13 +7,12 @@ use super::{
     fault::Fault,
     recording::{Outcome, RecordedCall},
 };
-use crate::jwt::unix_now;
 use engine_types::RpcErrorCode;
 use http_body_util::BodyExt;
 use hyper::{
     Request, Response, StatusCode,
     body::{Body, Bytes, Frame, Incoming, SizeHint},
-    header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue},
+    header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderValue},
 };
 use serde_json::{Value, json};
 use std::{
@@ -145,8 +144,22 @@ fn padded_answer(id: &Value, total: usize) -> Vec<u8> {
     answer_json(id, Ok(Value::String(result))).to_string().into_bytes()
 }
 
+/// Serve one request and date the answer by the server's clock (hyper would date it by the
+/// system's).
+pub(super) async fn serve_dated(
+    shared: Arc<Shared>,
+    port: PortKind,
+    req: Request<Incoming>,
+) -> Result<Response<ReplyBody>, CloseConnection> {
+    let mut resp = serve(Arc::clone(&shared), port, req).await?;
+    if let Ok(date) = HeaderValue::from_str(&shared.clock.http_date()) {
+        resp.headers_mut().insert(DATE, date);
+    }
+    Ok(resp)
+}
+
 /// Serve one request.
-pub(super) async fn serve(
+async fn serve(
     shared: Arc<Shared>,
     port: PortKind,
     req: Request<Incoming>,
@@ -178,7 +191,7 @@ pub(super) async fn serve(
 
     if port == PortKind::Engine {
         let auth = record.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if let Err(rejection) = shared.secret.validate(auth, unix_now()) {
+        if let Err(rejection) = shared.secret.validate(auth, shared.clock.unix_now()) {
             let reason = rejection.to_string();
             record.outcome = Outcome::Unauthorized { reason: reason.clone() };
             shared.log.push(record);

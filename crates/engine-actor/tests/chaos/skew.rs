@@ -1,0 +1,54 @@
+//! A client whose clock is off by a given number of seconds, against an EL's engine port
+//! (shared by `clock_skew.rs` and `container_chaos.rs`).
+
+use engine_client::{jwt::JwtAuth, transport::HttpTransport};
+use engine_types::EngineError;
+use std::time::Duration;
+
+/// Calls `eth_chainId` on `engine_url` with tokens from a clock `offset` seconds off ours.
+async fn chain_id_with_clock(
+    engine_url: &str,
+    jwt: &JwtAuth,
+    offset: i64,
+) -> Result<u64, EngineError> {
+    let auth = jwt.clone().with_clock_offset(offset);
+    let transport = HttpTransport::new(engine_url, None, Some(auth), 1 << 20).unwrap();
+    transport
+        .call("eth_chainId", &[(); 0], Duration::from_secs(10), |raw| {
+            let hex: String = serde_json::from_str(raw).unwrap();
+            Ok(u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap())
+        })
+        .await
+}
+
+/// Checks the answers of an EL at `engine_url` to a client clock ±59 s and ±62 s off: the
+/// first accepted, the others refused with a 401 whose message names the clock gap (read
+/// to about a second) and its direction.
+///
+/// The EL refuses only an `iat` more than 60 s from its clock, read when it checks the
+/// token, up to a second boundary after we signed it: a client 61 s ahead could then be
+/// 60 s ahead, and accepted. 62 s is refused whatever boundary falls between.
+pub(crate) async fn skewed_clients_59_s_accepted_62_s_refused_naming_the_clock(
+    engine_url: &str,
+    jwt: &JwtAuth,
+) {
+    for offset in [59i64, -59] {
+        let answer = chain_id_with_clock(engine_url, jwt, offset).await;
+        assert!(answer.is_ok(), "a clock {offset:+} s off is within the window: {answer:?}");
+    }
+    for offset in [62i64, -62] {
+        let refused = chain_id_with_clock(engine_url, jwt, offset).await.unwrap_err();
+        let EngineError::Auth { status: 401, clock_gap: Some(gap), .. } = &refused else {
+            panic!("{offset:+} s: not a 401 with the EL's clock: {refused:?}");
+        };
+        // The EL's clock minus ours, ours being `offset` ahead of the system's.
+        assert!((-offset - 1..=-offset + 1).contains(gap), "{offset:+} s: gap {gap}");
+        let message = refused.to_string();
+        let direction = if offset > 0 { "behind ours" } else { "ahead of ours" };
+        assert!(
+            message.contains(&format!("clock is {} s {direction}", gap.unsigned_abs())),
+            "{message}"
+        );
+        assert!(message.contains("the JWT iat must be within ±60 s"), "{message}");
+    }
+}
