@@ -4,12 +4,14 @@
 //! ```text
 //!  mailbox ──> handle() ─┬─ BuildPayload / CommitPayload / ForkchoiceUpdate / SetFinalized
 //!                        │  / WhatLanded
-//!                        │      └─> forkchoice worker (one task, FIFO): the only writer of
+//!                        │      └─> forkchoice worker (one task, FIFO, `job_queue` jobs
+//!                        │          waiting at most, then Busy): the only writer of
 //!                        │          head/safe/finalized and of the minted-peg-in ledger;
 //!                        │          persists, then replies; a panic in it fails the actor
 //!                        ├─ GetBlock / GetReceipts / GetPayloadByTag / ValidateTransaction
 //!                        │  / GetTransactionReceipt / ValidatePegOut / GetTxPoolStatus
-//!                        │      └─> one task each, replying through its port
+//!                        │      └─> one task each (`max_tasks` at most, then Busy),
+//!                        │          replying through its port
 //!                        ├─ GetPayload / GetStatus: answered at once (no I/O)
 //!                        └─ Tick: peer liveness, state gauge, re-sync of a lagging EL,
 //!                                 forkchoice state re-sent to an EL that came back, a
@@ -17,7 +19,22 @@
 //! ```
 //!
 //! Handlers never wait on the EL, so the mailbox stays responsive; ordering of forkchoice
-//! work comes from the worker's queue. When the actor stops or crashes, its state is dropped,
+//! work comes from the worker's queue. Both the queue and the task set are bounded: beyond
+//! the bound a request is refused at once with [`ActorError::Busy`], never queued without
+//! end nor dropped.
+//!
+//! Every task has an owner that fails with it: the actor checks the worker's `JoinHandle`
+//! before every message (the tick included) and on every enqueue, and fails with
+//! [`ActorError::WorkerStopped`] when it ended; on every tick it checks the execution pool's
+//! panic counters and fails with [`ActorError::PoolTaskPanicked`] when one grew. The
+//! supervisor then restarts it from the persisted state.
+//!
+//! One trace per request: a message's handler runs in the span the sender was in (ractor's
+//! span propagation), a worker job's span is a child of the span its request arrived in,
+//! query tasks too, and every call to the EL they make carries the message's correlation id
+//! as its `traceparent` trace id (engine-client's `with_correlation`).
+//!
+//! When the actor stops or crashes, its state is dropped,
 //! which aborts the worker and the tasks: their reply ports drop, and callers get an error
 //! instead of waiting forever. A restarted incarnation reloads the persisted state and
 //! re-sends the last forkchoice state.
@@ -38,12 +55,14 @@ use crate::{
     rate_limit::RateLimiter,
     status::{EngineState, EngineStatus},
 };
+use engine_client::{panic::task_failure, traceparent::with_correlation};
 use engine_types::CorrelationId;
+use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, concurrency::JoinHandle};
-use std::{future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc};
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use tracing::Instrument;
-use worker::{BuildJob, Job, Worker};
+use worker::{BuildJob, Job, Queued, Worker};
 
 /// The engine actor. Holds nothing: everything lives in its state, built from
 /// [`EngineArgs`] at every (re)start.
@@ -70,6 +89,17 @@ impl<T> AbortOnDrop<T> {
     fn finished(&self) -> bool {
         self.0.is_finished()
     }
+
+    /// Why the task ended. Polls the handle: call it once, after [`finished`](Self::finished)
+    /// (the actor fails right after, so it never asks twice).
+    fn end_reason(&mut self) -> String {
+        match (&mut self.0).now_or_never() {
+            Some(Err(e)) if e.is_panic() => format!("a job panicked: {}", task_failure(e)),
+            Some(Err(e)) => format!("it was stopped: {e}"),
+            Some(Ok(_)) => "it returned".into(),
+            None => "it is still running".into(),
+        }
+    }
 }
 
 impl<T> Drop for AbortOnDrop<T> {
@@ -82,26 +112,71 @@ impl<T> Drop for AbortOnDrop<T> {
 #[derive(Debug)]
 pub struct EngineActorState {
     core: Arc<Core>,
-    jobs: mpsc::UnboundedSender<(CorrelationId, Job)>,
+    jobs: mpsc::Sender<Queued>,
     tasks: JoinSet<()>,
     limiter: RateLimiter,
     started: Instant,
-    /// The endpoints' returns from Offline/AuthFailed seen so far (the sum of their
-    /// counters): when it grows, an EL may have restarted, so our forkchoice state is re-sent.
+    /// The endpoints' returns from Offline/AuthFailed already answered with a queued
+    /// reconcile (the sum of their counters): while the counters are ahead of it, an EL may
+    /// have restarted and lost our forkchoice state, so each tick tries to queue the
+    /// reconcile that re-sends it; it moves up only once one was queued, so a full queue
+    /// delays the re-send but never loses it.
     reconnects: u64,
-    _worker: AbortOnDrop<()>,
+    /// Each endpoint's panic counter when this incarnation started: a panic of a pool task
+    /// after that fails the actor.
+    panics: HashMap<String, u64>,
+    worker: AbortOnDrop<()>,
     _ticker: AbortOnDrop<()>,
 }
 
 impl EngineActorState {
-    fn enqueue(&self, correlation: CorrelationId, job: Job) {
-        self.core.forkchoice_queued();
-        if let Err(mpsc::error::SendError((_, job))) = self.jobs.send((correlation, job)) {
-            // The worker is gone (it only ends when aborted): dropping the job drops its
-            // reply port, so the caller sees an error.
-            self.core.forkchoice_done();
-            tracing::error!(job = ?std::mem::discriminant(&job), "forkchoice worker is gone");
+    /// The actor's failure when the forkchoice worker ended before it.
+    fn check_worker(&mut self) -> Result<(), ActorError> {
+        if self.worker.finished() {
+            return Err(ActorError::WorkerStopped { reason: self.worker.end_reason() });
         }
+        Ok(())
+    }
+
+    /// Queues `job` for the worker in the current span and says whether it was queued. A
+    /// full queue answers the job's caller [`ActorError::Busy`] (and gives `false`); a
+    /// worker that ended fails the actor (the job's reply port drops with it, so its caller
+    /// gets an error too).
+    fn enqueue(&mut self, correlation: CorrelationId, job: Job) -> Result<bool, ActorError> {
+        self.check_worker()?;
+        self.core.forkchoice_queued();
+        let queued = Queued { correlation, span: tracing::Span::current(), job };
+        match self.jobs.try_send(queued) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                self.core.forkchoice_done();
+                let limit = self.core.config.job_queue.get();
+                tracing::warn!(%correlation, job = queued.job.name(), limit,
+                    "forkchoice queue full: request refused");
+                queued.job.refuse(ActorError::Busy { queue: "forkchoice queue", limit });
+                Ok(false)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.core.forkchoice_done();
+                self.check_worker()?;
+                Err(ActorError::WorkerStopped { reason: "its queue closed".into() })
+            }
+        }
+    }
+
+    /// [`enqueue`](Self::enqueue) for a job with a caller: a refused job's caller was
+    /// answered [`ActorError::Busy`], so there is nothing more to do about it.
+    fn submit(&mut self, correlation: CorrelationId, job: Job) -> Result<(), ActorError> {
+        self.enqueue(correlation, job).map(|_queued| ())
+    }
+
+    /// [`ActorError::Busy`] when `max_tasks` query tasks run already.
+    fn admit_task(&mut self) -> Result<(), ActorError> {
+        let limit = self.core.config.max_tasks.get();
+        if self.reap() >= limit {
+            return Err(ActorError::Busy { queue: "query tasks", limit });
+        }
+        Ok(())
     }
 
     /// Collects finished tasks and returns how many still run. A task that panicked dropped
@@ -117,17 +192,19 @@ impl EngineActorState {
         self.tasks.len()
     }
 
+    /// Runs `task` in a span that is a child of the current one (the sender's), with
+    /// `correlation` as the trace id of its calls to the EL. The caller checked
+    /// [`admit_task`](Self::admit_task).
     fn spawn<F>(&mut self, name: &'static str, correlation: CorrelationId, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.reap();
         let span = tracing::info_span!("engine_query", message = name, %correlation);
-        self.tasks.spawn(task.instrument(span));
+        self.tasks.spawn(with_correlation(correlation, task).instrument(span));
     }
 
     /// Runs the query `work` as a task that records its outcome under `name` and answers
-    /// `reply` with it.
+    /// `reply` with it; over the task limit, answers [`ActorError::Busy`] at once.
     fn answer<T, F>(
         &mut self,
         name: &'static str,
@@ -138,6 +215,12 @@ impl EngineActorState {
         T: Send + 'static,
         F: Future<Output = Result<T, ActorError>> + Send + 'static,
     {
+        if let Err(busy) = self.admit_task() {
+            let result = Err(busy);
+            Core::record(name, &result);
+            tracing::warn!(%correlation, message = name, "query refused: too many tasks");
+            return reply_to(reply, result);
+        }
         self.spawn(name, correlation, async move {
             let result = work.await;
             Core::record(name, &result);
@@ -200,20 +283,23 @@ impl Actor for EngineActor {
         let tick = config.tick_interval;
         let limiter = RateLimiter::new(config.rate_limit);
         let core = Arc::new(Core::new(port, config, peers, worker::initial_view(&persisted)));
-        let (jobs, rx) = mpsc::unbounded_channel();
+        let (jobs, rx) = mpsc::channel(core.config.job_queue.get());
         let worker = tokio::spawn(Worker::new(core.clone(), store, persisted).run(rx));
         let ticker = myself.send_interval(tick, || EngineMsg::Tick);
-        let state = EngineActorState {
-            reconnects: total_reconnects(core.port.as_ref()),
+        let endpoints = core.port.endpoints();
+        let mut state = EngineActorState {
+            reconnects: endpoints.iter().map(|e| e.reconnects).sum(),
+            panics: endpoints.iter().map(|e| (e.name.clone(), e.panics)).collect(),
             core,
             jobs,
             tasks: JoinSet::new(),
             limiter,
             started: Instant::now(),
-            _worker: AbortOnDrop(worker),
+            worker: AbortOnDrop(worker),
             _ticker: AbortOnDrop(ticker),
         };
-        state.enqueue(CorrelationId::new(), Job::Reconcile);
+        // A fresh queue has room: the first reconcile is always queued.
+        state.enqueue(CorrelationId::new(), Job::Reconcile)?;
         Ok(state)
     }
 
@@ -226,23 +312,27 @@ impl Actor for EngineActor {
         // The worker only ends with the actor: if it ended first (a panic in a job), the
         // engine cannot move its head any more. Fail, so that the supervisor restarts it
         // from the persisted state; the job's caller already got an error (its reply
-        // port was dropped).
-        if state._worker.finished() {
-            return Err(
-                "the forkchoice worker stopped (a job panicked); restarting the engine".into()
-            );
-        }
-        match msg {
+        // port was dropped), and so does this message's.
+        let handled = state.check_worker().and_then(|()| match msg {
             EngineMsg::Chain(msg) => handle_chain(msg, state),
-            EngineMsg::Query(msg) => handle_query(msg, state),
-            EngineMsg::Network(msg) => handle_network(msg, state),
-            EngineMsg::Tick => return tick(state),
-        }
-        Ok(())
+            EngineMsg::Query(msg) => {
+                handle_query(msg, state);
+                Ok(())
+            }
+            EngineMsg::Network(msg) => {
+                handle_network(msg, state);
+                Ok(())
+            }
+            EngineMsg::Tick => tick(state),
+        });
+        handled.map_err(|e| {
+            tracing::error!(error = %e, "the engine fails");
+            Box::new(e) as ActorProcessingErr
+        })
     }
 }
 
-fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) {
+fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) -> Result<(), ActorError> {
     match msg {
         ChainMsg::BuildPayload {
             correlation,
@@ -258,10 +348,11 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) {
                 let result = Err(ActorError::NotReady { state: engine_state });
                 Core::record("build_payload", &result);
                 tracing::info!(%correlation, state = %engine_state, "build refused: not ready");
-                return reply_to(reply, result);
+                reply_to(reply, result);
+                return Ok(());
             }
             let job = BuildJob { parent, timestamp, peg_ins, fee_recipient, prev_randao };
-            state.enqueue(correlation, Job::Build(job, reply));
+            state.submit(correlation, Job::Build(job, reply))
         }
         ChainMsg::GetPayload { correlation, id, reply } => {
             let _span = tracing::info_span!("engine_get_payload", %correlation).entered();
@@ -273,6 +364,7 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) {
                 .ok_or(ActorError::UnknownPayload { id });
             Core::record("get_payload", &result);
             reply_to(reply, result);
+            Ok(())
         }
         ChainMsg::CommitPayload {
             correlation,
@@ -281,20 +373,18 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) {
             expected_withdrawals,
             peg_ins,
             reply,
-        } => {
-            state.enqueue(
-                correlation,
-                Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply },
-            );
-        }
+        } => state.submit(
+            correlation,
+            Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply },
+        ),
         ChainMsg::WhatLanded { correlation, block, peg_ins, reply } => {
-            state.enqueue(correlation, Job::WhatLanded { block, peg_ins, reply });
+            state.submit(correlation, Job::WhatLanded { block, peg_ins, reply })
         }
         ChainMsg::ForkchoiceUpdate { correlation, head, safe, finalized, reply } => {
-            state.enqueue(correlation, Job::Forkchoice { head, safe, finalized, reply });
+            state.submit(correlation, Job::Forkchoice { head, safe, finalized, reply })
         }
         ChainMsg::SetFinalized { correlation, hash, reply } => {
-            state.enqueue(correlation, Job::SetFinalized { hash, reply });
+            state.submit(correlation, Job::SetFinalized { hash, reply })
         }
     }
 }
@@ -354,6 +444,10 @@ fn handle_network(msg: NetworkMsg, state: &mut EngineActorState) {
                 tracing::debug!(%correlation, %peer, "transaction rate limited");
                 return reply_to(reply, TxVerdict::RateLimited { retry_after });
             }
+            if let Err(busy) = state.admit_task() {
+                tracing::warn!(%correlation, "transaction refused: too many tasks");
+                return reply_to(reply, TxVerdict::Unavailable { reason: busy.to_string() });
+            }
             let core = state.core.clone();
             state.spawn("validate_transaction", correlation, async move {
                 let verdict = queries::validate_transaction(core, raw).await;
@@ -363,30 +457,40 @@ fn handle_network(msg: NetworkMsg, state: &mut EngineActorState) {
     }
 }
 
-fn tick(state: &mut EngineActorState) -> Result<(), ActorProcessingErr> {
+fn tick(state: &mut EngineActorState) -> Result<(), ActorError> {
     if !state.core.peers.chain.is_alive() {
         // The Chain actor is critical: fail, so that the supervisor decides.
-        return Err("the Chain actor is gone".into());
+        return Err(ActorError::ChainGone);
+    }
+    let endpoints = state.core.port.endpoints();
+    // A pool task panicked since this incarnation started: its endpoint's state is unknown.
+    // Fail; the restart re-sends the forkchoice state, which catches the endpoint up.
+    if let Some(e) =
+        endpoints.iter().find(|e| e.panics > state.panics.get(&e.name).copied().unwrap_or(0))
+    {
+        return Err(ActorError::PoolTaskPanicked {
+            endpoint: e.name.clone(),
+            panics: e.panics,
+            last_error: e.last_error.clone(),
+        });
     }
     let engine_state = state.core.state();
     state.publish_gauges(engine_state);
-    let reconnects = total_reconnects(state.core.port.as_ref());
+    let reconnects = endpoints.iter().map(|e| e.reconnects).sum();
+    // Not yet answered with a queued reconcile: a return seen at an earlier tick whose
+    // reconcile found the queue full is still due (the EL may report Synced by now, so
+    // nothing else would re-send our state to it).
     let came_back = reconnects > state.reconnects;
-    state.reconnects = reconnects;
-    if came_back {
-        tracing::info!("an execution client came back: re-sending the forkchoice state");
-    }
     let view = state.core.view();
     // A finality intent the EL has not confirmed is sent again, like a lagging EL's state.
     let lagging = !matches!(view.el, crate::status::ElCondition::Synced) || view.finality_pending;
     // A return is reconciled even behind queued work: it re-sends the state that work leaves.
     if came_back || (lagging && state.core.pending_forkchoice() == 0) {
-        state.enqueue(CorrelationId::new(), Job::Reconcile);
+        let queued = state.enqueue(CorrelationId::new(), Job::Reconcile)?;
+        if queued && came_back {
+            tracing::info!("an execution client came back: re-sending the forkchoice state");
+            state.reconnects = reconnects;
+        }
     }
     Ok(())
-}
-
-/// The sum of every endpoint's return counter: it grows whenever any endpoint comes back.
-fn total_reconnects(port: &dyn ExecutionPort) -> u64 {
-    port.endpoints().iter().map(|e| e.reconnects).sum()
 }

@@ -2,7 +2,7 @@
 
 use crate::rate_limit::RateLimitConfig;
 use engine_types::config::{ChainConfig, PayloadCacheConfig};
-use std::{path::PathBuf, time::Duration};
+use std::{num::NonZeroUsize, path::PathBuf, time::Duration};
 
 /// Default period of the engine's health tick.
 pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(1);
@@ -32,6 +32,30 @@ pub struct EngineActorConfig {
     /// How many blocks back from the head the withdrawal index is searched for when it must
     /// be recovered from the chain (fresh state, a new head); default 8192.
     pub index_recovery_depth: u64,
+    /// How many forkchoice jobs (builds, commits, forkchoice updates, finality, what-landed
+    /// questions) may wait for the forkchoice worker behind the one it runs (default 64, a
+    /// minute of slots with margin). A request beyond it is refused with
+    /// [`ActorError::Busy`](crate::ActorError::Busy) at once: the caller retries later
+    /// instead of waiting behind an EL that stopped answering.
+    pub job_queue: NonZeroUsize,
+    /// How many query and transaction-admission tasks may run at once (default 128). A
+    /// query beyond it is refused with [`ActorError::Busy`](crate::ActorError::Busy), a
+    /// transaction with [`TxVerdict::Unavailable`](crate::messages::TxVerdict::Unavailable).
+    pub max_tasks: NonZeroUsize,
+}
+
+/// Default [`EngineActorConfig::job_queue`].
+pub const DEFAULT_JOB_QUEUE: NonZeroUsize = nonzero(64);
+
+/// Default [`EngineActorConfig::max_tasks`].
+pub const DEFAULT_MAX_TASKS: NonZeroUsize = nonzero(128);
+
+/// `n` as a [`NonZeroUsize`], for constants: a zero fails the build (const evaluation).
+const fn nonzero(n: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(n) {
+        Some(n) => n,
+        None => panic!("a bound must not be zero"),
+    }
 }
 
 /// Default [`EngineActorConfig::adopt_limit`].
@@ -53,6 +77,8 @@ impl EngineActorConfig {
             adopt_limit: DEFAULT_ADOPT_LIMIT,
             ledger_capacity: crate::minted::DEFAULT_LEDGER_CAPACITY,
             index_recovery_depth: DEFAULT_INDEX_RECOVERY_DEPTH,
+            job_queue: DEFAULT_JOB_QUEUE,
+            max_tasks: DEFAULT_MAX_TASKS,
         }
     }
 }

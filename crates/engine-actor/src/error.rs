@@ -85,6 +85,44 @@ pub enum ActorError {
     /// The engine stopped (or restarted) before it answered.
     #[error("the engine actor stopped before answering")]
     Stopped,
+    /// A bounded queue of the engine is full: the request was refused at once, not queued.
+    /// Ask again later (the work ahead of it has to drain first).
+    #[error("the engine is busy: its {queue} is full ({limit}); try again later")]
+    Busy {
+        /// Which bound: `forkchoice queue` or `query tasks`.
+        queue: &'static str,
+        /// The bound (`job_queue` or `max_tasks` of the configuration).
+        limit: usize,
+    },
+    /// The forkchoice worker ended before the actor (a job panicked): this incarnation can
+    /// no longer move its head. The actor fails with this reason, so that its supervisor
+    /// restarts it from the persisted state.
+    #[error("the forkchoice worker stopped: {reason}; the engine must restart")]
+    WorkerStopped {
+        /// Why (the panic's message).
+        reason: String,
+    },
+    /// The Chain actor, which the engine cannot work without, is gone: the actor fails with
+    /// this reason, so that its supervisor decides.
+    #[error("the Chain actor is gone")]
+    ChainGone,
+    /// A task of the execution pool panicked (a call in an endpoint's lane, an upcheck): a
+    /// bug, after which the engine's view of that endpoint is unknown. The actor fails with
+    /// this reason; its restart re-sends the forkchoice state, which catches the endpoint
+    /// up.
+    #[error(
+        "a task of the execution pool panicked for {endpoint} ({panics} so far){}; the engine \
+         must restart",
+        last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+    )]
+    PoolTaskPanicked {
+        /// The endpoint.
+        endpoint: String,
+        /// Its panic counter now.
+        panics: u64,
+        /// Its last error (which names the panic).
+        last_error: Option<String>,
+    },
     /// A block would mint a peg-in a second time: the canonical chain minted it already
     /// (or the block lists it twice).
     #[error("peg-in {bitcoin_txid} was already minted{}", minted_in(block.as_ref()))]
@@ -264,6 +302,7 @@ impl ActorError {
             Self::NotReady { .. }
             | Self::Syncing { .. }
             | Self::Stopped
+            | Self::Busy { .. }
             | Self::HeadMoved { .. } => Severity::Retry,
             Self::Engine(e) => e.severity(),
             Self::Client(e) => e.severity(),
@@ -280,6 +319,12 @@ impl ActorError {
             | Self::StateFile { .. }
             | Self::Unreconcilable { .. }
             | Self::InvalidBelowFinalized { .. } => Severity::Fatal,
+            // This incarnation cannot go on, but no operator is needed: a restart from the
+            // persisted state re-sends the forkchoice state (a reset); the supervisor's
+            // restart intensity escalates if it keeps happening.
+            Self::WorkerStopped { .. } | Self::PoolTaskPanicked { .. } | Self::ChainGone => {
+                Severity::Reset
+            }
         }
     }
 
@@ -300,6 +345,10 @@ impl ActorError {
             Self::Pack(_) => "pack".into(),
             Self::StateFile { .. } => "state_file".into(),
             Self::Stopped => "stopped".into(),
+            Self::Busy { .. } => "busy".into(),
+            Self::WorkerStopped { .. } => "worker_stopped".into(),
+            Self::PoolTaskPanicked { .. } => "pool_task_panicked".into(),
+            Self::ChainGone => "chain_gone".into(),
             Self::AlreadyMinted { .. } => "already_minted".into(),
             Self::WouldRewind { .. } => "would_rewind".into(),
             Self::NotOnChain { .. } => "not_on_chain".into(),

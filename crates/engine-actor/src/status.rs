@@ -147,6 +147,7 @@ mod tests {
             last_error: None,
             latency_ewma: None,
             reconnects: 0,
+            panics: 0,
         }
     }
 

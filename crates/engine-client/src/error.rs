@@ -63,6 +63,17 @@ pub enum ClientError {
         /// The head the build was asked for.
         head: B256,
     },
+    /// A call queued in an endpoint's lane did not finish: its task panicked (a bug in the
+    /// engine, not a fault of the EL), or the lane is gone (the runtime is shutting down).
+    /// Whether the call reached the EL is unknown; the endpoint is marked lagging and its
+    /// [`panics`](crate::health::EndpointStatus::panics) counter tells the pool's owner.
+    #[error("{endpoint}: a call in its lane did not finish: {reason}")]
+    LaneFailed {
+        /// The endpoint whose lane ran the call.
+        endpoint: String,
+        /// What happened to the call.
+        reason: String,
+    },
 }
 
 impl From<engine_types::jwt::JwtSecretError> for ClientError {
@@ -86,6 +97,9 @@ impl ClientError {
             Self::HeadNotValid { .. } => Severity::Retry,
             // Asking again gets the same skip: the head must be reconciled with the EL's.
             Self::BuildSkipped { .. } => Severity::Reset,
+            // The call may or may not have reached the EL: re-establish the forkchoice state
+            // rather than repeat it blindly. No operator is needed: the lane keeps running.
+            Self::LaneFailed { .. } => Severity::Reset,
         }
     }
 

@@ -80,6 +80,11 @@ pub struct EndpointStatus {
     /// may have restarted and lost its forkchoice state: whoever owns that state re-sends
     /// it when this grows (a counter, so no return is missed between two looks).
     pub reconnects: u64,
+    /// How many of the pool's tasks for this endpoint panicked (a lane's call, an upcheck):
+    /// a bug in the engine, not a fault of the EL. The call's outcome is unknown, so the
+    /// endpoint is marked lagging; whoever owns the pool fails when this grows (a counter,
+    /// like `reconnects`, so no panic is missed between two looks).
+    pub panics: u64,
 }
 
 /// Weight of the newest sample in the latency average.
@@ -123,6 +128,7 @@ impl Health {
             last_error: None,
             latency_ewma: None,
             reconnects: 0,
+            panics: 0,
         };
         metrics::record_state(name, status.state, status.breaker);
         let (tx, _) = watch::channel(status.clone());
@@ -233,6 +239,22 @@ impl Health {
     /// Marks the endpoint as lagging behind the primary (or caught up).
     pub(crate) fn set_lagging(&self, lagging: bool) {
         self.update(|inner, _| inner.status.lagging = lagging);
+    }
+
+    /// Records that one of the pool's `task`s for this endpoint panicked with `reason`: the
+    /// panic is counted, logged and kept as the last error, and the endpoint is marked
+    /// lagging (the call may have reached the EL or not, so its state is unknown until the
+    /// next forkchoice update catches it up).
+    pub(crate) fn on_panic(&self, task: &'static str, reason: &str) {
+        let name = self.lock().status.name.clone();
+        tracing::error!(endpoint = %name, task, %reason, "a task of the execution pool panicked");
+        metrics::record_panic(&name, task);
+        self.update(|inner, _| {
+            let s = &mut inner.status;
+            s.panics += 1;
+            s.lagging = true;
+            s.last_error = Some(format!("a {task} task panicked: {reason}"));
+        });
     }
 
     /// Applies `f`, then publishes the status if it changed and logs a state or breaker
@@ -352,7 +374,7 @@ mod tests {
     fn auth_and_request_errors() {
         let h = Health::new("a", &cfg());
         let ms = Duration::from_millis(1);
-        let auth = EngineError::Auth { endpoint: "a".into(), status: 401 };
+        let auth = EngineError::Auth { endpoint: "a".into(), status: 401, clock_gap: None };
         assert_eq!(h.on_outcome(Err(&auth), ms), EndpointState::AuthFailed);
         assert!(!h.usable());
         assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Synced);
@@ -456,7 +478,10 @@ mod tests {
         h.on_outcome(Err(&refused()), ms);
         assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
         assert_eq!(h.status().reconnects, 1);
-        h.on_outcome(Err(&EngineError::Auth { endpoint: "a".into(), status: 401 }), ms);
+        h.on_outcome(
+            Err(&EngineError::Auth { endpoint: "a".into(), status: 401, clock_gap: None }),
+            ms,
+        );
         assert!(!h.usable());
         assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
         assert!(h.usable());
@@ -497,7 +522,10 @@ mod tests {
         h.set_state(EndpointState::Offline);
         h.set_state(EndpointState::Syncing);
         assert_eq!(h.status().reconnects, 2, "an upcheck that finds it syncing");
-        h.on_outcome(Err(&EngineError::Auth { endpoint: "a".into(), status: 401 }), ms);
+        h.on_outcome(
+            Err(&EngineError::Auth { endpoint: "a".into(), status: 401, clock_gap: None }),
+            ms,
+        );
         h.set_head(B256::repeat_byte(2));
         assert_eq!(h.status().reconnects, 3, "a VALID head after a refused JWT");
         rx.mark_unchanged();

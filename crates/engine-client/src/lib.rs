@@ -53,6 +53,7 @@ pub mod eth;
 pub mod health;
 pub mod jwt;
 pub mod metrics;
+pub mod panic;
 pub mod pool;
 pub mod retry;
 pub mod traceparent;

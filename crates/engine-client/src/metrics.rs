@@ -24,6 +24,9 @@ pub const FAILOVERS: &str = "engine_client_failovers_total";
 pub const UPCHECKS: &str = "engine_client_upchecks_total";
 /// Counter: payloads replayed to a lagging standby, label `endpoint`.
 pub const REPLAYED_PAYLOADS: &str = "engine_client_replayed_payloads_total";
+/// Counter: panics of the pool's tasks (a bug in the engine), labels `endpoint`, `task`
+/// (`lane`, `upcheck`).
+pub const TASK_PANICS: &str = "engine_client_task_panics_total";
 
 /// Describes every metric of this crate to the installed recorder. Call once at startup.
 pub fn describe() {
@@ -41,6 +44,7 @@ pub fn describe() {
     metrics::describe_counter!(FAILOVERS, "Builds and commits moved to another endpoint");
     metrics::describe_counter!(UPCHECKS, "Endpoint upchecks, by result");
     metrics::describe_counter!(REPLAYED_PAYLOADS, "Payloads replayed to a lagging standby");
+    metrics::describe_counter!(TASK_PANICS, "Panics of the pool's tasks (a bug), by task");
 }
 
 /// Splits a JSON-RPC method name into its base and version suffix:
@@ -98,6 +102,11 @@ pub(crate) fn record_upcheck(endpoint: &str, result: EndpointState) {
 /// Counts payloads replayed to a standby.
 pub(crate) fn record_replay(endpoint: &str, count: u64) {
     counter!(REPLAYED_PAYLOADS, "endpoint" => endpoint.to_string()).increment(count);
+}
+
+/// Counts one panic of a pool `task` for `endpoint`.
+pub(crate) fn record_panic(endpoint: &str, task: &'static str) {
+    counter!(TASK_PANICS, "endpoint" => endpoint.to_string(), "task" => task).increment(1);
 }
 
 #[cfg(test)]

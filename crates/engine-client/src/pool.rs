@@ -22,6 +22,13 @@
 //!   parent) or to a forkchoice update (it lacks the head, e.g. it was down while the
 //!   others went on) is replayed the missing blocks from the pool's bounded buffer of recent
 //!   payloads, oldest first, then asked again.
+//! - **Panics.** A call that panics in its lane (a bug in the engine) fails alone with
+//!   [`ClientError::LaneFailed`]: the lane watches each call's task and goes on with the
+//!   next; the upcheck loop runs each endpoint's upcheck as a task it watches the same way.
+//!   Each panic is counted in the endpoint's [`EndpointStatus::panics`] (and a metric), and
+//!   the endpoint is marked lagging. The pool outlives its owner's restarts, so it repairs
+//!   nothing by dying; the owner (the engine actor) fails when the counter grows, and its
+//!   restart re-sends the forkchoice state, which catches the endpoint up.
 //! - **Ranking.** Usable endpoints (breaker not open, JWT accepted) sorted by state (synced,
 //!   syncing, unknown, offline) and then configured rank.
 
@@ -35,6 +42,7 @@ use crate::{
     error::ClientError,
     health::{EndpointState, EndpointStatus, is_endpoint_fault},
     metrics,
+    panic::task_failure,
 };
 use engine_types::{
     ApiVersion, EngineError, EngineMethod, ForkSchedule, ForkchoiceOutcome, GetPayloadResponse,
@@ -49,10 +57,14 @@ use engine_types::{
 use lane::Lane;
 use recent::RecentPayloads;
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
 };
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+};
 
 /// Default number of calls waiting in one endpoint's lane before it is marked lagging.
 pub const DEFAULT_LANE_DEPTH: usize = 16;
@@ -199,8 +211,15 @@ struct Member {
 
 struct Shared {
     members: Vec<Member>,
+    /// The runtime the pool was started on: its lanes and upcheck tasks run there, whoever
+    /// calls the pool.
+    runtime: tokio::runtime::Handle,
     schedule: ForkSchedule,
     recent: Mutex<RecentPayloads>,
+    /// The next upcheck of the member at this index panics (unit tests of the upcheck's
+    /// owner).
+    #[cfg(test)]
+    panic_upcheck: Mutex<Option<usize>>,
 }
 
 impl Shared {
@@ -244,13 +263,16 @@ impl ExecutionPool {
             .into_iter()
             .map(|c| {
                 let client = EngineClient::new(c)?;
-                Ok(Member { lane: Lane::spawn(&runtime, config.lane_depth), client })
+                Ok(Member { lane: Lane::spawn(&runtime, config.lane_depth, &client), client })
             })
             .collect::<Result<Vec<_>, ClientError>>()?;
         let shared = Arc::new(Shared {
             members,
+            runtime: runtime.clone(),
             schedule: config.schedule,
             recent: Mutex::new(RecentPayloads::new(config.replay_capacity)),
+            #[cfg(test)]
+            panic_upcheck: Mutex::new(None),
         });
         let upcheck = runtime.spawn(upcheck_loop(Arc::downgrade(&shared), config.upcheck_interval));
         Ok(Self { shared, upcheck })
@@ -284,6 +306,14 @@ impl ExecutionPool {
     /// How many committed payloads are held for replay.
     pub fn remembered(&self) -> usize {
         self.shared.recent().len()
+    }
+
+    /// Queues a call that panics in the lane of endpoint `index` (configured rank order):
+    /// a bug inside a lane's call, for tests of what the pool and its owner do about one.
+    /// `false` when there is no such endpoint or its lane refused the call.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn inject_lane_panic(&self, index: usize) -> bool {
+        self.shared.members.get(index).is_some_and(|m| m.lane.inject_panic(&m.client).is_ok())
     }
 
     /// Usable members, best first, and why the others are not.
@@ -334,7 +364,7 @@ impl ExecutionPool {
                 })
                 .await;
             let err = match built {
-                Some(Ok((payload_id, response))) => {
+                Ok(Ok(Ok((payload_id, response)))) => {
                     let sidecar =
                         BuiltPayload::sidecar_for(&response, attributes.parent_beacon_block_root);
                     let failed_over = !std::ptr::eq(*member, *first);
@@ -353,8 +383,8 @@ impl ExecutionPool {
                         sidecar,
                     });
                 }
-                Some(Err(e)) => e,
-                None => lane_full(member),
+                Ok(Ok(Err(e)) | Err(e)) => e,
+                Err(refused) => lane_refused(member, refused),
             };
             tracing::warn!(endpoint = member.client.name(), error = %err, "build failed here");
             if !worth_another_endpoint(&err) {
@@ -444,46 +474,45 @@ impl ExecutionPool {
                     client.health().set_lagging(!reached);
                     result
                 });
-                (*m, rx)
+                (*m, Some(rx))
             })
             .collect();
 
-        let mut first_error: Option<EngineError> = None;
+        let mut first_error: Option<ClientError> = None;
         let mut first_undecided: Option<(usize, EndpointCommit)> = None;
         let mut verdict: Option<(usize, EndpointCommit)> = None;
         let mut states: Vec<StandbyState> = vec![StandbyState::Pending; pending.len()];
         for (i, (member, rx)) in pending.iter_mut().enumerate() {
             let answer = match rx.take() {
-                Some(rx) => rx.await.ok(),
-                None => None,
+                Some(Ok(pending)) => pending.answer().await,
+                Some(Err(refused)) => Err(lane_refused(member, refused)),
+                None => continue,
             };
             match answer {
-                Some(Ok(c)) if c.is_decisive() => {
+                Ok(Ok(c)) if c.is_decisive() => {
                     states[i] =
                         if c.reached_head() { StandbyState::InSync } else { StandbyState::Lagging };
                     verdict = Some((i, c));
                     break;
                 }
-                Some(Ok(c)) => {
+                Ok(Ok(c)) => {
                     states[i] = StandbyState::Lagging;
                     first_undecided.get_or_insert((i, c));
                 }
-                Some(Err(e)) => {
+                Ok(Err(e)) => {
                     tracing::warn!(endpoint = member.client.name(), error = %e, operation, "endpoint failed");
                     states[i] = StandbyState::Lagging;
-                    first_error.get_or_insert(e);
+                    first_error.get_or_insert(e.into());
                 }
-                None => {
+                Err(e) => {
+                    tracing::warn!(endpoint = member.client.name(), error = %e, operation, "endpoint's lane failed");
                     states[i] = StandbyState::Lagging;
-                    let e = lane_full(member);
-                    if let ClientError::Engine(e) = e {
-                        first_error.get_or_insert(e);
-                    }
+                    first_error.get_or_insert(e);
                 }
             }
         }
         let Some((index, answer)) = verdict.or(first_undecided) else {
-            return Err(first_error.map_or_else(|| Self::no_usable(&skipped), ClientError::from));
+            return Err(first_error.unwrap_or_else(|| Self::no_usable(&skipped)));
         };
         let primary = pending[index].0.client.name().to_string();
         let failed_over = index > 0;
@@ -528,12 +557,21 @@ fn worth_another_endpoint(err: &ClientError) -> bool {
     }
 }
 
-fn lane_full(member: &Member) -> ClientError {
+/// A call `member`'s lane would not take: a full lane is a stuck endpoint (lagging, and
+/// passed over like an unusable one); a lane that is gone is [`ClientError::LaneFailed`].
+fn lane_refused(member: &Member, refused: lane::Refused) -> ClientError {
     member.client.health().set_lagging(true);
-    EngineError::NoUsableEndpoint {
-        reason: format!("{}: too many calls waiting (the endpoint is stuck)", member.client.name()),
+    let endpoint = member.client.name();
+    match refused {
+        lane::Refused::Full => EngineError::NoUsableEndpoint {
+            reason: format!("{endpoint}: too many calls waiting (the endpoint is stuck)"),
+        }
+        .into(),
+        lane::Refused::Gone => ClientError::LaneFailed {
+            endpoint: endpoint.to_string(),
+            reason: "its lane stopped (the runtime is shutting down)".into(),
+        },
     }
-    .into()
 }
 
 /// fcU with attributes, then getPayload, on one endpoint.
@@ -641,8 +679,55 @@ async fn catch_up(
     Ok(true)
 }
 
+/// Upchecks every endpoint at once, each in a task of its own on the pool's runtime, whose
+/// panic (a bug) is recorded on its endpoint (see [`Health::on_panic`](crate::health)) and
+/// reported as the endpoint's current state, so one bad upcheck neither stops the loop nor
+/// hides the others. The tasks belong to a set owned by this future: dropping it (the pool's
+/// upcheck loop aborted with the pool, a caller of `upcheck_now` giving up) aborts them.
 async fn upcheck_all(shared: &Shared) -> Vec<EndpointState> {
-    futures::future::join_all(shared.members.iter().map(|m| m.client.upcheck())).await
+    #[cfg(test)]
+    let panic_at =
+        shared.panic_upcheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let mut tasks = JoinSet::new();
+    let mut index_of = HashMap::with_capacity(shared.members.len());
+    for (i, m) in shared.members.iter().enumerate() {
+        let client = m.client.clone();
+        #[cfg(test)]
+        let panics = panic_at == Some(i);
+        let task = tasks.spawn_on(
+            async move {
+                #[cfg(test)]
+                assert!(!panics, "injected panic in an upcheck (test)");
+                client.upcheck().await
+            },
+            &shared.runtime,
+        );
+        index_of.insert(task.id(), i);
+    }
+    let mut states: Vec<Option<EndpointState>> = vec![None; shared.members.len()];
+    while let Some(done) = tasks.join_next_with_id().await {
+        match done {
+            Ok((id, state)) => {
+                if let Some(&i) = index_of.get(&id) {
+                    states[i] = Some(state);
+                }
+            }
+            Err(e) => {
+                if let Some(&i) = index_of.get(&e.id())
+                    && e.is_panic()
+                {
+                    shared.members[i].client.health().on_panic("upcheck", &task_failure(e));
+                }
+            }
+        }
+    }
+    // A task that panicked (or was cancelled by the runtime's shutdown) reports its
+    // endpoint's current state.
+    states
+        .into_iter()
+        .zip(&shared.members)
+        .map(|(state, m)| state.unwrap_or_else(|| m.client.health().state()))
+        .collect()
 }
 
 /// Upchecks every endpoint each `interval` until the pool is dropped.
@@ -674,6 +759,39 @@ mod tests {
         assert!(!c(Some(PayloadStatus::Syncing), Some(fcu(PayloadStatus::Syncing))).is_decisive());
         assert!(!c(Some(PayloadStatus::Accepted), None).is_decisive());
         assert!(c(None, Some(fcu(valid))).reached_head());
+    }
+
+    /// An upcheck that panics is recorded on its endpoint (counted, lagging) and reports the
+    /// endpoint's current state; the other endpoints' upchecks and the next round run.
+    #[tokio::test]
+    async fn a_panicking_upcheck_is_recorded_and_the_next_round_runs() {
+        let secret = crate::jwt::JwtSecret::from_hex(&"11".repeat(32)).unwrap();
+        // Nothing listens on port 1: a real upcheck finds the endpoints offline.
+        let config = |name: &str| ClientConfig {
+            name: Some(name.into()),
+            ..ClientConfig::new("http://127.0.0.1:1", secret.clone())
+        };
+        let mut config = PoolConfig::new(vec![config("a"), config("b")], ForkSchedule::default());
+        config.upcheck_interval = Duration::from_secs(3600);
+        let pool = ExecutionPool::start(config).unwrap();
+        // The loop's first round runs at once; the next is an hour away. Let the first end so
+        // that the injected panic is the next `upcheck_now`'s.
+        let first_round = async {
+            while pool.status().iter().any(|s| s.state != EndpointState::Offline) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), first_round).await.unwrap();
+        *pool.shared.panic_upcheck.lock().unwrap() = Some(0);
+        let states = pool.upcheck_now().await;
+        assert_eq!(states, vec![EndpointState::Offline, EndpointState::Offline]);
+        let status = pool.status();
+        assert_eq!((status[0].panics, status[0].lagging), (1, true));
+        assert!(status[0].last_error.as_deref().is_some_and(|e| e.contains("injected panic")));
+        assert_eq!(status[1].panics, 0);
+        let states = pool.upcheck_now().await;
+        assert_eq!(states, vec![EndpointState::Offline, EndpointState::Offline]);
+        assert_eq!(pool.status()[0].panics, 1);
     }
 
     /// Failures of one endpoint move a build on; refusals of the request do not.

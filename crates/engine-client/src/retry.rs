@@ -154,7 +154,7 @@ mod tests {
         assert!(p.should_retry(&timeout(), 4, Duration::ZERO, d));
         assert!(!p.should_retry(&timeout(), 5, Duration::ZERO, d), "attempt bound");
         assert!(!p.should_retry(&timeout(), 1, Duration::from_millis(1950), d), "time bound");
-        let auth = EngineError::Auth { endpoint: "e".into(), status: 401 };
+        let auth = EngineError::Auth { endpoint: "e".into(), status: 401, clock_gap: None };
         assert!(!p.should_retry(&auth, 1, Duration::ZERO, d));
         assert!(!p.should_retry(&EngineError::bad_response("m", "r"), 1, Duration::ZERO, d));
         assert!(!RetryPolicy::never().should_retry(&timeout(), 1, Duration::ZERO, d));

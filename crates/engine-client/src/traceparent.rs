@@ -23,6 +23,15 @@ pub async fn with_correlation<F: Future>(id: CorrelationId, fut: F) -> F::Output
     CORRELATION.scope(id, fut).await
 }
 
+/// Runs `fut` with `id` as its correlation id when there is one (a task that hands work to
+/// another task carries its [`current_correlation`] along this way).
+pub(crate) async fn scoped<F: Future>(id: Option<CorrelationId>, fut: F) -> F::Output {
+    match id {
+        Some(id) => with_correlation(id, fut).await,
+        None => fut.await,
+    }
+}
+
 /// The correlation id set by [`with_correlation`] for the current task, if any.
 pub fn current_correlation() -> Option<CorrelationId> {
     CORRELATION.try_with(|id| *id).ok()

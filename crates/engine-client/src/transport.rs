@@ -10,9 +10,11 @@
 //! Every failure is an [`EngineError`]: the connection ([`TransportError::Connect`]), the
 //! clock ([`TransportError::Timeout`], which covers connecting, sending and reading the whole
 //! body, so a server that trickles bytes cannot wedge a caller), HTTP 401/403
-//! ([`EngineError::Auth`]), any other non-200 status, an oversized body, and anything that
-//! breaks JSON-RPC — wrong `jsonrpc`, wrong `id`, both or neither of `result` and `error` —
-//! which is [`EngineError::BadResponse`], never success.
+//! ([`EngineError::Auth`], with the gap between the EL's clock, from its `Date` header, and
+//! the signer's, so the message says whether the clocks or the secrets differ), any other
+//! non-200 status, an oversized body, and anything that breaks JSON-RPC — wrong `jsonrpc`,
+//! wrong `id`, both or neither of `result` and `error` — which is
+//! [`EngineError::BadResponse`], never success.
 //!
 //! Memory per response is bounded by the limit, never by what the server declares: a
 //! `Content-Length` above the limit is refused before reading, and the body is collected in
@@ -30,7 +32,7 @@ use crate::{
     error::ClientError,
     jwt::JwtAuth,
     metrics,
-    traceparent::TraceParent,
+    traceparent::{TraceParent, current_correlation},
     urls::{jwt_in_clear, redact_url},
 };
 use engine_types::{EngineError, RpcErrorCode, TransportError};
@@ -356,15 +358,26 @@ impl HttpTransport {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let trace = TraceParent::for_request();
         let (base, version) = metrics::split_method(method);
-        let span = tracing::debug_span!(
-            "engine_client.call",
-            method = base,
-            version,
-            endpoint = %self.name,
-            id,
-            trace_id = %format_args!("{:032x}", trace.trace_id),
-            outcome = field::Empty,
-        );
+        // A call made for someone (a slot or a request: it has a correlation id, or runs in
+        // a span) is an info span, which the node's default filter (info) lets through to
+        // the trace exporter, so a slot's trace shows its calls to the EL. A call made for no
+        // one (the periodic upcheck and its capability refresh) would be a trace of its own
+        // every few seconds: it is a debug span. Console lines are events, not spans.
+        macro_rules! call_span {
+            ($level:ident) => {
+                tracing::$level!(
+                    "engine_client.call",
+                    method = base,
+                    version,
+                    endpoint = %self.name,
+                    id,
+                    trace_id = %format_args!("{:032x}", trace.trace_id),
+                    outcome = field::Empty,
+                )
+            };
+        }
+        let span =
+            if is_on_behalf_of_someone() { call_span!(info_span) } else { call_span!(debug_span) };
         async {
             let started = Instant::now();
             let result = match encode_request(id, method, params) {
@@ -425,7 +438,8 @@ impl HttpTransport {
         let mut response = request.send().await.map_err(|e| self.connect_error(e, method))?;
         let status = response.status().as_u16();
         if matches!(status, 401 | 403) {
-            return Err(EngineError::Auth { endpoint: self.name.clone(), status });
+            let clock_gap = clock_gap(response.headers(), self.auth.as_ref().map(JwtAuth::now));
+            return Err(EngineError::Auth { endpoint: self.name.clone(), status, clock_gap });
         }
         if status != 200 {
             // Only the quoted start of an error body is read.
@@ -478,6 +492,24 @@ impl HttpTransport {
         }
         TransportError::Connect { endpoint: self.name.clone(), reason }.into()
     }
+}
+
+/// Whether the current call is made for someone: inside a correlation scope
+/// ([`with_correlation`](crate::traceparent::with_correlation)) or a span, rather than by a
+/// task of the pool's own (the upcheck) that would start a trace of its own.
+fn is_on_behalf_of_someone() -> bool {
+    current_correlation().is_some() || !tracing::Span::current().is_none()
+}
+
+/// The server's clock minus `ours` (both in seconds since the Unix epoch), read off the
+/// answer's `Date` header (RFC 9110 formats); `None` without our clock, a `Date`, or one
+/// that parses.
+fn clock_gap(headers: &reqwest::header::HeaderMap, ours: Option<u64>) -> Option<i64> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let theirs = httpdate::parse_http_date(date).ok()?;
+    let theirs = theirs.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let gap = i128::from(theirs) - i128::from(ours?);
+    i64::try_from(gap).ok()
 }
 
 /// The certificates of a PEM bundle, read with a size cap. Errors name the file.
@@ -804,6 +836,65 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains(&path.display().to_string()) && text.contains(want), "{text}");
         }
+    }
+
+    /// The gap to a server's clock is read off its `Date` (IMF-fixdate or the obsolete
+    /// RFC 850 form), either way; no signer's clock, or a missing or garbled `Date`, gives
+    /// none.
+    #[test]
+    fn clock_gap_from_the_date_header() {
+        use reqwest::header::{DATE, HeaderMap};
+        let date = |text: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(DATE, HeaderValue::from_str(text).unwrap());
+            headers
+        };
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
+        let headers = date("Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(clock_gap(&headers, Some(784_111_777 + 61)), Some(-61));
+        assert_eq!(clock_gap(&headers, Some(784_111_777 - 59)), Some(59));
+        assert_eq!(clock_gap(&date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777)), Some(0));
+        assert_eq!(clock_gap(&headers, None), None);
+        assert_eq!(clock_gap(&HeaderMap::new(), Some(1)), None);
+        assert_eq!(clock_gap(&date("yesterday"), Some(1)), None);
+    }
+
+    /// A layer that keeps the level of every `engine_client.call` span (the registry under
+    /// it tracks the current span, as the node's subscriber does).
+    #[derive(Clone, Default)]
+    struct CallLevels(std::sync::Arc<std::sync::Mutex<Vec<tracing::Level>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CallLevels {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "engine_client.call" {
+                self.0.lock().unwrap().push(*attrs.metadata().level());
+            }
+        }
+    }
+
+    /// A call made for a correlation id or inside a span is an info span (it goes to the
+    /// trace exporter); a call made for no one, like the periodic upcheck, is a debug span,
+    /// so it does not start a trace of its own at the default filter.
+    #[tokio::test]
+    async fn call_spans_are_info_for_someone_and_debug_for_no_one() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let levels = CallLevels::default();
+        let subscriber = tracing_subscriber::registry().with(levels.clone());
+        let _default = tracing::subscriber::set_default(subscriber);
+        // Nothing listens on port 1: each call fails at once, after its span was made.
+        let transport = HttpTransport::new("http://127.0.0.1:1", None, None, 1024).unwrap();
+        let call = || transport.call("eth_syncing", &[(); 0], Duration::from_secs(5), |_| Ok(()));
+        assert!(call().await.is_err());
+        let correlation = engine_types::CorrelationId(7);
+        assert!(crate::traceparent::with_correlation(correlation, call()).await.is_err());
+        assert!(call().instrument(tracing::info_span!("slot")).await.is_err());
+        let calls = levels.0.lock().unwrap().clone();
+        assert_eq!(calls, [tracing::Level::DEBUG, tracing::Level::INFO, tracing::Level::INFO]);
     }
 
     /// Non-HTTP URLs are refused at construction with the problem named.

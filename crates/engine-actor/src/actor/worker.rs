@@ -27,7 +27,7 @@ use crate::{
     status::ElCondition,
 };
 use alloy_consensus::Header;
-use engine_client::{error::ClientError, pool::CommitOutcome};
+use engine_client::{error::ClientError, pool::CommitOutcome, traceparent::with_correlation};
 use engine_types::{
     CorrelationId, EngineError, PayloadStatus, PegIn, Severity,
     eips::{BlockId, BlockNumHash, eip4895::Withdrawal},
@@ -83,8 +83,35 @@ pub(crate) enum Job {
     },
 }
 
+/// A job as queued for the worker: with the correlation id of the request and the span it
+/// arrived in, so the job's spans and its calls to the EL join the caller's trace.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) correlation: CorrelationId,
+    pub(crate) span: tracing::Span,
+    pub(crate) job: Job,
+}
+
 impl Job {
-    const fn name(&self) -> &'static str {
+    /// Answers the job's caller with `error` instead of running it (a reconcile has no
+    /// caller: the tick that queued it sees it refused and tries again at the next tick,
+    /// see `tick` in actor.rs).
+    pub(crate) fn refuse(self, error: ActorError) {
+        if !matches!(self, Self::Reconcile) {
+            Core::record(self.name(), &Err::<(), _>(error.clone()));
+        }
+        match self {
+            Self::Reconcile => {}
+            Self::Build(_, reply) => answer(reply, Err(error)),
+            Self::Commit { reply, .. } => answer(reply, Err(error)),
+            Self::WhatLanded { reply, .. } => answer(reply, Err(error)),
+            Self::Forkchoice { reply, .. } | Self::SetFinalized { reply, .. } => {
+                answer(reply, Err(error));
+            }
+        }
+    }
+
+    pub(crate) const fn name(&self) -> &'static str {
         match self {
             Self::Reconcile => "reconcile",
             Self::Build(..) => "build_payload",
@@ -110,7 +137,10 @@ impl Worker {
 
     /// Runs jobs until the channel closes (the actor stopped) or the task is aborted. Peg-ins
     /// handed back before a restart and not minted since are handed back again first.
-    pub(crate) async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<(CorrelationId, Job)>) {
+    ///
+    /// Each job runs in a span that is a child of the span its request arrived in, with its
+    /// correlation id as the trace id of every request it sends to the EL (`traceparent`).
+    pub(crate) async fn run(mut self, mut jobs: mpsc::Receiver<Queued>) {
         let returned = self.state.minted.returned().to_vec();
         if !returned.is_empty() {
             let head = self.state.heads.head;
@@ -124,9 +154,10 @@ impl Worker {
                 returned_peg_ins: returned,
             });
         }
-        while let Some((correlation, job)) = jobs.recv().await {
-            let span = tracing::info_span!("engine_forkchoice", message = job.name(), %correlation);
-            self.handle(correlation, job).instrument(span).await;
+        while let Some(Queued { correlation, span: caller, job }) = jobs.recv().await {
+            let span = tracing::info_span!(parent: &caller, "engine_forkchoice",
+                message = job.name(), %correlation);
+            with_correlation(correlation, self.handle(correlation, job)).instrument(span).await;
             self.core.forkchoice_done();
         }
     }

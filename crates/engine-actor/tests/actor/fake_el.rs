@@ -42,7 +42,7 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -73,6 +73,9 @@ pub(crate) enum Fault {
     Delay(Duration),
     /// The call does its normal work, but its reply is lost: the caller sees a timeout.
     LoseReply,
+    /// The call does its normal work and answers once the test opens the gate (a slow EL
+    /// that the test releases; builds only).
+    Gate(std::sync::Arc<tokio::sync::Notify>),
 }
 
 impl Fault {
@@ -96,7 +99,11 @@ impl Fault {
 
     /// The EL refused our JWT.
     pub(crate) fn auth() -> Self {
-        Self::Fail(ClientError::Engine(EngineError::Auth { endpoint: "fake".into(), status: 401 }))
+        Self::Fail(ClientError::Engine(EngineError::Auth {
+            endpoint: "fake".into(),
+            status: 401,
+            clock_gap: None,
+        }))
     }
 }
 
@@ -139,6 +146,8 @@ pub(crate) struct FakeEl {
     rewinds: AtomicBool,
     /// The next forkchoice update panics (a bug inside the forkchoice worker).
     panic_on_forkchoice: AtomicBool,
+    /// How many times the engine read the endpoints' health (every tick does once).
+    endpoint_reads: AtomicUsize,
 }
 
 pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) -> EndpointStatus {
@@ -151,6 +160,7 @@ pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) 
         last_error: None,
         latency_ewma: None,
         reconnects: 0,
+        panics: 0,
     }
 }
 
@@ -180,6 +190,7 @@ impl Default for FakeEl {
             panic_on_status: AtomicBool::new(false),
             rewinds: AtomicBool::new(false),
             panic_on_forkchoice: AtomicBool::new(false),
+            endpoint_reads: AtomicUsize::new(0),
         }
     }
 }
@@ -246,6 +257,12 @@ impl FakeEl {
     /// Replace the endpoints' health.
     pub(crate) fn set_endpoints(&self, endpoints: Vec<EndpointStatus>) {
         self.lock().endpoints = endpoints;
+    }
+
+    /// How many times the engine read the endpoints' health so far (each tick reads it
+    /// once, so a test can wait for ticks to have seen a change).
+    pub(crate) fn endpoint_reads(&self) -> usize {
+        self.endpoint_reads.load(Ordering::SeqCst)
     }
 
     /// Set an account's nonce and balance.
@@ -453,7 +470,9 @@ impl ExecutionPort for FakeEl {
         attributes: PayloadAttributes,
     ) -> BoxFuture<'_, Result<BuiltPayload, ClientError>> {
         self.lock().calls.push(Call::Build { state: parent, attributes: attributes.clone() });
+        let mut gate = None;
         match self.take_fault(Op::Build) {
+            Some(Fault::Gate(g)) => gate = Some(g),
             Some(Fault::Hang) => return pending(),
             Some(Fault::Fail(e)) => return Box::pin(async move { Err(e) }),
             Some(Fault::ForkchoiceStatus(status)) => {
@@ -502,7 +521,12 @@ impl ExecutionPort for FakeEl {
                 sidecar: ExecutionPayloadSidecar::none(),
             })
         })();
-        Box::pin(async move { result })
+        Box::pin(async move {
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            result
+        })
     }
 
     fn commit(
@@ -568,8 +592,10 @@ impl ExecutionPort for FakeEl {
         block: BlockId,
         full: bool,
     ) -> BoxFuture<'_, Result<Option<Block>, EngineError>> {
-        if let Some(Fault::Fail(ClientError::Engine(e))) = self.take_fault(Op::Block) {
-            return Box::pin(async move { Err(e) });
+        match self.take_fault(Op::Block) {
+            Some(Fault::Fail(ClientError::Engine(e))) => return Box::pin(async move { Err(e) }),
+            Some(Fault::Hang) => return pending(),
+            _ => {}
         }
         let c = self.lock();
         let found = Self::block_id(&c, block).map(|hash| {
@@ -661,6 +687,7 @@ impl ExecutionPort for FakeEl {
     }
 
     fn endpoints(&self) -> Vec<EndpointStatus> {
+        self.endpoint_reads.fetch_add(1, Ordering::SeqCst);
         if self.panic_on_status.swap(false, Ordering::SeqCst) {
             panic!("scripted panic inside a handler");
         }

@@ -302,3 +302,57 @@ pub(crate) fn peg_in(address: u8, sats: u64) -> PegIn {
         bitcoin_txid: B256::from(txid),
     }
 }
+
+/// A parent that supervises nothing but records why its linked child failed (the reason
+/// downcast to [`ActorError`], `None` when it is another error).
+#[derive(Debug, Default)]
+pub(crate) struct FailureWatch;
+
+impl Actor for FailureWatch {
+    type Msg = ();
+    type State = mpsc::UnboundedSender<Option<ActorError>>;
+    type Arguments = mpsc::UnboundedSender<Option<ActorError>>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        tx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(tx)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<()>,
+        event: ractor::SupervisionEvent,
+        tx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let ractor::SupervisionEvent::ActorFailed(_, reason) = event {
+            let _ = tx.send(reason.downcast_ref::<ActorError>().cloned());
+        }
+        Ok(())
+    }
+}
+
+/// Spawns an engine on `port` linked to a [`FailureWatch`]; the receiver gets the reason
+/// of its failure.
+pub(crate) async fn spawn_watched(
+    port: Arc<dyn engine_actor::port::ExecutionPort>,
+    config: EngineActorConfig,
+    addresses: ActorAddresses,
+) -> (ActorRef<EngineMsg>, mpsc::UnboundedReceiver<Option<ActorError>>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (watch, _) = Actor::spawn(None, FailureWatch, tx).await.unwrap();
+    let args = EngineArgs { config, port, peers: addresses };
+    let (engine, _) = Actor::spawn_linked(None, EngineActor, args, watch.get_cell()).await.unwrap();
+    (engine, rx)
+}
+
+/// The reason the watched engine failed with, waited for up to [`DEADLINE`].
+pub(crate) async fn failure(rx: &mut mpsc::UnboundedReceiver<Option<ActorError>>) -> ActorError {
+    tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("the engine did not fail in time")
+        .expect("the watch stopped")
+        .expect("the engine failed with a reason that is not an ActorError")
+}

@@ -6,11 +6,13 @@ mod fake_el;
 mod harness;
 
 mod admission;
+mod bounds;
 mod build;
 mod commit;
 mod forkchoice;
 mod money;
 mod observability;
+mod ownership;
 mod pegout;
 mod queries;
 mod recovery;

@@ -6,4 +6,6 @@ mod harness;
 
 mod devnet;
 mod failover;
+mod lane_panic;
 mod strict_el;
+mod trace;
