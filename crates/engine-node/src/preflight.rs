@@ -2,13 +2,16 @@
 //! instead of an engine stuck in its error state: each execution client is reached on its
 //! Engine API port with its JWT (`eth_chainId`), and its chain id is compared with the
 //! genesis. An unreachable client is waited for with a visible countdown (unless
-//! `--fail-fast`); a refused JWT or another chain stops the start at once.
+//! `--fail-fast`); a refused JWT or another chain stops the start at once. URLs appear in
+//! its logs and errors only redacted (no `user:password@`, no query).
 
 use crate::{
     error::{NodeError, START_RETRY_INTERVAL},
     rpc::{RpcClient, RpcFailure},
     settings::ExternalEndpoint,
 };
+use engine_actor::client::urls::redact_url;
+use engine_types::Severity;
 use serde_json::json;
 use std::future::Future;
 
@@ -25,8 +28,8 @@ async fn probe(
     expected: u64,
     expected_from: &str,
 ) -> Result<Probe, NodeError> {
-    let url = endpoint.engine_url.clone();
-    let client = RpcClient::new(url.clone(), Some(endpoint.secret.clone()))
+    let url = redact_url(&endpoint.engine_url);
+    let client = RpcClient::new(endpoint.engine_url.clone(), Some(endpoint.secret.clone()))
         .map_err(|reason| NodeError::Runtime { reason })?;
     match client.call_u64("eth_chainId", json!([])).await {
         Ok(actual) if actual == expected => Ok(Probe::Ok),
@@ -36,11 +39,20 @@ async fn probe(
             expected,
             expected_from: expected_from.to_string(),
         }),
-        Err(RpcFailure::Unreachable(reason)) => Ok(Probe::Unreachable(reason)),
         Err(RpcFailure::Unauthorized) => {
             Err(NodeError::ElUnauthorized { url, jwt: endpoint.jwt_path.clone() })
         }
-        Err(other) => Err(NodeError::ElBadAnswer { url, reason: other.to_string() }),
+        Err(failure) => match failure.severity() {
+            // Not up yet: waited for.
+            Severity::Retry => Ok(Probe::Unreachable(match failure {
+                RpcFailure::Unreachable(reason) => reason,
+                other => other.to_string(),
+            })),
+            // Something else answers there (an oversized or non-JSON-RPC reply included).
+            Severity::Reset | Severity::Fatal => {
+                Err(NodeError::ElBadAnswer { url, reason: failure.to_string() })
+            }
+        },
     }
 }
 
@@ -76,12 +88,12 @@ pub(crate) async fn wait_for_clients(
         let (first, reason) = &down[0];
         if fail_fast {
             return Err(NodeError::ElUnreachable {
-                url: first.engine_url.clone(),
+                url: redact_url(&first.engine_url),
                 reason: reason.clone(),
             });
         }
         let secs = START_RETRY_INTERVAL.as_secs();
-        tracing::warn!(url = %first.engine_url, %reason, attempt,
+        tracing::warn!(url = %redact_url(&first.engine_url), %reason, attempt,
             "execution client unreachable; is it running? retrying (Ctrl-C to stop, --fail-fast to exit)");
         for left in (1..=secs).rev() {
             tracing::info!("retrying in {left}s");
@@ -91,5 +103,38 @@ pub(crate) async fn wait_for_clients(
             }
         }
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::{
+        MAX_REPLY_BYTES,
+        tests::{Framing, serve},
+    };
+    use engine_testkit::JwtSecret;
+
+    /// A URL that answers an endless body (another service, not an execution client) stops
+    /// the start with the bad-answer error naming the limit, without waiting for it.
+    #[tokio::test]
+    async fn an_endless_answer_stops_the_start() {
+        let endpoint = ExternalEndpoint {
+            name: "el".into(),
+            engine_url: serve(Framing::Endless).await,
+            jwt_path: "/unused/jwt.hex".into(),
+            secret: JwtSecret::random(),
+        };
+        let never = std::future::pending::<()>();
+        let started = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            wait_for_clients(&[endpoint], 1, "the test", false, never),
+        )
+        .await
+        .expect("decided without waiting");
+        let Err(error @ NodeError::ElBadAnswer { .. }) = started else { panic!("{started:?}") };
+        let text = error.to_string();
+        assert!(text.contains(&format!("exceeds {MAX_REPLY_BYTES} bytes")), "{text}");
+        assert_eq!(error.severity(), Severity::Fatal);
     }
 }

@@ -3,9 +3,21 @@
 //!
 //! - the operator server (`--metrics-addr`): `/metrics` (Prometheus text), `/healthz` (the
 //!   process is up), `/readyz` (the engine can build and an execution client is usable),
-//!   `/status` (the engine's `GetStatus` as JSON);
+//!   `/status` (the engine's `GetStatus` and the supervision tree's status as JSON; `503`
+//!   with the tree's part and the engine's error while the engine does not answer);
 //! - the transaction endpoint (`--tx-addr`): JSON-RPC `eth_sendRawTransaction`, handed to
 //!   the Network actor, which has the engine check it before it reaches the execution client.
+//!
+//! Both are bounded by the `[server]` section ([`limits::ServerLimits`]): connections,
+//! header and request deadlines ([`listen`]); the transaction endpoint also by a body cap
+//! (`413`) and a global in-flight and rate limit ([`gate`]). A server bound beyond loopback
+//! is warned about once at start ([`listen::warn_if_exposed`]). Each runs in a task the node
+//! watches ([`task::ServerTask`]): a server that fails ends the node.
+
+pub(crate) mod gate;
+pub(crate) mod limits;
+pub(crate) mod listen;
+pub(crate) mod task;
 
 use crate::{
     actors::{
@@ -16,13 +28,15 @@ use crate::{
 };
 use axum::{
     Json, Router,
-    extract::{ConnectInfo, State},
+    extract::{ConnectInfo, DefaultBodyLimit, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use engine_actor::{messages::TxVerdict, supervision::tree::names::NETWORK_ACTOR};
 use engine_types::primitives::Bytes;
+use limits::ServerLimits;
+use listen::ConnLimits;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::{ActorRef, registry, rpc::CallResult};
 use serde_json::{Value, json};
@@ -41,19 +55,25 @@ pub(crate) async fn bind(
     })
 }
 
-/// Serves the operator endpoints until `shutdown` completes.
+/// Serves the operator endpoints within `limits` until `shutdown` completes.
 pub(crate) async fn serve_operator(
     listener: TcpListener,
     metrics: PrometheusHandle,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let app = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/status", get(status))
         .with_state(metrics);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let conn = ConnLimits {
+        max_connections: limits.operator_max_connections,
+        header_timeout: limits.header_timeout,
+        request_timeout: limits.request_timeout,
+    };
+    listen::serve(listener, app, conn, shutdown).await;
 }
 
 async fn render_metrics(State(handle): State<PrometheusHandle>) -> Response {
@@ -80,22 +100,36 @@ async fn ready() -> Response {
     }
 }
 
+/// `200` with the engine's status and the tree's; `503` when the engine does not answer
+/// (restarting), with the tree's part and the engine's error.
 async fn status() -> Response {
-    match engine_status().await {
-        Ok(status) => Json(status).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e }))).into_response(),
-    }
+    let status = crate::tree::node_status().await;
+    let code =
+        if status.engine_answered() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(status)).into_response()
 }
 
-/// Serves the transaction endpoint until `shutdown` completes.
+/// Serves the transaction endpoint within `limits` until `shutdown` completes.
 pub(crate) async fn serve_transactions(
     listener: TcpListener,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new().route("/", post(json_rpc));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+) {
+    let conn = ConnLimits {
+        max_connections: limits.tx_max_connections,
+        header_timeout: limits.header_timeout,
+        request_timeout: limits.request_timeout,
+    };
+    listen::serve(listener, transactions_app(&limits), conn, shutdown).await;
+}
+
+/// The transaction endpoint's routes: the global [`gate`] admits a request before its body
+/// (at most `tx_max_body_bytes`, else `413`) is read.
+fn transactions_app(limits: &ServerLimits) -> Router {
+    Router::new()
+        .route("/", post(json_rpc))
+        .layer(DefaultBodyLimit::max(limits.tx_max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(gate::Gate::new(limits), gate::admit))
 }
 
 /// JSON-RPC error codes the endpoint answers with.
@@ -106,7 +140,7 @@ mod code {
     pub(super) const INVALID_PARAMS: i64 = -32602;
     pub(super) const SERVER: i64 = -32000;
     /// Geth's "limit exceeded".
-    pub(super) const LIMIT: i64 = -32005;
+    pub(super) const LIMIT: i64 = super::gate::LIMIT;
     pub(super) const UNAVAILABLE: i64 = -32603;
 }
 
@@ -177,5 +211,117 @@ async fn json_rpc(ConnectInfo(peer): ConnectInfo<SocketAddr>, body: String) -> J
         TxVerdict::Unavailable { reason } => {
             rpc_error(&id, code::UNAVAILABLE, format!("unavailable: {reason}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+
+    /// Only guards against a hang; no assertion depends on it.
+    const HANG: Duration = Duration::from_secs(30);
+
+    /// A request the endpoint answers without the actors (an unknown method).
+    const QUERY: &str = r#"{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}"#;
+
+    async fn start(limits: ServerLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(serve_transactions(listener, limits, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    fn post_head(length: usize) -> String {
+        format!(
+            "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\n\
+             content-length: {length}\r\n\r\n"
+        )
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(HANG, stream.read_to_end(&mut answer)).await.expect("closed");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    async fn post(addr: SocketAddr, body: &str) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(format!("{}{body}", post_head(body.len())).as_bytes()).await.unwrap();
+        read_all(&mut stream).await
+    }
+
+    /// A body over the cap is answered 413; one at the cap is read and answered.
+    #[tokio::test]
+    async fn bodies_over_the_cap_get_413() {
+        let cap = QUERY.len() + 16;
+        let (addr, _stop) =
+            start(ServerLimits { tx_max_body_bytes: cap, ..ServerLimits::default() }).await;
+        let at_cap = format!("{QUERY:<cap$}");
+        let answer = post(addr, &at_cap).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("-32601"), "{answer}");
+        let over = format!("{QUERY:<width$}", width = cap + 1);
+        let answer = post(addr, &over).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
+
+    /// With the in-flight limit held by a request still sending its body, the next is
+    /// answered 503 with a JSON-RPC limit error; once the first completes, it is answered
+    /// and the next one is admitted.
+    #[tokio::test]
+    async fn in_flight_past_the_limit_get_503_then_service_resumes() {
+        let (addr, _stop) =
+            start(ServerLimits { tx_max_in_flight: 1, ..ServerLimits::default() }).await;
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first.write_all(post_head(QUERY.len()).as_bytes()).await.unwrap();
+        first.write_all(&QUERY.as_bytes()[..10]).await.unwrap();
+        // The first holds its place once the server has its headers: wait until it does.
+        let refused = tokio::time::timeout(HANG, async {
+            loop {
+                let answer = post(addr, QUERY).await;
+                if answer.starts_with("HTTP/1.1 503") {
+                    return answer;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("refused while the first is in flight");
+        assert!(refused.contains("retry-after: 1"), "{refused}");
+        assert!(refused.contains("-32005") && refused.contains("in flight"), "{refused}");
+        first.write_all(&QUERY.as_bytes()[10..]).await.unwrap();
+        let answer = read_all(&mut first).await;
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("-32601"), "{answer}");
+        let answer = post(addr, QUERY).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    /// Past the global burst, requests from any client are answered 429 with Retry-After.
+    #[tokio::test]
+    async fn the_global_rate_gives_429() {
+        let limits =
+            ServerLimits { tx_rate_burst: 2, tx_rate_per_second: 0.01, ..ServerLimits::default() };
+        let (addr, _stop) = start(limits).await;
+        for _ in 0..2 {
+            let answer = post(addr, QUERY).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        let answer = post(addr, QUERY).await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(answer.contains("-32005") && answer.contains("all clients"), "{answer}");
+        let retry: u64 = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("retry-after: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Retry-After header");
+        assert!(retry >= 1, "{answer}");
     }
 }
