@@ -7,11 +7,14 @@
 
 pub(crate) mod bridge;
 pub(crate) mod chain;
+#[cfg(test)]
+pub(crate) mod fault;
 pub(crate) mod network;
 pub(crate) mod storage;
+pub(crate) mod trace;
 
 use engine_actor::{EngineMsg, status::EngineStatus, supervision::tree::names};
-use engine_types::CorrelationId;
+use engine_types::{CorrelationId, Severity};
 use ractor::{ActorRef, registry, rpc::CallResult};
 use std::time::Duration;
 
@@ -23,27 +26,69 @@ pub(crate) fn engine() -> Option<ActorRef<EngineMsg>> {
     registry::where_is(names::ENGINE_ACTOR).map(ActorRef::from)
 }
 
-/// Calls the engine and flattens ractor's outcomes into one error string.
+/// Why a call to the engine actor got no answer (the engine's own refusals come back as
+/// its answer, an `ActorError`, not as this).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CallError {
+    /// No engine actor is registered (it is being restarted).
+    #[error("the engine actor is not running")]
+    NotRunning,
+    /// No answer within the caller's budget.
+    #[error("the engine did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The engine stopped before it answered.
+    #[error("the engine stopped before answering")]
+    Stopped,
+    /// The engine's mailbox is closed (it is stopping).
+    #[error("the engine's mailbox is closed: {0}")]
+    MailboxClosed(String),
+}
+
+impl CallError {
+    /// Every one of them passes: the engine is restarted by its supervisor, or finishes the
+    /// work it was given, so the next slot asks again.
+    pub(crate) const fn severity(&self) -> Severity {
+        match self {
+            Self::NotRunning | Self::Timeout(_) | Self::Stopped | Self::MailboxClosed(_) => {
+                Severity::Retry
+            }
+        }
+    }
+}
+
+/// Calls the engine; ractor's outcomes other than an answer become a [`CallError`].
+pub(crate) async fn ask_engine<T: Send + 'static>(
+    build: impl FnOnce(ractor::RpcReplyPort<T>) -> EngineMsg,
+    timeout: Duration,
+) -> Result<T, CallError> {
+    let engine = engine().ok_or(CallError::NotRunning)?;
+    match engine.call(build, Some(timeout)).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        Ok(CallResult::Timeout) => Err(CallError::Timeout(timeout)),
+        Ok(CallResult::SenderError) => Err(CallError::Stopped),
+        Err(e) => Err(CallError::MailboxClosed(e.to_string())),
+    }
+}
+
+/// [`ask_engine`] for callers that only report why (the Network actor, the operator
+/// server).
 pub(crate) async fn call_engine<T: Send + 'static>(
     build: impl FnOnce(ractor::RpcReplyPort<T>) -> EngineMsg,
     timeout: Duration,
 ) -> Result<T, String> {
-    let engine = engine().ok_or_else(|| "the engine actor is not running".to_string())?;
-    match engine.call(build, Some(timeout)).await {
-        Ok(CallResult::Success(value)) => Ok(value),
-        Ok(CallResult::Timeout) => Err(format!("the engine did not answer within {timeout:?}")),
-        Ok(CallResult::SenderError) => Err("the engine stopped before answering".into()),
-        Err(e) => Err(format!("the engine's mailbox is closed: {e}")),
-    }
+    ask_engine(build, timeout).await.map_err(|e| e.to_string())
 }
 
-/// The engine's status (`GetStatus`).
-pub(crate) async fn engine_status() -> Result<EngineStatus, String> {
-    call_engine(
-        |reply| {
-            engine_actor::QueryMsg::GetStatus { correlation: CorrelationId::new(), reply }.into()
-        },
+/// The engine's status (`GetStatus`), typed, asked under `correlation`.
+pub(crate) async fn ask_status(correlation: CorrelationId) -> Result<EngineStatus, CallError> {
+    ask_engine(
+        |reply| engine_actor::QueryMsg::GetStatus { correlation, reply }.into(),
         STATUS_TIMEOUT,
     )
     .await
+}
+
+/// The engine's status (`GetStatus`), for the operator server.
+pub(crate) async fn engine_status() -> Result<EngineStatus, String> {
+    ask_status(CorrelationId::new()).await.map_err(|e| e.to_string())
 }

@@ -184,6 +184,18 @@ pub(crate) enum NodeError {
         /// Why.
         reason: String,
     },
+    /// One of the node's servers (the operator server, the transaction endpoint) ended
+    /// while the node was running.
+    #[error(
+        "{what} stopped while the node was running ({reason}); the node stops with it rather \
+         than run without it. Start the node again; if this recurs, report it with the log"
+    )]
+    ServerStopped {
+        /// The server, e.g. `the operator server`.
+        what: &'static str,
+        /// Why: its panic message, or that it returned.
+        reason: String,
+    },
     /// The actor tree failed.
     #[error("the node stopped: {reason}")]
     Runtime {
@@ -197,7 +209,9 @@ impl NodeError {
     /// environment (a file, a port), or stop for good.
     pub(crate) const fn severity(&self) -> Severity {
         match self {
-            Self::ElUnreachable { .. } | Self::Runtime { .. } => Severity::Retry,
+            Self::ElUnreachable { .. } | Self::Runtime { .. } | Self::ServerStopped { .. } => {
+                Severity::Retry
+            }
             Self::PortInUse { .. } | Self::Listen { .. } | Self::CorruptState { .. } => {
                 Severity::Reset
             }
@@ -217,7 +231,7 @@ impl NodeError {
 
     /// The process exit code: 2 for a problem in what the user gave (flags, files, a client
     /// on another chain), 3 for an environment that may heal (a port, an unreachable client,
-    /// a corrupt state directory, a stopped tree).
+    /// a corrupt state directory, a stopped tree or server).
     pub(crate) const fn exit_code(&self) -> u8 {
         match self.severity() {
             Severity::Fatal => 2,

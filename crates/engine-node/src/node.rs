@@ -4,7 +4,8 @@
 //!  bind the operator and transaction ports ─> metrics recorder ─> data directory checks
 //!  ─> execution layer: embedded devnet (rebuilt from stored blocks) | real clients (probed)
 //!  ─> engine port (engine-client's pool) ─> actors (the V2 supervision tree) ─> servers
-//!  ─> until SIGINT/SIGTERM, the block limit, or the root supervisor giving up
+//!  ─> until SIGINT/SIGTERM, the block limit, the root supervisor giving up, or a server
+//!     failing
 //!  ─> stop producing (the slot in flight finishes) ─> flush storage ─> stop the tree (the
 //!     actors in reverse start order) ─> stop the servers ─> stop the devnet
 //! ```
@@ -17,7 +18,7 @@ use crate::{
     error::NodeError,
     metrics, preflight,
     rpc::RpcClient,
-    server,
+    server::{self, task::ServerTask},
     settings::{ElMode, Settings},
     shutdown::Shutdown,
     sim::Simulator,
@@ -27,16 +28,23 @@ use crate::{
 use engine_actor::{EngineActorConfig, EngineArgs, ExecutionPort};
 use std::{path::Path, sync::Arc};
 
+/// The operator server, in messages.
+const OPERATOR: &str = "the operator server";
+/// The transaction endpoint, in messages.
+const TRANSACTIONS: &str = "the transaction endpoint";
+
 /// Runs the node until it is told to stop; `Ok` on a clean stop.
 pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let shutdown = Shutdown::install().map_err(|e| NodeError::Runtime {
         reason: format!("cannot install the signal handlers: {e}"),
     })?;
     let run = settings.run.clone();
-    let operator = server::bind(run.metrics_addr, "the operator server", "--metrics-addr").await?;
-    let tx_listener = server::bind(run.tx_addr, "the transaction endpoint", "--tx-addr").await?;
+    let operator = server::bind(run.metrics_addr, OPERATOR, "--metrics-addr").await?;
+    let tx_listener = server::bind(run.tx_addr, TRANSACTIONS, "--tx-addr").await?;
     let operator_addr = local_addr(&operator)?;
     let tx_addr = local_addr(&tx_listener)?;
+    server::listen::warn_if_exposed(operator_addr, OPERATOR, "--metrics-addr");
+    server::listen::warn_if_exposed(tx_addr, TRANSACTIONS, "--tx-addr");
     let prometheus = metrics::install().map_err(|reason| NodeError::Telemetry { reason })?;
     // The operator server comes up first, so that /healthz answers (and /readyz says why
     // not) while the node waits for an execution client.
@@ -45,11 +53,16 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         // An error means the sender is gone: the node is ending either way.
         let _ = rx.wait_for(|s| *s).await;
     };
-    let operator_task = tokio::spawn(server::serve_operator(
-        operator,
-        prometheus,
-        stopped(servers_stopped.clone()),
-    ));
+    // Watched from here on: a server that fails ends the node (`ServerTask::ended`).
+    let mut operator_task = ServerTask::spawn(
+        OPERATOR,
+        server::serve_operator(
+            operator,
+            prometheus,
+            settings.server,
+            stopped(servers_stopped.clone()),
+        ),
+    );
     tracing::info!(addr = %operator_addr, "operator server listening: /metrics /healthz /readyz /status");
 
     let engine_state = check_engine_state(&run.data_dir, run.start_fresh)?;
@@ -81,21 +94,24 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             devnet = Some(el);
         }
         ElMode::External { endpoints } => {
-            let proceed = preflight::wait_for_clients(
-                endpoints,
-                settings.config.chain.chain_id,
-                &settings.chain_source,
-                run.fail_fast,
-                async {
-                    shutdown.wait().await;
-                },
-            )
-            .await?;
+            // Waiting for a client may take long: the operator server is watched meanwhile.
+            let proceed = tokio::select! {
+                proceed = preflight::wait_for_clients(
+                    endpoints,
+                    settings.config.chain.chain_id,
+                    &settings.chain_source,
+                    run.fail_fast,
+                    async {
+                        shutdown.wait().await;
+                    },
+                ) => proceed?,
+                failed = operator_task.ended() => return Err(failed),
+            };
             if !proceed {
                 tracing::info!("interrupted before an execution client answered");
-                // The server may have failed already; it is stopping either way.
+                // An error means every receiver is gone: the server has stopped already.
                 let _ = stop_servers.send(true);
-                let _ = operator_task.await;
+                operator_task.join().await;
                 return Ok(());
             }
         }
@@ -113,6 +129,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let mut engine_config = EngineActorConfig::new(settings.config.chain, &run.data_dir);
     engine_config.payload_cache = settings.config.engine.payload_cache;
     engine_config.start_fresh = run.start_fresh;
+    settings.engine_actor.apply(&mut engine_config);
     let mut peers = engine_actor::tree::registry_addresses::<
         engine_actor::peers::BurnEventsDetected,
         crate::actors::storage::StorageMsg,
@@ -154,10 +171,14 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         chain,
         engine: EngineArgs { config: engine_config, port, peers },
         store: Arc::clone(&store),
+        supervision: settings.supervision.clone(),
     })
     .await?;
 
-    let tx_task = tokio::spawn(server::serve_transactions(tx_listener, stopped(servers_stopped)));
+    let mut tx_task = ServerTask::spawn(
+        TRANSACTIONS,
+        server::serve_transactions(tx_listener, settings.server, stopped(servers_stopped)),
+    );
     tracing::info!(addr = %tx_addr, "transaction endpoint listening: eth_sendRawTransaction");
 
     let outcome = tokio::select! {
@@ -166,18 +187,20 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             Ok(())
         }
         () = wait_finished(&mut progress, run.stay_up, &shutdown) => Ok(()),
-        name = tree.exited() => Err(NodeError::Runtime {
+        cause = tree.exited() => Err(NodeError::Runtime {
             reason: format!(
-                "the {name} stopped unexpectedly (an actor kept failing past its restarts); \
-                 see the log above for why"
+                "{cause}. Fix that cause, then start the node again (the limits are \
+                 [supervision] in the config file)"
             ),
         }),
+        failed = operator_task.ended() => Err(failed),
+        failed = tx_task.ended() => Err(failed),
     };
     let produced = tree.stop().await;
-    // The servers may have failed already; they are stopping either way.
+    // An error means every receiver is gone: the servers have stopped already.
     let _ = stop_servers.send(true);
-    let _ = operator_task.await;
-    let _ = tx_task.await;
+    operator_task.join().await;
+    tx_task.join().await;
     if let Some(el) = devnet {
         el.shutdown().await;
     }

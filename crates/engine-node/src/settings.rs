@@ -1,16 +1,25 @@
 //! What a run uses, resolved once at start from (lowest to highest precedence) the built-in
 //! defaults, the `--config` TOML file, `ALYS_ENGINE_*` variables and flags: the engine
 //! configuration, which execution layer to drive (the embedded devnet or real clients), the
-//! genesis facts (chain id, fork schedule) and the node's own run flags.
+//! genesis facts (chain id, fork schedule), the node's own config sections (`[server]`,
+//! `[supervision]`, `[engine_actor]`) and the node's own run flags.
 
-use crate::{actors::chain::ChainTimeouts, cli::RunArgs, error::NodeError, jwt};
+mod actor_section;
+
+use crate::{
+    actors::chain::ChainTimeouts, cli::RunArgs, error::NodeError, jwt,
+    server::limits::ServerLimits, tree::SupervisionSettings,
+};
 use alloy_genesis::Genesis;
+use engine_actor::client::urls::redact_url;
 use engine_testkit::JwtSecret;
 use engine_types::{
     ForkSchedule,
     config::{Config, EndpointConfig},
 };
 use std::path::{Path, PathBuf};
+
+pub(crate) use actor_section::EngineActorSettings;
 
 /// The default configuration as commented TOML (`engine-node config print-default`).
 /// A test checks that it parses to exactly `Config::default()` and names every field.
@@ -75,6 +84,41 @@ bitcoin_network = "regtest" # mainnet, testnet, signet or regtest
 shanghai = 0
 # cancun = 1710338135
 # prague = 1746612311
+
+[server]
+# The operator server (--metrics-addr) and the transaction endpoint (--tx-addr). A client
+# over a limit gets an answer (503, 429, 413 or 408), never a silent drop. Upper bounds:
+# timeouts 10m, connections and in flight 65536, body 16 MiB, burst 1000000, rate 0.001
+# to 1000000 a second.
+header_timeout = "5s"            # to send a request's headers (idle kept-alive connections too)
+request_timeout = "20s"          # for a whole request; longer than the engine's 15s verdict
+operator_max_connections = 64
+tx_max_connections = 256
+tx_max_body_bytes = 307200       # 300 KiB: a 128 KiB transaction in hex, with its envelope
+tx_max_in_flight = 64            # transactions being checked at once, all clients together
+tx_rate_burst = 256              # all clients together, on top of each one's own limit
+tx_rate_per_second = 64.0
+
+[engine_actor]
+# The engine actor's queues. A request beyond either is refused as busy at once (the
+# caller retries), never left waiting.
+job_queue = 64              # forkchoice jobs waiting for the worker; 1 to 4096
+max_tasks = 128             # queries and transaction checks at once; 1 to 65536
+
+[supervision.intensity]
+# A supervisor that restarts its actors more than max_restarts times within `within` gives
+# up and escalates to its parent; when the root gives up, the node exits (code 3).
+max_restarts = 5            # at least 1
+within = "1m"
+
+[supervision.backoff]
+# The delay before a restart: initial, times factor for each failure in a row, at most
+# max, spread by +/- jitter; an actor that ran reset_after starts over from initial.
+initial = "100ms"
+factor = 2.0
+max = "30s"
+jitter = 0.1
+reset_after = "1m"
 "#;
 
 /// A real execution client, its secret read and checked.
@@ -114,6 +158,12 @@ pub(crate) struct Settings {
     pub(crate) mode: ElMode,
     /// Where the expected chain id comes from, for error messages.
     pub(crate) chain_source: String,
+    /// The limits of the operator server and the transaction endpoint (`[server]`).
+    pub(crate) server: ServerLimits,
+    /// How the supervision tree restarts failed actors (`[supervision]`).
+    pub(crate) supervision: SupervisionSettings,
+    /// The engine actor's queue bounds (`[engine_actor]`).
+    pub(crate) engine_actor: EngineActorSettings,
     /// The node's own flags.
     pub(crate) run: RunArgs,
 }
@@ -121,10 +171,11 @@ pub(crate) struct Settings {
 impl Settings {
     /// Resolves the settings of a run.
     pub(crate) fn resolve(run: &RunArgs) -> Result<Self, NodeError> {
-        let (mut config, file_has_endpoints) = match &run.config {
-            Some(path) => load_config(path)?,
-            None => (Config::default(), false),
-        };
+        let ConfigFile { mut config, server, supervision, engine_actor, has_endpoints } =
+            match &run.config {
+                Some(path) => load_config(path)?,
+                None => ConfigFile::default(),
+            };
         let cli_error = |reason: String| NodeError::Config {
             source_name: "given on the command line".into(),
             reason,
@@ -136,7 +187,7 @@ impl Settings {
                 "--jwt-secret and --public-url describe an --engine-url, and none is given".into(),
             ));
         }
-        let external = !run.engine_urls.is_empty() || file_has_endpoints;
+        let external = !run.engine_urls.is_empty() || has_endpoints;
         let mut chain_source = match &run.config {
             Some(path) => format!("chain.chain_id in {}", path.display()),
             None => "the default chain id".to_string(),
@@ -179,7 +230,7 @@ impl Settings {
             };
             ElMode::Devnet { genesis: Box::new(genesis) }
         };
-        Ok(Self { config, mode, chain_source, run: run.clone() })
+        Ok(Self { config, mode, chain_source, server, supervision, engine_actor, run: run.clone() })
     }
 
     /// Points the configuration at the running devnet and validates it.
@@ -229,21 +280,100 @@ fn config_name(run: &RunArgs) -> String {
     )
 }
 
-/// Reads a config file: the configuration, and whether it names endpoints itself (then the
-/// node drives them instead of the devnet).
-pub(crate) fn load_config(path: &Path) -> Result<(Config, bool), NodeError> {
+/// What a config file sets.
+#[derive(Debug, Default)]
+pub(crate) struct ConfigFile {
+    /// engine-types' configuration (every section but the node's own).
+    pub(crate) config: Config,
+    /// `[server]`.
+    pub(crate) server: ServerLimits,
+    /// `[supervision]`.
+    pub(crate) supervision: SupervisionSettings,
+    /// `[engine_actor]`.
+    pub(crate) engine_actor: EngineActorSettings,
+    /// Whether it names endpoints itself (then the node drives them instead of the devnet).
+    pub(crate) has_endpoints: bool,
+}
+
+/// Reads and checks a config file.
+pub(crate) fn load_config(path: &Path) -> Result<ConfigFile, NodeError> {
     let error = |reason: String| NodeError::Config {
         source_name: format!("file {}", path.display()),
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
-    let config: Config = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+    parse_config(&text).map_err(error)
+}
+
+/// A section of the config file that is the node's own: taken out of the file before the
+/// rest is read as engine-types' `Config` (which refuses unknown sections).
+trait NodeSection: serde::de::DeserializeOwned + Default {
+    /// Its name in the file.
+    const NAME: &'static str;
+    /// Every problem of its values, each naming its field; empty when usable.
+    fn problems(&self) -> Vec<String>;
+}
+
+impl NodeSection for ServerLimits {
+    const NAME: &'static str = "server";
+    fn problems(&self) -> Vec<String> {
+        Self::problems(self)
+    }
+}
+
+impl NodeSection for SupervisionSettings {
+    const NAME: &'static str = "supervision";
+    fn problems(&self) -> Vec<String> {
+        Self::problems(self)
+    }
+}
+
+impl NodeSection for EngineActorSettings {
+    const NAME: &'static str = "engine_actor";
+    fn problems(&self) -> Vec<String> {
+        Self::problems(self)
+    }
+}
+
+/// Takes section `T` out of `table` and reads and checks it (its default when absent);
+/// what is wrong with it goes to `problems`.
+fn take_section<T: NodeSection>(table: &mut toml::Table, problems: &mut Vec<String>) -> T {
+    let Some(section) = table.remove(T::NAME) else { return T::default() };
+    match section.try_into::<T>() {
+        Ok(value) => {
+            problems.extend(value.problems());
+            value
+        }
+        Err(e) => {
+            problems.push(format!("[{}]: {e}", T::NAME));
+            T::default()
+        }
+    }
+}
+
+/// [`load_config`] of a file's text: the node's own sections ([`NodeSection`]) are taken
+/// out and checked, the rest is engine-types' `Config`. The problems of every section are
+/// reported at once.
+fn parse_config(text: &str) -> Result<ConfigFile, String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    let server = take_section(&mut table, &mut problems);
+    let supervision = take_section(&mut table, &mut problems);
+    let engine_actor = take_section(&mut table, &mut problems);
     let has_endpoints = table
         .get("engine")
         .and_then(|engine| engine.get("endpoints"))
         .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()));
-    Ok((config, has_endpoints))
+    match toml::Value::Table(table).try_into::<Config>() {
+        Ok(config) if problems.is_empty() => {
+            Ok(ConfigFile { config, server, supervision, engine_actor, has_endpoints })
+        }
+        Ok(_) => Err(problems.join("; ")),
+        Err(e) => {
+            problems.push(e.to_string());
+            Err(problems.join("; "))
+        }
+    }
 }
 
 fn cli_endpoints(run: &RunArgs) -> Result<Vec<EndpointConfig>, String> {
@@ -278,11 +408,12 @@ fn external_endpoint(e: &EndpointConfig) -> Result<ExternalEndpoint, NodeError> 
     let Some(path) = &e.jwt_secret_file else {
         return Err(NodeError::Config {
             source_name: "of the endpoints".into(),
-            reason: format!("{} has no jwt_secret_file", e.engine_url),
+            reason: format!("{} has no jwt_secret_file", redact_url(&e.engine_url)),
         });
     };
     Ok(ExternalEndpoint {
-        name: e.name.clone().unwrap_or_else(|| e.engine_url.clone()),
+        // Shown in logs: a URL only without its credentials.
+        name: e.name.clone().unwrap_or_else(|| redact_url(&e.engine_url)),
         engine_url: e.engine_url.clone(),
         jwt_path: path.clone(),
         secret: jwt::read_secret(path)?,
@@ -315,8 +446,12 @@ mod tests {
     /// The printed template is the default configuration, field for field.
     #[test]
     fn template_is_the_default() {
-        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
-        assert_eq!(parsed, Config::default());
+        let file = parse_config(DEFAULT_CONFIG_TOML).unwrap();
+        assert_eq!(file.config, Config::default());
+        assert_eq!(file.server, ServerLimits::default());
+        assert_eq!(file.supervision, SupervisionSettings::default());
+        assert_eq!(file.engine_actor, EngineActorSettings::default());
+        assert!(!file.has_endpoints);
     }
 
     /// Every field the defaults serialize also appears in the template (a new config field
@@ -337,6 +472,12 @@ mod tests {
         if let Some(toml::Value::Table(engine)) = defaults.get_mut("engine") {
             engine.remove("endpoints");
         }
+        let server = toml::Table::try_from(ServerLimits::default()).unwrap();
+        defaults.insert("server".into(), toml::Value::Table(server));
+        let supervision = toml::Table::try_from(SupervisionSettings::default()).unwrap();
+        defaults.insert("supervision".into(), toml::Value::Table(supervision));
+        let engine_actor = toml::Table::try_from(EngineActorSettings::default()).unwrap();
+        defaults.insert("engine_actor".into(), toml::Value::Table(engine_actor));
         let template: toml::Table = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         keys("", &defaults, &mut a);
@@ -415,6 +556,82 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("2 --jwt-secret files for 3"), "{err}");
+    }
+
+    /// The `[server]` section sets the servers' limits; an unknown key or a bad value is
+    /// refused with its name, and the rest of the file still reaches engine-types' checks.
+    #[test]
+    fn server_section_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::resolve(&run(&["--config", path.to_str().unwrap()]))
+        };
+        let s = resolve("[server]\ntx_max_in_flight = 3\nheader_timeout = \"250ms\"\n").unwrap();
+        assert_eq!(s.server.tx_max_in_flight, 3);
+        assert_eq!(s.server.header_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(s.server.tx_max_connections, ServerLimits::default().tx_max_connections);
+        let err = resolve("[server]\ntx_max_inflight = 3\n").unwrap_err().to_string();
+        assert!(err.contains("tx_max_inflight"), "{err}");
+        let err = resolve("[server]\ntx_max_body_bytes = 0\n").unwrap_err().to_string();
+        assert!(err.contains("server.tx_max_body_bytes: must be greater than zero"), "{err}");
+        let err = resolve("[servers]\n").unwrap_err().to_string();
+        assert!(err.contains("servers"), "{err}");
+        assert_eq!(Settings::resolve(&run(&[])).unwrap().server, ServerLimits::default());
+    }
+
+    /// `[supervision]` sets every supervisor's intensity and backoff (today's values by
+    /// default); a limit of 0 restarts, an empty window or an unknown key is refused by name.
+    #[test]
+    fn supervision_section_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::resolve(&run(&["--config", path.to_str().unwrap()]))
+        };
+        let s = resolve("[supervision.intensity]\nmax_restarts = 2\nwithin = \"10s\"\n").unwrap();
+        assert_eq!(s.supervision.intensity.max_restarts, 2);
+        assert_eq!(s.supervision.intensity.within, std::time::Duration::from_secs(10));
+        assert_eq!(s.supervision.backoff, SupervisionSettings::default().backoff);
+        let defaults = Settings::resolve(&run(&[])).unwrap().supervision;
+        assert_eq!(defaults.intensity.max_restarts, 5);
+        assert_eq!(defaults.intensity.within, std::time::Duration::from_secs(60));
+        let err = resolve("[supervision.intensity]\nmax_restarts = 0\nwithin = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("supervision.intensity.max_restarts: must be at least 1"), "{err}");
+        assert!(err.contains("supervision.intensity.within: must be longer than 0"), "{err}");
+        let err = resolve("[supervision.backoff]\nfactr = 2.0\n").unwrap_err().to_string();
+        assert!(err.contains("factr"), "{err}");
+    }
+
+    /// `[engine_actor]` sets the engine actor's queue bounds (engine-actor's by default);
+    /// zero or a value past its bound is refused by name, together with the other
+    /// sections' problems.
+    #[test]
+    fn engine_actor_section_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::resolve(&run(&["--config", path.to_str().unwrap()]))
+        };
+        let s = resolve("[engine_actor]\njob_queue = 8\n").unwrap();
+        assert_eq!(s.engine_actor.job_queue.get(), 8);
+        assert_eq!(s.engine_actor.max_tasks, engine_actor::config::DEFAULT_MAX_TASKS);
+        let defaults = Settings::resolve(&run(&[])).unwrap().engine_actor;
+        assert_eq!(defaults, EngineActorSettings::default());
+        let err = resolve("[engine_actor]\nmax_tasks = 0\n").unwrap_err().to_string();
+        assert!(err.contains("[engine_actor]") && err.contains("max_tasks"), "{err}");
+        let err = resolve("[engine_actor]\njob_queue = 4097\n[server]\ntx_max_in_flight = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("engine_actor.job_queue: 4097 is over the limit of 4096"), "{err}");
+        assert!(err.contains("server.tx_max_in_flight: must be greater than zero"), "{err}");
+        let err = resolve("[engine_actor]\njobqueue = 1\n").unwrap_err().to_string();
+        assert!(err.contains("jobqueue"), "{err}");
     }
 
     /// A config file with endpoints drives them; its problems are all reported at once.

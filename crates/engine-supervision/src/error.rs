@@ -15,7 +15,7 @@ pub enum SupervisionError {
     /// A supervisor restarted its children more often than its intensity limit allows and
     /// failed itself so that its parent decides.
     #[error(
-        "supervisor {supervisor} exceeded its restart intensity ({max_restarts} restarts within {within:?}); escalating"
+        "supervisor {supervisor} exceeded its restart intensity ({max_restarts} restarts within {within:?}); escalating. Its last failure: {last_failure}"
     )]
     IntensityExceeded {
         /// The supervisor that gave up.
@@ -24,6 +24,8 @@ pub enum SupervisionError {
         max_restarts: u32,
         /// The configured window.
         within: Duration,
+        /// The exit that tipped it over: the child and its reason.
+        last_failure: String,
     },
     /// A child (or nested supervisor) could not be spawned.
     #[error("child {child} failed to start")]
@@ -78,10 +80,12 @@ mod tests {
             supervisor: "sup".into(),
             max_restarts: 3,
             within: Duration::from_secs(5),
+            last_failure: "Worker failed: boom".into(),
         };
         assert_eq!(
             e.to_string(),
-            "supervisor sup exceeded its restart intensity (3 restarts within 5s); escalating"
+            "supervisor sup exceeded its restart intensity (3 restarts within 5s); escalating. \
+             Its last failure: Worker failed: boom"
         );
         assert_eq!(e.severity(), Severity::Reset);
         let dup = SupervisionError::DuplicateChild { supervisor: "s".into(), child: "c".into() };

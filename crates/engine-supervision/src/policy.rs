@@ -164,6 +164,32 @@ impl SupervisorPolicy {
     pub fn with_strategy(strategy: Strategy) -> Self {
         Self { strategy, ..Self::default() }
     }
+
+    /// What makes this policy unfit for a configuration file, each problem prefixed with
+    /// `at` (e.g. `supervision.`) and its field; empty when it is usable. Stricter than the
+    /// types: a limit of 0 restarts (the first failure escalates) or an empty window (no
+    /// restart ever counts) is refused.
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        let IntensityLimit { max_restarts, within } = self.intensity;
+        let b = &self.backoff;
+        [
+            (max_restarts == 0).then(|| {
+                format!("{at}intensity.max_restarts: must be at least 1 (0 stops the tree at the first failure)")
+            }),
+            within.is_zero().then(|| format!("{at}intensity.within: must be longer than 0")),
+            (b.initial > b.max).then(|| {
+                format!("{at}backoff.initial: {:?} is longer than backoff.max {:?}", b.initial, b.max)
+            }),
+            (!(b.factor.is_finite() && b.factor >= 1.0))
+                .then(|| format!("{at}backoff.factor: {} must be a number of at least 1", b.factor)),
+            (!(0.0..=1.0).contains(&b.jitter))
+                .then(|| format!("{at}backoff.jitter: {} must be between 0 and 1", b.jitter)),
+            b.reset_after.is_zero().then(|| format!("{at}backoff.reset_after: must be longer than 0")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +209,32 @@ mod tests {
         assert_eq!(child.restart, RestartKind::Transient);
         assert_eq!(child.priority, Priority::Normal);
         assert_eq!(child.shutdown_timeout, Duration::from_millis(250));
+    }
+
+    /// The defaults pass; each out-of-range field is named with the given prefix.
+    #[test]
+    fn problems_name_each_field() {
+        assert!(SupervisorPolicy::default().problems("s.").is_empty());
+        let mut bad = SupervisorPolicy {
+            intensity: IntensityLimit { max_restarts: 0, within: Duration::ZERO },
+            ..SupervisorPolicy::default()
+        };
+        bad.backoff.initial = Duration::from_secs(60);
+        bad.backoff.factor = f64::NAN;
+        bad.backoff.jitter = 2.0;
+        bad.backoff.reset_after = Duration::ZERO;
+        let problems = bad.problems("s.");
+        for field in [
+            "s.intensity.max_restarts",
+            "s.intensity.within",
+            "s.backoff.initial",
+            "s.backoff.factor",
+            "s.backoff.jitter",
+            "s.backoff.reset_after",
+        ] {
+            assert!(problems.iter().any(|p| p.starts_with(field)), "{field}: {problems:?}");
+        }
+        assert_eq!(problems.len(), 6, "{problems:?}");
     }
 
     /// Consensus sorts before every other priority.

@@ -12,7 +12,9 @@ use ractor::{ActorRef, concurrency::JoinHandle};
 use crate::{
     error::SupervisionError,
     policy::SupervisorPolicy,
-    supervisor::{ChildEvents, ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg, child_events},
+    supervisor::{
+        ChildEvents, ChildSpec, ChildStart, Supervisor, SupervisorArgs, SupervisorMsg, child_events,
+    },
 };
 
 /// A supervisor: its (registered) name, its policy, and its children in declaration order.
@@ -64,6 +66,20 @@ impl TreeSpec {
         &mut self.root
     }
 
+    /// Calls `f` on every supervisor of the tree, the root first, then depth first in
+    /// declaration order (e.g. to apply configured intensity and backoff to all of them).
+    pub fn for_each_supervisor(&mut self, mut f: impl FnMut(&mut SupervisorSpec)) {
+        fn walk(spec: &mut SupervisorSpec, f: &mut impl FnMut(&mut SupervisorSpec)) {
+            f(spec);
+            for child in &mut spec.children {
+                if let ChildStart::Supervisor(nested) = &mut child.start {
+                    walk(nested, f);
+                }
+            }
+        }
+        walk(&mut self.root, &mut f);
+    }
+
     /// The tree's event port; subscribe before [`Self::spawn`] to see the first starts.
     pub fn events(&self) -> ChildEvents {
         self.events.clone()
@@ -90,5 +106,44 @@ impl fmt::Display for TreeSpec {
 impl fmt::Display for SupervisorSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         render::render_spec(f, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{intensity::IntensityLimit, supervisor::ChildFactory};
+    use std::time::Duration;
+
+    /// Every supervisor of the V2 tree, nested ones included, is visited once, root first.
+    #[test]
+    fn for_each_supervisor_reaches_the_nested_ones() {
+        let factory =
+            || ChildFactory::new(|_ctx| async { Err(ractor::SpawnErr::ActorAlreadyStarted) });
+        let mut tree = alys_v2_tree(V2Factories {
+            chain: factory(),
+            engine: factory(),
+            bridge: Some(factory()),
+            storage: Some(factory()),
+            network: None,
+        });
+        let limit = IntensityLimit { max_restarts: 2, within: Duration::from_secs(7) };
+        let mut visited = Vec::new();
+        tree.for_each_supervisor(|s| {
+            s.policy.intensity = limit;
+            visited.push(s.name.clone());
+        });
+        assert_eq!(
+            visited,
+            [
+                names::ALYS_SYSTEM,
+                names::CONSENSUS_SUPERVISOR,
+                names::BRIDGE_SUPERVISOR,
+                names::STORAGE_SUPERVISOR
+            ]
+        );
+        let mut limits = Vec::new();
+        tree.for_each_supervisor(|s| limits.push(s.policy.intensity));
+        assert!(limits.iter().all(|l| *l == limit), "{limits:?}");
     }
 }

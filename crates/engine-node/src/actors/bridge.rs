@@ -30,6 +30,8 @@ impl Actor for BridgeActor {
         events: BurnEventsDetected,
         (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(test)]
+        crate::actors::fault::check(engine_actor::supervision::tree::names::BRIDGE_ACTOR);
         let block = events.block_number;
         for request in &events.payable {
             ::metrics::counter!(metrics::PEG_OUTS, "kind" => "payable").increment(1);

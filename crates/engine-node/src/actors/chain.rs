@@ -3,7 +3,8 @@
 //! ```text
 //!  Tick{generation} ─ stale generation or a slot running? ─> ignored / counted as skipped
 //!        │
-//!        └─> slot task: GetStatus
+//!        └─> slot task (in the slot's trace: [`trace`]): GetStatus
+//!              ─> re-sync (ForkchoiceUpdate) when an earlier slot met a Reset error
 //!              ─> settle: WhatLanded for every block left unsettled (none: go on)
 //!              ─> BuildPayload{head, timestamp, pending peg-ins}
 //!              ─> check the payload against the head and the request
@@ -16,13 +17,27 @@
 //!                        not ─────────> only the unminted peg-ins go back to the queue
 //!                        no answer ───> held unsettled; the next slot asks first
 //!              ─> SetFinalized every K blocks
-//!              ─> SlotDone{outcomes} back to the actor (progress lines, block limit)
+//!              ─> SlotEnded{slot} to the running incarnation, which collects the outcomes
+//!                 from the task's handle (progress lines, block limit, each error's
+//!                 severity, failures in a row: [`outcome`])
 //!  HeadChanged (from the engine) ─> returned peg-ins back at the front of the queue
 //! ```
 //!
 //! The slot runs as a task so the mailbox stays free (a `Stop` is seen at once); only one
-//! slot runs at a time. Ticks carry the generation they were armed with: `Stop` (or the
-//! block limit) bumps it, so a tick already queued never starts another slot.
+//! slot runs at a time, under a `slot` span whose OpenTelemetry trace id is the correlation
+//! id its engine requests share (and send to the execution client in `traceparent`). The
+//! task's handle lives in [`ChainShared`], not in one incarnation's state: every message
+//! checks it, a slot that ended is collected then, and a panic or a fatal error stops the
+//! actor with a [`ChainFailure`] so that its supervisor restarts it. **A restart does not
+//! start a second slot beside a running one**: the new incarnation finds the previous
+//! incarnation's slot there and starts none until it has collected it (its block recorded,
+//! its peg-ins settled by the slot itself), so no two slots ever share the peg-in queue.
+//! Waiting (rather than aborting at the stop) keeps the accounting exact: a slot aborted
+//! between its commit and its report would leave a block that landed uncounted. Only a slot
+//! still running [`ChainTimeouts::stop_wait`] after the restart is aborted, which the queue
+//! survives (see [`MAX_STOP_WAIT`]). Ticks carry the generation they were armed with:
+//! `Stop` (or the block limit) bumps it, so a tick already queued never starts another slot.
+//! The simulator's peg-out is a task owned the same way (`ChainShared::peg_out`).
 //!
 //! **No peg-in minted twice.** A caller that timed out must not assume its commit failed:
 //! the engine's worker may still finish it. So a commit that times out, fails, or does not
@@ -37,10 +52,11 @@
 //! The actor stays alive after it stops producing: the engine watches it, and a missing
 //! Chain actor would make the engine fail.
 
+pub(crate) mod outcome;
 pub(crate) mod queue;
 
 use crate::{
-    actors::{STATUS_TIMEOUT, call_engine, engine_status, storage::StorageMsg},
+    actors::{CallError, STATUS_TIMEOUT, ask_engine, ask_status, storage::StorageMsg, trace},
     metrics,
     progress::{BlockLine, Progress},
     sim::Simulator,
@@ -54,6 +70,7 @@ use engine_actor::{
     supervision::tree::names::STORAGE_ACTOR,
 };
 use engine_types::{CorrelationId, config::EngineConfig, primitives::B256};
+use outcome::{ChainFailure, SlotError, record, resync};
 use queue::{PegInQueue, QueueError, Unsettled};
 use ractor::{
     Actor, ActorProcessingErr, ActorRef, RpcReplyPort, concurrency::JoinHandle, registry,
@@ -62,11 +79,12 @@ use ractor::{
 use std::{
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 use tokio::sync::watch;
+use tracing::Instrument;
 #[cfg(test)]
 use {engine_types::PegIn, queue::Admitted};
 
@@ -92,6 +110,9 @@ pub(crate) struct ChainTimeouts {
     pub(crate) what_landed: Duration,
     /// `SetFinalized` (`EngineConfig::forkchoice_budget`).
     pub(crate) finalize: Duration,
+    /// `ForkchoiceUpdate`, the re-sync after a `Reset` error
+    /// (`EngineConfig::forkchoice_budget`).
+    pub(crate) forkchoice: Duration,
 }
 
 impl ChainTimeouts {
@@ -103,6 +124,7 @@ impl ChainTimeouts {
             commit: engine.commit_budget()?,
             what_landed: engine.what_landed_budget()?,
             finalize: engine.forkchoice_budget()?,
+            forkchoice: engine.forkchoice_budget()?,
         })
     }
 
@@ -112,12 +134,14 @@ impl ChainTimeouts {
         self.slot().min(MAX_STOP_WAIT)
     }
 
-    /// The longest one slot can take: two status queries, asking what landed (settling),
-    /// the build, the store write, the commit, asking what landed again, finality.
+    /// The longest one slot can take: two status queries, the re-sync, asking what landed
+    /// (settling), the build, the store write, the commit, asking what landed again,
+    /// finality.
     pub(crate) fn slot(&self) -> Duration {
         [
             STATUS_TIMEOUT,
             STATUS_TIMEOUT,
+            self.forkchoice,
             self.what_landed,
             self.build,
             STORE_TIMEOUT,
@@ -170,9 +194,25 @@ pub(crate) struct ChainShared {
     /// Set by `ChainCmd::Stop`, so that an incarnation restarted by the supervision tree
     /// while the node stops does not produce again.
     stopped: AtomicBool,
+    /// A slot failed with a `Reset` error: the next one re-syncs with the engine first.
+    resync: AtomicBool,
+    /// The slot task in flight, whichever incarnation started it: a restarted Chain finds
+    /// the previous incarnation's slot here and starts none of its own until that one is
+    /// collected (its outcomes recorded), so two slots never share the peg-in queue.
+    slot: Mutex<Option<InFlight>>,
+    /// Slot numbers, unique over incarnations (so a `SlotEnded` names one slot only).
+    slots: AtomicU64,
+    /// The running incarnation, to which a slot's `SlotEnded` goes (the one that started
+    /// it may be gone).
+    actor: Mutex<Option<ActorRef<ChainCmd>>>,
+    /// The simulator's peg-out transaction in flight (at most one), reaped by the actor.
+    peg_out: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Tests: the next slot task panics (a bug inside a slot).
     #[cfg(test)]
     panic_next_slot: AtomicBool,
+    /// Tests: the next slot task never ends (a bug that blocks a slot).
+    #[cfg(test)]
+    hang_next_slot: AtomicBool,
 }
 
 /// Runs `f`, which blocks on a file write, without stalling the runtime's other tasks on a
@@ -204,8 +244,15 @@ impl ChainShared {
             waiting: Mutex::new(None),
             sim: sim.map(Arc::new),
             stopped: AtomicBool::new(false),
+            resync: AtomicBool::new(false),
+            slot: Mutex::new(None),
+            slots: AtomicU64::new(0),
+            actor: Mutex::new(None),
+            peg_out: Mutex::new(None),
             #[cfg(test)]
             panic_next_slot: AtomicBool::new(false),
+            #[cfg(test)]
+            hang_next_slot: AtomicBool::new(false),
         })
     }
 
@@ -295,6 +342,21 @@ impl ChainShared {
     fn pending_len(&self) -> usize {
         self.queue().pending_len()
     }
+
+    fn in_flight(&self) -> MutexGuard<'_, Option<InFlight>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a slot task is in flight.
+    fn slot_running(&self) -> bool {
+        self.in_flight().is_some()
+    }
+
+    /// Tests: the next slot task panics.
+    #[cfg(test)]
+    pub(crate) fn panic_next_slot(&self) {
+        self.panic_next_slot.store(true, Ordering::SeqCst);
+    }
 }
 
 /// What the Chain actor accepts.
@@ -305,17 +367,11 @@ pub(crate) enum ChainCmd {
         /// The generation the timer was armed with.
         generation: u64,
     },
-    /// A slot task finished.
-    SlotDone {
-        /// What it did, in order (blocks it learned had landed, then its own block).
-        outcomes: Vec<SlotOutcome>,
-    },
-    /// A slot task panicked or was cancelled: the Chain fails, so that its supervisor
-    /// restarts it (and the engine, one-for-all) from persisted state, instead of waiting
-    /// forever for a slot that will never report.
-    SlotFailed {
-        /// The task's panic or cancellation.
-        reason: String,
+    /// Slot task number `slot` ended, however it ended (sent as the task unwinds too): the
+    /// actor collects its outcomes, or its panic, from the task's handle.
+    SlotEnded {
+        /// The slot's number (unique over incarnations).
+        slot: u64,
     },
     /// Stop producing; answered (with the blocks produced) once no slot is running.
     Stop {
@@ -352,10 +408,10 @@ pub(crate) enum SlotOutcome {
     Waiting(String),
     /// The slot failed at `stage`.
     Failed {
-        /// `engine`, `settle`, `build`, `validate`, `queue`, `store` or `commit`.
+        /// `engine`, `settle`, `resync`, `build`, `validate`, `queue`, `store` or `commit`.
         stage: &'static str,
-        /// Why.
-        reason: String,
+        /// Why; its severity decides what the Chain does next ([`outcome`]).
+        error: SlotError,
     },
 }
 
@@ -363,12 +419,38 @@ pub(crate) enum SlotOutcome {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ChainActor;
 
+/// How many slots in a row may fail with a `Retry` or `Reset` error, no block between them,
+/// before the Chain stops with [`ChainFailure::NoProgress`] and lets its supervisor decide.
+/// A `Waiting` slot (the engine says it cannot build) neither counts nor resets: the engine
+/// is the one waiting then. A constant, not a setting: it is a count of slots, so it scales
+/// with the configured slot time already, and the supervisor's `[supervision]` intensity
+/// is the operator's knob for how many such restarts are tolerated before the node exits.
+/// Five: a transient fault (one lost payload, one timed-out call) clears in a slot or two,
+/// and a re-sync is tried at the first `Reset`, so five failures in a row mean that retrying
+/// in this incarnation is not helping.
+pub(crate) const MAX_FAILED_SLOTS: u32 = 5;
+
+/// A slot task in flight.
+#[derive(Debug)]
+struct InFlight {
+    /// Its number (unique over incarnations).
+    number: u64,
+    /// Its task; its outcomes are collected by whichever incarnation is running.
+    task: tokio::task::JoinHandle<Vec<SlotOutcome>>,
+}
+
 /// The Chain actor's state.
 #[derive(Debug)]
 pub(crate) struct ChainState {
     shared: Arc<ChainShared>,
     generation: u64,
-    running: bool,
+    /// When this incarnation started.
+    started: Instant,
+    /// The slot a previous incarnation left in flight, until it is collected: waited for at
+    /// most [`ChainTimeouts::stop_wait`] from [`Self::started`], then aborted.
+    inherited: Option<u64>,
+    /// Slots in a row that failed without a block ([`MAX_FAILED_SLOTS`]).
+    failed_in_a_row: u32,
     stopped: bool,
     waiters: Vec<RpcReplyPort<u64>>,
     ticker: Option<JoinHandle<()>>,
@@ -376,6 +458,8 @@ pub(crate) struct ChainState {
 
 impl Drop for ChainState {
     fn drop(&mut self) {
+        // The slot in flight is not aborted here: it stays in `ChainShared::slot`, and the
+        // next incarnation collects it before it starts a slot of its own.
         if let Some(ticker) = self.ticker.take() {
             ticker.abort();
         }
@@ -401,6 +485,26 @@ impl ChainState {
             }
         }
     }
+
+    /// Starts the next slot's task under its `slot` span, whose trace id is the slot's
+    /// correlation id ([`trace`]).
+    fn start_slot(&self) {
+        let number = self.shared.slots.fetch_add(1, Ordering::AcqRel) + 1;
+        let shared = Arc::clone(&self.shared);
+        let correlation = CorrelationId::new();
+        let span = tracing::info_span!("slot", slot = number, %correlation);
+        trace::follow_correlation(&span, correlation);
+        // Owned through `ChainShared::slot`: no slot starts before this one is collected;
+        // it ends by itself within `ChainTimeouts::slot`.
+        let task = tokio::spawn(
+            async move {
+                let _ended = SlotEnded { shared: Arc::clone(&shared), slot: number };
+                run_slot(&shared, correlation).await
+            }
+            .instrument(span),
+        );
+        *self.shared.in_flight() = Some(InFlight { number, task });
+    }
 }
 
 impl Actor for ChainActor {
@@ -414,10 +518,21 @@ impl Actor for ChainActor {
         shared: Arc<ChainShared>,
     ) -> Result<ChainState, ActorProcessingErr> {
         let finished = shared.progress.borrow().finished || shared.stopped.load(Ordering::Acquire);
+        *shared.actor.lock().unwrap_or_else(PoisonError::into_inner) = Some(myself.clone());
+        let inherited = shared.in_flight().as_ref().map(|s| s.number);
+        if let Some(slot) = inherited {
+            tracing::info!(
+                slot,
+                "a slot of the previous incarnation is still running; \
+                it is collected before the next slot starts"
+            );
+        }
         let mut state = ChainState {
             shared,
             generation: 0,
-            running: false,
+            started: Instant::now(),
+            inherited,
+            failed_in_a_row: 0,
             stopped: finished,
             waiters: Vec::new(),
             ticker: None,
@@ -433,72 +548,174 @@ impl Actor for ChainActor {
 
     async fn handle(
         &self,
-        myself: ActorRef<ChainCmd>,
+        _myself: ActorRef<ChainCmd>,
         msg: ChainCmd,
         state: &mut ChainState,
     ) -> Result<(), ActorProcessingErr> {
+        let msg = match msg {
+            // Registered first, so that a slot collected below answers it even when the
+            // actor stops on that slot's failure.
+            ChainCmd::Stop { reply } => {
+                state.stop_ticking();
+                state.waiters.push(reply);
+                None
+            }
+            other => Some(other),
+        };
+        // Every message checks the tasks first: a slot (or peg-out) that ended is collected
+        // here even if its `SlotEnded` has not arrived (or went to a previous incarnation).
+        state.reap_peg_out().await?;
+        if state.shared.in_flight().as_ref().is_some_and(|s| s.task.is_finished()) {
+            state.collect_slot().await?;
+        }
+        let Some(msg) = msg else {
+            if !state.shared.slot_running() {
+                state.answer_waiters();
+            }
+            return Ok(());
+        };
         match msg {
             ChainCmd::Tick { generation } => {
                 if generation != state.generation || state.stopped {
                     return Ok(());
                 }
-                if state.running {
+                if state.shared.slot_running() {
+                    state.abandon_inherited().await?;
+                }
+                if state.shared.slot_running() {
                     ::metrics::counter!(metrics::SLOTS_SKIPPED).increment(1);
                     tracing::debug!("slot skipped: the previous one is still running");
                     return Ok(());
                 }
-                state.running = true;
-                let shared = Arc::clone(&state.shared);
-                // Owned by the actor through `running`: the next slot starts only once this
-                // one reported back; it ends by itself within `ChainTimeouts::slot`. The slot
-                // runs in its own task so that a panic in it is caught by its JoinHandle; the
-                // watcher that awaits the handle cannot panic (it only awaits and sends one
-                // message, both answered as `Result`s), and reports the panic as
-                // `SlotFailed`, which fails this actor, so `running` never stays set.
-                let slot = tokio::spawn(async move { run_slot(&shared).await });
-                tokio::spawn(async move {
-                    let report = match slot.await {
-                        Ok(outcomes) => ChainCmd::SlotDone { outcomes },
-                        Err(e) => ChainCmd::SlotFailed { reason: e.to_string() },
-                    };
-                    // The actor may be gone (stopping); the slot's effects are done either way.
-                    let _ = myself.send_message(report);
-                });
-            }
-            ChainCmd::SlotFailed { reason } => {
-                tracing::error!(%reason, "a slot task failed; the Chain actor stops so that its supervisor restarts it");
-                return Err(format!("the slot task failed: {reason}").into());
-            }
-            ChainCmd::SlotDone { outcomes } => {
-                state.running = false;
-                for outcome in outcomes {
-                    record(&state.shared, outcome);
-                }
-                let progress = *state.shared.progress.borrow();
-                if !state.stopped
-                    && state.shared.config.blocks.is_some_and(|n| progress.produced >= n)
-                {
-                    tracing::info!(
-                        blocks = progress.produced,
-                        "block limit reached; production stopped"
-                    );
-                    state.stop_ticking();
-                    state.shared.progress.send_modify(|p| p.finished = true);
-                }
-                if !state.running {
-                    state.answer_waiters();
+                if !state.stopped {
+                    state.start_slot();
                 }
             }
-            ChainCmd::Stop { reply } => {
-                state.stop_ticking();
-                state.waiters.push(reply);
-                if !state.running {
-                    state.answer_waiters();
+            ChainCmd::SlotEnded { slot } => {
+                if state.shared.in_flight().as_ref().is_some_and(|s| s.number == slot) {
+                    state.collect_slot().await?;
                 }
             }
+            // Never here: a `Stop` was taken (and its reply kept) above.
+            ChainCmd::Stop { .. } => {}
             ChainCmd::HeadChanged(change) => head_changed(&state.shared, &change),
         }
         Ok(())
+    }
+}
+
+/// Sends `SlotEnded` to the running incarnation when dropped: at the end of the slot's task,
+/// or as a panic unwinds it.
+struct SlotEnded {
+    shared: Arc<ChainShared>,
+    slot: u64,
+}
+
+impl Drop for SlotEnded {
+    fn drop(&mut self) {
+        let actor = self.shared.actor.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        // No incarnation may be running (a restart under way): the next one checks the slot
+        // on its first message.
+        if let Some(actor) = actor {
+            let _ = actor.send_message(ChainCmd::SlotEnded { slot: self.slot });
+        }
+    }
+}
+
+impl ChainState {
+    /// Takes the slot in flight's result: its outcomes are recorded; a panic, a
+    /// cancellation, a fatal error or too many failed slots in a row stop the actor with the
+    /// reason. The `Stop` callers waiting for the slot are answered in every case.
+    async fn collect_slot(&mut self) -> Result<(), ChainFailure> {
+        let taken = self.shared.in_flight().take();
+        let Some(InFlight { number, task }) = taken else { return Ok(()) };
+        if self.inherited == Some(number) {
+            self.inherited = None;
+        }
+        // The task has ended or is ending (its `SlotEnded` guard is its last step).
+        let result = match task.await {
+            Ok(outcomes) => self.record_all(outcomes),
+            Err(e) => Err(ChainFailure::of_join(&e)),
+        };
+        self.slot_collected(result)
+    }
+
+    /// A slot a previous incarnation left running past [`ChainTimeouts::stop_wait`] is
+    /// aborted, and awaited. Safe for the peg-ins (the module docs, [`MAX_STOP_WAIT`]): a
+    /// build it was waiting for is never committed and its peg-ins go back with the next
+    /// build; a block it stored is unsettled and the next slot asks what landed. Only a
+    /// block line it had not reported yet is not logged.
+    async fn abandon_inherited(&mut self) -> Result<(), ChainFailure> {
+        let Some(number) = self.inherited else { return Ok(()) };
+        let wait = self.shared.config.timeouts.stop_wait();
+        if self.started.elapsed() < wait {
+            return Ok(());
+        }
+        self.inherited = None;
+        let taken = {
+            let mut slot = self.shared.in_flight();
+            if slot.as_ref().is_some_and(|s| s.number == number) { slot.take() } else { None }
+        };
+        let Some(InFlight { task, .. }) = taken else { return Ok(()) };
+        task.abort();
+        let result = match task.await {
+            // It ended before the abort took effect.
+            Ok(outcomes) => self.record_all(outcomes),
+            Err(e) if e.is_cancelled() => {
+                ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "abandoned").increment(1);
+                tracing::warn!(
+                    slot = number,
+                    ?wait,
+                    "the previous incarnation's slot did not end \
+                    within the stop wait: abandoned; the next slot settles what it left"
+                );
+                Ok(())
+            }
+            Err(e) => Err(ChainFailure::of_join(&e)),
+        };
+        self.slot_collected(result)
+    }
+
+    /// Records a slot's outcomes ([`record`]); the first reason to stop, if any.
+    fn record_all(&mut self, outcomes: Vec<SlotOutcome>) -> Result<(), ChainFailure> {
+        let mut failure = None;
+        for outcome in outcomes {
+            let stop = record(&self.shared, outcome, &mut self.failed_in_a_row);
+            failure = failure.or(stop);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// After a slot was collected: the block limit, and the `Stop` callers' answers (before
+    /// the actor stops on a failure too).
+    fn slot_collected(&mut self, result: Result<(), ChainFailure>) -> Result<(), ChainFailure> {
+        let progress = *self.shared.progress.borrow();
+        if result.is_ok()
+            && !self.stopped
+            && self.shared.config.blocks.is_some_and(|n| progress.produced >= n)
+        {
+            tracing::info!(blocks = progress.produced, "block limit reached; production stopped");
+            self.stop_ticking();
+            self.shared.progress.send_modify(|p| p.finished = true);
+        }
+        self.answer_waiters();
+        result
+    }
+
+    /// Reaps the simulator's peg-out task once it ended; a panic stops the actor.
+    async fn reap_peg_out(&self) -> Result<(), ChainFailure> {
+        let ended = {
+            let mut peg_out = self.shared.peg_out.lock().unwrap_or_else(PoisonError::into_inner);
+            if peg_out.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+                peg_out.take()
+            } else {
+                None
+            }
+        };
+        match ended {
+            Some(task) => task.await.map_err(|e| ChainFailure::PegOutPanicked(e.to_string())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -513,42 +730,8 @@ fn head_changed(shared: &ChainShared, change: &HeadChanged) {
         "the engine moved its head; returned peg-ins are queued again first");
 }
 
-fn record(shared: &ChainShared, outcome: SlotOutcome) {
-    let mut waiting = shared.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-    match &outcome {
-        SlotOutcome::Waiting(why) if waiting.as_ref() == Some(why) => return,
-        SlotOutcome::Waiting(why) => *waiting = Some(why.clone()),
-        SlotOutcome::Produced(_) if waiting.take().is_some() => {
-            tracing::info!("the engine is ready again");
-        }
-        _ => {}
-    }
-    drop(waiting);
-    match outcome {
-        SlotOutcome::Produced(line) => {
-            ::metrics::counter!(metrics::BLOCKS).increment(1);
-            ::metrics::histogram!(metrics::SLOT_SECONDS)
-                .record((line.build + line.commit).as_secs_f64());
-            ::metrics::counter!(metrics::PEG_INS_MINTED).increment(line.peg_ins as u64);
-            shared.progress.send_modify(|p| p.produced += 1);
-            let pending = shared.pending_len();
-            shared.lines.lock().unwrap_or_else(PoisonError::into_inner).block(&line, pending);
-        }
-        SlotOutcome::Waiting(why) => tracing::info!("waiting for the engine: {why}"),
-        SlotOutcome::Failed { stage, reason } => {
-            ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => stage).increment(1);
-            shared.lines.lock().unwrap_or_else(PoisonError::into_inner).failure();
-            tracing::warn!(stage, %reason, "slot produced no block");
-        }
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn flatten<T>(result: Result<Result<T, ActorError>, String>) -> Result<T, String> {
-    result.and_then(|r| r.map_err(|e| e.to_string()))
+fn flatten<T>(result: Result<Result<T, ActorError>, CallError>) -> Result<T, SlotError> {
+    result?.map_err(SlotError::from)
 }
 
 /// The checks the chain makes on a payload before committing it: it extends the head, at
@@ -590,31 +773,48 @@ fn peg_outs(report: &PegOutReport) -> Option<usize> {
     }
 }
 
-/// One slot: settle what earlier slots left unsettled, then (unless the block limit is
-/// reached) produce a block.
-async fn run_slot(shared: &ChainShared) -> Vec<SlotOutcome> {
+/// One slot: re-sync with the engine when a failure asked for it, settle what earlier
+/// slots left unsettled, then (unless the block limit is reached) produce a block. Every
+/// engine request of the slot carries `correlation`.
+async fn run_slot(shared: &ChainShared, correlation: CorrelationId) -> Vec<SlotOutcome> {
     #[cfg(test)]
     assert!(!shared.panic_next_slot.swap(false, Ordering::SeqCst), "scripted panic in a slot");
-    let status = match engine_status().await {
+    #[cfg(test)]
+    if shared.hang_next_slot.swap(false, Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    let status = match ask_status(correlation).await {
         Ok(status) => status,
-        Err(reason) => return vec![SlotOutcome::Failed { stage: "engine", reason }],
+        Err(e) => return vec![SlotOutcome::Failed { stage: "engine", error: e.into() }],
     };
     if !status.state.can_build() {
         let why = status.last_error.map_or_else(String::new, |e| format!(" ({e})"));
         return vec![SlotOutcome::Waiting(format!("it is {}{why}", status.state))];
     }
+    // A re-sync asked for by an earlier slot comes first, before settling: a `Reset` met
+    // while settling must not keep every later slot from re-syncing.
+    let mut heads = status.heads;
+    if shared.resync.swap(false, Ordering::AcqRel) {
+        match resync(shared, &heads, correlation).await {
+            Ok(synced) => heads = synced,
+            Err(error) => {
+                shared.resync.store(true, Ordering::Release);
+                return vec![SlotOutcome::Failed { stage: "resync", error }];
+            }
+        }
+    }
     let mut outcomes = Vec::new();
     let unsettled = shared.queue().unsettled().to_vec();
     for entry in &unsettled {
-        match what_landed(shared, entry).await {
+        match what_landed(shared, entry, correlation).await {
             Ok(Some(mut line)) => {
-                line.finalized = finalize(shared, line.number, line.hash).await;
+                line.finalized = finalize(shared, line.number, line.hash, correlation).await;
                 outcomes.push(SlotOutcome::Produced(line));
             }
             Ok(None) => {}
-            Err(reason) => {
+            Err(error) => {
                 // Nothing is built while a block's fate is unknown: it may be the head.
-                outcomes.push(SlotOutcome::Failed { stage: "settle", reason });
+                outcomes.push(SlotOutcome::Failed { stage: "settle", error });
                 return outcomes;
             }
         }
@@ -623,19 +823,18 @@ async fn run_slot(shared: &ChainShared) -> Vec<SlotOutcome> {
     if shared.config.blocks.is_some_and(|n| produced >= n) {
         return outcomes;
     }
-    let head = if unsettled.is_empty() {
-        status.heads.head
-    } else {
+    if !unsettled.is_empty() {
         // Settling may have found a block that became the head.
-        match engine_status().await {
-            Ok(status) => status.heads.head,
-            Err(reason) => {
-                outcomes.push(SlotOutcome::Failed { stage: "engine", reason });
+        match ask_status(correlation).await {
+            Ok(status) => heads = status.heads,
+            Err(e) => {
+                outcomes.push(SlotOutcome::Failed { stage: "engine", error: e.into() });
                 return outcomes;
             }
         }
-    };
-    outcomes.push(produce(shared, head).await);
+    }
+    let head = heads.head;
+    outcomes.push(produce(shared, head, correlation).await);
     outcomes
 }
 
@@ -643,12 +842,16 @@ async fn run_slot(shared: &ChainShared) -> Vec<SlotOutcome> {
 /// are done, the unminted ones go back to the queue. The block's progress line when it is
 /// canonical (it landed); `Err` when the engine did not answer (the entry stays
 /// unsettled).
-async fn what_landed(shared: &ChainShared, entry: &Unsettled) -> Result<Option<BlockLine>, String> {
+async fn what_landed(
+    shared: &ChainShared,
+    entry: &Unsettled,
+    correlation: CorrelationId,
+) -> Result<Option<BlockLine>, SlotError> {
     let landed: Landed = flatten(
-        call_engine(
+        ask_engine(
             |reply| {
                 ChainMsg::WhatLanded {
-                    correlation: CorrelationId::new(),
+                    correlation,
                     block: entry.block,
                     peg_ins: entry.peg_ins.clone(),
                     reply,
@@ -658,8 +861,7 @@ async fn what_landed(shared: &ChainShared, entry: &Unsettled) -> Result<Option<B
             shared.config.timeouts.what_landed,
         )
         .await,
-    )
-    .map_err(|e| format!("what became of block {} is unknown: {e}", entry.number))?;
+    )?;
     let requeued = shared.update_queue(|q| {
         let before = q.pending_len();
         q.settle(&entry.block, &landed);
@@ -681,16 +883,15 @@ async fn what_landed(shared: &ChainShared, entry: &Unsettled) -> Result<Option<B
 }
 
 /// Builds, stores and commits one block on `head`.
-async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
+async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationId) -> SlotOutcome {
     let started = Instant::now();
     if let Some(sim) = &shared.sim {
         shared.admit_simulated(sim);
     }
     let peg_ins = shared.update_queue(PegInQueue::take_for_build);
-    let timestamp = unix_now().max(head.timestamp + 1);
-    let correlation = CorrelationId::new();
+    let timestamp = engine_types::jwt::unix_now().max(head.timestamp + 1);
     let built = flatten(
-        call_engine(
+        ask_engine(
             |reply| {
                 ChainMsg::BuildPayload {
                     correlation,
@@ -709,9 +910,9 @@ async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
     );
     let built = match built {
         Ok(built) => built,
-        Err(reason) => {
+        Err(error) => {
             shared.update_queue(PegInQueue::build_failed);
-            return SlotOutcome::Failed { stage: "build", reason };
+            return SlotOutcome::Failed { stage: "build", error };
         }
     };
     let build_time = started.elapsed();
@@ -734,32 +935,34 @@ async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
         // Refused: nothing commits this block, so everything it was given goes back (the
         // already minted ones are set apart again by the next build).
         shared.update_queue(PegInQueue::build_failed);
-        return SlotOutcome::Failed { stage: "validate", reason };
+        return SlotOutcome::Failed { stage: "validate", error: SlotError::Invalid(reason) };
     }
     // The peg-ins are recorded as unsettled with the block before anyone can mint them.
     let ((), saved) = shared
         .update_queue_checked(|q| q.built(entry.clone(), &built.pending, &built.already_minted));
     let stored = if saved.is_ok() { store_block(&built).await } else { Ok(()) };
     let not_committed = match (saved, stored) {
-        (Err(e), _) => Some(("queue", e.to_string())),
-        (Ok(()), Err(reason)) if shared.config.durable_blocks => Some(("store", reason)),
+        (Err(e), _) => Some(("queue", SlotError::Queue(e))),
+        (Ok(()), Err(reason)) if shared.config.durable_blocks => {
+            Some(("store", SlotError::Store(reason)))
+        }
         (Ok(()), Err(reason)) => {
             tracing::warn!(block = number, %reason, "block not persisted");
             None
         }
         (Ok(()), Ok(())) => None,
     };
-    if let Some((stage, reason)) = not_committed {
+    if let Some((stage, error)) = not_committed {
         // Never committed: its peg-ins go straight back.
         shared.update_queue(|q| {
             if let Some(e) = q.landed(&entry.block) {
                 q.admit_back(e.peg_ins);
             }
         });
-        return SlotOutcome::Failed { stage, reason };
+        return SlotOutcome::Failed { stage, error };
     }
     let commit_started = Instant::now();
-    let answer = call_engine(
+    let answer = ask_engine(
         |reply| {
             ChainMsg::CommitPayload {
                 correlation,
@@ -774,13 +977,11 @@ async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
         shared.config.timeouts.commit,
     )
     .await;
-    let committed: Result<Committed, String> = match answer {
+    let committed: Result<Committed, SlotError> = match answer {
         Ok(Ok(c)) if c.head => Ok(c),
-        Ok(Ok(c)) => {
-            Err(format!("block {} was not made the head (status {:?})", c.number, c.status))
-        }
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e),
+        Ok(Ok(c)) => Err(SlotError::NotHead { number: c.number, status: c.status }),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     };
     let mut line = match committed {
         Ok(c) => {
@@ -798,39 +999,54 @@ async fn produce(shared: &ChainShared, head: BlockRef) -> SlotOutcome {
                 finalized: false,
             }
         }
-        Err(reason) => {
+        Err(error) => {
             // The engine may still be finishing the commit: ask, never assume.
-            tracing::info!(block = number, %reason, "commit not confirmed; asking what landed");
-            match what_landed(shared, &entry).await {
+            tracing::info!(block = number, reason = %error, "commit not confirmed; asking what landed");
+            match what_landed(shared, &entry, correlation).await {
                 Ok(Some(line)) => {
                     BlockLine { build: build_time, commit: commit_started.elapsed(), ..line }
                 }
-                Ok(None) => return SlotOutcome::Failed { stage: "commit", reason },
+                Ok(None) => return SlotOutcome::Failed { stage: "commit", error },
                 Err(unknown) => {
-                    let reason = format!(
-                        "{reason}; {unknown}: its {} peg-in(s) are held until a later slot \
-                         settles them",
-                        entry.peg_ins.len()
-                    );
-                    return SlotOutcome::Failed { stage: "commit", reason };
+                    let error = SlotError::Held {
+                        commit: Box::new(error),
+                        number,
+                        unknown: Box::new(unknown),
+                        peg_ins: entry.peg_ins.len(),
+                    };
+                    return SlotOutcome::Failed { stage: "commit", error };
                 }
             }
         }
     };
-    line.finalized = finalize(shared, line.number, line.hash).await;
+    line.finalized = finalize(shared, line.number, line.hash, correlation).await;
     // After the last block of a bounded run no block would carry a peg-out: send none.
     let last = shared.config.blocks.is_some_and(|n| shared.progress.borrow().produced + 1 >= n);
     if let Some(sim) = shared.sim.as_ref().filter(|s| !last && s.peg_out_due(line.number)) {
-        let sim = Arc::clone(sim);
-        // Ends by itself within the RPC clients' timeouts; nothing waits for it.
-        tokio::spawn(async move {
+        send_peg_out(shared, Arc::clone(sim));
+    }
+    SlotOutcome::Produced(line)
+}
+
+/// Sends one simulated peg-out in a task owned through `ChainShared::peg_out` (at most one
+/// in flight; the actor reaps it, and its panic fails the actor). It ends by itself within
+/// the RPC clients' timeouts; a peg-out due while the previous one is not reaped yet is not
+/// sent (the simulator sends another at the next due block).
+fn send_peg_out(shared: &ChainShared, sim: Arc<Simulator>) {
+    let mut peg_out = shared.peg_out.lock().unwrap_or_else(PoisonError::into_inner);
+    if peg_out.is_some() {
+        tracing::warn!("peg-out not sent: the previous one is still in flight");
+        return;
+    }
+    *peg_out = Some(tokio::spawn(
+        async move {
             match sim.send_peg_out().await {
                 Ok(hash) => tracing::info!(tx = %hash, "peg-out transaction sent to the bridge"),
                 Err(e) => tracing::warn!(error = %e, "peg-out transaction not sent"),
             }
-        });
-    }
-    SlotOutcome::Produced(line)
+        }
+        .in_current_span(),
+    ));
 }
 
 /// Hands the block to the Storage actor and waits for the durable write.
@@ -848,16 +1064,19 @@ async fn store_block(built: &BuiltPayload) -> Result<(), String> {
 }
 
 /// Finalizes block `number` every `finalize_every` blocks; whether it did.
-async fn finalize(shared: &ChainShared, number: u64, hash: B256) -> bool {
+async fn finalize(
+    shared: &ChainShared,
+    number: u64,
+    hash: B256,
+    correlation: CorrelationId,
+) -> bool {
     let k = shared.config.finalize_every;
     if k == 0 || !number.is_multiple_of(k) {
         return false;
     }
     let result = flatten(
-        call_engine(
-            |reply| {
-                ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
-            },
+        ask_engine(
+            |reply| ChainMsg::SetFinalized { correlation, hash, reply }.into(),
             shared.config.timeouts.finalize,
         )
         .await,
@@ -875,6 +1094,7 @@ async fn finalize(shared: &ChainShared, number: u64, hash: B256) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::{call_engine, engine_status};
     use engine_actor::{
         EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
         peers::{BurnEventsDetected, StoreExecutionData},
@@ -883,6 +1103,7 @@ mod tests {
         tree::{registry_addresses, registry_chain_events},
     };
     use engine_testkit::{Fault, MockEl, MockElConfig};
+    use engine_types::Severity;
     use engine_types::{
         PayloadStatusWire, Satoshis,
         config::{EndpointConfig, TimeoutConfig},
@@ -914,6 +1135,7 @@ mod tests {
                 commit,
                 what_landed: 20 * SECOND,
                 finalize: 10 * SECOND,
+                forkchoice: 10 * SECOND,
             },
             durable_blocks: false,
         }
@@ -957,10 +1179,7 @@ mod tests {
         }
     }
 
-    /// The tests below register the engine and the Chain under their V2 names, and a
-    /// process has one registry: they take turns (nextest runs each test in its own
-    /// process; `cargo test` runs them as threads of one).
-    static REGISTRY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    use crate::actors::fault::REGISTRY;
 
     /// A real engine over HTTP to a MockEl, and the Chain actor (with a slot so long it
     /// never ticks: the tests run the slots themselves), each under its V2 name.
@@ -1102,7 +1321,7 @@ mod tests {
         let rig = Rig::start(budget).await;
         rig.el.fail_next("engine_newPayloadV2", Fault::Delay(SECOND), 1);
         rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
-        let outcomes = run_slot(&rig.shared).await;
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
         let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
         assert_eq!((line.number, line.peg_ins), (1, 2), "{line}");
         // Not a speed check: the answer came from WhatLanded, asked once the budget ran out.
@@ -1112,7 +1331,7 @@ mod tests {
         assert!(rig.pending().is_empty() && rig.shared.queue().unsettled().is_empty());
 
         rig.shared.queue_peg_ins([peg_in(3)]);
-        let outcomes = run_slot(&rig.shared).await;
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
         let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
         assert_eq!((line.number, line.peg_ins), (2, 1), "{line}");
         let mut all = minted(&rig.withdrawals(1).await);
@@ -1129,17 +1348,18 @@ mod tests {
         let rig = Rig::start(10 * SECOND).await;
         rig.el.fail_next("engine_newPayloadV2", Fault::Status(PayloadStatusWire::syncing()), 1);
         rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
-        let outcomes = run_slot(&rig.shared).await;
-        let [SlotOutcome::Failed { stage: "commit", reason }] = outcomes.as_slice() else {
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+        let [SlotOutcome::Failed { stage: "commit", error }] = outcomes.as_slice() else {
             panic!("{outcomes:?}")
         };
-        assert!(reason.contains("was not made the head"), "{reason}");
+        assert!(error.to_string().contains("was not made the head"), "{error}");
+        assert_eq!(error.severity(), Severity::Retry, "SYNCING: the next slot tries again");
         assert_eq!(rig.pending(), [peg_in(1), peg_in(2)]);
         assert!(rig.shared.queue().unsettled().is_empty());
         assert_eq!(rig.el.head().header.number, 0, "the EL never imported it");
 
         rig.until_ready().await;
-        let outcomes = run_slot(&rig.shared).await;
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
         let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
         assert_eq!((line.number, line.peg_ins), (1, 2), "{line}");
         assert_eq!(
@@ -1150,6 +1370,46 @@ mod tests {
         rig.finish().await;
     }
 
+    /// A `Reset` error (the EL lost the payload it built: UNKNOWN_PAYLOAD) makes the next
+    /// slot re-send the engine's forkchoice state (no attributes) before it builds, and that
+    /// slot produces; a `Fatal` one is what stops the actor.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reset_error_resyncs_before_the_next_build() {
+        let rig = Rig::start(10 * SECOND).await;
+        rig.el.fail_next("engine_getPayloadV2", Fault::rpc_error(-38001, "Unknown payload"), 1);
+        rig.shared.queue_peg_ins([peg_in(1)]);
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+        let [SlotOutcome::Failed { stage: "build", error }] = outcomes.as_slice() else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!(error.severity(), Severity::Reset, "{error}");
+        let mut failed = 0;
+        for outcome in outcomes {
+            let stop = record(&rig.shared, outcome, &mut failed);
+            assert!(stop.is_none(), "a reset does not stop the Chain");
+        }
+        assert!(rig.shared.resync.load(Ordering::Acquire));
+        let before = rig.el.calls("engine_forkchoiceUpdatedV2").len();
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        assert_eq!((line.number, line.peg_ins), (1, 1), "the peg-in was kept: {line}");
+        assert!(!rig.shared.resync.load(Ordering::Acquire));
+        let calls = rig.el.calls("engine_forkchoiceUpdatedV2");
+        let attributes = |i: usize| calls[i].params.get(1).filter(|a| !a.is_null()).is_some();
+        assert!(!attributes(before), "the re-sync comes first: {:?}", calls[before].params);
+        assert!(attributes(before + 1), "then the build: {:?}", calls[before + 1].params);
+
+        let fatal = ActorError::StateFile { path: "/d/s.json".into(), reason: "read-only".into() };
+        let stop = record(
+            &rig.shared,
+            SlotOutcome::Failed { stage: "commit", error: fatal.into() },
+            &mut failed,
+        );
+        let Some(ChainFailure::Fatal { stage: "commit", error }) = stop else { panic!("{stop:?}") };
+        assert!(error.to_string().contains("read-only"), "{error}");
+        rig.finish().await;
+    }
+
     /// When the engine walks its head back (the EL declared it INVALID), the peg-ins the
     /// discarded block minted reach the Chain (`HeadChanged` through the registry) and go
     /// back to the front of its queue, before the ones waiting.
@@ -1157,7 +1417,7 @@ mod tests {
     async fn peg_ins_of_a_discarded_block_come_back_first() {
         let rig = Rig::start(10 * SECOND).await;
         rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
-        let outcomes = run_slot(&rig.shared).await;
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
         let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
         let head = line.hash;
         rig.shared.queue_peg_ins([peg_in(3)]);
@@ -1238,7 +1498,7 @@ mod tests {
             0,
             PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
         );
-        shared.panic_next_slot.store(true, Ordering::SeqCst);
+        shared.panic_next_slot();
         let (chain, join) = Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
         chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
         tokio::time::timeout(Duration::from_secs(10), join).await.unwrap().unwrap();
@@ -1254,10 +1514,16 @@ mod tests {
         assert_eq!(t.commit, engine.commit_budget().unwrap());
         assert_eq!(t.what_landed, engine.what_landed_budget().unwrap());
         assert_eq!(t.finalize, engine.forkchoice_budget().unwrap());
+        assert_eq!(t.forkchoice, engine.forkchoice_budget().unwrap());
         assert!(t.slot() > t.build + t.commit + 2 * t.what_landed);
         assert_eq!(t.stop_wait(), MAX_STOP_WAIT, "the defaults' slot is longer");
-        let fast =
-            ChainTimeouts { build: SECOND, commit: SECOND, what_landed: SECOND, finalize: SECOND };
+        let fast = ChainTimeouts {
+            build: SECOND,
+            commit: SECOND,
+            what_landed: SECOND,
+            finalize: SECOND,
+            forkchoice: SECOND,
+        };
         assert_eq!(fast.stop_wait(), fast.slot());
     }
 
@@ -1281,5 +1547,229 @@ mod tests {
         extra.withdrawals.push(w);
         let err = check_built(&extra, &head, 102).unwrap_err();
         assert_eq!(err, "withdrawals differ from the packed peg-ins");
+    }
+
+    /// Builds (forkchoiceUpdated with payload attributes) the EL has seen.
+    fn builds(el: &MockEl) -> usize {
+        el.calls("engine_forkchoiceUpdatedV2")
+            .iter()
+            .filter(|c| c.params.get(1).is_some_and(|a| !a.is_null()))
+            .count()
+    }
+
+    /// Waits until the Chain has recorded `n` blocks.
+    async fn until_produced(shared: &ChainShared, n: u64) {
+        let mut progress = shared.subscribe();
+        tokio::time::timeout(10 * SECOND, progress.wait_for(|p| p.produced >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} blocks not recorded: {:?}", *shared.progress.borrow()))
+            .unwrap();
+    }
+
+    /// The supervisor restarts the Chain while its slot waits for a payload (the EL's
+    /// getPayload hangs): the new incarnation starts no slot of its own until the old one is
+    /// collected, records the old slot's block, and the peg-ins of that build are minted
+    /// once, with the one that arrived meanwhile in the next block.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_while_a_slot_is_in_flight_collects_it_first() {
+        let mut rig = Rig::start(10 * SECOND).await;
+        rig.el.fail_next("engine_getPayloadV2", Fault::Delay(2 * SECOND), 1);
+        rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
+        rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        for _ in 0..400 {
+            if !rig.el.calls("engine_getPayloadV2").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(builds(&rig.el), 1, "the slot is building");
+
+        // The restart: this incarnation stops, the next starts on the same shared state.
+        rig.chain.stop_and_wait(None, None).await.unwrap();
+        let (chain, _) =
+            Actor::spawn(Some(CHAIN_ACTOR.into()), ChainActor, Arc::clone(&rig.shared))
+                .await
+                .unwrap();
+        rig.chain = chain;
+        rig.shared.queue_peg_ins([peg_in(3)]);
+        rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        until_produced(&rig.shared, 1).await;
+        assert_eq!(builds(&rig.el), 1, "no second build while the first was in flight");
+        assert_eq!(rig.el.head().header.number, 1);
+
+        rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        until_produced(&rig.shared, 2).await;
+        assert_eq!(
+            minted(&rig.withdrawals(1).await),
+            [peg_in(1), peg_in(2)].map(|p| p.evm_address)
+        );
+        assert_eq!(minted(&rig.withdrawals(2).await), [peg_in(3).evm_address]);
+        assert_eq!(rig.el.head().header.number, 2);
+        assert_eq!(*rig.shared.progress.borrow(), ChainProgress { produced: 2, finished: false });
+        assert!(rig.pending().is_empty() && rig.shared.queue().unsettled().is_empty());
+        assert_eq!(rig.shared.lines.lock().unwrap().failures(), 0);
+        rig.finish().await;
+    }
+
+    /// A slot that must re-sync re-syncs before it settles: a `Reset` met while settling
+    /// does not keep later slots from re-syncing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_resync_comes_before_settling() {
+        let rig = Rig::start(10 * SECOND).await;
+        let unknown = Unsettled {
+            block: B256::repeat_byte(0x77),
+            number: 1,
+            txs: 0,
+            peg_ins: vec![peg_in(1)],
+        };
+        rig.shared.update_queue(|q| {
+            q.take_for_build();
+            q.built(unknown, &[], &[]);
+        });
+        rig.shared.resync.store(true, Ordering::Release);
+        let fcu_before = rig.el.calls("engine_forkchoiceUpdatedV2").len();
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+        assert!(!rig.shared.resync.load(Ordering::Acquire), "re-synced: {outcomes:?}");
+        let calls = rig.el.calls("engine_forkchoiceUpdatedV2");
+        let first = calls.get(fcu_before).expect("a forkchoiceUpdated");
+        assert!(
+            first.params.get(1).is_none_or(serde_json::Value::is_null),
+            "the re-sync: {first:?}"
+        );
+        assert!(rig.shared.queue().unsettled().is_empty(), "then settled: {outcomes:?}");
+        // The unknown block did not land: its peg-in went back and the slot's block mints it.
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        assert_eq!((line.number, line.peg_ins), (1, 1), "{line}");
+        rig.finish().await;
+    }
+
+    /// `MAX_FAILED_SLOTS` failures in a row with no block between them stop the Chain
+    /// with the last error; a block resets the count and a `Waiting` slot leaves it.
+    #[test]
+    fn failed_slots_in_a_row_escalate() {
+        let shared = ChainShared::new(
+            config(SECOND, SECOND),
+            None,
+            0,
+            PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+        );
+        let failed = || SlotOutcome::Failed { stage: "build", error: CallError::NotRunning.into() };
+        let produced = || {
+            SlotOutcome::Produced(BlockLine {
+                number: 1,
+                hash: B256::ZERO,
+                txs: 0,
+                peg_ins: 0,
+                peg_outs: None,
+                build: Duration::ZERO,
+                commit: Duration::ZERO,
+                finalized: false,
+            })
+        };
+        let mut in_a_row = 0;
+        for _ in 1..MAX_FAILED_SLOTS {
+            assert!(record(&shared, failed(), &mut in_a_row).is_none());
+        }
+        assert!(record(&shared, produced(), &mut in_a_row).is_none());
+        assert_eq!(in_a_row, 0, "a block resets the count");
+        for _ in 1..MAX_FAILED_SLOTS {
+            assert!(record(&shared, failed(), &mut in_a_row).is_none());
+            assert!(record(&shared, SlotOutcome::Waiting("x".into()), &mut in_a_row).is_none());
+        }
+        let stop = record(&shared, failed(), &mut in_a_row);
+        let Some(ChainFailure::NoProgress { failures, stage: "build", error }) = &stop else {
+            panic!("{stop:?}")
+        };
+        assert_eq!(*failures, MAX_FAILED_SLOTS);
+        assert!(matches!(**error, SlotError::Call(CallError::NotRunning)), "{error}");
+        let text = stop.unwrap().to_string();
+        assert!(text.contains("5 slots in a row produced no block"), "{text}");
+        assert!(text.contains("the engine actor is not running"), "{text}");
+    }
+
+    /// A `Stop` that waits for the slot in flight is answered even when that slot stops the
+    /// actor (here the fifth failure in a row: the engine never answers its status query).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_is_answered_when_the_slot_it_waits_for_fails_the_actor() {
+        let _turn = REGISTRY.lock().await;
+        let shared = ChainShared::new(
+            config(Duration::from_secs(3600), SECOND),
+            None,
+            0,
+            PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
+        );
+        let (chain, join) = Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        // No engine: each slot fails at once (Retry).
+        for n in 1..MAX_FAILED_SLOTS {
+            chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+            for _ in 0..400 {
+                if shared.lines.lock().unwrap().failures() == u64::from(n) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        assert_eq!(shared.lines.lock().unwrap().failures(), u64::from(MAX_FAILED_SLOTS - 1));
+        // An engine that never answers: the last slot waits STATUS_TIMEOUT, then fails.
+        let (engine, engine_join) = Actor::spawn(
+            Some(engine_actor::supervision::tree::names::ENGINE_ACTOR.into()),
+            crate::actors::fault::SilentEngine,
+            (),
+        )
+        .await
+        .unwrap();
+        chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        let stopped = chain.call(|reply| ChainCmd::Stop { reply }, Some(10 * SECOND)).await;
+        assert!(matches!(stopped, Ok(CallResult::Success(0))), "{stopped:?}");
+        tokio::time::timeout(10 * SECOND, join).await.unwrap().unwrap();
+        assert_eq!(shared.lines.lock().unwrap().failures(), u64::from(MAX_FAILED_SLOTS));
+        engine.stop(None);
+        engine_join.await.unwrap();
+    }
+
+    /// A slot the previous incarnation left running past the stop wait (here one that never
+    /// ends) is aborted, and production goes on with the next tick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
+        let fast = Duration::from_millis(50);
+        let mut chain_config = config(Duration::from_secs(3600), fast);
+        chain_config.timeouts = ChainTimeouts {
+            build: fast,
+            commit: fast,
+            what_landed: fast,
+            finalize: fast,
+            forkchoice: fast,
+        };
+        let shared =
+            ChainShared::new(chain_config, None, 0, PegInQueue::in_memory(queue::DEFAULT_CAPACITY));
+        shared.hang_next_slot.store(true, Ordering::SeqCst);
+        let (first, first_join) =
+            Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        first.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        while !shared.slot_running() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        first.stop(None);
+        first_join.await.unwrap();
+
+        let (second, second_join) =
+            Actor::spawn(None, ChainActor, Arc::clone(&shared)).await.unwrap();
+        second.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        // Before the stop wait, ticks start nothing beside the inherited slot.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(shared.slots.load(Ordering::SeqCst), 1, "no slot beside the inherited one");
+        tokio::time::sleep(chain_config.timeouts.stop_wait()).await;
+        second.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+        for _ in 0..400 {
+            if shared.lines.lock().unwrap().failures() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!shared.hang_next_slot.load(Ordering::SeqCst));
+        assert_eq!(shared.slots.load(Ordering::SeqCst), 2, "the next slot ran");
+        assert_eq!(shared.lines.lock().unwrap().failures(), 1, "it failed: no engine");
+        second.stop(None);
+        second_join.await.unwrap();
     }
 }

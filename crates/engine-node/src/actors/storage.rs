@@ -80,6 +80,8 @@ impl Actor for StorageActor {
         msg: StorageMsg,
         store: &mut Arc<ExecutionStore>,
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(test)]
+        crate::actors::fault::check(engine_actor::supervision::tree::names::STORAGE_ACTOR);
         let store = Arc::clone(store);
         let (what, number) = match &msg {
             StorageMsg::Execution(data) => ("receipts", data.block_number),

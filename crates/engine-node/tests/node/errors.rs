@@ -132,3 +132,47 @@ async fn corrupt_state_directory() {
     assert!(status.success(), "{status}: {stderr}");
     assert!(dir.path().join("engine-state.json.corrupt").exists());
 }
+
+/// The client starts refusing the JWT on every getPayload (`EngineError::Auth`). For the
+/// Chain a refusal is not fatal (a flapping clock must not restart the tree at every slot):
+/// each slot fails and the next tries again, until `MAX_FAILED_SLOTS` (5) slots in a row
+/// produced no block; then the Chain actor stops with that, naming the last error. Its
+/// supervisor restarts it with the engine (one-for-all) until the `[supervision]` limit,
+/// the root gives up, and the node exits 3 with one paragraph naming the actor and the
+/// cause. (Upchecks every 200 ms: the pool finds the endpoint answering again sooner, so
+/// the next slot meets the refusal sooner.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_that_keep_failing_exit_past_the_restart_limit() {
+    let el = devnet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("engine.toml");
+    std::fs::write(
+        &config,
+        "[supervision.intensity]\nmax_restarts = 1\nwithin = \"1m\"\n\
+         [supervision.backoff]\ninitial = \"10ms\"\n\
+         [engine.health]\nupcheck_interval = \"200ms\"\n",
+    )
+    .unwrap();
+    let mut args = external(&dir.path().join("data"), &el.engine_url(), &el.jwt_secret_path());
+    args.extend(
+        ["--slot-time", "100ms", "--config", &config.display().to_string()].map(String::from),
+    );
+    let mut node = Node::spawn(&args);
+    node.wait_for_line("block 2", |l| crate::harness::block_numbers(&[l.to_string()]) == [2]).await;
+    el.server().fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(401), 100_000);
+    let (status, stderr, lines) = node.exit().await;
+    assert_failed(
+        status,
+        &stderr,
+        &[
+            "the ChainActor kept failing past the restart limits",
+            "5 slots in a row produced no block",
+            "the last failed at stage build",
+            "refused authentication",
+            "[supervision]",
+        ],
+    );
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let restarts = lines.iter().filter(|l| l.contains("ChainActor failed; restarting it")).count();
+    assert!(restarts >= 1, "restarted before giving up: {lines:#?}");
+}

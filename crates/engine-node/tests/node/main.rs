@@ -9,5 +9,6 @@ mod errors;
 mod harness;
 mod otlp;
 mod outage;
+mod redaction;
 mod restart;
 mod run;

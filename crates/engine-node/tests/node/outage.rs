@@ -71,3 +71,27 @@ async fn the_standby_takes_over() {
     assert!(lines.iter().any(|l| l.contains("SIGINT")), "Ctrl-C stops it like SIGTERM");
     assert!(standby.head().number >= down_at + 3);
 }
+
+/// Errors worth retrying (HTTP 503 from getPayload, beyond the client's own retries) cost
+/// slots, not the Chain actor: nothing is restarted and blocks keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_errors_keep_producing() {
+    let el = devnet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(flags(&[&el]));
+    let mut node = Node::spawn(&args);
+    node.wait_for_line("block 2", |l| block_numbers(&[l.to_string()]) == [2]).await;
+    el.server().fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(503), 5);
+    node.wait_for_line("a slot failed with a retry error", |l| {
+        l.contains("slot produced no block") && l.contains("severity=Retry")
+    })
+    .await;
+    let failed_at = el.head().number;
+    node.wait_for_line("blocks after the errors", |l| {
+        block_numbers(&[l.to_string()]).first().is_some_and(|n| *n >= failed_at + 2)
+    })
+    .await;
+    let (_, lines) = terminate_cleanly(node).await;
+    assert!(!lines.iter().any(|l| l.contains("restarting it")), "no actor restarted");
+}

@@ -181,6 +181,11 @@ pub enum ChildEvent {
     Escalated {
         /// The supervisor.
         supervisor: String,
+        /// The child whose exit tipped it over (a nested supervisor that escalated in turn
+        /// has its own `Escalated` event, naming its child).
+        child: String,
+        /// That child's exit reason.
+        reason: String,
     },
 }
 

@@ -85,6 +85,15 @@ enum Reason {
 }
 
 impl Reason {
+    /// What the child did, for log lines.
+    const fn verb(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+            Self::StartFailed => "could not start",
+        }
+    }
+
     const fn label(self) -> &'static str {
         match self {
             Self::Failed => "failed",
@@ -151,18 +160,15 @@ impl SupervisorState {
             }
             let Err(err) = self.spawn_slot(myself, idx).await else { continue };
             let child = self.slots[idx].spec.name.clone();
-            tracing::warn!(
-                supervisor = %self.name, %child, error = %err,
-                "supervision: child failed to start"
-            );
+            let reason = format!("failed to start: {err}");
             if !self.window.record(Instant::now()) {
-                return Err(self.escalate(&child, Reason::StartFailed).await);
+                return Err(self.escalate(&child, Reason::StartFailed, &reason).await);
             }
             let group = match self.policy.strategy {
                 Strategy::OneForOne => vec![idx],
                 Strategy::OneForAll | Strategy::RestForOne => indices[pos..].to_vec(),
             };
-            self.schedule(myself, idx, &group, Reason::StartFailed);
+            self.schedule(myself, idx, &group, Reason::StartFailed, &reason);
             if group.len() > 1 {
                 return Ok(());
             }
@@ -245,7 +251,7 @@ impl SupervisorState {
         }
         let why = if failed { Reason::Failed } else { Reason::Stopped };
         if !self.window.record(now) {
-            return Err(self.escalate(&child, why).await);
+            return Err(self.escalate(&child, why, &reason).await);
         }
         let group: Vec<usize> = match self.policy.strategy {
             Strategy::OneForOne => vec![idx],
@@ -268,8 +274,7 @@ impl SupervisorState {
             .into_iter()
             .filter(|&i| i == idx || self.slots[i].spec.policy.restart.restarts(true))
             .collect();
-        tracing::info!(supervisor = %self.name, %child, %reason, failed, "supervision: child exited");
-        self.schedule(myself, idx, &group, why);
+        self.schedule(myself, idx, &group, why, &reason);
         Ok(())
     }
 
@@ -340,12 +345,15 @@ impl SupervisorState {
     }
 
     /// Schedules one restart of `group` (led by `lead`, whose failures set the backoff).
+    /// Logs one line for the lead, with its `reason` (the only line that names the exit's
+    /// cause), and one per sibling it takes down.
     fn schedule(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         lead: usize,
         group: &[usize],
         why: Reason,
+        reason: &str,
     ) {
         let attempt = self.slots[lead].attempt;
         let delay = self.policy.backoff.delay_random(attempt);
@@ -356,19 +364,29 @@ impl SupervisorState {
         let lead_name = self.slots[lead].spec.name.clone();
         for &i in group {
             let child = self.slots[i].spec.name.clone();
-            let reason = if i == lead { why.label() } else { "sibling" };
+            let label = if i == lead { why.label() } else { "sibling" };
             self.slots[i].phase = Phase::Pending { generation, due, delay };
             ::metrics::counter!(metrics::RESTARTS_TOTAL,
-                "supervisor" => self.name.clone(), "child" => child.clone(), "reason" => reason)
+                "supervisor" => self.name.clone(), "child" => child.clone(), "reason" => label)
             .increment(1);
             ::metrics::gauge!(metrics::BACKOFF_SECONDS,
                 "supervisor" => self.name.clone(), "child" => child.clone())
             .set(delay.as_secs_f64());
-            tracing::info!(
-                supervisor = %self.name, %child, reason, decision = "restart",
-                strategy = %self.policy.strategy, backoff_ms = delay.as_millis() as u64,
-                attempt, generation, "supervision decision"
-            );
+            let backoff_ms = delay.as_millis() as u64;
+            let strategy = self.policy.strategy;
+            if i != lead {
+                tracing::info!(supervisor = %self.name, %child, reason = label,
+                    decision = "restart", %strategy, backoff_ms, generation,
+                    "supervision decision: restarting a sibling");
+            } else if matches!(why, Reason::Stopped) {
+                tracing::info!(supervisor = %self.name, %child, kind = label, reason,
+                    decision = "restart", %strategy, backoff_ms, attempt, generation,
+                    "supervision decision: {child} stopped; restarting it");
+            } else {
+                tracing::warn!(supervisor = %self.name, %child, kind = label, reason,
+                    decision = "restart", %strategy, backoff_ms, attempt, generation,
+                    "supervision decision: {child} failed; restarting it");
+            }
         }
         let msg = SupervisorMsg::RestartDue { child: lead_name, generation };
         if delay.is_zero() {
@@ -441,24 +459,30 @@ impl SupervisorState {
 
     /// Gives up: stops the children and returns the error that fails this supervisor. Runs
     /// its side effects once even if called again.
-    async fn escalate(&mut self, child: &str, why: Reason) -> ActorProcessingErr {
+    async fn escalate(&mut self, child: &str, why: Reason, reason: &str) -> ActorProcessingErr {
         let limit = self.window.limit();
+        let error = SupervisionError::IntensityExceeded {
+            supervisor: self.name.clone(),
+            max_restarts: limit.max_restarts,
+            within: limit.within,
+            last_failure: format!("{child} {}: {reason}", why.verb()),
+        };
         if !self.escalated {
             self.escalated = true;
             ::metrics::counter!(metrics::ESCALATIONS_TOTAL, "supervisor" => self.name.clone())
                 .increment(1);
             tracing::error!(
-                supervisor = %self.name, %child, reason = why.label(), decision = "escalate",
-                max_restarts = limit.max_restarts, within = ?limit.within,
-                "supervision decision"
+                supervisor = %self.name, %child, kind = why.label(), reason,
+                decision = "escalate", max_restarts = limit.max_restarts,
+                within = ?limit.within, "supervision decision: {child} {}; escalating", why.verb()
             );
-            self.events.send(ChildEvent::Escalated { supervisor: self.name.clone() });
+            self.events.send(ChildEvent::Escalated {
+                supervisor: self.name.clone(),
+                child: child.to_owned(),
+                reason: reason.to_owned(),
+            });
         }
         self.stop_all("supervisor escalating").await;
-        Box::new(SupervisionError::IntensityExceeded {
-            supervisor: self.name.clone(),
-            max_restarts: limit.max_restarts,
-            within: limit.within,
-        })
+        Box::new(error)
     }
 }
