@@ -39,6 +39,11 @@ pub(crate) fn stage(ctx: &Ctx) -> Result<(), String> {
     }
     let config = ctx.root.join("deny.toml");
     for manifest in MANIFESTS {
+        // cargo-deny reads every package's manifest and license files, including those of
+        // crates built only for other platforms, which no build here downloads: fetch them
+        // (from crates.io, as any build does) so the offline check sees the whole graph
+        // instead of logging a fetch error and checking less.
+        run(cargo(ctx, &["fetch", "--locked", "--manifest-path", manifest]))?;
         let mut deny = cargo(ctx, &["deny", "--locked", "--offline", "--manifest-path", manifest]);
         deny.arg("--config").arg(&config).arg("check").args(CHECKS);
         run(deny)?;
