@@ -303,36 +303,9 @@ pub(crate) fn peg_in(address: u8, sats: u64) -> PegIn {
     }
 }
 
-/// A parent that supervises nothing but records why its linked child failed (the reason
-/// downcast to [`ActorError`], `None` when it is another error).
-#[derive(Debug, Default)]
-pub(crate) struct FailureWatch;
-
-impl Actor for FailureWatch {
-    type Msg = ();
-    type State = mpsc::UnboundedSender<Option<ActorError>>;
-    type Arguments = mpsc::UnboundedSender<Option<ActorError>>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<()>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _myself: ActorRef<()>,
-        event: ractor::SupervisionEvent,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let ractor::SupervisionEvent::ActorFailed(_, reason) = event {
-            let _ = tx.send(reason.downcast_ref::<ActorError>().cloned());
-        }
-        Ok(())
-    }
-}
+#[path = "../support/failure_watch.rs"]
+mod failure_watch;
+pub(crate) use failure_watch::{FailureWatch, Failures};
 
 /// Spawns an engine on `port` linked to a [`FailureWatch`]; the receiver gets the reason
 /// of its failure.
@@ -340,16 +313,15 @@ pub(crate) async fn spawn_watched(
     port: Arc<dyn engine_actor::port::ExecutionPort>,
     config: EngineActorConfig,
     addresses: ActorAddresses,
-) -> (ActorRef<EngineMsg>, mpsc::UnboundedReceiver<Option<ActorError>>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (watch, _) = Actor::spawn(None, FailureWatch, tx).await.unwrap();
+) -> (ActorRef<EngineMsg>, Failures) {
+    let (watch, rx) = FailureWatch::start().await;
     let args = EngineArgs { config, port, peers: addresses };
-    let (engine, _) = Actor::spawn_linked(None, EngineActor, args, watch.get_cell()).await.unwrap();
+    let (engine, _) = Actor::spawn_linked(None, EngineActor, args, watch).await.unwrap();
     (engine, rx)
 }
 
 /// The reason the watched engine failed with, waited for up to [`DEADLINE`].
-pub(crate) async fn failure(rx: &mut mpsc::UnboundedReceiver<Option<ActorError>>) -> ActorError {
+pub(crate) async fn failure(rx: &mut Failures) -> ActorError {
     tokio::time::timeout(DEADLINE, rx.recv())
         .await
         .expect("the engine did not fail in time")

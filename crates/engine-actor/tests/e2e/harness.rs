@@ -156,8 +156,32 @@ pub(crate) struct Node {
     _chain: ActorRef<()>,
 }
 
+#[path = "../support/failure_watch.rs"]
+mod failure_watch;
+pub(crate) use failure_watch::{FailureWatch, Failures};
+
 impl Node {
     pub(crate) async fn start(port: PoolPort, chain: ChainConfig, dir: &Path) -> Self {
+        Self::start_on(Arc::new(port), chain, dir, None).await
+    }
+
+    /// An engine on a shared `port` (as the node's supervisor restarts it: the pool outlives
+    /// each incarnation), linked to a [`FailureWatch`] whose reports come back beside it.
+    pub(crate) async fn start_watched(
+        port: Arc<PoolPort>,
+        chain: ChainConfig,
+        dir: &Path,
+    ) -> (Self, Failures) {
+        let (watch, failures) = FailureWatch::start().await;
+        (Self::start_on(port, chain, dir, Some(watch)).await, failures)
+    }
+
+    async fn start_on(
+        port: Arc<PoolPort>,
+        chain: ChainConfig,
+        dir: &Path,
+        supervisor: Option<ractor::ActorCell>,
+    ) -> Self {
         let (chain_actor, _) = recorder::<()>().await;
         let (bridge, bridge_rx) = recorder::<BurnEventsDetected>().await;
         let (storage, storage_rx) = recorder::<StoreExecutionData>().await;
@@ -170,8 +194,11 @@ impl Node {
         };
         let mut config = EngineActorConfig::new(chain, dir);
         config.tick_interval = Duration::from_millis(50);
-        let args = EngineArgs { config, port: Arc::new(port), peers };
-        let (engine, _) = Actor::spawn(None, EngineActor, args).await.unwrap();
+        let args = EngineArgs { config, port, peers };
+        let (engine, _) = match supervisor {
+            Some(cell) => Actor::spawn_linked(None, EngineActor, args, cell).await.unwrap(),
+            None => Actor::spawn(None, EngineActor, args).await.unwrap(),
+        };
         Self { engine, bridge_rx, _storage_rx: storage_rx, _chain: chain_actor }
     }
 
@@ -219,9 +246,19 @@ impl Node {
         timestamp: u64,
         peg_ins: Vec<PegIn>,
     ) -> Result<BuiltPayload, ActorError> {
+        self.build_as(CorrelationId::new(), timestamp, peg_ins).await
+    }
+
+    /// [`build`](Self::build) under the given correlation id.
+    pub(crate) async fn build_as(
+        &self,
+        correlation: CorrelationId,
+        timestamp: u64,
+        peg_ins: Vec<PegIn>,
+    ) -> Result<BuiltPayload, ActorError> {
         self.ask(|reply| {
             ChainMsg::BuildPayload {
-                correlation: CorrelationId::new(),
+                correlation,
                 parent: None,
                 timestamp,
                 peg_ins,
@@ -235,9 +272,18 @@ impl Node {
     }
 
     pub(crate) async fn commit(&self, built: &BuiltPayload) -> Result<Committed, ActorError> {
+        self.commit_as(CorrelationId::new(), built).await
+    }
+
+    /// [`commit`](Self::commit) under the given correlation id.
+    pub(crate) async fn commit_as(
+        &self,
+        correlation: CorrelationId,
+        built: &BuiltPayload,
+    ) -> Result<Committed, ActorError> {
         self.ask(|reply| {
             ChainMsg::CommitPayload {
-                correlation: CorrelationId::new(),
+                correlation,
                 payload: Box::new(built.payload.clone()),
                 sidecar: Box::new(built.sidecar.clone()),
                 expected_withdrawals: built.withdrawals.clone(),
@@ -247,6 +293,13 @@ impl Node {
             .into()
         })
         .await
+    }
+
+    /// One slot as the Chain actor runs it: a build with no peg-ins and its commit, both
+    /// under `correlation`.
+    pub(crate) async fn slot(&self, correlation: CorrelationId, timestamp: u64) -> Committed {
+        let built = self.build_as(correlation, timestamp, vec![]).await.unwrap();
+        self.commit_as(correlation, &built).await.unwrap()
     }
 
     pub(crate) async fn what_landed(

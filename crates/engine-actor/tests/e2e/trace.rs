@@ -8,7 +8,7 @@
 //! `traceparent.rs`), so the exporter's trace and the EL's `traceparent` agree.
 
 use crate::harness::{ElAddress, Node, pool_port};
-use engine_actor::{ChainMsg, EngineMsg, messages::BuiltPayload, status::EngineState};
+use engine_actor::status::EngineState;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{CorrelationId, ForkSchedule, config::ChainConfig};
 use opentelemetry::{
@@ -21,7 +21,6 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{SdkTracerProvider, SpanData, SpanExporter},
 };
-use ractor::{ActorRef, RpcReplyPort, rpc::CallResult};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -35,16 +34,6 @@ impl SpanExporter for Captured {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         self.0.lock().unwrap().extend(batch);
         Ok(())
-    }
-}
-
-async fn ask<T: Send + 'static>(
-    engine: &ActorRef<EngineMsg>,
-    msg: impl FnOnce(RpcReplyPort<T>) -> EngineMsg,
-) -> T {
-    match engine.call(msg, Some(crate::harness::DEADLINE)).await.unwrap() {
-        CallResult::Success(v) => v,
-        other => panic!("no answer: {}", matches!(other, CallResult::Timeout)),
     }
 }
 
@@ -93,38 +82,7 @@ async fn a_slot_is_one_trace_down_to_the_el() {
     );
     slot.set_parent(Context::new().with_remote_span_context(remote)).unwrap();
     let timestamp = el.genesis().header.timestamp + 2;
-    let engine = node.engine.clone();
-    let committed = async move {
-        let built: BuiltPayload = ask(&engine, |reply| {
-            ChainMsg::BuildPayload {
-                correlation,
-                parent: None,
-                timestamp,
-                peg_ins: vec![],
-                fee_recipient: None,
-                prev_randao: None,
-                reply,
-            }
-            .into()
-        })
-        .await
-        .unwrap();
-        ask(&engine, |reply| {
-            ChainMsg::CommitPayload {
-                correlation,
-                payload: Box::new(built.payload.clone()),
-                sidecar: Box::new(built.sidecar.clone()),
-                expected_withdrawals: built.withdrawals.clone(),
-                peg_ins: built.included.clone(),
-                reply,
-            }
-            .into()
-        })
-        .await
-        .unwrap()
-    }
-    .instrument(slot)
-    .await;
+    let committed = node.slot(correlation, timestamp).instrument(slot).await;
     assert!(committed.head);
 
     // The EL saw the correlation id as the trace id of every call of the slot.
