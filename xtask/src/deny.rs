@@ -6,9 +6,7 @@
 //! fetch, and a check that needs the network would fail for reasons unrelated to the
 //! change under test. Run `cargo deny check advisories` where the network is open.
 
-use std::process::Stdio;
-
-use crate::stages::{Ctx, cargo, run};
+use crate::stages::{Ctx, cargo, cargo_plugin, run};
 
 /// The checks the stage runs (everything but advisories, see the module documentation).
 const CHECKS: [&str; 3] = ["licenses", "bans", "sources"];
@@ -16,25 +14,10 @@ const CHECKS: [&str; 3] = ["licenses", "bans", "sources"];
 /// The manifests checked, relative to the root: the workspace, then the fuzz crate.
 const MANIFESTS: [&str; 2] = ["Cargo.toml", "fuzz/Cargo.toml"];
 
-/// Whether cargo-deny answers.
-fn installed(ctx: &Ctx) -> bool {
-    cargo(ctx, &["deny", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 /// Runs the checks on every manifest; without cargo-deny it fails in CI and is skipped
 /// (saying so) elsewhere.
 pub(crate) fn stage(ctx: &Ctx) -> Result<(), String> {
-    if !installed(ctx) {
-        let why = "cargo-deny is not installed (`cargo install --locked cargo-deny`; .ci/run \
-                   installs it)";
-        if ctx.ci {
-            return Err(why.to_owned());
-        }
-        println!("SKIPPED deny stage: {why}");
+    if !cargo_plugin(ctx, "deny", "deny")? {
         return Ok(());
     }
     let config = ctx.root.join("deny.toml");

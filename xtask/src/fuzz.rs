@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::SystemTime;
 
-use crate::stages::{Ctx, cargo, run};
+use crate::stages::{Ctx, cargo, cargo_plugin, plugin_answers, run};
 
 /// Every fuzz target, in the order they run; kept equal to the `[[bin]]`s of
 /// `fuzz/Cargo.toml` (a test checks it).
@@ -76,25 +76,10 @@ const INPUT_TIMEOUT_SECS: u32 = 10;
 /// Memory one target may use, in MiB, before libFuzzer reports it.
 const RSS_LIMIT_MB: u32 = 2048;
 
-/// Whether cargo-fuzz answers.
-pub(crate) fn installed(ctx: &Ctx) -> bool {
-    cargo(ctx, &["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 /// The `fuzz` stage of `cargo xtask ci`: every target for [`CI_SECONDS`]. Without
 /// cargo-fuzz it fails in CI and is skipped (saying so) elsewhere.
 pub(crate) fn stage(ctx: &Ctx) -> Result<(), String> {
-    if !installed(ctx) {
-        let why = "cargo-fuzz is not installed (`cargo install --locked cargo-fuzz`; .ci/run \
-                   installs it)";
-        if ctx.ci {
-            return Err(why.to_owned());
-        }
-        println!("SKIPPED fuzz stage: {why}");
+    if !cargo_plugin(ctx, "fuzz", "fuzz")? {
         return Ok(());
     }
     fuzz(ctx, Build::Quick, CI_SECONDS, None)
@@ -108,7 +93,7 @@ pub(crate) fn fuzz(
     seconds: u64,
     only: Option<&str>,
 ) -> Result<(), String> {
-    if !installed(ctx) {
+    if !plugin_answers(ctx, "fuzz") {
         return Err("cargo-fuzz is not installed: `cargo install --locked cargo-fuzz`".to_owned());
     }
     let targets: Vec<&str> = match only {

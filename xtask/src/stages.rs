@@ -23,6 +23,33 @@ pub(crate) struct Ctx {
     pub(crate) ci: bool,
 }
 
+/// Whether `cargo <subcommand>` (a cargo plugin such as `deny` or `fuzz`) is installed.
+/// When it is not: in CI an error naming the crate to install (`.ci/run` installs it);
+/// elsewhere `Ok(false)` after printing that `stage` was skipped.
+pub(crate) fn cargo_plugin(ctx: &Ctx, subcommand: &str, stage: &str) -> Result<bool, String> {
+    if plugin_answers(ctx, subcommand) {
+        return Ok(true);
+    }
+    let why = format!(
+        "cargo-{subcommand} is not installed (`cargo install --locked cargo-{subcommand}`; \
+         .ci/run installs it)"
+    );
+    if ctx.ci {
+        return Err(why);
+    }
+    println!("SKIPPED {stage} stage: {why}");
+    Ok(false)
+}
+
+/// Whether `cargo <subcommand> --version` succeeds.
+pub(crate) fn plugin_answers(ctx: &Ctx, subcommand: &str) -> bool {
+    cargo(ctx, &[subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// One step of `cargo xtask ci`.
 #[derive(Debug)]
 pub(crate) struct Stage {
