@@ -17,8 +17,13 @@ use crate::stages::{Ctx, cargo, run};
 const QUICK: [&str; 4] = ["--warm-up-time", "1", "--measurement-time", "3"];
 
 /// Runs the benchmarks (all, or those whose id contains `filter`) and prints the summary.
+///
+/// `--bench '*'` selects the `[[bench]]` targets alone: with plain `--workspace` cargo also
+/// runs every library's libtest bench harness, which refuses criterion's flags
+/// ("Unrecognized option: 'warm-up-time'").
 pub(crate) fn bench(ctx: &Ctx, quick: bool, filter: Option<&str>) -> Result<(), String> {
-    let mut cmd = cargo(ctx, &["bench", "--workspace", "--all-features", "--locked", "--"]);
+    let mut cmd =
+        cargo(ctx, &["bench", "--workspace", "--all-features", "--locked", "--bench", "*", "--"]);
     if quick {
         cmd.args(QUICK);
     }
@@ -27,6 +32,113 @@ pub(crate) fn bench(ctx: &Ctx, quick: bool, filter: Option<&str>) -> Result<(), 
     }
     run(cmd)?;
     summary(&ctx.root.join("target").join("criterion"))
+}
+
+/// How a pair is judged against its goal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Goal {
+    /// `ours / theirs` at most this.
+    Ratio(f64),
+    /// `ours − theirs` at most this many ns.
+    Overhead(f64),
+}
+
+/// A comparison the issues set a goal for: both sides run in one criterion group of one
+/// bench binary, so a drifting machine moves both.
+struct Pair {
+    ours: &'static str,
+    theirs: &'static str,
+    goal: Goal,
+}
+
+/// The pairs `cargo xtask bench` judges (P2): the client against a raw POST of the same bytes,
+/// validation against alloy's bare convert + hash, the actor against the port called directly.
+const PAIRS: &[Pair] = &[
+    Pair {
+        ours: "engine_call/new_payload/client/empty",
+        theirs: "engine_call/new_payload/raw_reqwest/empty",
+        goal: Goal::Ratio(1.05),
+    },
+    Pair {
+        ours: "engine_call/new_payload/client/1000_txs",
+        theirs: "engine_call/new_payload/raw_reqwest/1000_txs",
+        goal: Goal::Ratio(1.05),
+    },
+    Pair {
+        ours: "engine_call/get_payload/client/empty",
+        theirs: "engine_call/get_payload/raw_reqwest/empty",
+        goal: Goal::Ratio(1.05),
+    },
+    Pair {
+        ours: "engine_call/get_payload/client/1000_txs",
+        theirs: "engine_call/get_payload/raw_reqwest/1000_txs",
+        goal: Goal::Ratio(1.05),
+    },
+    Pair {
+        ours: "payload/engine_validation/0",
+        theirs: "payload/alloy_convert_hash/0",
+        goal: Goal::Ratio(1.00),
+    },
+    Pair {
+        ours: "payload/engine_validation/100",
+        theirs: "payload/alloy_convert_hash/100",
+        goal: Goal::Ratio(1.00),
+    },
+    Pair {
+        ours: "payload/engine_validation/1000",
+        theirs: "payload/alloy_convert_hash/1000",
+        goal: Goal::Ratio(1.00),
+    },
+    Pair {
+        ours: "payload/engine_validation/10000",
+        theirs: "payload/alloy_convert_hash/10000",
+        goal: Goal::Ratio(1.00),
+    },
+    Pair {
+        ours: "in_process/actor_port",
+        theirs: "in_process/direct_port",
+        goal: Goal::Overhead(20_000.0),
+    },
+];
+
+/// Prints each pair found in `rows` as a ratio (or a difference) of medians beside its goal;
+/// pairs with a side missing (a filter left it out) are not printed.
+fn print_pairs(rows: &[Row]) {
+    let median = |id: &str| rows.iter().find(|r| r.id == id).map(|r| r.median_ns);
+    let judged: Vec<_> =
+        PAIRS.iter().filter_map(|p| Some((p, median(p.ours)?, median(p.theirs)?))).collect();
+    if judged.is_empty() {
+        return;
+    }
+    let width = judged.iter().map(|(p, ..)| p.ours.len()).max().unwrap_or(0);
+    println!(
+        "\n{:<width$}  {:>12}  {:>12}  {:>10}  {:>9}  verdict",
+        "pair (ours)", "ours", "theirs", "measured", "goal"
+    );
+    for (pair, ours, theirs) in judged {
+        let (measured, goal, met) = judge(pair.goal, ours, theirs);
+        let verdict = if met { "met" } else { "MISSED" };
+        println!(
+            "{:<width$}  {:>12}  {:>12}  {measured:>10}  {goal:>9}  {verdict}",
+            pair.ours,
+            human(ours),
+            human(theirs)
+        );
+    }
+}
+
+/// The measured figure, the goal, and whether it is met.
+fn judge(goal: Goal, ours: f64, theirs: f64) -> (String, String, bool) {
+    match goal {
+        Goal::Ratio(max) => {
+            let ratio = ours / theirs.max(f64::MIN_POSITIVE);
+            (format!("{ratio:.3}x"), format!("≤ {max:.2}x"), ratio <= max)
+        }
+        Goal::Overhead(max_ns) => {
+            let extra = ours - theirs;
+            (format!("+{}", human(extra.max(0.0))), format!("≤ {}", human(max_ns)), extra <= max_ns)
+        }
+    }
 }
 
 /// Prints the median and mean of every benchmark criterion has recorded under `dir`.
@@ -39,9 +151,10 @@ pub(crate) fn summary(dir: &Path) -> Result<(), String> {
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
     println!("\n{:<width$}  {:>12}  {:>12}", "benchmark", "median", "mean");
-    for r in rows {
+    for r in &rows {
         println!("{:<width$}  {:>12}  {:>12}", r.id, human(r.median_ns), human(r.mean_ns));
     }
+    print_pairs(&rows);
     Ok(())
 }
 
@@ -108,6 +221,21 @@ mod tests {
         assert_eq!(human(1_500.0), "1.50 µs");
         assert_eq!(human(2_340_000.0), "2.34 ms");
         assert_eq!(human(3e9), "3.00 s");
+    }
+
+    /// Ratios and differences are judged against their goal, inclusive.
+    #[test]
+    fn pairs_are_judged() {
+        assert_eq!(
+            judge(Goal::Ratio(1.05), 105.0, 100.0),
+            ("1.050x".into(), "≤ 1.05x".into(), true)
+        );
+        assert!(!judge(Goal::Ratio(1.00), 101.0, 100.0).2);
+        assert_eq!(
+            judge(Goal::Overhead(20_000.0), 70_000.0, 45_000.0),
+            ("+25.00 µs".into(), "≤ 20.00 µs".into(), false)
+        );
+        assert!(judge(Goal::Overhead(20_000.0), 40_000.0, 45_000.0).2);
     }
 
     /// Results are found at any depth (criterion nests groups and parameters) and the report
