@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Modules: [`cli`], [`settings`], [`jwt`], [`error`], [`telemetry`], [`metrics`],
-//! [`node`], [`preflight`], [`devnet`], [`tree`], [`actors`], [`store`], [`server`],
+//! [`malloc`], [`node`], [`preflight`], [`devnet`], [`tree`], [`actors`], [`store`], [`server`],
 //! [`sim`], [`progress`], [`rpc`], [`shutdown`].
 
 mod actors;
@@ -32,6 +32,7 @@ mod cli;
 mod devnet;
 mod error;
 mod jwt;
+mod malloc;
 mod metrics;
 mod node;
 mod preflight;
@@ -50,6 +51,7 @@ use cli::{Cli, Command, ConfigAction};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let heap = malloc::tune();
     let cli = Cli::parse();
     if let Some(Command::Config { action: ConfigAction::PrintDefault }) = cli.command {
         print!("{}", settings::DEFAULT_CONFIG_TOML);
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(&e),
         };
+    tracing::debug!(?heap, arena_max = malloc::ARENA_MAX, "glibc heap arenas");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
