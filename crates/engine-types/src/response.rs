@@ -1,11 +1,12 @@
 //! Engine API responses whose shape depends on the method version.
 
 use crate::fork::ApiVersion;
+use alloy_eips::eip4895::Withdrawal;
 use alloy_eips::eip7685::Requests;
-use alloy_primitives::U256;
+use alloy_primitives::{Address, B256, Bloom, Bytes, U64, U256};
 use alloy_rpc_types_engine::{
-    BlobsBundleV1, ExecutionPayload, ExecutionPayloadEnvelopeV2, ExecutionPayloadEnvelopeV3,
-    ExecutionPayloadEnvelopeV4, ExecutionPayloadV1,
+    BlobsBundleV1, ExecutionPayload, ExecutionPayloadEnvelopeV3, ExecutionPayloadEnvelopeV4,
+    ExecutionPayloadV1, ExecutionPayloadV2,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ impl GetPayloadResponse {
                 Self::from_parts(ExecutionPayload::V1(payload), U256::ZERO, None, false, None)
             }
             ApiVersion::V2 => {
-                let env: ExecutionPayloadEnvelopeV2 = serde_json::from_str(result)?;
+                let env: EnvelopeV2Wire = serde_json::from_str(result)?;
                 Self::from_parts(
                     env.execution_payload.into_payload(),
                     env.block_value,
@@ -71,5 +72,71 @@ impl GetPayloadResponse {
         execution_requests: Option<Requests>,
     ) -> Self {
         Self { payload, block_value, blobs_bundle, should_override_builder, execution_requests }
+    }
+}
+
+/// `engine_getPayloadV2`'s result, read in one pass.
+///
+/// alloy's `ExecutionPayloadEnvelopeV2` holds `ExecutionPayloadFieldV2`, whose deserializer
+/// flattens `ExecutionPayloadV1` beside an optional `withdrawals`: serde's `flatten` first
+/// copies the whole payload into an owned intermediate tree (every transaction as a `String`)
+/// and then reads the payload out of that copy, so a 1,000-transaction payload is parsed and
+/// held twice. This reads the same fields straight into their types and decides V1 or V2 the
+/// way alloy does (V2 if and only if `withdrawals` is present and not null), refusing what
+/// alloy refuses (`tests/wire.rs` `get_payload_v2_agrees_with_alloy` keeps the two in step).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeV2Wire {
+    execution_payload: PayloadV2Wire,
+    block_value: U256,
+}
+
+/// An `ExecutionPayloadV1` or `V2` as sent, fields in the spec's order (`src/engine/paris.md`,
+/// `shanghai.md`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PayloadV2Wire {
+    parent_hash: B256,
+    fee_recipient: Address,
+    state_root: B256,
+    receipts_root: B256,
+    logs_bloom: Bloom,
+    prev_randao: B256,
+    block_number: U64,
+    gas_limit: U64,
+    gas_used: U64,
+    timestamp: U64,
+    extra_data: Bytes,
+    base_fee_per_gas: U256,
+    block_hash: B256,
+    transactions: Vec<Bytes>,
+    withdrawals: Option<Vec<Withdrawal>>,
+}
+
+impl PayloadV2Wire {
+    fn into_payload(self) -> ExecutionPayload {
+        let v1 = ExecutionPayloadV1 {
+            parent_hash: self.parent_hash,
+            fee_recipient: self.fee_recipient,
+            state_root: self.state_root,
+            receipts_root: self.receipts_root,
+            logs_bloom: self.logs_bloom,
+            prev_randao: self.prev_randao,
+            // `U64` is exactly a u64: `to` cannot fail here.
+            block_number: self.block_number.to(),
+            gas_limit: self.gas_limit.to(),
+            gas_used: self.gas_used.to(),
+            timestamp: self.timestamp.to(),
+            extra_data: self.extra_data,
+            base_fee_per_gas: self.base_fee_per_gas,
+            block_hash: self.block_hash,
+            transactions: self.transactions,
+        };
+        match self.withdrawals {
+            Some(withdrawals) => {
+                ExecutionPayload::V2(ExecutionPayloadV2 { payload_inner: v1, withdrawals })
+            }
+            None => ExecutionPayload::V1(v1),
+        }
     }
 }

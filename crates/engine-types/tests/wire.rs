@@ -275,6 +275,56 @@ fn get_payload_responses() {
     assert!(GetPayloadResponse::from_json(ApiVersion::V3, &v2_json.to_string()).is_err());
 }
 
+/// getPayloadV2's one-pass reader decides V1 or V2 as alloy's `ExecutionPayloadEnvelopeV2`
+/// does, field for field, and refuses what alloy refuses.
+#[test]
+fn get_payload_v2_agrees_with_alloy() {
+    use alloy_rpc_types_engine::ExecutionPayloadEnvelopeV2;
+    let value = "0x1bc16d674ec80000";
+    let mut no_withdrawals = serde_json::to_value(payload_v2()).unwrap();
+    no_withdrawals.as_object_mut().unwrap().remove("withdrawals");
+    let mut null_withdrawals = serde_json::to_value(payload_v2()).unwrap();
+    null_withdrawals["withdrawals"] = serde_json::Value::Null;
+    let mut bad_withdrawals = serde_json::to_value(payload_v2()).unwrap();
+    bad_withdrawals["withdrawals"] = serde_json::json!([{"index": "0x1"}]);
+    let mut no_hash = serde_json::to_value(payload_v2()).unwrap();
+    no_hash.as_object_mut().unwrap().remove("blockHash");
+    let mut big_number = serde_json::to_value(payload_v2()).unwrap();
+    big_number["blockNumber"] = serde_json::json!("0x10000000000000000");
+    let cases = [
+        serde_json::to_value(payload_v1()).unwrap(),
+        serde_json::to_value(payload_v2()).unwrap(),
+        no_withdrawals,
+        null_withdrawals,
+        bad_withdrawals,
+        no_hash,
+        big_number,
+    ];
+    for payload in cases {
+        let json =
+            serde_json::json!({"executionPayload": payload, "blockValue": value}).to_string();
+        let ours = GetPayloadResponse::from_json(ApiVersion::V2, &json);
+        let alloy = serde_json::from_str::<ExecutionPayloadEnvelopeV2>(&json);
+        match (ours, alloy) {
+            (Ok(ours), Ok(alloy)) => {
+                assert_eq!(ours.payload, alloy.execution_payload.into_payload(), "{json}");
+                assert_eq!(ours.block_value, alloy.block_value);
+            }
+            (Err(_), Err(_)) => {}
+            (ours, alloy) => panic!("disagree on {json}: ours {ours:?}, alloy {alloy:?}"),
+        }
+    }
+    assert!(matches!(
+        GetPayloadResponse::from_json(
+            ApiVersion::V2,
+            &serde_json::json!({"executionPayload": payload_v1(), "blockValue": value}).to_string()
+        )
+        .unwrap()
+        .payload,
+        ExecutionPayload::V1(_)
+    ));
+}
+
 /// forkchoiceUpdated and newPayload responses round-trip through the tolerant wire type.
 #[test]
 fn status_responses_round_trip() {
