@@ -109,11 +109,16 @@ struct Signer {
     secret: JwtSecret,
     key: EncodingKey,
     file: Option<Watched>,
+    /// The last token minted and its `iat`: a token is a function of the key, the claims
+    /// (fixed per signer: every [`JwtAuth`] sharing it is a clone of one) and `iat`, which
+    /// has a resolution of a second, so calls within that second reuse it instead of
+    /// serializing, signing and encoding it again. Cleared when the key changes.
+    minted: Option<(u64, String)>,
 }
 
 impl Signer {
     fn new(secret: &JwtSecret, file: Option<Watched>) -> Self {
-        Self { secret: secret.clone(), key: secret.encoding_key(), file }
+        Self { secret: secret.clone(), key: secret.encoding_key(), file, minted: None }
     }
 
     /// Picks up a changed secret file; keeps the current secret when it cannot.
@@ -157,6 +162,7 @@ impl Signer {
                     warn_if_exposed(&file.path, &metadata);
                     self.key = secret.encoding_key();
                     self.secret = secret;
+                    self.minted = None;
                 }
             }
             Err(e) => {
@@ -283,15 +289,22 @@ impl JwtAuth {
     /// A token issued at `iat` (seconds since the Unix epoch), signed with the current
     /// secret (after looking at the secret file, when one is followed).
     pub fn token_at(&self, iat: u64) -> Result<String, ClientError> {
-        let claims = Claims { iat: Some(iat), id: self.id.clone(), clv: self.clv.clone() };
         let mut signer = self.lock();
         signer.refresh(SystemTime::now());
-        jsonwebtoken::encode(&self.header, &claims, &signer.key).map_err(|e| {
+        if let Some((minted_at, token)) = &signer.minted
+            && *minted_at == iat
+        {
+            return Ok(token.clone());
+        }
+        let claims = Claims { iat: Some(iat), id: self.id.clone(), clv: self.clv.clone() };
+        let token = jsonwebtoken::encode(&self.header, &claims, &signer.key).map_err(|e| {
             ClientError::JwtSecret {
                 path: signer.file.as_ref().map(|w| w.path.clone()),
                 problem: format!("cannot sign a token: {e}"),
             }
-        })
+        })?;
+        signer.minted = Some((iat, token.clone()));
+        Ok(token)
     }
 }
 
@@ -419,6 +432,34 @@ mod tests {
         assert!(signed_with(&auth.token().unwrap(), &c), "a missing file keeps the secret");
         std::fs::write(&path, a.to_hex()).unwrap();
         assert!(signed_with(&auth.token().unwrap(), &a), "a valid file is taken again");
+    }
+
+    /// Within one `iat` second the same token is handed out again (the claims and key are the
+    /// same, so it is the token a fresh mint would make); a new second mints a new one, and
+    /// a clone shifted by a clock offset never gets its original's token.
+    #[test]
+    fn reuses_the_token_of_the_same_second() {
+        let s = JwtSecret::from_bytes([7; 32]);
+        let auth = JwtAuth::new(&s, Some("alys".into()), None);
+        let first = auth.token_at(1_000).unwrap();
+        assert_eq!(auth.token_at(1_000).unwrap(), first);
+        let fresh = JwtAuth::new(&s, Some("alys".into()), None).token_at(1_000).unwrap();
+        assert_eq!(fresh, first, "a reused token is the one a fresh mint makes");
+        let next = auth.token_at(1_001).unwrap();
+        assert_ne!(next, first);
+        let iat = |t: &str| {
+            jsonwebtoken::decode::<serde_json::Value>(
+                t,
+                &DecodingKey::from_secret(&[7; 32]),
+                &validation(),
+            )
+            .unwrap()
+            .claims["iat"]
+                .as_u64()
+        };
+        assert_eq!(iat(&next), Some(1_001));
+        let shifted = auth.clone().with_clock_offset(5);
+        assert_eq!(iat(&shifted.token().unwrap()), Some(auth.now() + 5));
     }
 
     /// A fixed-secret signer never looks at the disk, and clones of a watching signer share
