@@ -262,15 +262,26 @@ impl Worker {
     }
 
     /// Persists `next` and publishes it; on a write error the old state stays in memory,
-    /// so the engine never acts on state it could not save.
+    /// so the engine never acts on state it could not save. A `next` equal to the saved
+    /// state is not written again (a reconcile that found nothing new, a SYNCING answer
+    /// re-sent every tick): the file already says it, and the write costs two fsyncs.
     async fn commit_state(&mut self, next: PersistedState) -> Result<(), ActorError> {
+        if next != self.state {
+            self.save(&next).await?;
+        }
+        self.adopt_state(next);
+        Ok(())
+    }
+
+    /// Writes `next` durably.
+    async fn save(&self, next: &PersistedState) -> Result<(), ActorError> {
         // The write (with its fsyncs) blocks; on a multi-threaded runtime `block_in_place`
         // hands this thread's other tasks to the rest of the pool and avoids the hop to the
         // blocking pool, which costs more than the write itself on a fast disk.
         if tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
         {
-            tokio::task::block_in_place(|| self.store.save(&next))?;
+            tokio::task::block_in_place(|| self.store.save(next))
         } else {
             let store = self.store.clone();
             let to_save = next.clone();
@@ -279,8 +290,12 @@ impl Worker {
                     path: self.store.path(),
                     reason: format!("the writer task failed: {e}"),
                 }
-            })??;
+            })?
         }
+    }
+
+    /// Makes `next` (saved) the state in memory and publishes it.
+    fn adopt_state(&mut self, next: PersistedState) {
         let gas_limit = self.header(&next.heads.head.hash).map(|h| h.gas_limit);
         let (heads, index) = (next.heads, next.next_withdrawal_index);
         let finality_pending = next.finality_intent.is_some();
@@ -296,7 +311,6 @@ impl Worker {
         ::metrics::gauge!(metrics::HEAD_NUMBER).set(heads.head.number as f64);
         ::metrics::gauge!(metrics::SAFE_NUMBER).set(heads.safe.number as f64);
         ::metrics::gauge!(metrics::FINALIZED_NUMBER).set(heads.finalized.number as f64);
-        Ok(())
     }
 
     fn header(&self, hash: &B256) -> Option<&Header> {

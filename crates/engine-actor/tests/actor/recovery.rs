@@ -29,7 +29,9 @@ async fn kill(engine: &ActorRef<EngineMsg>) {
 }
 
 /// After an abrupt stop, a new engine resumes at the same heads, re-sends exactly the last
-/// forkchoice state first, and continues the withdrawal indices.
+/// forkchoice state first, and continues the withdrawal indices. Its start-up reconcile
+/// changes nothing durable, so it leaves the state file as it found it (no write, no fsync);
+/// the next build writes again.
 #[tokio::test]
 async fn restart_resumes_from_persisted_state() {
     let h = Harness::ready().await;
@@ -40,6 +42,11 @@ async fn restart_resumes_from_persisted_state() {
     let before = h.status().await;
     kill(&h.engine).await;
 
+    // Trailing whitespace keeps the file valid JSON and disappears with any rewrite.
+    let file = StateStore::new(h.dir.path(), false).path();
+    let marked = format!("{}\n\n", std::fs::read_to_string(&file).unwrap());
+    std::fs::write(&file, &marked).unwrap();
+
     let calls_before = h.el.calls().len();
     let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
     let after = wait_state(&engine, EngineState::Ready).await;
@@ -47,8 +54,10 @@ async fn restart_resumes_from_persisted_state() {
     assert_eq!(after.next_withdrawal_index, 2);
     let first = h.el.calls()[calls_before].clone();
     assert_eq!(first, Call::Forkchoice(before.heads.state()));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), marked, "nothing changed: no write");
 
     let built = crate::harness::build(&engine, None, 4, vec![peg_in(3, 1)]).await.unwrap();
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), marked, "a build records its intent");
     assert_eq!(built.withdrawals[0].index, 2);
     crate::harness::commit(&engine, &built).await.unwrap();
     assert_eq!(h.el.head_number(), 4);
