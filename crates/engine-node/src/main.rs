@@ -62,7 +62,12 @@ fn main() -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(&e),
         };
-    tracing::debug!(?heap, arena_max = malloc::ARENA_MAX, "glibc heap arenas");
+    tracing::debug!(
+        ?heap,
+        arena_max = malloc::ARENA_MAX,
+        mmap_threshold = malloc::MMAP_THRESHOLD,
+        "glibc heap settings"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
