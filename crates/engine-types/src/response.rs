@@ -87,8 +87,28 @@ impl GetPayloadResponse {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EnvelopeV2Wire {
+    #[serde(deserialize_with = "payload_object")]
     execution_payload: PayloadV2Wire,
     block_value: U256,
+}
+
+/// The payload as a JSON object only. A derived struct would also take a JSON array of the
+/// fields in order; alloy's flattened reader takes only an object, and so does this.
+fn payload_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PayloadV2Wire, D::Error> {
+    struct Object;
+    impl<'de> serde::de::Visitor<'de> for Object {
+        type Value = PayloadV2Wire;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an execution payload object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> Result<PayloadV2Wire, A::Error> {
+            PayloadV2Wire::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(Object)
 }
 
 /// An `ExecutionPayloadV1` or `V2` as sent, fields in the spec's order (`src/engine/paris.md`,

@@ -291,7 +291,32 @@ fn get_payload_v2_agrees_with_alloy() {
     no_hash.as_object_mut().unwrap().remove("blockHash");
     let mut big_number = serde_json::to_value(payload_v2()).unwrap();
     big_number["blockNumber"] = serde_json::json!("0x10000000000000000");
+    // The fields in the spec's order as an array: serde would take it for a derived struct.
+    let object = serde_json::to_value(payload_v2()).unwrap();
+    let as_array = serde_json::Value::Array(
+        [
+            "parentHash",
+            "feeRecipient",
+            "stateRoot",
+            "receiptsRoot",
+            "logsBloom",
+            "prevRandao",
+            "blockNumber",
+            "gasLimit",
+            "gasUsed",
+            "timestamp",
+            "extraData",
+            "baseFeePerGas",
+            "blockHash",
+            "transactions",
+            "withdrawals",
+        ]
+        .iter()
+        .map(|field| object[*field].clone())
+        .collect(),
+    );
     let cases = [
+        as_array,
         serde_json::to_value(payload_v1()).unwrap(),
         serde_json::to_value(payload_v2()).unwrap(),
         no_withdrawals,
