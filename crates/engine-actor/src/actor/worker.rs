@@ -127,12 +127,18 @@ pub(crate) struct Worker {
     core: Arc<Core>,
     store: StateStore,
     state: PersistedState,
+    /// Whether the state file is known to hold `state`. A failed save may still have
+    /// replaced the file (the rename done, the directory's fsync failed): until a save
+    /// succeeds, nothing is taken to be on disk.
+    on_disk: bool,
     headers: VecDeque<(B256, Header)>,
 }
 
 impl Worker {
+    /// `state` is what the store loaded (or a fresh state where there was no file: loading
+    /// nothing again gives the same).
     pub(crate) fn new(core: Arc<Core>, store: StateStore, state: PersistedState) -> Self {
-        Self { core, store, state, headers: VecDeque::new() }
+        Self { core, store, state, on_disk: true, headers: VecDeque::new() }
     }
 
     /// Runs jobs until the channel closes (the actor stopped) or the task is aborted. Peg-ins
@@ -262,12 +268,14 @@ impl Worker {
     }
 
     /// Persists `next` and publishes it; on a write error the old state stays in memory,
-    /// so the engine never acts on state it could not save. A `next` equal to the saved
-    /// state is not written again (a reconcile that found nothing new, a SYNCING answer
+    /// so the engine never acts on state it could not save. A `next` equal to the state the
+    /// file is known to hold is not written again (a reconcile that found nothing new, a SYNCING answer
     /// re-sent every tick): the file already says it, and the write costs two fsyncs.
     async fn commit_state(&mut self, next: PersistedState) -> Result<(), ActorError> {
-        if next != self.state {
-            self.save(&next).await?;
+        if !(self.on_disk && next == self.state) {
+            let saved = self.save(&next).await;
+            self.on_disk = saved.is_ok();
+            saved?;
         }
         self.adopt_state(next);
         Ok(())
