@@ -1,8 +1,10 @@
-//! The Engine API's JWT: a 32-byte shared secret and an HS256 token minted fresh for every
-//! request.
+//! The Engine API's JWT: a 32-byte shared secret and an HS256 token with a fresh `iat` for
+//! every request.
 //!
-//! The EL accepts an `iat` within ±60 s of its clock; a cached token breaks after a minute of
-//! skew, so none is cached. Minting costs a few microseconds (one HMAC-SHA256).
+//! The EL accepts an `iat` within ±60 s of its clock, so a token is never kept past the second
+//! it was minted in: requests within that second reuse it (the same key, claims and `iat`
+//! make the same bytes), and the next second mints anew. Minting costs a few microseconds
+//! (one HMAC-SHA256); a reuse is a string clone.
 //!
 //! **Rotation without a restart.** A [`JwtAuth`] made with [`JwtAuth::watching`] looks at its
 //! secret file before every token it mints: one `stat` (about a microsecond, against a few for
