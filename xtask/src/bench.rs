@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde_json::Value;
 
@@ -30,8 +31,9 @@ pub(crate) fn bench(ctx: &Ctx, quick: bool, filter: Option<&str>) -> Result<(), 
     if let Some(filter) = filter {
         cmd.arg(filter);
     }
+    let started = SystemTime::now();
     run(cmd)?;
-    summary(&ctx.root.join("target").join("criterion"))
+    summary(&ctx.root.join("target").join("criterion"), Some(started))
 }
 
 /// How a pair is judged against its goal.
@@ -101,10 +103,15 @@ const PAIRS: &[Pair] = &[
     },
 ];
 
-/// Prints each pair found in `rows` as a ratio (or a difference) of medians beside its goal;
-/// pairs with a side missing (a filter left it out) are not printed.
-fn print_pairs(rows: &[Row]) {
-    let median = |id: &str| rows.iter().find(|r| r.id == id).map(|r| r.median_ns);
+/// Prints each pair found in `rows` as a ratio (or a difference) of medians beside its goal.
+/// With `since`, only results written since then count (criterion keeps earlier runs' files):
+/// a pair with a side missing or older (a filter left it out) is not printed.
+fn print_pairs(rows: &[Row], since: Option<SystemTime>) {
+    let median = |id: &str| {
+        rows.iter()
+            .find(|r| r.id == id && since.is_none_or(|t| r.written.is_some_and(|w| w >= t)))
+            .map(|r| r.median_ns)
+    };
     let judged: Vec<_> =
         PAIRS.iter().filter_map(|p| Some((p, median(p.ours)?, median(p.theirs)?))).collect();
     if judged.is_empty() {
@@ -141,8 +148,9 @@ fn judge(goal: Goal, ours: f64, theirs: f64) -> (String, String, bool) {
     }
 }
 
-/// Prints the median and mean of every benchmark criterion has recorded under `dir`.
-pub(crate) fn summary(dir: &Path) -> Result<(), String> {
+/// Prints the median and mean of every benchmark criterion has recorded under `dir`, then the
+/// pairs (of results written since `since`, when given).
+pub(crate) fn summary(dir: &Path, since: Option<SystemTime>) -> Result<(), String> {
     let mut rows = Vec::new();
     collect(dir, &mut rows)?;
     if rows.is_empty() {
@@ -154,7 +162,7 @@ pub(crate) fn summary(dir: &Path) -> Result<(), String> {
     for r in &rows {
         println!("{:<width$}  {:>12}  {:>12}", r.id, human(r.median_ns), human(r.mean_ns));
     }
-    print_pairs(&rows);
+    print_pairs(&rows, since);
     Ok(())
 }
 
@@ -164,6 +172,8 @@ struct Row {
     id: String,
     median_ns: f64,
     mean_ns: f64,
+    /// When criterion wrote it.
+    written: Option<SystemTime>,
 }
 
 fn collect(dir: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
@@ -187,9 +197,10 @@ fn read_row(new: &Path) -> Result<Row, String> {
     let estimates = read_json(new.join("estimates.json"))?;
     let benchmark = read_json(new.join("benchmark.json"))?;
     let point = |key: &str| estimates[key]["point_estimate"].as_f64();
+    let written = fs::metadata(new.join("estimates.json")).and_then(|m| m.modified()).ok();
     match (benchmark["full_id"].as_str(), point("median"), point("mean")) {
         (Some(id), Some(median_ns), Some(mean_ns)) => {
-            Ok(Row { id: id.to_owned(), median_ns, mean_ns })
+            Ok(Row { id: id.to_owned(), median_ns, mean_ns, written })
         }
         _ => Err(format!("unexpected criterion files in {}", new.display())),
     }
@@ -255,6 +266,11 @@ mod tests {
         let mut rows = Vec::new();
         collect(&dir, &mut rows).unwrap();
         fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(rows, vec![Row { id: "group/case".into(), median_ns: 1000.0, mean_ns: 2000.0 }]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].id.as_str(), rows[0].median_ns, rows[0].mean_ns),
+            ("group/case", 1000.0, 2000.0)
+        );
+        assert!(rows[0].written.is_some());
     }
 }

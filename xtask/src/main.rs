@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Ok(Command::Bench { quick, summary_only, filter }) => {
             let ctx = ctx();
             let result = if summary_only {
-                bench::summary(&ctx.root.join("target").join("criterion"))
+                bench::summary(&ctx.root.join("target").join("criterion"), None)
             } else {
                 bench::bench(&ctx, quick, filter.as_deref())
             };
