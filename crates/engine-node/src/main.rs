@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Modules: [`cli`], [`settings`], [`jwt`], [`error`], [`telemetry`], [`metrics`],
-//! [`node`], [`preflight`], [`devnet`], [`tree`], [`actors`], [`store`], [`server`],
+//! [`malloc`], [`node`], [`preflight`], [`devnet`], [`tree`], [`actors`], [`store`], [`server`],
 //! [`sim`], [`progress`], [`rpc`], [`shutdown`].
 
 mod actors;
@@ -32,6 +32,7 @@ mod cli;
 mod devnet;
 mod error;
 mod jwt;
+mod malloc;
 mod metrics;
 mod node;
 mod preflight;
@@ -49,22 +50,8 @@ use clap::Parser;
 use cli::{Cli, Command, ConfigAction};
 use std::process::ExitCode;
 
-/// The process's allocator: mimalloc.
-///
-/// `cargo xtask soak` makes a block every millisecond on the embedded devnet. heaptrack's
-/// timeline of 30,000 of those blocks shows the live heap flat from block ~10,000 on (median
-/// 41.45 MiB per 20 s, to 0.01 MiB), yet under glibc's malloc the resident set kept rising
-/// for tens of thousands of blocks as freed memory stayed scattered in its arenas: +5.8 %
-/// from block 10,000 to 100,000 by default, and still +8 % at block 60,000 with two arenas,
-/// a fixed 128 KiB mmap threshold and `malloc_trim(0)` every minute (the settings
-/// Lighthouse's `malloc_utils` reaches for). jemalloc (Reth's choice, via `LD_PRELOAD`)
-/// started higher and crept as well (98.9 → 106.9 MiB over 10k–26k blocks). mimalloc held
-/// within ±1 % from block 12,000 to 31,000 at about 73 MiB: 10 MiB over tuned glibc's start,
-/// in exchange for a resident set that says what the node holds.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    let heap = malloc::tune();
     let cli = Cli::parse();
     if let Some(Command::Config { action: ConfigAction::PrintDefault }) = cli.command {
         print!("{}", settings::DEFAULT_CONFIG_TOML);
@@ -75,6 +62,12 @@ fn main() -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(&e),
         };
+    tracing::debug!(
+        ?heap,
+        arena_max = malloc::ARENA_MAX,
+        mmap_threshold = malloc::MMAP_THRESHOLD,
+        "glibc heap settings"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
