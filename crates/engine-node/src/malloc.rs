@@ -24,12 +24,13 @@
 //! `GLIBC_TUNABLES`) wins: glibc has read it before `main`, and [`tune`] then leaves that
 //! setting alone.
 //!
-//! Even so, glibc returns a freed page to the system only from the top of an arena; pages
-//! freed inside one stay resident. [`trim`] (`malloc_trim(0)`, which also releases those)
-//! runs every [`TRIM_EVERY`] in the operator server's upkeep. heaptrack's timeline of a
-//! 30,000-block soak shows the live heap flat at 41.45 MiB (median per 20 s) from block
-//! ~10,000 to the end, while without trimming the RSS still rose 59.9 → 64.3 MiB by block
-//! 90,000; one `malloc_trim(0)` there gave back 2.6 MiB.
+//! What is left is slow: from block 10,000 (when the node's windows are full) the RSS still
+//! rises about 8 % over the next 50,000 blocks and then holds (soak, 1 ms slots: 59.2, 61.8,
+//! 61.8, 63.5, 64.1, 64.0, 64.4 MiB at each further tenth) while heaptrack's timeline shows
+//! the live heap flat (median 41.45 MiB per 20 s from block ~10,000 to 30,000). A
+//! `malloc_trim(0)` every minute changed none of these figures and was dropped; mimalloc 3
+//! was flatter but held 80–108 MiB. The cure is less churn (the devnet clones its account
+//! table every block), not more allocator settings.
 
 /// Arenas glibc may keep: two serve the node's handful of runtime threads without the lock
 /// contention a single arena would bring.
@@ -56,29 +57,6 @@ pub(crate) fn tune() -> [Tuned; 2] {
         set("MALLOC_ARENA_MAX", "glibc.malloc.arena_max", Param::ArenaMax),
         set("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold", Param::MmapThreshold),
     ]
-}
-
-/// How often [`trim`] runs.
-pub(crate) const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Hands free pages of every arena back to the system; whether any were. It takes each
-/// arena's lock while it walks that arena's free chunks (well under a millisecond for this
-/// node's heap), so it runs once a minute, not per block.
-pub(crate) fn trim() -> bool {
-    release_free_pages()
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn release_free_pages() -> bool {
-    // SAFETY: `malloc_trim` works on glibc's own structures under their locks and takes a
-    // plain integer (the padding to keep at the top of the heap).
-    unsafe { libc::malloc_trim(0) == 1 }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-const fn release_free_pages() -> bool {
-    false
 }
 
 /// A glibc allocator setting [`tune`] applies.
@@ -147,21 +125,5 @@ mod tests {
                 expected("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold")
             ]
         );
-    }
-
-    /// Pages freed in the middle of the heap are given back: allocate a block of small
-    /// chunks, keep the last one (so the freed ones are not at the top), free the rest. Under
-    /// another allocator slipped in with `LD_PRELOAD` (or valgrind) glibc's trim has nothing
-    /// to do, so only glibc proper is held to it.
-    #[test]
-    fn trim_releases_freed_pages() {
-        let mut chunks: Vec<Vec<u8>> = (0..20_000).map(|i| vec![i as u8; 1024]).collect();
-        let keep = chunks.pop();
-        drop(chunks);
-        let released = trim();
-        drop(keep);
-        if std::env::var_os("LD_PRELOAD").is_none() {
-            assert_eq!(released, cfg!(all(target_os = "linux", target_env = "gnu")));
-        }
     }
 }

@@ -86,21 +86,13 @@ pub(crate) async fn serve_operator(
 /// `PrometheusBuilder::install` would do (5 s), for a recorder the node serves itself.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs the recorder's upkeep every [`METRICS_UPKEEP`] and the heap's trim every
-/// [`TRIM_EVERY`](crate::malloc::TRIM_EVERY), forever.
+/// Runs the recorder's upkeep every [`METRICS_UPKEEP`], forever.
 async fn upkeep(handle: PrometheusHandle) {
     let mut every = tokio::time::interval(METRICS_UPKEEP);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut trimmed = std::time::Instant::now();
     loop {
         every.tick().await;
         handle.run_upkeep();
-        if trimmed.elapsed() >= crate::malloc::TRIM_EVERY {
-            let started = std::time::Instant::now();
-            let released = crate::malloc::trim();
-            tracing::debug!(released, took = ?started.elapsed(), "heap trimmed");
-            trimmed = std::time::Instant::now();
-        }
     }
 }
 
