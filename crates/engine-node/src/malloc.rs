@@ -1,36 +1,22 @@
 //! The process's heap: glibc's allocator is told to keep at most [`ARENA_MAX`] arenas and
 //! to map blocks of [`MMAP_THRESHOLD`] and more on their own.
 //!
-//! glibc gives each thread that meets a locked arena a new one, up to eight per core, and
-//! memory freed into an arena stays with it. The node's threads (the main runtime's workers,
-//! the engine pool's and the devnet's) allocate and free per block in different arenas, so
-//! the resident set kept creeping up long after the live heap stopped growing. Measured with
-//! `cargo xtask soak` and heaptrack on this machine (2 cores, 1 ms slots): the live heap
-//! peaked at 57.10 MiB by block 10,000 and 57.15 MiB by block 25,000, while the RSS went
-//! 78 → 88 MiB over the same blocks; with two arenas it held 80.7 → 82.0 MiB, and with
-//! jemalloc (`LD_PRELOAD`, Reth's allocator) it started higher and still crept
-//! (98.9 → 106.9 MiB). Lighthouse's `malloc_utils` makes the same kind of call at startup.
+//! Measured with `cargo xtask soak` (1 ms slots) and heaptrack: once the node's windows are
+//! full (block ~10,000) its live heap is flat, yet glibc's resident set kept creeping.
+//! - glibc gives each thread that meets a locked arena a new one, up to eight per core, and
+//!   memory freed into an arena stays there. Blocks 10k → 30k: 78 → 88 MiB by default,
+//!   80.7 → 82.0 MiB with two arenas.
+//! - The devnet clones its account table (over 100 KiB) every block. After the first such
+//!   block is freed glibc raises its mmap threshold to that size (the dynamic threshold) and
+//!   later tables are cut from the arenas; a fixed threshold keeps them mapped on their own.
 //!
-//! The devnet clones its account table (over 100 KiB) for every block and frees the one
-//! that falls out of its window. glibc maps such a block on its own, but after the first
-//! free it raises its mmap threshold to that size (the "dynamic threshold"), and from then
-//! on these tables are cut from the arenas and freed in a different order than they were
-//! allocated: the heap holes grow. A fixed threshold keeps them mapped and unmapped; it
-//! also turns the dynamic adjustment off. Soak, two arenas, RSS from the first tenth on:
-//! +5.1 % by block 100,000 with the dynamic threshold, +2.3 to +3.0 % to block 35,000 with
-//! 128 KiB fixed (`MALLOC_MMAP_THRESHOLD_=131072`).
+//! What is left is slow: about +8 % over the 50,000 blocks after block 10,000, then flat near
+//! 64 MiB. A `malloc_trim(0)` a minute changed nothing; jemalloc and mimalloc (Reth's choice
+//! and the usual alternative) crept or held 80–108 MiB. The cure is less churn in the devnet.
+//! Lighthouse's `malloc_utils` makes the same kind of call at startup.
 //!
 //! An operator's own `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` (or the same setting in
-//! `GLIBC_TUNABLES`) wins: glibc has read it before `main`, and [`tune`] then leaves that
-//! setting alone.
-//!
-//! What is left is slow: from block 10,000 (when the node's windows are full) the RSS still
-//! rises about 8 % over the next 50,000 blocks and then holds (soak, 1 ms slots: 59.2, 61.8,
-//! 61.8, 63.5, 64.1, 64.0, 64.4 MiB at each further tenth) while heaptrack's timeline shows
-//! the live heap flat (median 41.45 MiB per 20 s from block ~10,000 to 30,000). A
-//! `malloc_trim(0)` every minute changed none of these figures and was dropped; mimalloc 3
-//! was flatter but held 80–108 MiB. The cure is less churn (the devnet clones its account
-//! table every block), not more allocator settings.
+//! `GLIBC_TUNABLES`) wins: glibc has read it before `main`, and [`tune`] leaves it alone.
 
 /// Arenas glibc may keep: two serve the node's handful of runtime threads without the lock
 /// contention a single arena would bring.
@@ -40,14 +26,18 @@ pub(crate) const ARENA_MAX: i32 = 2;
 /// (glibc's initial default, made fixed).
 pub(crate) const MMAP_THRESHOLD: i32 = 128 * 1024;
 
-/// Applies [`ARENA_MAX`] unless `MALLOC_ARENA_MAX` (or `glibc.malloc.arena_max` in
-/// `GLIBC_TUNABLES`) is set, and [`MMAP_THRESHOLD`] unless `MALLOC_MMAP_THRESHOLD_` (or
-/// `glibc.malloc.mmap_threshold`) is. Call it first in `main`, before any thread exists: the cap
-/// applies to arenas created after it. What it did with each, for the log.
+/// Applies [`ARENA_MAX`] and [`MMAP_THRESHOLD`], each unless the environment sets it. Call it
+/// first in `main`, before any thread exists: the cap applies to arenas created after it.
+/// What it did with each, for the log.
 pub(crate) fn tune() -> [Tuned; 2] {
-    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    tune_with(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+}
+
+/// [`tune`] with the environment read through `env`.
+fn tune_with(env: impl Fn(&str) -> Option<String>) -> [Tuned; 2] {
+    let tunables = env("GLIBC_TUNABLES").unwrap_or_default();
     let set = |variable: &str, tunable: &str, param| {
-        if std::env::var_os(variable).is_some() || tunables.contains(tunable) {
+        if env(variable).is_some() || tunables.contains(tunable) {
             Tuned::ByEnvironment
         } else {
             set_param(param)
@@ -104,26 +94,21 @@ const fn set_param(_: Param) -> Tuned {
 mod tests {
     use super::*;
 
-    /// On glibc both settings are taken (the test binary does not set the variables unless
-    /// the person running it did, and then `tune` must leave that one be).
+    /// With nothing set both settings are taken (on glibc); a variable or a
+    /// `GLIBC_TUNABLES` entry for one leaves that one to the operator.
     #[test]
-    fn applies_both_settings() {
-        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-        let expected = |variable: &str, tunable: &str| {
-            if std::env::var_os(variable).is_some() || tunables.contains(tunable) {
-                Tuned::ByEnvironment
-            } else if cfg!(all(target_os = "linux", target_env = "gnu")) {
-                Tuned::Applied
-            } else {
-                Tuned::NotGlibc
-            }
+    fn applies_what_the_environment_leaves() {
+        let ours = if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            Tuned::Applied
+        } else {
+            Tuned::NotGlibc
         };
-        assert_eq!(
-            tune(),
-            [
-                expected("MALLOC_ARENA_MAX", "glibc.malloc.arena_max"),
-                expected("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold")
-            ]
-        );
+        assert_eq!(tune_with(|_| None), [ours, ours]);
+        let arenas = |name: &str| (name == "MALLOC_ARENA_MAX").then(|| "4".to_owned());
+        assert_eq!(tune_with(arenas), [Tuned::ByEnvironment, ours]);
+        let tunables = |name: &str| {
+            (name == "GLIBC_TUNABLES").then(|| "glibc.malloc.mmap_threshold=65536".to_owned())
+        };
+        assert_eq!(tune_with(tunables), [ours, Tuned::ByEnvironment]);
     }
 }

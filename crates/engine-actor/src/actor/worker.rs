@@ -269,8 +269,9 @@ impl Worker {
 
     /// Persists `next` and publishes it; on a write error the old state stays in memory,
     /// so the engine never acts on state it could not save. A `next` equal to the state the
-    /// file is known to hold is not written again (a reconcile that found nothing new, a SYNCING answer
-    /// re-sent every tick): the file already says it, and the write costs two fsyncs.
+    /// file is known to hold is not written again (a reconcile that found nothing new, a
+    /// SYNCING answer re-sent every tick): the file already says it, and the write costs two
+    /// fsyncs.
     async fn commit_state(&mut self, next: PersistedState) -> Result<(), ActorError> {
         if !(self.on_disk && next == self.state) {
             let saved = self.save(&next).await;
