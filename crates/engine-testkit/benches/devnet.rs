@@ -13,16 +13,21 @@ use engine_testkit::{
 use engine_types::{
     ApiVersion, ForkSchedule, StatusKind,
     constants::{CHAIN_ID_DEV, DEAD_ADDRESS},
+    eips::eip4895::Withdrawal,
     engine::{ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState, PayloadAttributes},
 };
 use std::hint::black_box;
 
 fn attributes(timestamp: u64) -> PayloadAttributes {
+    attributes_with(timestamp, vec![])
+}
+
+fn attributes_with(timestamp: u64, withdrawals: Vec<Withdrawal>) -> PayloadAttributes {
     PayloadAttributes {
         timestamp,
         prev_randao: B256::ZERO,
         suggested_fee_recipient: DEAD_ADDRESS,
-        withdrawals: Some(vec![]),
+        withdrawals: Some(withdrawals),
         parent_beacon_block_root: None,
         slot_number: None,
         target_gas_limit: None,
@@ -35,8 +40,12 @@ fn devnet() -> Devnet {
 
 /// forkchoiceUpdated(attrs) + getPayload on the head.
 fn build(d: &mut Devnet, timestamp: u64) -> ExecutionPayload {
+    build_with(d, attributes(timestamp))
+}
+
+fn build_with(d: &mut Devnet, attributes: PayloadAttributes) -> ExecutionPayload {
     let head = ForkchoiceState::same_hash(d.head().hash());
-    let fcu = d.forkchoice_updated(ApiVersion::V2, head, Some(attributes(timestamp))).unwrap();
+    let fcu = d.forkchoice_updated(ApiVersion::V2, head, Some(attributes)).unwrap();
     d.get_payload(ApiVersion::V2, fcu.payload_id.unwrap()).unwrap().payload
 }
 
@@ -75,6 +84,52 @@ fn empty_block_cycle(c: &mut Criterion) {
     });
 }
 
+/// Build, import and make head one block.
+fn cycle(d: &mut Devnet, attributes: PayloadAttributes) {
+    let payload = build_with(d, attributes);
+    let hash = payload.block_hash();
+    import(d, payload);
+    black_box(
+        d.forkchoice_updated(ApiVersion::V2, ForkchoiceState::same_hash(hash), None).unwrap(),
+    );
+}
+
+/// The node's soak block: two peg-ins (withdrawals) to recipients among `accounts`
+/// addresses, on a state that already holds every one of them. What a block costs with the
+/// state's size is what this measures (the state is layered: see the devnet's `state`).
+fn peg_in_blocks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("devnet/peg_in_block_cycle");
+    for accounts in [1_024u64, 16_384] {
+        let recipient =
+            |n: u64| Address::from_word(B256::from(U256::from(0x2_0000 + n % accounts)));
+        let withdrawal = |index: u64| Withdrawal {
+            index,
+            validator_index: 0,
+            address: recipient(index),
+            amount: 1_000,
+        };
+        let mut d = devnet();
+        let mut timestamp = 0;
+        let mut index = 0;
+        // Fund every recipient, 64 per block.
+        while index < accounts {
+            timestamp += 2;
+            let batch = (index..index + 64).map(withdrawal).collect();
+            cycle(&mut d, attributes_with(timestamp, batch));
+            index += 64;
+        }
+        group.bench_function(format!("{accounts}_accounts"), |b| {
+            b.iter(|| {
+                timestamp += 2;
+                let batch = vec![withdrawal(index), withdrawal(index + 1)];
+                index += 2;
+                cycle(&mut d, attributes_with(timestamp, batch));
+            });
+        });
+    }
+    group.finish();
+}
+
 fn thousand_transfers(c: &mut Criterion) {
     let raw = transfers();
     let mut builder = devnet();
@@ -105,5 +160,5 @@ fn thousand_transfers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, empty_block_cycle, thousand_transfers);
+criterion_group!(benches, empty_block_cycle, peg_in_blocks, thousand_transfers);
 criterion_main!(benches);

@@ -1,10 +1,18 @@
 //! The world state of one block: accounts, storage and code, with its Merkle-Patricia root.
 //!
-//! Every block keeps its own post-state, so that a reorg is a pointer move. Copies are cheap
-//! because the expensive parts are shared: an account's storage sits behind an [`Arc`] that
-//! only a write clones, and each storage map and each state caches its trie root, so the root
-//! of an untouched account's storage (and of an untouched state, e.g. after an empty block) is
-//! computed once.
+//! Every block keeps its own post-state, so that a reorg is a pointer move. A state is two
+//! layers, in the way Geth's snapshot tree keeps a disk layer under per-block diff layers
+//! (`core/state/snapshot`): a **base** map of every account, shared by all the states built
+//! on it, and the accounts **changed** since that base. A block's state copies only its
+//! parent's changes plus its own; once the changes outgrow [`compact_at`] of the base, they
+//! are folded into a new base. So a block costs the same at block 100,000 as at block 1,000
+//! (the changes are bounded, a full copy happens once per [`compact_at`] changed accounts),
+//! and the states kept in memory share one or a few bases instead of each holding every
+//! account.
+//!
+//! An account's storage sits behind an [`Arc`] that only a write clones, and each storage
+//! map and each state caches its trie root, so the root of an untouched account's storage
+//! (and of an untouched state, e.g. after an empty block) is computed once.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap};
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, KECCAK_EMPTY, Nibbles, TrieAccount};
@@ -87,13 +95,31 @@ impl Account {
     }
 }
 
-/// The state after a block: accounts, the code they point to, and the cached state root.
+/// The state after a block: accounts (a shared base plus the changes since it), the code
+/// they point to, and the cached state root.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WorldState {
-    accounts: HashMap<Address, Account>,
+    /// Every account as of an ancestor state, shared by the states built on it.
+    base: Arc<HashMap<Address, Account>>,
+    /// The accounts changed since `base`: `None` deletes. At most [`compact_at`] of the base.
+    changes: HashMap<Address, Option<Account>>,
     /// Code by hash. Shared: code is immutable and only ever added.
     code: Arc<HashMap<B256, Bytecode>>,
     root: OnceLock<B256>,
+}
+
+/// The fewest changed accounts a state carries before they are folded into a new base.
+const MIN_CHANGES: usize = 64;
+
+/// The base is rebuilt once the changes reach this share of it (1/16): a block then copies
+/// at most a sixteenth of the accounts, and a full copy happens once per that many changes.
+const CHANGES_SHARE: usize = 16;
+
+/// How many changed accounts a state over a base of `base_len` accounts carries at most
+/// before they are folded into a new base.
+pub(crate) const fn compact_at(base_len: usize) -> usize {
+    let share = base_len / CHANGES_SHARE;
+    if share > MIN_CHANGES { share } else { MIN_CHANGES }
 }
 
 /// The changes of one block (or one call) on top of a [`WorldState`]: `None` deletes.
@@ -106,7 +132,10 @@ pub(crate) struct StateDiff {
 impl WorldState {
     /// The account at `address`, if it exists.
     pub(crate) fn account(&self, address: &Address) -> Option<&Account> {
-        self.accounts.get(address)
+        match self.changes.get(address) {
+            Some(changed) => changed.as_ref(),
+            None => self.base.get(address),
+        }
     }
 
     /// The code with `hash`; empty for [`KECCAK_EMPTY`] or an unknown hash.
@@ -137,12 +166,27 @@ impl WorldState {
         self.account(address).map(|a| a.storage.get(slot)).unwrap_or_default()
     }
 
-    /// Insert (or replace) an account, with its code when it has any.
+    /// Every account of the state (in no particular order).
+    fn accounts(&self) -> impl Iterator<Item = &Account> {
+        let unchanged =
+            self.base.iter().filter(|(a, _)| !self.changes.contains_key(*a)).map(|(_, a)| a);
+        unchanged.chain(self.changes.values().flatten())
+    }
+
+    /// How many accounts this state carries apart from its base.
+    #[cfg(test)]
+    fn changed_len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Insert (or replace) an account, with its code when it has any. Used to build a
+    /// genesis: it writes the base (copying it if shared).
     pub(crate) fn insert(&mut self, address: Address, account: Account, code: Option<Bytecode>) {
         if let Some(code) = code {
             Arc::make_mut(&mut self.code).insert(account.code_hash, code);
         }
-        self.accounts.insert(address, account);
+        self.changes.remove(&address);
+        Arc::make_mut(&mut self.base).insert(address, account);
         self.root = OnceLock::new();
     }
 
@@ -152,31 +196,37 @@ impl WorldState {
         if diff.accounts.is_empty() && diff.code.is_empty() {
             return Arc::clone(self);
         }
-        let mut next = Self {
-            accounts: self.accounts.clone(),
-            code: Arc::clone(&self.code),
-            root: OnceLock::new(),
-        };
+        let mut code = Arc::clone(&self.code);
         if !diff.code.is_empty() {
-            Arc::make_mut(&mut next.code).extend(diff.code);
+            Arc::make_mut(&mut code).extend(diff.code);
         }
-        for (address, account) in diff.accounts {
-            match account {
-                Some(account) => next.accounts.insert(address, account),
-                None => next.accounts.remove(&address),
-            };
-        }
-        Arc::new(next)
+        let pending = self.changes.len() + diff.accounts.len();
+        let (base, changes) = if pending > compact_at(self.base.len()) {
+            let mut base = HashMap::clone(&self.base);
+            let all = self.changes.iter().map(|(a, c)| (*a, c.clone())).chain(diff.accounts);
+            for (address, account) in all {
+                match account {
+                    Some(account) => base.insert(address, account),
+                    None => base.remove(&address),
+                };
+            }
+            (Arc::new(base), HashMap::default())
+        } else {
+            let mut changes = self.changes.clone();
+            changes.extend(diff.accounts);
+            (Arc::clone(&self.base), changes)
+        };
+        Arc::new(Self { base, changes, code, root: OnceLock::new() })
     }
 
     /// The state root: the root of the trie of `keccak(address) → rlp(TrieAccount)`,
     /// storage roots included. Computed once per state.
     pub(crate) fn root(&self) -> B256 {
         *self.root.get_or_init(|| {
-            if self.accounts.is_empty() {
+            let mut leaves: Vec<&Account> = self.accounts().collect();
+            if leaves.is_empty() {
                 return EMPTY_ROOT_HASH;
             }
-            let mut leaves: Vec<&Account> = self.accounts.values().collect();
             leaves.sort_unstable_by_key(|a| a.hashed_address);
             let mut hb = HashBuilder::default();
             let mut buf = Vec::with_capacity(128);
@@ -247,5 +297,56 @@ mod tests {
         let mut delete = StateDiff::default();
         delete.accounts.insert(a, None);
         assert_eq!(child.apply(delete).root(), EMPTY_ROOT_HASH);
+    }
+
+    /// Over many blocks the layered state reads and hashes exactly as a flat map of every
+    /// account does, through compactions and deletions; the changes a state carries never
+    /// pass their bound; and every kept ancestor still reads as it was.
+    #[test]
+    fn layers_agree_with_a_flat_state_through_compactions() {
+        let addresses: Vec<Address> =
+            (1..=100u64).map(|n| Address::from_word(B256::from(U256::from(n)))).collect();
+        let mut flat = WorldState::default();
+        for a in &addresses {
+            flat.insert(*a, with_balance(a, 1), None);
+        }
+        let mut layered = Arc::new(flat.clone());
+        let mut kept = vec![(Arc::clone(&layered), flat.root())];
+        let mut compactions = 0;
+        for block in 0..120u64 {
+            let mut diff = StateDiff::default();
+            for k in 0..3 {
+                let a = addresses[usize::try_from((block * 7 + k * 13) % 100).unwrap()];
+                let account = if (block + k) % 11 == 0 {
+                    None
+                } else {
+                    Some(with_balance(&a, block * 10 + k))
+                };
+                match &account {
+                    Some(acc) => flat.insert(a, acc.clone(), None),
+                    None => {
+                        Arc::make_mut(&mut flat.base).remove(&a);
+                        flat.root = OnceLock::new();
+                    }
+                }
+                diff.accounts.insert(a, account);
+            }
+            let before = layered.changed_len();
+            layered = layered.apply(diff);
+            if layered.changed_len() < before {
+                compactions += 1;
+            }
+            assert!(layered.changed_len() <= compact_at(layered.base.len()));
+            for a in &addresses {
+                assert_eq!(layered.balance(a), flat.balance(a), "block {block}");
+            }
+            assert_eq!(layered.root(), flat.root(), "block {block}");
+            kept.push((Arc::clone(&layered), flat.root()));
+        }
+        assert!(compactions >= 3, "only {compactions} compactions: the test misses them");
+        for (state, root) in &kept {
+            let recomputed = WorldState { root: OnceLock::new(), ..WorldState::clone(state) };
+            assert_eq!(recomputed.root(), *root);
+        }
     }
 }
