@@ -10,6 +10,11 @@
 //!  SIGTERM ──> RSS(100 %) ≤ RSS(10 %) × (1 + tolerance)  or exit 1
 //! ```
 //!
+//! Each tenth also prints its blocks/s, and at the end the rate over blocks 1,000–2,000 and
+//! over the last 1,000 blocks are printed beside P2's goals (≥ 500 blocks/s, the end within
+//! 10 % of the start); they are reported, not enforced, since a shared machine's speed
+//! varies far more than its memory.
+//!
 //! The baseline is taken at 10 %, not at start: by then the devnet's windows (blocks kept
 //! below the tip, states below the finalized block) are full, and allocators have reached
 //! their working size. With a short run the windows are still filling at 10 % and the
@@ -127,6 +132,79 @@ struct Sample {
     rss_kib: u64,
 }
 
+/// Blocks per second early in the run and at its end, over windows of the same length: the
+/// rate at block 100,000 is judged against the rate at block 1,000 (P2: within 10 %).
+#[derive(Debug, Clone, PartialEq)]
+struct Rates {
+    /// Blocks per window: 1,000, or a tenth of a shorter run.
+    window: u64,
+    /// Total blocks of the run.
+    blocks: u64,
+    /// When the early window opened and the late one opened, as (block, time).
+    early_start: Option<(u64, Instant)>,
+    late_start: Option<(u64, Instant)>,
+    /// Measured rates, blocks/s.
+    early: Option<f64>,
+    late: Option<f64>,
+}
+
+/// The widest rate window, in blocks.
+const RATE_WINDOW: u64 = 1_000;
+
+/// The lowest rate the embedded devnet should sustain (P2), blocks/s.
+const RATE_GOAL: f64 = 500.0;
+
+/// How far the rate at the end may fall below the early rate (P2), in percent.
+const RATE_DRIFT_PCT: f64 = 10.0;
+
+impl Rates {
+    fn new(blocks: u64) -> Self {
+        let window = RATE_WINDOW.min(blocks / 10).max(1);
+        Self { window, blocks, early_start: None, late_start: None, early: None, late: None }
+    }
+
+    /// Block `n` was produced at `at`. The early window runs from block `window` to
+    /// `2 × window` (past the start-up), the late one over the last `window` blocks.
+    fn block(&mut self, n: u64, at: Instant) {
+        let rate = |(from, then): (u64, Instant)| {
+            let secs = at.saturating_duration_since(then).as_secs_f64();
+            (secs > 0.0).then(|| (n - from) as f64 / secs)
+        };
+        if self.early_start.is_none() && n >= self.window {
+            self.early_start = Some((n, at));
+        }
+        if self.early.is_none()
+            && let Some(start) = self.early_start
+            && n >= start.0 + self.window
+        {
+            self.early = rate(start);
+        }
+        if self.late_start.is_none() && n >= self.blocks.saturating_sub(self.window) {
+            self.late_start = Some((n, at));
+        }
+        if self.late.is_none()
+            && let Some(start) = self.late_start
+            && n >= self.blocks
+        {
+            self.late = rate(start);
+        }
+    }
+
+    /// The rates beside P2's goals (printed, not enforced: a shared machine's speed varies
+    /// more than memory does).
+    fn report(&self) -> Option<String> {
+        let (early, late) = (self.early?, self.late?);
+        let drop_pct = (1.0 - late / early) * 100.0;
+        let met = |ok: bool| if ok { "met" } else { "MISSED" };
+        Some(format!(
+            "blocks/s over {w} blocks: {early:.0} from block {w}, {late:.0} at the end              ({drop_pct:+.1} % slower; goal ≤ {RATE_DRIFT_PCT} %: {}); goal ≥ {RATE_GOAL}              blocks/s: {}",
+            met(drop_pct <= RATE_DRIFT_PCT),
+            met(early.min(late) >= RATE_GOAL),
+            w = self.window,
+        ))
+    }
+}
+
 /// What the node's stdout said.
 #[derive(Debug)]
 enum Line {
@@ -176,8 +254,11 @@ fn soak_with(binary: &Path, data_dir: &Path, args: &SoakArgs) -> Result<Vec<Samp
     let lines = read_lines(&mut child)?;
     let sampled = sample(&child, &lines, args.blocks, started);
     let stopped = stop(&mut child);
-    let samples = sampled?;
+    let (samples, rates) = sampled?;
     stopped?;
+    if let Some(report) = rates.report() {
+        println!("{report}");
+    }
     Ok(samples)
 }
 
@@ -202,13 +283,14 @@ fn sample(
     lines: &mpsc::Receiver<Line>,
     blocks: u64,
     started: Instant,
-) -> Result<Vec<Sample>, String> {
+) -> Result<(Vec<Sample>, Rates), String> {
     let milestones: Vec<(u64, u64)> =
         (1..=10).map(|tenth| (tenth * 10, blocks * tenth / 10)).collect();
     let mut next = 0;
     let mut samples = Vec::new();
     let mut problems = 0usize;
-    println!("{:>9} {:>4} {:>10} {:>12}", "block", "%", "elapsed", "VmRSS");
+    let mut rates = Rates::new(blocks);
+    println!("{:>9} {:>4} {:>10} {:>12} {:>10}", "block", "%", "elapsed", "VmRSS", "blocks/s");
     let mut last_block = Instant::now();
     while next < milestones.len() {
         let left = STALL.saturating_sub(last_block.elapsed());
@@ -221,6 +303,7 @@ fn sample(
         match line {
             Line::Block(n) => {
                 last_block = Instant::now();
+                rates.block(n, last_block);
                 while next < milestones.len() && n >= milestones[next].1 {
                     let rss_kib = rss_kib(child.id())?;
                     let s = Sample {
@@ -229,8 +312,13 @@ fn sample(
                         elapsed: started.elapsed(),
                         rss_kib,
                     };
+                    let (b0, t0) = samples
+                        .last()
+                        .map_or((0, Duration::ZERO), |p: &Sample| (p.block, p.elapsed));
+                    let secs = s.elapsed.saturating_sub(t0).as_secs_f64();
+                    let rate = if secs > 0.0 { (s.block - b0) as f64 / secs } else { 0.0 };
                     println!(
-                        "{:>9} {:>4} {:>9.0}s {:>8.1} MiB",
+                        "{:>9} {:>4} {:>9.0}s {:>8.1} MiB {rate:>10.0}",
                         s.block,
                         s.pct,
                         s.elapsed.as_secs_f64(),
@@ -252,7 +340,7 @@ fn sample(
     if problems > ECHOED_PROBLEMS {
         println!("  node: {} more warning/error lines not shown", problems - ECHOED_PROBLEMS);
     }
-    Ok(samples)
+    Ok((samples, rates))
 }
 
 /// SIGTERM, then wait (a kill after [`STOP_GRACE`]).
@@ -407,6 +495,27 @@ mod tests {
 
     fn at(pct: u64, rss_kib: u64) -> Sample {
         Sample { block: pct, pct, elapsed: Duration::ZERO, rss_kib }
+    }
+
+    /// The early window opens after the first `window` blocks and the late one covers the
+    /// last `window`; both rates are reported beside the goals.
+    #[test]
+    fn rates_over_windows() {
+        let t = Instant::now();
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let mut rates = Rates::new(100_000);
+        assert_eq!(rates.window, 1_000);
+        rates.block(999, at(0));
+        assert_eq!(rates.early_start, None);
+        rates.block(1_000, at(1_000));
+        rates.block(2_000, at(3_000)); // 1,000 blocks in 2 s
+        rates.block(99_000, at(100_000));
+        assert_eq!(rates.report(), None, "no late rate yet");
+        rates.block(100_000, at(102_500)); // 1,000 blocks in 2.5 s
+        assert_eq!((rates.early, rates.late), (Some(500.0), Some(400.0)));
+        let report = rates.report().unwrap();
+        assert!(report.contains("+20.0 % slower") && report.contains("MISSED"), "{report}");
+        assert_eq!(Rates::new(2_000).window, 200, "a tenth of a short run");
     }
 
     /// Growth within the tolerance passes; beyond it the soak fails, naming both readings.
