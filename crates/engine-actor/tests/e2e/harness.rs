@@ -73,7 +73,12 @@ pub(crate) fn pool_port_with(
     schedule: ForkSchedule,
     timing: &Timing,
 ) -> PoolPort {
-    let timeouts = TimeoutConfig {
+    pool_port_timeouts(els, schedule, uniform_timeouts(timing), timing)
+}
+
+/// `timing.request` for every method.
+fn uniform_timeouts(timing: &Timing) -> TimeoutConfig {
+    TimeoutConfig {
         forkchoice_updated: timing.request,
         get_payload: timing.request,
         new_payload: timing.request,
@@ -81,8 +86,18 @@ pub(crate) fn pool_port_with(
         get_client_version: timing.request,
         get_payload_bodies: timing.request,
         eth: timing.request,
-    };
-    pool_port_timeouts(els, schedule, timeouts, timing)
+    }
+}
+
+/// [`pool_port_with`], each public client passed through `wrap` (a bench times them).
+#[allow(dead_code)] // the e2e tests include this module too; only the `el_share` bench calls it
+pub(crate) fn pool_port_wrapped(
+    els: &[ElAddress],
+    schedule: ForkSchedule,
+    timing: &Timing,
+    wrap: impl Fn(EthClient) -> Arc<dyn EthApi>,
+) -> PoolPort {
+    pool_port_of(els, schedule, uniform_timeouts(timing), timing, wrap)
 }
 
 /// A pool port over `els`, best first, upchecked every 200 ms, with a timeout per Engine
@@ -92,6 +107,16 @@ pub(crate) fn pool_port_timeouts(
     schedule: ForkSchedule,
     timeouts: TimeoutConfig,
     timing: &Timing,
+) -> PoolPort {
+    pool_port_of(els, schedule, timeouts, timing, |eth| Arc::new(eth))
+}
+
+fn pool_port_of(
+    els: &[ElAddress],
+    schedule: ForkSchedule,
+    timeouts: TimeoutConfig,
+    timing: &Timing,
+    wrap: impl Fn(EthClient) -> Arc<dyn EthApi>,
 ) -> PoolPort {
     let clients = els
         .iter()
@@ -106,10 +131,7 @@ pub(crate) fn pool_port_timeouts(
     let mut config = PoolConfig::new(clients, schedule);
     config.upcheck_interval = Duration::from_millis(200);
     let pool = ExecutionPool::start(config).unwrap();
-    let eth = els
-        .iter()
-        .map(|el| Arc::new(eth_client(&el.public_url, timing)) as Arc<dyn EthApi>)
-        .collect();
+    let eth = els.iter().map(|el| wrap(eth_client(&el.public_url, timing))).collect();
     PoolPort::new(pool, eth).unwrap()
 }
 
