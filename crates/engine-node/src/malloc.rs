@@ -6,13 +6,23 @@
 //! - glibc gives each thread that meets a locked arena a new one, up to eight per core, and
 //!   memory freed into an arena stays there. Blocks 10k → 30k: 78 → 88 MiB by default,
 //!   80.7 → 82.0 MiB with two arenas.
-//! - The devnet clones its account table (over 100 KiB) every block. After the first such
-//!   block is freed glibc raises its mmap threshold to that size (the dynamic threshold) and
-//!   later tables are cut from the arenas; a fixed threshold keeps them mapped on their own.
+//! - Tables over 100 KiB come and go (the devnet's indices, its account bases; it used to copy
+//!   its whole account table every block). After the first such block is freed glibc raises
+//!   its mmap threshold to that size (the dynamic threshold) and later ones are cut from the
+//!   arenas; a fixed threshold keeps them mapped on their own.
 //!
-//! What is left is slow: about +8 % over the 50,000 blocks after block 10,000, then flat near
-//! 64 MiB. A `malloc_trim(0)` a minute changed nothing; jemalloc and mimalloc (Reth's choice
-//! and the usual alternative) crept or held 80–108 MiB. The cure is less churn in the devnet.
+//! What is left is slow: +7 to +9 % over the 50,000 blocks after block 10,000, then flat.
+//! It is not the devnet's churn: once the devnet stopped copying its account table every
+//! block (its state is layered, see engine-testkit's `devnet::state`) RSS at block 10,000
+//! fell from 59.9 to 45.0 MiB and the creep stayed (44.9 → 48.9 MiB over 100,000 blocks).
+//! `malloc_info` read by gdb at blocks 47k and 60k shows why: memory in use is flat (27.2
+//! MiB) while free chunks inside the arenas grow from about 1.5 to 3.9 MiB, most of them
+//! 4.1–4.5 KiB and 12–52 KiB long: fragmentation. Measured against it, each over a whole
+//! soak: one arena (47.5 → 50.1 MiB, +5.5 % at 75k), no fastbins (`mxfast=0`: +7.9 % at
+//! 85k), mimalloc 2.0 (54 → 59 MiB, +9 % at 41k), a 1 MiB redb cache (the same curve to block 18k); a
+//! `malloc_trim(0)` a minute changed nothing; jemalloc and mimalloc 3 held 80–108 MiB.
+//! Finding the allocations that pin those chunks is what remains.
+//!
 //! Lighthouse's `malloc_utils` makes the same kind of call at startup.
 //!
 //! An operator's own `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` (or the same setting in
