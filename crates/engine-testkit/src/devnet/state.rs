@@ -5,10 +5,14 @@
 //! (`core/state/snapshot`): a **base** map of every account, shared by all the states built
 //! on it, and the accounts **changed** since that base. A block's state copies only its
 //! parent's changes plus its own; once the changes outgrow [`compact_at`] of the base, they
-//! are folded into a new base. So a block costs the same at block 100,000 as at block 1,000
-//! (the changes are bounded, a full copy happens once per [`compact_at`] changed accounts),
-//! and the states kept in memory share one or a few bases instead of each holding every
-//! account.
+//! are folded into a new base. So the states kept in memory share one or a few bases
+//! instead of each holding every account (the node's soak: 45 MiB at block 10,000 instead of
+//! 60), and a full copy happens once per [`compact_at`] changed accounts.
+//!
+//! The state root is still computed over every account, once per new state: that, not the
+//! copy, is what a block costs on a large state (bench `devnet/peg_in_block_cycle`: 1.3 ms
+//! on 1,024 accounts, 38 ms on 16,384, the same before and after the layers). Keeping the
+//! trie's branch hashes and rehashing only the changed paths is the next step.
 //!
 //! An account's storage sits behind an [`Arc`] that only a write clones, and each storage
 //! map and each state caches its trie root, so the root of an untouched account's storage
