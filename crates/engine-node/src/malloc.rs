@@ -15,13 +15,17 @@
 //! It is not the devnet's churn: once the devnet stopped copying its account table every
 //! block (its state is layered, see engine-testkit's `devnet::state`) RSS at block 10,000
 //! fell from 59.9 to 45.0 MiB and the creep stayed (44.9 → 48.9 MiB over 100,000 blocks).
-//! `malloc_info` read by gdb at blocks 47k and 60k shows why: memory in use is flat (27.2
-//! MiB) while free chunks inside the arenas grow from about 1.5 to 3.9 MiB, most of them
-//! 4.1–4.5 KiB and 12–52 KiB long: fragmentation. Measured against it, each over a whole
-//! soak: one arena (47.5 → 50.1 MiB, +5.5 % at 75k), no fastbins (`mxfast=0`: +7.9 % at
-//! 85k), mimalloc 2.0 (54 → 59 MiB, +9 % at 41k), a 1 MiB redb cache (the same curve to block 18k); a
-//! `malloc_trim(0)` a minute changed nothing; jemalloc and mimalloc 3 held 80–108 MiB.
-//! Finding the allocations that pin those chunks is what remains.
+//! `malloc_info` read by gdb shows why: with one arena, from block 8.5k to 58k, memory in
+//! use rose 0.9 MiB while free chunks inside the arena grew from 1.5 to 3.9 MiB, most of
+//! them 4.1–4.5 KiB and 12–52 KiB long: mostly fragmentation. It comes from the devnet's
+//! window of 8,448 kept blocks, each made of dozens of allocations that live exactly one
+//! window: a node built to keep 1,024 blocks soaked flat (32.3 → 33.0 MiB, +2.2 % from
+//! block 10k to 100k, and 16 MiB smaller). Allocator settings measured against it: one
+//! arena (47.5 → 50.1 MiB, +5.5 % at 75k), no fastbins (`mxfast=0`: +7.9 % at 85k),
+//! mimalloc 2.0 (54 → 59 MiB, +9 % at 41k), a 1 MiB redb cache (the same curve to block
+//! 18k); a `malloc_trim(0)` a minute changed nothing; jemalloc and mimalloc 3 held 80–108
+//! MiB.
+//! Keeping old blocks compactly (one allocation each) is what remains.
 //!
 //! Lighthouse's `malloc_utils` makes the same kind of call at startup.
 //!
