@@ -49,7 +49,7 @@ use engine_testkit::{
 };
 use engine_types::{
     ForkSchedule,
-    config::{ChainConfig, RetryConfig},
+    config::ChainConfig,
     constants::CHAIN_ID_DEV,
     primitives::{Address, B256, Bytes, U256},
 };
@@ -90,20 +90,6 @@ fn main() {
     rt.block_on(run(&snapshotter));
 }
 
-/// Per-request timeout and retries for a container on a loaded two-core machine.
-fn timing() -> Timing {
-    Timing {
-        request: Duration::from_secs(10),
-        retry: RetryConfig {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            max_elapsed: Duration::from_secs(15),
-            jitter: 0.2,
-        },
-    }
-}
-
 /// One measured cycle.
 struct Cycle {
     total: Duration,
@@ -130,13 +116,18 @@ async fn run(snapshotter: &Snapshotter) {
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
     let busy = Arc::new(Busy::default());
-    let port = harness::pool_port_wrapped(std::slice::from_ref(&address), schedule, &timing(), {
-        let busy = Arc::clone(&busy);
-        move |inner| Arc::new(TimedEth { inner, busy: Arc::clone(&busy) })
-    });
+    let port = harness::pool_port_wrapped(
+        std::slice::from_ref(&address),
+        schedule,
+        &Timing::container(),
+        {
+            let busy = Arc::clone(&busy);
+            move |inner| Arc::new(TimedEth { inner, busy: Arc::clone(&busy) })
+        },
+    );
     let node = Node::start(port, chain, dir.path()).await;
     node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
-    let eth = harness::eth_client(&address.public_url, &timing());
+    let eth = harness::eth_client(&address.public_url, &Timing::container());
     let signer = dev_signer(2).unwrap();
     let mut nonce = 0u64;
     let mut timestamp = genesis.timestamp;

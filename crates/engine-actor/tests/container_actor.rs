@@ -37,21 +37,6 @@ use engine_types::{
 use harness::{ElAddress, Node, Timing};
 use std::time::Duration;
 
-/// Per-request timeout and retries: a container on a loaded two-core machine answers far
-/// slower than the in-process devnet, and a timeout here would be a flake, not a finding.
-fn timing() -> Timing {
-    Timing {
-        request: Duration::from_secs(10),
-        retry: RetryConfig {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            max_elapsed: Duration::from_secs(15),
-            jitter: 0.2,
-        },
-    }
-}
-
 /// One EthereumJS container and the JWT secret its engine port checks (each container has
 /// its own, as separate operators' clients would).
 struct El {
@@ -103,10 +88,12 @@ impl Setup {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
-        let port = harness::pool_port_with(addresses, schedule, &timing());
+        let port = harness::pool_port_with(addresses, schedule, &Timing::container());
         let node = Node::start(port, chain, dir.path()).await;
-        let eth =
-            els.iter().map(|el| harness::eth_client(&el.container.rpc_url(), &timing())).collect();
+        let eth = els
+            .iter()
+            .map(|el| harness::eth_client(&el.container.rpc_url(), &Timing::container()))
+            .collect();
         Self { node, els, eth, genesis_timestamp, _dir: dir }
     }
 
@@ -459,7 +446,7 @@ async fn container_ethereumjs_as_documented_produces_blocks() {
     else {
         return;
     };
-    let eth = harness::eth_client(&container.engine_url(), &timing());
+    let eth = harness::eth_client(&container.engine_url(), &Timing::container());
     let probe = eth.syncing().await;
     assert!(probe.is_err(), "EthereumJS without --isSingleNode fails eth_syncing: {probe:?}");
     let address = ElAddress {
@@ -468,7 +455,7 @@ async fn container_ethereumjs_as_documented_produces_blocks() {
         jwt_hex: jwt.to_hex(),
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = harness::pool_port_with(&[address], schedule, &timing());
+    let port = harness::pool_port_with(&[address], schedule, &Timing::container());
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
     let node = Node::start(port, chain, dir.path()).await;
     node.wait_state(&[EngineState::Ready, EngineState::Degraded]).await;
@@ -504,7 +491,11 @@ async fn container_ethereumjs_ahead_after_a_crash_is_adopted() {
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
     let start = || {
-        let port = harness::pool_port_with(std::slice::from_ref(&via_proxy), schedule, &timing());
+        let port = harness::pool_port_with(
+            std::slice::from_ref(&via_proxy),
+            schedule,
+            &Timing::container(),
+        );
         Node::start(port, chain, dir.path())
     };
     let peg_in = |n: u8| PegIn {
@@ -546,7 +537,7 @@ async fn container_ethereumjs_ahead_after_a_crash_is_adopted() {
 }
 
 async fn setup_balance(el: &El, address: Address) -> U256 {
-    let eth = harness::eth_client(&el.container.rpc_url(), &timing());
+    let eth = harness::eth_client(&el.container.rpc_url(), &Timing::container());
     eth.balance(address, BlockId::latest()).await.unwrap()
 }
 
@@ -564,7 +555,7 @@ async fn container_ethereumjs_commit_with_lost_replies_is_found_landed() {
     // One attempt per call and a short timeout: the lost replies fail the commit quickly.
     let quick = Timing {
         request: Duration::from_secs(3),
-        retry: RetryConfig { max_attempts: 1, ..timing().retry },
+        retry: RetryConfig { max_attempts: 1, ..Timing::container().retry },
     };
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainConfig { fork_schedule: schedule, ..ChainConfig::default() };
@@ -582,7 +573,7 @@ async fn container_ethereumjs_commit_with_lost_replies_is_found_landed() {
     let lost = node.commit(&b1).await;
     assert!(lost.is_err(), "the caller never heard back: {lost:?}");
     proxy.set_lose_replies_to(None);
-    let eth = harness::eth_client(&els[0].container.rpc_url(), &timing());
+    let eth = harness::eth_client(&els[0].container.rpc_url(), &Timing::container());
     let latest = eth.block_by_number(BlockNumberOrTag::Latest, false).await.unwrap().unwrap();
     assert_eq!(latest.header.hash, b1.payload.block_hash(), "EthereumJS applied the commit");
 

@@ -55,6 +55,22 @@ impl Timing {
             },
         }
     }
+
+    /// For a client in a container on a loaded two-core machine: it answers far slower than
+    /// the in-process devnet, and a timeout there would be a flake, not a finding.
+    #[allow(dead_code)] // only the container tests and the `el_share` bench use it
+    pub(crate) fn container() -> Self {
+        Self {
+            request: Duration::from_secs(10),
+            retry: RetryConfig {
+                max_attempts: 3,
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+                max_elapsed: Duration::from_secs(15),
+                jitter: 0.2,
+            },
+        }
+    }
 }
 
 /// A public JSON-RPC client of `url` with `timing`.
