@@ -23,22 +23,39 @@ use crate::{
 };
 use alloy_genesis::Genesis;
 use engine_actor::persist::PersistedState;
-use engine_testkit::devnet::{DevnetConfig, DevnetEl};
+use engine_testkit::devnet::{DevnetConfig, DevnetEl, Retention};
 use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
 use std::path::Path;
 
-/// Starts the devnet on `genesis` and replays into it the stored blocks the engine (whose
-/// persisted state is `engine`, if any) may have seen; the others are deleted.
+/// Blocks a head may lag the devnet's tip (a branch being imported) on top of what the
+/// index recovery reads.
+const HEAD_LAG_BLOCKS: u64 = 256;
+
+/// What the devnet keeps of its past when the engine searches `index_recovery_depth` blocks
+/// back for the withdrawal index, the furthest the engine reads: that many blocks plus
+/// [`HEAD_LAG_BLOCKS`], and the devnet's default states.
+pub(crate) fn retention(index_recovery_depth: u64) -> Retention {
+    Retention {
+        history_blocks: index_recovery_depth.saturating_add(HEAD_LAG_BLOCKS),
+        ..Retention::default()
+    }
+}
+
+/// Starts the devnet on `genesis`, keeping history for an engine whose index recovery
+/// searches `index_recovery_depth` blocks back, and replays into it the stored blocks the
+/// engine (whose persisted state is `engine`, if any) may have seen; the others are deleted.
 pub(crate) async fn start(
     genesis: Genesis,
     forks: ForkSchedule,
+    index_recovery_depth: u64,
     store: &ExecutionStore,
     data_dir: &Path,
     engine: Option<&PersistedState>,
 ) -> Result<DevnetEl, NodeError> {
-    let el = DevnetEl::start(DevnetConfig::new(genesis))
-        .await
-        .map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
+    let mut config = DevnetConfig::new(genesis);
+    config.retention = retention(index_recovery_depth);
+    let el =
+        DevnetEl::start(config).await.map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
     let mut blocks = store.blocks()?;
     let keep = replayable(&blocks, engine);
     if let Some(first) = blocks.get(keep) {
@@ -183,5 +200,17 @@ mod tests {
         assert_eq!(replayable(&blocks, Some(&state)), 2, "a later build, never stored");
         state.heads.head = BlockRef::default();
         assert_eq!(replayable(&blocks, Some(&state)), 4, "no head yet: a fresh engine");
+    }
+
+    /// The devnet keeps every block the engine's index recovery reads, plus the head's lag,
+    /// and any depth the settings accept gives a retention the devnet runs with.
+    #[test]
+    fn keeps_what_the_index_recovery_reads() {
+        use crate::settings::{DEVNET_INDEX_RECOVERY_DEPTH, MAX_INDEX_RECOVERY_DEPTH};
+        for depth in [0, DEVNET_INDEX_RECOVERY_DEPTH, MAX_INDEX_RECOVERY_DEPTH] {
+            let kept = retention(depth);
+            assert_eq!(kept.history_blocks, depth + HEAD_LAG_BLOCKS);
+            assert!(kept.validate().is_ok(), "depth {depth}");
+        }
     }
 }

@@ -75,6 +75,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             let el = crate::devnet::start(
                 (**genesis).clone(),
                 settings.config.chain.fork_schedule,
+                settings.engine_actor.index_recovery_depth(true),
                 &store,
                 &run.data_dir,
                 engine_state.as_ref(),
@@ -129,7 +130,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     let mut engine_config = EngineActorConfig::new(settings.config.chain, &run.data_dir);
     engine_config.payload_cache = settings.config.engine.payload_cache;
     engine_config.start_fresh = run.start_fresh;
-    settings.engine_actor.apply(&mut engine_config);
+    settings.engine_actor.apply(&mut engine_config, devnet.is_some());
     let mut peers = engine_actor::tree::registry_addresses::<
         engine_actor::peers::BurnEventsDetected,
         crate::actors::storage::StorageMsg,

@@ -20,6 +20,8 @@ use engine_types::{
 use std::path::{Path, PathBuf};
 
 pub(crate) use actor_section::EngineActorSettings;
+#[cfg(test)]
+pub(crate) use actor_section::{DEVNET_INDEX_RECOVERY_DEPTH, MAX_INDEX_RECOVERY_DEPTH};
 
 /// The default configuration as commented TOML (`engine-node config print-default`).
 /// A test checks that it parses to exactly `Config::default()` and names every field.
@@ -104,6 +106,10 @@ tx_rate_per_second = 64.0
 # caller retries), never left waiting.
 job_queue = 64              # forkchoice jobs waiting for the worker; 1 to 4096
 max_tasks = 128             # queries and transaction checks at once; 1 to 65536
+# How far back the withdrawal index is searched when it must be recovered from the chain,
+# up to 1048576; the embedded devnet keeps this many blocks plus 256 in memory.
+# Default 8192 against execution clients, 1024 on the embedded devnet.
+# index_recovery_depth = 8192
 
 [supervision.intensity]
 # A supervisor that restarts its actors more than max_restarts times within `within` gives
