@@ -53,7 +53,8 @@ pub struct PersistedState {
     /// The index the next withdrawal on top of the head gets: one past the last withdrawal
     /// of the canonical chain, so indices are contiguous along it and never reused.
     pub next_withdrawal_index: u64,
-    /// Our last build whose block has not become the head yet.
+    /// Our last build that mints peg-ins and whose block has not become the head yet (a
+    /// build that mints nothing is not recorded: its adoption after a crash loses nothing).
     #[serde(default)]
     pub in_flight: Option<InFlight>,
     /// Peg-ins the canonical chain minted above the finalized block.

@@ -11,11 +11,13 @@
 //!  stored h+1 = the engine's in-flight build ──> replayed too: the crash may have come
 //!        after the devnet made it its head and before the engine wrote its state; the
 //!        engine finds the devnet ahead and adopts it, recording the peg-ins it minted
-//!  anything else above h ───────────────> deleted (no commit of it ever started)
+//!  anything else above h ───────────────> deleted (no commit of it finished)
 //! ```
 //!
-//! So the devnet never needs to go back (which it would refuse, as Geth does), and a block
-//! once seen at a height is the block at that height after any restart.
+//! So the devnet never needs to go back (which it would refuse, as Geth does). The engine
+//! records an in-flight build only when it mints peg-ins (one state write per block
+//! otherwise): a block minting nothing whose commit the crash cut is deleted with the
+//! devnet that held it, and the Chain builds that height again; nothing it held is lost.
 
 use crate::{
     error::NodeError,

@@ -445,13 +445,20 @@ impl Worker {
         let response = built.response;
         let sidecar = built.sidecar;
         // The EL applied the forkchoice state (head = parent) before building; what the
-        // block mints is remembered until it becomes the head, for a crash in between.
+        // block mints is remembered until it becomes the head, for a crash in between: the
+        // EL may make it its head and the engine die before its commit writes the state, and
+        // only this record then tells the adoption which peg-ins the block's withdrawals
+        // are. A block that mints nothing needs no record (its adoption loses nothing), so
+        // building it on our head writes nothing and the commit is the cycle's one durable
+        // write. An earlier record stays: its block may still be committed.
         next.heads = heads;
-        next.in_flight = Some(InFlight {
-            block: response.payload.block_hash(),
-            parent: parent_hash,
-            peg_ins: batch.included.clone(),
-        });
+        if !batch.included.is_empty() {
+            next.in_flight = Some(InFlight {
+                block: response.payload.block_hash(),
+                parent: parent_hash,
+                peg_ins: batch.included.clone(),
+            });
+        }
         self.commit_state(next).await?;
         self.tell_rebased(correlation, HeadChangeCause::Requested, current, parent, rebased);
         let header = self

@@ -381,3 +381,36 @@ async fn returned_peg_ins_survive_an_absent_chain_and_a_restart() {
     let saved = StateStore::new(dir.path(), false).load().unwrap().unwrap();
     assert!(saved.minted.returned().is_empty(), "minted again: handed back no more");
 }
+
+/// A build that mints nothing is not recorded: on our head it leaves the state file as it
+/// was, and its commit is the cycle's one durable write. A crash after the EL made that block
+/// its head and before the commit's write loses nothing: the restarted engine adopts it
+/// with the withdrawal index unchanged, and what earlier blocks minted stays minted.
+#[tokio::test]
+async fn empty_build_writes_nothing_and_its_adoption_loses_nothing() {
+    let h = Harness::ready().await;
+    h.produce(1, vec![peg_in(1, 5)]).await;
+    // Trailing whitespace keeps the file valid JSON and disappears with any rewrite.
+    let file = StateStore::new(h.dir.path(), false).path();
+    let read = || std::fs::read_to_string(&file).unwrap();
+    let marked = format!("{}\n\n", read());
+    std::fs::write(&file, &marked).unwrap();
+
+    let b2 = h.build(2, vec![]).await.unwrap();
+    assert_eq!(read(), marked, "a build minting nothing writes nothing");
+    h.commit(&b2).await.unwrap();
+    assert_ne!(read(), marked, "the commit writes the new head");
+    let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
+    assert_eq!(saved.heads.head.hash, b2.payload.block_hash());
+
+    // The crash: the EL holds block 2 as its head, the file still says block 1.
+    kill(&h.engine).await;
+    std::fs::write(&file, &marked).unwrap();
+    let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
+    let status = wait_state(&engine, EngineState::Ready).await;
+    assert_eq!(status.heads.head.hash, b2.payload.block_hash(), "the EL's block adopted");
+    assert_eq!(status.next_withdrawal_index, 1, "block 2 minted nothing");
+    let again = crate::harness::build(&engine, None, 3, vec![peg_in(1, 5)]).await.unwrap();
+    assert!(again.withdrawals.is_empty(), "block 1's peg-in is still known as minted");
+    assert_eq!(again.already_minted.len(), 1);
+}

@@ -3,10 +3,13 @@
 //! ```text
 //!  Tick{generation} ─ stale generation or a slot running? ─> ignored / counted as skipped
 //!        │
-//!        └─> slot task (in the slot's trace: [`trace`]): GetStatus
+//!        └─> slot task (in the slot's trace: [`trace`]):
+//!              the last slot committed its block as the head, and since then no failure,
+//!              re-sync, unsettled block or HeadChanged ─> build on that block at once
+//!              otherwise: GetStatus (not ready: wait)
 //!              ─> re-sync (ForkchoiceUpdate) when an earlier slot met a Reset error
 //!              ─> settle: WhatLanded for every block left unsettled (none: go on)
-//!              ─> BuildPayload{head, timestamp, pending peg-ins}
+//!              ─> BuildPayload{head, timestamp, pending peg-ins} (NotReady: wait)
 //!              ─> check the payload against the head and the request
 //!              ─> queue: its peg-ins unsettled with the block (persisted)
 //!              ─> store the block (durably, before any EL hears of it)
@@ -196,6 +199,11 @@ pub(crate) struct ChainShared {
     stopped: AtomicBool,
     /// A slot failed with a `Reset` error: the next one re-syncs with the engine first.
     resync: AtomicBool,
+    /// The block the last slot committed as the head, while nothing since says the head may
+    /// have moved: the next slot builds on it without asking the engine for its status (see
+    /// [`run_slot`]). Taken by every slot, set again only by a commit the engine answered
+    /// as the head; a `HeadChanged` from the engine clears it.
+    committed_head: Mutex<Option<BlockRef>>,
     /// The slot task in flight, whichever incarnation started it: a restarted Chain finds
     /// the previous incarnation's slot here and starts none of its own until that one is
     /// collected (its outcomes recorded), so two slots never share the peg-in queue.
@@ -213,6 +221,9 @@ pub(crate) struct ChainShared {
     /// Tests: the next slot task never ends (a bug that blocks a slot).
     #[cfg(test)]
     hang_next_slot: AtomicBool,
+    /// Tests: how many times slots asked the engine for its status.
+    #[cfg(test)]
+    status_asks: AtomicU64,
 }
 
 /// Runs `f`, which blocks on a file write, without stalling the runtime's other tasks on a
@@ -245,6 +256,7 @@ impl ChainShared {
             sim: sim.map(Arc::new),
             stopped: AtomicBool::new(false),
             resync: AtomicBool::new(false),
+            committed_head: Mutex::new(None),
             slot: Mutex::new(None),
             slots: AtomicU64::new(0),
             actor: Mutex::new(None),
@@ -253,6 +265,8 @@ impl ChainShared {
             panic_next_slot: AtomicBool::new(false),
             #[cfg(test)]
             hang_next_slot: AtomicBool::new(false),
+            #[cfg(test)]
+            status_asks: AtomicU64::new(0),
         })
     }
 
@@ -341,6 +355,17 @@ impl ChainShared {
 
     fn pending_len(&self) -> usize {
         self.queue().pending_len()
+    }
+
+    fn committed_head(&self) -> MutexGuard<'_, Option<BlockRef>> {
+        self.committed_head.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the run's block limit is reached, counting `more` blocks produced by the slot
+    /// running.
+    fn limit_reached(&self, more: usize) -> bool {
+        let produced = self.progress.borrow().produced + more as u64;
+        self.config.blocks.is_some_and(|n| produced >= n)
     }
 
     fn in_flight(&self) -> MutexGuard<'_, Option<InFlight>> {
@@ -722,6 +747,7 @@ impl ChainState {
 /// The engine moved its head by itself: what discarded blocks had minted goes back to the
 /// front of the queue (a txid still held is kept once).
 fn head_changed(shared: &ChainShared, change: &HeadChanged) {
+    *shared.committed_head() = None;
     let returned = change.returned_peg_ins.len();
     let requeued = shared.update_queue(|q| q.admit_back(change.returned_peg_ins.iter().copied()));
     tracing::warn!(cause = ?change.cause, from = change.from.number, to = change.to.number,
@@ -773,9 +799,16 @@ fn peg_outs(report: &PegOutReport) -> Option<usize> {
     }
 }
 
-/// One slot: re-sync with the engine when a failure asked for it, settle what earlier
-/// slots left unsettled, then (unless the block limit is reached) produce a block. Every
-/// engine request of the slot carries `correlation`.
+/// One slot: produce a block on the head the last slot committed when nothing since says
+/// the head may have moved; otherwise ask the engine for its status and head, re-sync with
+/// it when a failure asked for it, and settle what earlier slots left unsettled first.
+/// Nothing is produced once the block limit is reached. Every engine request of the slot
+/// carries `correlation`.
+///
+/// Skipping the status question is safe: an engine that cannot build refuses the build with
+/// `NotReady` (the slot then waits, as it would have), and a head that moved without a
+/// `HeadChanged` reaching the Chain yet only makes the build a reorg request, which the
+/// engine judges against the branch it abandons (no peg-in is minted twice).
 async fn run_slot(shared: &ChainShared, correlation: CorrelationId) -> Vec<SlotOutcome> {
     #[cfg(test)]
     assert!(!shared.panic_next_slot.swap(false, Ordering::SeqCst), "scripted panic in a slot");
@@ -783,13 +816,45 @@ async fn run_slot(shared: &ChainShared, correlation: CorrelationId) -> Vec<SlotO
     if shared.hang_next_slot.swap(false, Ordering::SeqCst) {
         std::future::pending::<()>().await;
     }
+    let committed = shared.committed_head().take().filter(|_| {
+        !shared.resync.load(Ordering::Acquire) && shared.queue().unsettled().is_empty()
+    });
+    let mut outcomes = Vec::new();
+    let head = match committed {
+        Some(head) => head,
+        None => match head_from_engine(shared, correlation, &mut outcomes).await {
+            Some(head) => head,
+            None => return outcomes,
+        },
+    };
+    if shared.limit_reached(outcomes.len()) {
+        return outcomes;
+    }
+    outcomes.push(produce(shared, head, correlation).await);
+    outcomes
+}
+
+/// The head to build on, from the engine: its status (a slot waits while it cannot build),
+/// after a re-sync when an earlier slot asked for one, and after settling what earlier
+/// slots left unsettled (their outcomes go to `outcomes`). `None`: the slot builds nothing.
+async fn head_from_engine(
+    shared: &ChainShared,
+    correlation: CorrelationId,
+    outcomes: &mut Vec<SlotOutcome>,
+) -> Option<BlockRef> {
+    #[cfg(test)]
+    shared.status_asks.fetch_add(1, Ordering::SeqCst);
     let status = match ask_status(correlation).await {
         Ok(status) => status,
-        Err(e) => return vec![SlotOutcome::Failed { stage: "engine", error: e.into() }],
+        Err(e) => {
+            outcomes.push(SlotOutcome::Failed { stage: "engine", error: e.into() });
+            return None;
+        }
     };
     if !status.state.can_build() {
         let why = status.last_error.map_or_else(String::new, |e| format!(" ({e})"));
-        return vec![SlotOutcome::Waiting(format!("it is {}{why}", status.state))];
+        outcomes.push(SlotOutcome::Waiting(format!("it is {}{why}", status.state)));
+        return None;
     }
     // A re-sync asked for by an earlier slot comes first, before settling: a `Reset` met
     // while settling must not keep every later slot from re-syncing.
@@ -799,11 +864,11 @@ async fn run_slot(shared: &ChainShared, correlation: CorrelationId) -> Vec<SlotO
             Ok(synced) => heads = synced,
             Err(error) => {
                 shared.resync.store(true, Ordering::Release);
-                return vec![SlotOutcome::Failed { stage: "resync", error }];
+                outcomes.push(SlotOutcome::Failed { stage: "resync", error });
+                return None;
             }
         }
     }
-    let mut outcomes = Vec::new();
     let unsettled = shared.queue().unsettled().to_vec();
     for entry in &unsettled {
         match what_landed(shared, entry, correlation).await {
@@ -815,27 +880,21 @@ async fn run_slot(shared: &ChainShared, correlation: CorrelationId) -> Vec<SlotO
             Err(error) => {
                 // Nothing is built while a block's fate is unknown: it may be the head.
                 outcomes.push(SlotOutcome::Failed { stage: "settle", error });
-                return outcomes;
+                return None;
             }
         }
     }
-    let produced = shared.progress.borrow().produced + outcomes.len() as u64;
-    if shared.config.blocks.is_some_and(|n| produced >= n) {
-        return outcomes;
-    }
-    if !unsettled.is_empty() {
+    if !unsettled.is_empty() && !shared.limit_reached(outcomes.len()) {
         // Settling may have found a block that became the head.
         match ask_status(correlation).await {
             Ok(status) => heads = status.heads,
             Err(e) => {
                 outcomes.push(SlotOutcome::Failed { stage: "engine", error: e.into() });
-                return outcomes;
+                return None;
             }
         }
     }
-    let head = heads.head;
-    outcomes.push(produce(shared, head, correlation).await);
-    outcomes
+    Some(heads.head)
 }
 
 /// Asks the engine what became of `entry`'s block and settles its peg-ins: the minted ones
@@ -912,6 +971,11 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
         Ok(built) => built,
         Err(error) => {
             shared.update_queue(PegInQueue::build_failed);
+            if let SlotError::Engine(ActorError::NotReady { state }) = &error {
+                // Refused before the engine did anything: the slot waits, as it would
+                // have had it asked for the status first.
+                return SlotOutcome::Waiting(format!("it is {state}"));
+            }
             return SlotOutcome::Failed { stage: "build", error };
         }
     };
@@ -988,6 +1052,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
             shared.update_queue(|q| {
                 q.landed(&entry.block);
             });
+            *shared.committed_head() = Some(BlockRef::new(c.hash, c.number, timestamp));
             BlockLine {
                 number: c.number,
                 hash: c.hash,

@@ -346,6 +346,81 @@ async fn peg_ins_of_a_discarded_block_come_back_first() {
     rig.finish().await;
 }
 
+/// A slot after one whose commit made its block the head builds on that block without
+/// asking the engine for its status; an engine that cannot build then refuses the build and
+/// the slot waits (its peg-ins kept); a failed slot or a `HeadChanged` from the engine sends
+/// the next slot back to asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_after_a_committed_block_builds_on_it_without_asking_the_status() {
+    let rig = Rig::start(10 * SECOND).await;
+    let asks = || rig.shared.status_asks.load(Ordering::SeqCst);
+    let produce = || async {
+        let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+        let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+        line.clone()
+    };
+    let first = produce().await;
+    assert_eq!((first.number, asks()), (1, 1));
+    rig.shared.queue_peg_ins([peg_in(1)]);
+    let second = produce().await;
+    assert_eq!((second.number, second.peg_ins, asks()), (2, 1, 1), "no status asked");
+    assert_eq!(rig.el.block(second.hash).unwrap().header.parent_hash, first.hash);
+
+    // The engine stops being able to build: the build is refused, the slot waits.
+    rig.el.fail_always("engine_forkchoiceUpdatedV2", Fault::Status(PayloadStatusWire::syncing()));
+    let resent = call_engine(
+        |reply| {
+            ChainMsg::ForkchoiceUpdate {
+                correlation: CorrelationId::new(),
+                head: second.hash,
+                safe: B256::ZERO,
+                finalized: B256::ZERO,
+                reply,
+            }
+            .into()
+        },
+        10 * SECOND,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(resent, Err(ActorError::Syncing { .. })), "{resent:?}");
+    rig.shared.queue_peg_ins([peg_in(2)]);
+    let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+    let [SlotOutcome::Waiting(why)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+    assert!(why.contains("syncing"), "{why}");
+    assert_eq!(asks(), 1, "the build itself was refused");
+    assert_eq!(rig.pending(), [peg_in(2)], "the peg-in is kept");
+
+    // After a slot that did not commit, the next one asks.
+    rig.el.clear_all_faults();
+    rig.until_ready().await;
+    let third = produce().await;
+    assert_eq!((third.number, third.peg_ins, asks()), (3, 1, 2));
+    assert_eq!(produce().await.number, 4);
+    assert_eq!(asks(), 2);
+
+    // A HeadChanged from the engine: the next slot asks.
+    let change = HeadChanged {
+        correlation: CorrelationId::new(),
+        cause: engine_actor::peers::HeadChangeCause::AdoptedFromEl,
+        from: BlockRef::default(),
+        to: BlockRef::default(),
+        adopted: Vec::new(),
+        discarded: Vec::new(),
+        returned_peg_ins: Vec::new(),
+    };
+    rig.chain.cast(change.into()).unwrap();
+    for _ in 0..400 {
+        if rig.shared.committed_head().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(produce().await.number, 5);
+    assert_eq!(asks(), 3);
+    rig.finish().await;
+}
+
 /// A Chain incarnation started after the node asked for the stop (a restart by the
 /// supervision tree while the node shuts down) does not run slots again.
 #[tokio::test]
