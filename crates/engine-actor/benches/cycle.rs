@@ -5,16 +5,16 @@
 //! (forkchoiceUpdated + getPayload), `commit` (newPayload + forkchoiceUpdated) and the
 //! block's receipts. The actor adds its own work on top: two messages and replies, the
 //! forkchoice queue, payload validation (the block hash is recomputed), the payload cache,
-//! the peg-out scan, and two atomic state writes with fsync. The state directory is on
-//! tmpfs (`actor_tmpfs`, the actor's own overhead) and on the disk (`actor_disk`, what fsync
-//! adds on this machine).
+//! the peg-out scan, and one atomic state write with fsync (the commit's: a build that mints
+//! no peg-in, as here, writes nothing). The state directory is on tmpfs (`actor_tmpfs`, the
+//! actor's own overhead) and on the disk (`actor_disk`, what fsync adds on this machine).
 //!
 //! HTTP round trips to the mock cost milliseconds and vary by as much on a shared machine, so
 //! the `in_process` group repeats the comparison on the scenario tests' in-memory EL: the
 //! same port calls made directly (`direct_port`) and through the actor with its state on
 //! tmpfs (`actor_port`). That difference is the actor's own cost.
 //!
-//! `state/save_tmpfs` is one atomic state write (two per cycle) for scale.
+//! `state/save_tmpfs` is one atomic state write (one per cycle) for scale.
 //!
 //! After criterion's groups, an interleaved pass prints p50/p99 of each side and the p50
 //! overhead.
