@@ -20,7 +20,8 @@
 //! `Content-Length` above the limit is refused before reading, and the body is collected in
 //! a [`BoundedBody`] whose capacity grows with the bytes received, never past the limit
 //! (chunked and close-delimited bodies included); reading stops at the first byte over it.
-//! An error status reads at most [`ERROR_BODY_QUOTE`] bytes of its body.
+//! An error status reads at most [`ERROR_BODY_QUOTE`] + 1 bytes of its body and quotes it as an
+//! [`excerpt`] (control characters escaped).
 //!
 //! Network hygiene: proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, …) are
 //! ignored unless a proxy is configured explicitly ([`TransportOptions::proxy`]); redirects
@@ -49,8 +50,8 @@ use std::{
 };
 use tracing::{Instrument, field};
 
-/// Largest share of an error body quoted in [`TransportError::HttpStatus`]; no more of it is
-/// read.
+/// Most characters of an answer quoted in an error ([`TransportError::HttpStatus`], an answer
+/// that is not JSON-RPC), as an [`excerpt`]; no more of an error body is read.
 pub const ERROR_BODY_QUOTE: usize = 256;
 
 /// The largest TLS CA bundle file read ([`TransportOptions::tls_ca_bundle`]); a system-wide
@@ -201,6 +202,29 @@ struct ErrorObject {
     data: Option<serde_json::Value>,
 }
 
+/// At most `max_chars` characters of `bytes` (invalid UTF-8 replaced), control characters
+/// escaped (`\n`, `\u{1b}`), and `…` when cut: what of an answer may be put in an error
+/// message or a log line. An answer is not trusted to be text, nor short, nor free of
+/// terminal escapes.
+pub fn excerpt(bytes: &[u8], max_chars: usize) -> String {
+    // A character is at most 4 bytes: the first `max_chars` × 4 bytes hold enough.
+    let head = &bytes[..bytes.len().min(max_chars.saturating_mul(4))];
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max_chars) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if chars.next().is_some() || head.len() < bytes.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// The bytes of a request: `{"jsonrpc":"2.0","id":N,"method":…,"params":…}`.
 pub fn encode_request<P: Serialize + ?Sized>(
     id: u64,
@@ -218,8 +242,9 @@ pub fn decode_response<'a>(
     method: &str,
 ) -> Result<&'a RawValue, EngineError> {
     let bad = |reason: String| EngineError::bad_response(method, reason);
-    let env: ResponseEnvelope<'a> =
-        serde_json::from_slice(body).map_err(|e| bad(format!("not a JSON-RPC response: {e}")))?;
+    let env: ResponseEnvelope<'a> = serde_json::from_slice(body).map_err(|e| {
+        bad(format!("not a JSON-RPC response ({e}): \"{}\"", excerpt(body, ERROR_BODY_QUOTE)))
+    })?;
     if env.jsonrpc.as_deref() != Some("2.0") {
         return Err(bad(format!("jsonrpc is {:?}, not \"2.0\"", env.jsonrpc)));
     }
@@ -442,23 +467,21 @@ impl HttpTransport {
             return Err(EngineError::Auth { endpoint: self.name.clone(), status, clock_gap });
         }
         if status != 200 {
-            // Only the quoted start of an error body is read.
+            // Only the quoted start of an error body is read (one byte more tells whether
+            // the quote was cut).
             let mut quoted = Vec::new();
-            while quoted.len() < ERROR_BODY_QUOTE {
+            while quoted.len() <= ERROR_BODY_QUOTE {
                 match response.chunk().await {
                     Ok(Some(chunk)) => {
-                        let room = ERROR_BODY_QUOTE - quoted.len();
+                        let room = ERROR_BODY_QUOTE + 1 - quoted.len();
                         quoted.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     }
                     // What arrived is enough to report the status.
                     Ok(None) | Err(_) => break,
                 }
             }
-            return Err(TransportError::HttpStatus {
-                status,
-                body: String::from_utf8_lossy(&quoted).into_owned(),
-            }
-            .into());
+            let body = excerpt(&quoted, ERROR_BODY_QUOTE);
+            return Err(TransportError::HttpStatus { status, body }.into());
         }
         let limit = self.max_response_bytes;
         let too_large = || EngineError::from(TransportError::BodyTooLarge { limit });
@@ -544,6 +567,22 @@ mod tests {
         },
         primitives::{Address, B256, Bloom, Bytes, U256},
     };
+
+    /// The excerpt keeps short text whole, escapes control characters, and cuts long text at
+    /// the character bound (never inside a character), saying so with `…`.
+    #[test]
+    fn excerpt_bounds() {
+        assert_eq!(excerpt(b"ok", 8), "ok");
+        assert_eq!(excerpt(b"a\tb\r\n\x1b[31m", 16), "a\\tb\\r\\n\\u{1b}[31m");
+        let long = "é".repeat(ERROR_BODY_QUOTE + 1);
+        let cut = excerpt(long.as_bytes(), ERROR_BODY_QUOTE);
+        assert_eq!(cut.chars().count(), ERROR_BODY_QUOTE + 1, "the bound plus the ellipsis");
+        assert!(cut.ends_with('…'));
+        let whole = excerpt("é".repeat(ERROR_BODY_QUOTE).as_bytes(), ERROR_BODY_QUOTE);
+        assert_eq!(whole.chars().count(), ERROR_BODY_QUOTE);
+        // A body far longer than the bound is looked at only up to 4 bytes per character.
+        assert!(excerpt(&vec![b'y'; 10 * 1024 * 1024], 4).starts_with("yyyy…"));
+    }
 
     fn payload_v1() -> ExecutionPayloadV1 {
         ExecutionPayloadV1 {
@@ -730,6 +769,8 @@ mod tests {
             (r#"{"jsonrpc":"2.0","id":7,"error":{"message":"no code"}}"#, "malformed error"),
             (r#"{"jsonrpc":"2.0","id":7,"result":"#, "not a JSON-RPC response"),
             ("<html>502</html>", "not a JSON-RPC response"),
+            // What came instead is quoted, so an operator sees which server answered.
+            ("<html>\x1b[31m502</html>", r#": "<html>\u{1b}[31m502</html>""#),
             ("", "not a JSON-RPC response"),
         ];
         for (body, want) in cases {

@@ -59,9 +59,9 @@ pub(crate) enum NodeError {
     },
     /// The execution client refused our JWT.
     #[error(
-        "the execution client at {url} answered 401 Unauthorized: its JWT secret differs from \
-         {}. Give engine-node the exact file the client was started with \
-         (--authrpc.jwtsecret), and check that both machines' clocks agree within 60 s",
+        "the execution client at {url} refused the JWT read from {}: {cause}. Give engine-node \
+         the exact secret file the client was started with (--authrpc.jwtsecret), and keep \
+         both machines' clocks within 60 s of each other (NTP)",
         jwt.display()
     )]
     ElUnauthorized {
@@ -69,6 +69,9 @@ pub(crate) enum NodeError {
         url: String,
         /// The secret file we used.
         jwt: PathBuf,
+        /// What the refusal says: the status, and whether the clocks or the secrets differ
+        /// (read off the client's `Date` header when it sends one).
+        cause: String,
     },
     /// The execution client serves another chain than the genesis describes.
     #[error(
@@ -256,8 +259,14 @@ mod tests {
         assert!(text.contains("/x/jwt.hex") && text.contains("64 hex characters"), "{text}");
         assert!(text.contains("--jwt-secret") && !text.contains('\n'), "{text}");
         assert_eq!(e.exit_code(), 2);
-        let e = NodeError::ElUnauthorized { url: "http://a".into(), jwt: "/j".into() };
-        assert!(e.to_string().contains("secret differs"));
+        let e = NodeError::ElUnauthorized {
+            url: "http://a".into(),
+            jwt: "/j".into(),
+            cause: "el refused authentication (HTTP 401): the JWT secrets differ".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("/j: el refused authentication (HTTP 401)"), "{text}");
+        assert!(text.contains("--authrpc.jwtsecret") && text.contains("clocks"), "{text}");
         let e = NodeError::PortInUse {
             what: "metrics",
             flag: "--metrics-addr",

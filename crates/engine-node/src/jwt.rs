@@ -1,57 +1,41 @@
-//! Reading an Engine API JWT secret file, with an error for each way it goes wrong (missing,
-//! unreadable, wrong length, not hex) so the user learns which one it is. The secret itself
-//! never reaches a log line or a `Debug` output (the testkit's `JwtSecret` redacts it).
+//! Reading an Engine API JWT secret file for the start-up probe, with an error for each way
+//! it goes wrong (missing, unreadable, too large, wrong length, not hex) so the user learns
+//! which one it is. The file is read by engine-types' one reader (capped at
+//! [`MAX_SECRET_FILE_BYTES`](engine_types::jwt::MAX_SECRET_FILE_BYTES), its buffer wiped); the node only words each problem for a user.
+//! The secret itself never reaches a log line or a `Debug` output.
 
 use crate::error::NodeError;
-use engine_testkit::{JwtSecret, jwt::JwtSecretProblem};
-use std::{io::ErrorKind, path::Path};
+use engine_types::jwt::{JwtSecret, JwtSecretProblem};
+use std::path::Path;
 
 /// Reads and checks the secret in `path`: 64 hex characters, optionally `0x`-prefixed,
 /// trailing whitespace allowed (the spec's format, which every execution client writes).
 pub(crate) fn read_secret(path: &Path) -> Result<JwtSecret, NodeError> {
-    let text = read_capped(path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => NodeError::JwtMissing { path: path.to_path_buf() },
-        ErrorKind::InvalidData => {
-            NodeError::JwtFormat { path: path.to_path_buf(), found: "binary data, not text".into() }
-        }
-        _ => NodeError::JwtUnreadable { path: path.to_path_buf(), reason: e.to_string() },
-    })?;
-    let Some(text) = text else {
-        return Err(NodeError::JwtFormat {
-            path: path.to_path_buf(),
-            found: format!("more than {SECRET_FILE_CAP} bytes (a secret is 64 hex characters)"),
-        });
-    };
-    // The format itself is checked in one place for every crate (engine_types::jwt); the
-    // node only words each problem for a user.
-    JwtSecret::from_hex(&text).map_err(|e| {
+    if !path.try_exists().unwrap_or(true) {
+        return Err(NodeError::JwtMissing { path: path.to_path_buf() });
+    }
+    JwtSecret::from_file(path).map_err(|e| {
         let found = match e.problem {
+            JwtSecretProblem::Unreadable(reason) => {
+                return NodeError::JwtUnreadable { path: path.to_path_buf(), reason };
+            }
             JwtSecretProblem::WrongLength(0) => "nothing (the file is empty)".to_string(),
             JwtSecretProblem::WrongLength(n) => format!("{n} hex characters"),
             JwtSecretProblem::NotHex(_) => "non-hex characters".to_string(),
+            JwtSecretProblem::TooLarge { limit } => {
+                format!("more than {limit} bytes (a secret is 64 hex characters)")
+            }
             other => other.to_string(),
         };
         NodeError::JwtFormat { path: path.to_path_buf(), found }
     })
 }
 
-/// The largest secret file read: far more than 64 hex characters with a prefix and
-/// whitespace, far less than a file anyone would point at by mistake.
-const SECRET_FILE_CAP: u64 = 4096;
-
-/// The file's text, reading at most one byte past [`SECRET_FILE_CAP`] (`None`: too large),
-/// so a wrong path to a huge file or a device costs nothing.
-fn read_capped(path: &Path) -> std::io::Result<Option<String>> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?.take(SECRET_FILE_CAP + 1).read_to_string(&mut text)?;
-    Ok((text.len() as u64 <= SECRET_FILE_CAP).then_some(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use engine_testkit::fixtures::JwtFiles;
+    use engine_types::jwt::MAX_SECRET_FILE_BYTES;
 
     /// The formats clients write are accepted; each bad file gets its own error.
     #[test]
@@ -75,10 +59,17 @@ mod tests {
         let dir = read_secret(files.dir()).unwrap_err();
         assert!(matches!(dir, NodeError::JwtUnreadable { .. }), "{dir}");
         let huge = files.dir().join("huge");
-        std::fs::write(&huge, "a".repeat(SECRET_FILE_CAP as usize + 1)).unwrap();
+        std::fs::write(&huge, "a".repeat(MAX_SECRET_FILE_BYTES + 1)).unwrap();
         let err = read_secret(&huge).unwrap_err();
         assert!(
             matches!(&err, NodeError::JwtFormat { found, .. } if found.starts_with("more than 4096")),
+            "{err}"
+        );
+        let binary = files.dir().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        let err = read_secret(&binary).unwrap_err();
+        assert!(
+            matches!(&err, NodeError::JwtUnreadable { reason, .. } if reason.contains("not text")),
             "{err}"
         );
     }

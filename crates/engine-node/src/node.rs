@@ -145,10 +145,10 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
                 run.peg_ins_per_slot,
                 run.peg_out_every,
                 settings.config.chain.chain_id,
-                RpcClient::new(el.public_url(), None)
-                    .map_err(|reason| NodeError::Runtime { reason })?,
-                RpcClient::new(format!("http://{tx_addr}"), None)
-                    .map_err(|reason| NodeError::Runtime { reason })?,
+                RpcClient::new(&el.public_url(), "devnet-public", None)
+                    .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
+                RpcClient::new(&format!("http://{tx_addr}"), "tx-endpoint", None)
+                    .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
             )
             .map_err(|reason| NodeError::Runtime { reason })?,
         ),

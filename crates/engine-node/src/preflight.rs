@@ -7,12 +7,11 @@
 
 use crate::{
     error::{NodeError, START_RETRY_INTERVAL},
-    rpc::{RpcClient, RpcFailure},
+    rpc::RpcClient,
     settings::ExternalEndpoint,
 };
 use engine_actor::client::urls::redact_url;
-use engine_types::Severity;
-use serde_json::json;
+use engine_types::{EngineError, Severity, TransportError};
 use std::future::Future;
 
 /// What the probe of one endpoint found.
@@ -29,9 +28,9 @@ async fn probe(
     expected_from: &str,
 ) -> Result<Probe, NodeError> {
     let url = redact_url(&endpoint.engine_url);
-    let client = RpcClient::new(endpoint.engine_url.clone(), Some(endpoint.secret.clone()))
-        .map_err(|reason| NodeError::Runtime { reason })?;
-    match client.call_u64("eth_chainId", json!([])).await {
+    let client = RpcClient::new(&endpoint.engine_url, &endpoint.name, Some(&endpoint.secret))
+        .map_err(|e| NodeError::Runtime { reason: e.to_string() })?;
+    match client.call_u64("eth_chainId", &[(); 0]).await {
         Ok(actual) if actual == expected => Ok(Probe::Ok),
         Ok(actual) => Err(NodeError::ChainIdMismatch {
             url,
@@ -39,18 +38,21 @@ async fn probe(
             expected,
             expected_from: expected_from.to_string(),
         }),
-        Err(RpcFailure::Unauthorized) => {
-            Err(NodeError::ElUnauthorized { url, jwt: endpoint.jwt_path.clone() })
-        }
-        Err(failure) => match failure.severity() {
-            // Not up yet: waited for.
-            Severity::Retry => Ok(Probe::Unreachable(match failure {
-                RpcFailure::Unreachable(reason) => reason,
+        // The secrets differ or the clocks are apart: the message says which.
+        Err(e @ EngineError::Auth { .. }) => Err(NodeError::ElUnauthorized {
+            url,
+            jwt: endpoint.jwt_path.clone(),
+            cause: e.to_string(),
+        }),
+        Err(e) => match e.severity() {
+            // Not up yet (refused, timed out, 5xx while it starts): waited for.
+            Severity::Retry => Ok(Probe::Unreachable(match e {
+                EngineError::Transport(TransportError::Connect { reason, .. }) => reason,
                 other => other.to_string(),
             })),
             // Something else answers there (an oversized or non-JSON-RPC reply included).
             Severity::Reset | Severity::Fatal => {
-                Err(NodeError::ElBadAnswer { url, reason: failure.to_string() })
+                Err(NodeError::ElBadAnswer { url, reason: e.to_string() })
             }
         },
     }
@@ -113,7 +115,7 @@ mod tests {
         MAX_REPLY_BYTES,
         tests::{Framing, serve},
     };
-    use engine_testkit::JwtSecret;
+    use engine_types::jwt::JwtSecret;
 
     /// A URL that answers an endless body (another service, not an execution client) stops
     /// the start with the bad-answer error naming the limit, without waiting for it.
@@ -134,7 +136,7 @@ mod tests {
         .expect("decided without waiting");
         let Err(error @ NodeError::ElBadAnswer { .. }) = started else { panic!("{started:?}") };
         let text = error.to_string();
-        assert!(text.contains(&format!("exceeds {MAX_REPLY_BYTES} bytes")), "{text}");
+        assert!(text.contains(&format!("exceeds the {MAX_REPLY_BYTES}-byte limit")), "{text}");
         assert_eq!(error.severity(), Severity::Fatal);
     }
 }

@@ -12,7 +12,7 @@ use crate::{
 };
 use alloy_genesis::Genesis;
 use engine_actor::client::urls::redact_url;
-use engine_testkit::JwtSecret;
+use engine_types::jwt::JwtSecret;
 use engine_types::{
     ForkSchedule,
     config::{Config, EndpointConfig},
