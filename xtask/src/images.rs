@@ -40,10 +40,12 @@ const OPTIONAL_IMAGES: [(&str, &str, &str); 2] = [
     ("reth", "ALYS_RETH_IMAGE", "ghcr.io/paradigmxyz/reth:latest"),
 ];
 
-/// Says which optional clients the container tests will run and which they skip, so a skip
-/// is visible in the stage's output and not only in the captured output of a passing test.
-pub(crate) fn report_optional() {
+/// Says which optional clients the container tests will run and which they skip, and
+/// returns the skipped clients' names (`geth`, `reth`): the stage leaves their tests out with
+/// a nextest filter, so the runner reports them as skipped instead of passed.
+pub(crate) fn report_optional() -> Vec<&'static str> {
     let pull = std::env::var("ALYS_PULL_IMAGES").is_ok_and(|v| v == "1");
+    let mut skipped = Vec::new();
     for (client, env, default) in OPTIONAL_IMAGES {
         let image = std::env::var(env).ok().filter(|i| !i.trim().is_empty());
         let image = image.as_deref().unwrap_or(default);
@@ -56,8 +58,20 @@ pub(crate) fn report_optional() {
                 "SKIPPED {client} container tests: {image} is not present locally \
                  (`docker pull {image}`, ALYS_PULL_IMAGES=1, or {env}=<image>)"
             );
+            skipped.push(client);
         }
     }
+    skipped
+}
+
+/// The nextest filter of the container tests: every `container_` test but those of the
+/// `skipped` clients (named `container_<client>_…`).
+pub(crate) fn container_filter(skipped: &[&str]) -> String {
+    let mut filter = "test(/container_/)".to_owned();
+    for client in skipped {
+        filter.push_str(&format!(" - test(/container_{client}_/)"));
+    }
+    filter
 }
 
 /// Builds every image that is missing.
@@ -308,6 +322,17 @@ fn run(mut cmd: Command) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Absent clients' tests are filtered out by name; with none absent the filter is the
+    /// plain one.
+    #[test]
+    fn the_filter_leaves_out_the_skipped_clients() {
+        assert_eq!(container_filter(&[]), "test(/container_/)");
+        assert_eq!(
+            container_filter(&["geth", "reth"]),
+            "test(/container_/) - test(/container_geth_/) - test(/container_reth_/)"
+        );
+    }
 
     /// ldd lines become library paths; the vDSO and unresolved libraries are left out.
     #[test]
