@@ -18,6 +18,10 @@
 //! xtask depends on no workspace crate (see the DAG in `shared/DESIGN.md`), so it still
 //! builds, and reports, when a crate it checks is broken.
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod bench;
 mod dag;
 mod deny;

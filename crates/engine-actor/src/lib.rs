@@ -72,6 +72,10 @@
 //! reaches other actors), [`heads`], [`persist`], [`minted`], [`cache`], [`rate_limit`], [`status`],
 //! [`config`], [`tree`], [`metrics`], [`error`].
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod actor;
 pub mod cache;
 pub mod config;

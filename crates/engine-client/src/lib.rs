@@ -44,6 +44,10 @@
 //! Per-call failures are [`engine_types::EngineError`]s (each with its severity); setup
 //! problems and pool verdicts are [`error::ClientError`].
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod breaker;
 mod capabilities;
 pub mod client;

@@ -27,6 +27,10 @@
 //! [`malloc`], [`node`], [`preflight`], [`devnet`], [`tree`], [`actors`], [`store`], [`server`],
 //! [`sim`], [`progress`], [`rpc`], [`shutdown`].
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod actors;
 mod cli;
 mod devnet;

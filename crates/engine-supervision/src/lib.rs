@@ -26,6 +26,10 @@
 //! Modules: [`policy`] (plain data), [`backoff`], [`intensity`], [`supervisor`] (the actor),
 //! [`tree`] (declarative trees, the V2 shape, rendering), [`metrics`], [`error`].
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod backoff;
 pub mod error;
 pub mod intensity;

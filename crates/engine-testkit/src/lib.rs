@@ -56,6 +56,10 @@
 //! # Ok(()) }
 //! ```
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod chaos_proxy;
 pub mod el_rules;
 pub mod error;

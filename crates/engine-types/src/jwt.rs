@@ -25,12 +25,10 @@ use std::{
     fs::{File, Metadata},
     io::{ErrorKind, Read},
     path::{Path, PathBuf},
-    sync::{
-        Once,
-        atomic::{Ordering, compiler_fence},
-    },
+    sync::Once,
     time::{SystemTime, UNIX_EPOCH},
 };
+use zeroize::Zeroize;
 
 /// How far `iat` may be from the server's clock, in seconds (spec: ±60 s).
 pub const IAT_WINDOW_SECS: u64 = 60;
@@ -52,20 +50,17 @@ impl fmt::Debug for JwtSecret {
 
 impl Drop for JwtSecret {
     fn drop(&mut self) {
-        wipe(&mut self.0);
+        self.zeroize();
     }
 }
 
-/// Overwrites `bytes` with zeros in a way the optimizer cannot drop as a dead store (what the
-/// `zeroize` crate does; this crate does not depend on it). Copies the compiler made earlier
+/// Overwrites the secret with zeros (volatile writes the optimizer cannot drop as dead
+/// stores, from the `zeroize` crate); [`Drop`] does this. Copies the compiler made earlier
 /// (moves, registers) are out of reach: this is hygiene, not a guarantee.
-fn wipe(bytes: &mut [u8]) {
-    for byte in bytes.iter_mut() {
-        // SAFETY: `byte` is a valid, aligned, exclusive reference to an initialized `u8`.
-        unsafe { std::ptr::write_volatile(byte, 0) };
+impl Zeroize for JwtSecret {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
     }
-    // Keeps later code from being reordered before the writes.
-    compiler_fence(Ordering::SeqCst);
 }
 
 /// What is wrong with a JWT secret.
@@ -166,7 +161,7 @@ impl JwtSecret {
             },
             Err(e) => Err(JwtSecretProblem::Unreadable(e.to_string())),
         };
-        wipe(&mut buf);
+        buf.zeroize();
         parsed.map(|secret| (secret, metadata)).map_err(err)
     }
 
@@ -185,7 +180,7 @@ impl JwtSecret {
             .map_err(|_| JwtSecretProblem::WrongLength(hex_part.len()))?;
         let secret = Self(bytes);
         // `[u8; 32]` is `Copy`: the local is a second copy of the secret.
-        wipe(&mut bytes);
+        bytes.zeroize();
         Ok(secret)
     }
 
@@ -446,17 +441,12 @@ mod tests {
         }
     }
 
-    /// Dropping a secret overwrites its bytes with zeros.
+    /// Wiping a secret (what dropping it does) overwrites every byte with zeros.
     #[test]
-    fn drop_wipes_the_bytes() {
-        let mut slot = std::mem::ManuallyDrop::new(JwtSecret::from_bytes([0xab; 32]));
-        let bytes: *const [u8; 32] = slot.as_bytes();
-        // SAFETY: runs `Drop` once in place; `ManuallyDrop` keeps the storage alive and never
-        // drops it again, and `[u8; 32]` has no invalid bit patterns, so reading the bytes
-        // afterwards reads initialized memory.
-        unsafe { std::ptr::drop_in_place(&mut *slot) };
-        // SAFETY: see above; `bytes` points into `slot`, which is still in scope.
-        assert_eq!(unsafe { std::ptr::read_volatile(bytes) }, [0; 32]);
+    fn wiping_zeroes_the_bytes() {
+        let mut secret = JwtSecret::from_bytes([0xab; 32]);
+        secret.zeroize();
+        assert_eq!(secret.as_bytes(), &[0; 32]);
     }
 
     /// A directory of its own for one test, removed by the test.

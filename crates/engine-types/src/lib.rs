@@ -28,6 +28,10 @@
 //! Must never depend on: `tokio`, `ractor`, `reqwest`, `hyper`, `revm` (enforced by
 //! `cargo xtask ci`). No I/O happens here.
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod amount;
 pub mod config;
 pub mod constants;

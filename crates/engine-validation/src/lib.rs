@@ -32,6 +32,10 @@
 //! Every check is a plain function of its inputs: no clock, no I/O, no global state, so it is
 //! cheap to fuzz and to reuse from any caller.
 
+// Every normal dependency is used by the library itself (test builds see the
+// dev-dependencies too, so the check is off there).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod admission;
 pub mod error;
 pub mod payload;

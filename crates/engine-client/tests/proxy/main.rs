@@ -43,6 +43,9 @@ async fn recording_el() -> (String, Arc<Mutex<Vec<String>>>) {
 async fn proxy_variables_are_ignored() {
     let (el, el_seen) = recording_el().await;
     let (proxy, proxy_seen) = recording_el().await;
+    // The workspace denies unsafe code; changing the environment is unsafe since edition 2024
+    // and this test exists to change it.
+    #[allow(unsafe_code)]
     // SAFETY: this test's runtime is single-threaded and nothing else runs in this binary
     // at the same time under nextest (one process per test); under `cargo test` the other
     // test of this binary is unaffected by these variables (an explicit proxy wins).
