@@ -82,9 +82,6 @@ pub enum ActorError {
         /// What went wrong.
         reason: String,
     },
-    /// The engine stopped (or restarted) before it answered.
-    #[error("the engine actor stopped before answering")]
-    Stopped,
     /// A bounded queue of the engine is full: the request was refused at once, not queued.
     /// Ask again later (the work ahead of it has to drain first).
     #[error("the engine is busy: its {queue} is full ({limit}); try again later")]
@@ -301,7 +298,6 @@ impl ActorError {
         match self {
             Self::NotReady { .. }
             | Self::Syncing { .. }
-            | Self::Stopped
             | Self::Busy { .. }
             | Self::HeadMoved { .. } => Severity::Retry,
             Self::Engine(e) => e.severity(),
@@ -344,7 +340,6 @@ impl ActorError {
             Self::FinalizedRegression { .. } => "finalized_regression".into(),
             Self::Pack(_) => "pack".into(),
             Self::StateFile { .. } => "state_file".into(),
-            Self::Stopped => "stopped".into(),
             Self::Busy { .. } => "busy".into(),
             Self::WorkerStopped { .. } => "worker_stopped".into(),
             Self::PoolTaskPanicked { .. } => "pool_task_panicked".into(),

@@ -362,11 +362,6 @@ impl HttpTransport {
         &self.name
     }
 
-    /// Whether requests carry a JWT.
-    pub const fn is_authenticated(&self) -> bool {
-        self.auth.is_some()
-    }
-
     /// Calls `method` with `params`, giving up after `timeout`, and hands the raw `result` to
     /// `parse`. The call is one tracing span and one latency sample.
     pub async fn call<P, T, F>(
