@@ -31,7 +31,7 @@ mod fake_el;
 
 use criterion::Criterion;
 use engine_actor::{
-    ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
     messages::BuiltPayload,
     peers::{ActorAddresses, Watched},
     port::{ExecutionPort, PoolPort},
@@ -138,7 +138,7 @@ impl Clock {
 async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
     let timestamp = clock.next();
     let built: BuiltPayload = ask(engine, |reply| {
-        ChainMsg::BuildPayload {
+        ChainRequest::BuildPayload {
             correlation: CorrelationId::new(),
             parent: None,
             timestamp,
@@ -152,7 +152,7 @@ async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
     .await
     .unwrap();
     let committed = ask(engine, |reply| {
-        ChainMsg::CommitPayload {
+        ChainRequest::CommitPayload {
             correlation: CorrelationId::new(),
             payload: Box::new(built.payload),
             sidecar: Box::new(built.sidecar),

@@ -47,7 +47,7 @@ use self::core::Core;
 use crate::{
     config::EngineActorConfig,
     error::ActorError,
-    messages::{ChainMsg, EngineMsg, NetworkMsg, QueryMsg, TxVerdict},
+    messages::{ChainRequest, EngineMsg, NetworkRequest, QueryMsg, TxVerdict},
     metrics,
     peers::ActorAddresses,
     persist::StateStore,
@@ -332,9 +332,9 @@ impl Actor for EngineActor {
     }
 }
 
-fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) -> Result<(), ActorError> {
+fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), ActorError> {
     match msg {
-        ChainMsg::BuildPayload {
+        ChainRequest::BuildPayload {
             correlation,
             parent,
             timestamp,
@@ -354,7 +354,7 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) -> Result<(), Actor
             let job = BuildJob { parent, timestamp, peg_ins, fee_recipient, prev_randao };
             state.submit(correlation, Job::Build(job, reply))
         }
-        ChainMsg::GetPayload { correlation, id, reply } => {
+        ChainRequest::GetPayload { correlation, id, reply } => {
             let _span = tracing::info_span!("engine_get_payload", %correlation).entered();
             let result = state
                 .core
@@ -366,7 +366,7 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) -> Result<(), Actor
             reply_to(reply, result);
             Ok(())
         }
-        ChainMsg::CommitPayload {
+        ChainRequest::CommitPayload {
             correlation,
             payload,
             sidecar,
@@ -377,13 +377,13 @@ fn handle_chain(msg: ChainMsg, state: &mut EngineActorState) -> Result<(), Actor
             correlation,
             Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply },
         ),
-        ChainMsg::WhatLanded { correlation, block, peg_ins, reply } => {
+        ChainRequest::WhatLanded { correlation, block, peg_ins, reply } => {
             state.submit(correlation, Job::WhatLanded { block, peg_ins, reply })
         }
-        ChainMsg::ForkchoiceUpdate { correlation, head, safe, finalized, reply } => {
+        ChainRequest::ForkchoiceUpdate { correlation, head, safe, finalized, reply } => {
             state.submit(correlation, Job::Forkchoice { head, safe, finalized, reply })
         }
-        ChainMsg::SetFinalized { correlation, hash, reply } => {
+        ChainRequest::SetFinalized { correlation, hash, reply } => {
             state.submit(correlation, Job::SetFinalized { hash, reply })
         }
     }
@@ -436,9 +436,9 @@ fn handle_query(msg: QueryMsg, state: &mut EngineActorState) {
     }
 }
 
-fn handle_network(msg: NetworkMsg, state: &mut EngineActorState) {
+fn handle_network(msg: NetworkRequest, state: &mut EngineActorState) {
     match msg {
-        NetworkMsg::ValidateTransaction { correlation, raw, peer, reply } => {
+        NetworkRequest::ValidateTransaction { correlation, raw, peer, reply } => {
             if let Err(retry_after) = state.limiter.check(&peer, Instant::now()) {
                 ::metrics::counter!(metrics::RATE_LIMITED).increment(1);
                 tracing::debug!(%correlation, %peer, "transaction rate limited");

@@ -10,9 +10,9 @@
 //! Must never depend on: `revm`, `testcontainers` (tests reach them through the testkit).
 //!
 //! ```text
-//!  ChainActor ──ChainMsg──┐                         ┌─> ExecutionPort (pool + eth)
+//!  ChainActor ──ChainRequest──┐                         ┌─> ExecutionPort (pool + eth)
 //!  anyone ─────QueryMsg───┼─> EngineActor ─worker──>┤
-//!  NetworkActor ─NetworkMsg┘      │                 └─> engine-state.json (atomic)
+//!  NetworkActor ─NetworkRequest┘      │                 └─> engine-state.json (atomic)
 //!                                 ├─BurnEventsDetected─> BridgeActor
 //!                                 └─StoreExecutionData─> StorageActor
 //! ```
@@ -27,7 +27,7 @@
 //! #     chain: ractor::ActorCell,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
 //! use engine_actor::{
-//!     ChainMsg, EngineActor, EngineActorConfig, EngineArgs,
+//!     ChainRequest, EngineActor, EngineActorConfig, EngineArgs,
 //!     peers::{ActorAddresses, Watched},
 //! };
 //! use engine_types::{CorrelationId, config::ChainConfig};
@@ -47,7 +47,7 @@
 //! let answer = engine
 //!     .call(
 //!         |reply| {
-//!             ChainMsg::BuildPayload {
+//!             ChainRequest::BuildPayload {
 //!                 correlation: CorrelationId::new(),
 //!                 parent: None,
 //!                 timestamp: 1_700_000_000,
@@ -94,7 +94,7 @@ pub mod tree;
 pub use actor::{EngineActor, EngineArgs};
 pub use config::EngineActorConfig;
 pub use error::ActorError;
-pub use messages::{ChainMsg, EngineMsg, NetworkMsg, QueryMsg};
+pub use messages::{ChainRequest, EngineMsg, NetworkRequest, QueryMsg};
 pub use port::ExecutionPort;
 
 /// The supervision crate, re-exported so that the binary (which depends on this crate, not on

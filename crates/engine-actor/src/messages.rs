@@ -1,6 +1,6 @@
 //! The engine's message protocol: one enum per inbound protocol (Chain, queries, Network),
 //! wrapped by [`EngineMsg`], the actor's message type. Peers can hold a
-//! `DerivedActorRef<ChainMsg>` (or `QueryMsg`, `NetworkMsg`) so they see only their part.
+//! `DerivedActorRef<ChainRequest>` (or `QueryMsg`, `NetworkRequest`) so they see only their part.
 //!
 //! Every request carries a [`CorrelationId`] (recorded on the handler's span) and its
 //! [`RpcReplyPort`] as the last field. Replies are `Result<_, ActorError>`; a reply port that
@@ -28,7 +28,7 @@ pub type Reply<T> = RpcReplyPort<Result<T, ActorError>>;
 
 /// Requests from the Chain actor.
 #[derive(Debug)]
-pub enum ChainMsg {
+pub enum ChainRequest {
     /// Build a payload on `parent` (the current head when `None`) for the slot `timestamp`,
     /// minting `peg_ins` as withdrawals (at most 16 addresses; the rest come back pending).
     BuildPayload {
@@ -190,7 +190,7 @@ pub enum QueryMsg {
 
 /// Requests from the Network actor.
 #[derive(Debug)]
-pub enum NetworkMsg {
+pub enum NetworkRequest {
     /// Judge a gossiped transaction and, when it passes, forward it to the EL.
     ValidateTransaction {
         /// Request id.
@@ -219,11 +219,11 @@ pub enum HeadTag {
 #[derive(Debug)]
 pub enum EngineMsg {
     /// From the Chain actor.
-    Chain(ChainMsg),
+    Chain(ChainRequest),
     /// Queries.
     Query(QueryMsg),
     /// From the Network actor.
-    Network(NetworkMsg),
+    Network(NetworkRequest),
     /// The engine's own periodic health tick (sent by itself; harmless from others).
     Tick,
 }
@@ -247,16 +247,16 @@ macro_rules! protocol_conversions {
     )*};
 }
 
-protocol_conversions!(Chain(ChainMsg), Query(QueryMsg), Network(NetworkMsg));
+protocol_conversions!(Chain(ChainRequest), Query(QueryMsg), Network(NetworkRequest));
 
 /// A built payload.
 #[derive(Debug, Clone)]
 pub struct BuiltPayload {
-    /// The EL's id for it (for [`ChainMsg::GetPayload`]).
+    /// The EL's id for it (for [`ChainRequest::GetPayload`]).
     pub payload_id: PayloadId,
     /// The payload.
     pub payload: ExecutionPayload,
-    /// Its `newPayload` extras, to pass back in [`ChainMsg::CommitPayload`].
+    /// Its `newPayload` extras, to pass back in [`ChainRequest::CommitPayload`].
     pub sidecar: ExecutionPayloadSidecar,
     /// What the fee recipient earns, in wei.
     pub block_value: U256,
@@ -273,7 +273,7 @@ pub struct BuiltPayload {
     pub endpoint: String,
 }
 
-/// The answer to [`ChainMsg::WhatLanded`].
+/// The answer to [`ChainRequest::WhatLanded`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landed {
     /// The engine's head once every earlier forkchoice job finished.

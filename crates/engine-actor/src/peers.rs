@@ -52,7 +52,7 @@ pub enum HeadChangeCause {
     /// The execution client answered INVALID for our head: the head walked back to the
     /// newest valid ancestor it named.
     InvalidHead,
-    /// The Chain set another head ([`ChainMsg::ForkchoiceUpdate`](crate::ChainMsg)):
+    /// The Chain set another head ([`ChainRequest::ForkchoiceUpdate`](crate::ChainRequest)):
     /// what the abandoned branch minted is returned.
     Requested,
     /// Peg-ins handed back before the engine restarted and not minted again since: sent

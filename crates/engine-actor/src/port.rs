@@ -15,7 +15,7 @@ use engine_client::{
     error::ClientError,
     eth::TxPoolStatus,
     health::{EndpointState, EndpointStatus},
-    pool::{BuiltPayload as PoolBuilt, CommitOutcome},
+    pool::{CommitOutcome, PoolBuild},
 };
 use engine_types::{
     EngineError,
@@ -41,7 +41,7 @@ pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
         &self,
         parent: ForkchoiceState,
         attributes: PayloadAttributes,
-    ) -> BoxFuture<'_, Result<PoolBuilt, ClientError>>;
+    ) -> BoxFuture<'_, Result<PoolBuild, ClientError>>;
 
     /// `newPayload` then (when VALID) `forkchoiceUpdated(forkchoice)` on every endpoint.
     fn commit(

@@ -112,9 +112,11 @@ impl PoolConfig {
     }
 }
 
-/// A payload built by the pool.
+/// A payload built by the pool: what `getPayload` returned, with the build's id, the endpoint
+/// that built it and the sidecar `newPayload` will need. (The engine actor hands the Chain its
+/// own `BuiltPayload`, made from this and the peg-ins it minted.)
 #[derive(Debug, Clone)]
-pub struct BuiltPayload {
+pub struct PoolBuild {
     /// What `getPayload` returned.
     pub response: GetPayloadResponse,
     /// The build's id on the endpoint that built it.
@@ -128,7 +130,7 @@ pub struct BuiltPayload {
     pub sidecar: ExecutionPayloadSidecar,
 }
 
-impl BuiltPayload {
+impl PoolBuild {
     /// The sidecar of a payload built with `parent_beacon_block_root` (Cancun on).
     pub fn sidecar_for(
         response: &GetPayloadResponse,
@@ -347,7 +349,7 @@ impl ExecutionPool {
         &self,
         parent: ForkchoiceState,
         attributes: PayloadAttributes,
-    ) -> Result<BuiltPayload, ClientError> {
+    ) -> Result<PoolBuild, ClientError> {
         let (candidates, skipped) = self.ranked();
         let Some(first) = candidates.first() else { return Err(Self::no_usable(&skipped)) };
         let ts = attributes.timestamp;
@@ -366,7 +368,7 @@ impl ExecutionPool {
             let err = match built {
                 Ok(Ok(Ok((payload_id, response)))) => {
                     let sidecar =
-                        BuiltPayload::sidecar_for(&response, attributes.parent_beacon_block_root);
+                        PoolBuild::sidecar_for(&response, attributes.parent_beacon_block_root);
                     let failed_over = !std::ptr::eq(*member, *first);
                     if failed_over {
                         metrics::record_failover(
@@ -375,7 +377,7 @@ impl ExecutionPool {
                             member.client.name(),
                         );
                     }
-                    return Ok(BuiltPayload {
+                    return Ok(PoolBuild {
                         response,
                         payload_id,
                         endpoint: member.client.name().to_string(),

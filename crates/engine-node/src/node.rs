@@ -12,7 +12,7 @@
 
 use crate::{
     actors::chain::{
-        ChainCmd, ChainConfig, ChainShared,
+        ChainCmd, ChainShared, ProductionConfig,
         queue::{self, PegInQueue, QueueError},
     },
     error::NodeError,
@@ -155,7 +155,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         _ => None,
     };
     let chain = ChainShared::new(
-        ChainConfig {
+        ProductionConfig {
             slot: settings.config.chain.slot_duration,
             blocks: run.blocks,
             finalize_every: run.finalize_every,

@@ -524,7 +524,7 @@ mod tests {
 
     impl NodeRig {
         async fn start() -> Self {
-            use crate::actors::chain::{ChainConfig, ChainTimeouts, queue};
+            use crate::actors::chain::{ChainTimeouts, ProductionConfig, queue};
             use engine_types::config::{EndpointConfig, EngineConfig};
             let turn = crate::actors::fault::REGISTRY.lock().await;
             let el = engine_testkit::MockEl::start(engine_testkit::MockElConfig::default())
@@ -556,7 +556,7 @@ mod tests {
             let mut config = engine_actor::EngineActorConfig::new(chain_config, dir.path());
             config.tick_interval = Duration::from_millis(50);
             let shared = ChainShared::new(
-                ChainConfig {
+                ProductionConfig {
                     slot: Duration::from_millis(100),
                     blocks: None,
                     finalize_every: 0,

@@ -11,7 +11,7 @@ use engine_client::{
     error::ClientError,
     eth::{EthApi, EthClient},
     health::EndpointStatus,
-    pool::{BuiltPayload, CommitOutcome, ExecutionPool, PoolConfig},
+    pool::{CommitOutcome, ExecutionPool, PoolBuild, PoolConfig},
 };
 use engine_types::{
     EngineError, ForkSchedule, TransportError,
@@ -118,7 +118,7 @@ impl ExecutionPort for PoolPort {
         &self,
         parent: ForkchoiceState,
         attributes: PayloadAttributes,
-    ) -> BoxFuture<'_, Result<BuiltPayload, ClientError>> {
+    ) -> BoxFuture<'_, Result<PoolBuild, ClientError>> {
         Box::pin(self.pool.build_payload(parent, attributes))
     }
 

@@ -4,7 +4,7 @@ use crate::{
     fake_el::{Call, Fault, Op},
     harness::{Harness, ask},
 };
-use engine_actor::{NetworkMsg, messages::TxVerdict, port::Account};
+use engine_actor::{NetworkRequest, messages::TxVerdict, port::Account};
 use engine_testkit::fixtures::keys::{Transfer, dev_signer, sign_transfer};
 use engine_types::{
     CorrelationId,
@@ -16,7 +16,7 @@ use engine_validation::TxRejection;
 async fn validate(h: &Harness, raw: Bytes, peer: &str) -> TxVerdict {
     let peer = peer.to_string();
     ask(&h.engine, |reply| {
-        NetworkMsg::ValidateTransaction { correlation: CorrelationId::new(), raw, peer, reply }
+        NetworkRequest::ValidateTransaction { correlation: CorrelationId::new(), raw, peer, reply }
             .into()
     })
     .await

@@ -7,7 +7,7 @@ use crate::{
     fake_el::{Fault, Op},
     harness::{DEADLINE, Peers, ask, config, spawn_engine, wait_for, wait_state},
 };
-use engine_actor::{ActorError, NetworkMsg, QueryMsg, messages::TxVerdict};
+use engine_actor::{ActorError, NetworkRequest, QueryMsg, messages::TxVerdict};
 use engine_types::{CorrelationId, Severity, eips::BlockId, primitives::Bytes};
 use std::{num::NonZeroUsize, sync::Arc};
 
@@ -96,7 +96,7 @@ async fn full_task_set_refuses_with_busy() {
     let refused = get_block(engine.clone()).await;
     assert_eq!(refused.unwrap_err(), ActorError::Busy { queue: "query tasks", limit: 2 });
     let verdict = ask(&engine, |reply| {
-        NetworkMsg::ValidateTransaction {
+        NetworkRequest::ValidateTransaction {
             correlation: CorrelationId::new(),
             raw: Bytes::from_static(&[0x02, 0x01]),
             peer: "p".into(),

@@ -4,7 +4,7 @@ use crate::{
     fake_el::{Call, Fault, Op},
     harness::{Harness, peg_in},
 };
-use engine_actor::{ActorError, ChainMsg, status::EngineState};
+use engine_actor::{ActorError, ChainRequest, status::EngineState};
 use engine_types::{CorrelationId, EngineError, RpcErrorCode, Severity};
 
 /// A built and committed block mints the peg-ins as withdrawals with indices that keep
@@ -43,7 +43,7 @@ async fn get_payload_from_cache() {
     let h = Harness::ready().await;
     let built = h.build(1, vec![]).await.unwrap();
     let cached = crate::harness::ask(&h.engine, |reply| {
-        ChainMsg::GetPayload { correlation: CorrelationId::new(), id: built.payload_id, reply }
+        ChainRequest::GetPayload { correlation: CorrelationId::new(), id: built.payload_id, reply }
             .into()
     })
     .await
@@ -51,7 +51,7 @@ async fn get_payload_from_cache() {
     assert_eq!(cached.payload, built.payload);
     let unknown = engine_types::engine::PayloadId::new([9; 8]);
     let err = crate::harness::ask(&h.engine, |reply| {
-        ChainMsg::GetPayload { correlation: CorrelationId::new(), id: unknown, reply }.into()
+        ChainRequest::GetPayload { correlation: CorrelationId::new(), id: unknown, reply }.into()
     })
     .await
     .unwrap_err();

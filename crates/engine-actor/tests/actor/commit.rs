@@ -5,7 +5,7 @@ use crate::{
     harness::{Harness, ask, commit, peg_in},
 };
 use engine_actor::{
-    ActorError, ChainMsg,
+    ActorError, ChainRequest,
     messages::{BuiltPayload, PegOutReport},
     status::EngineState,
 };
@@ -91,7 +91,7 @@ async fn imported_block_withdrawals_must_match() {
     let import = |expected, peg_ins| {
         let payload = foreign.clone();
         ask(&h.engine, move |reply| {
-            ChainMsg::CommitPayload {
+            ChainRequest::CommitPayload {
                 correlation: CorrelationId::new(),
                 payload: Box::new(payload),
                 sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),

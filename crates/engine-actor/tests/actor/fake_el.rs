@@ -19,7 +19,7 @@ use engine_client::{
     error::ClientError,
     eth::TxPoolStatus,
     health::{EndpointState, EndpointStatus},
-    pool::{BuiltPayload, CommitOutcome},
+    pool::{CommitOutcome, PoolBuild},
 };
 use engine_types::{
     EngineError, ForkchoiceOutcome, GetPayloadResponse, PayloadStatus, RpcErrorCode,
@@ -468,7 +468,7 @@ impl ExecutionPort for FakeEl {
         &self,
         parent: ForkchoiceState,
         attributes: PayloadAttributes,
-    ) -> BoxFuture<'_, Result<BuiltPayload, ClientError>> {
+    ) -> BoxFuture<'_, Result<PoolBuild, ClientError>> {
         self.lock().calls.push(Call::Build { state: parent, attributes: attributes.clone() });
         let mut gate = None;
         match self.take_fault(Op::Build) {
@@ -507,7 +507,7 @@ impl ExecutionPort for FakeEl {
                 attributes.withdrawals.clone().unwrap_or_default(),
             );
             c.payloads.insert(id, payload.clone());
-            Ok(BuiltPayload {
+            Ok(PoolBuild {
                 response: GetPayloadResponse {
                     payload: ExecutionPayload::V2(payload),
                     block_value: U256::from(1_000u64),

@@ -2,7 +2,7 @@
 
 use crate::fake_el::FakeEl;
 use engine_actor::{
-    ActorError, ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    ActorError, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
     heads::ForkchoiceHeads,
     messages::{BuiltPayload, Committed},
     peers::{
@@ -229,7 +229,7 @@ pub(crate) async fn build(
     peg_ins: Vec<PegIn>,
 ) -> Result<BuiltPayload, ActorError> {
     ask(engine, |reply| {
-        ChainMsg::BuildPayload {
+        ChainRequest::BuildPayload {
             correlation: CorrelationId::new(),
             parent,
             timestamp,
@@ -248,7 +248,7 @@ pub(crate) async fn commit(
     built: &BuiltPayload,
 ) -> Result<Committed, ActorError> {
     ask(engine, |reply| {
-        ChainMsg::CommitPayload {
+        ChainRequest::CommitPayload {
             correlation: CorrelationId::new(),
             payload: Box::new(built.payload.clone()),
             sidecar: Box::new(built.sidecar.clone()),
@@ -266,7 +266,7 @@ pub(crate) async fn set_finalized(
     hash: B256,
 ) -> Result<ForkchoiceHeads, ActorError> {
     ask(engine, |reply| {
-        ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
+        ChainRequest::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
     })
     .await
 }
@@ -278,7 +278,7 @@ pub(crate) async fn forkchoice(
     finalized: B256,
 ) -> Result<ForkchoiceHeads, ActorError> {
     ask(engine, |reply| {
-        ChainMsg::ForkchoiceUpdate {
+        ChainRequest::ForkchoiceUpdate {
             correlation: CorrelationId::new(),
             head,
             safe,

@@ -6,7 +6,7 @@ use crate::{
     harness::{Harness, ask, build, config, peg_in, spawn_engine, wait_state},
 };
 use engine_actor::{
-    ActorError, ChainMsg,
+    ActorError, ChainRequest,
     messages::{Landed, PegOutReport},
     persist::{PersistedState, StateStore},
     status::EngineState,
@@ -21,7 +21,7 @@ async fn what_landed(
     peg_ins: Vec<PegIn>,
 ) -> Landed {
     ask(&h.engine, |reply| {
-        ChainMsg::WhatLanded { correlation: CorrelationId::new(), block, peg_ins, reply }.into()
+        ChainRequest::WhatLanded { correlation: CorrelationId::new(), block, peg_ins, reply }.into()
     })
     .await
     .unwrap()
@@ -42,7 +42,7 @@ async fn a_commit_whose_caller_timed_out_lands_once_and_is_reported() {
         .engine
         .call(
             move |reply| {
-                ChainMsg::CommitPayload {
+                ChainRequest::CommitPayload {
                     correlation: CorrelationId::new(),
                     payload: Box::new(payload.payload),
                     sidecar: Box::new(payload.sidecar),
@@ -109,7 +109,7 @@ async fn an_import_whose_reply_was_lost_is_found_landed_with_its_mints() {
     let payload = foreign.clone();
     let (expected, minting) = (withdrawals.clone(), peg_ins.clone());
     let err = ask(&h.engine, move |reply| {
-        ChainMsg::CommitPayload {
+        ChainRequest::CommitPayload {
             correlation: CorrelationId::new(),
             payload: Box::new(payload),
             sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),
@@ -123,7 +123,7 @@ async fn an_import_whose_reply_was_lost_is_found_landed_with_its_mints() {
     .unwrap_err();
     assert_eq!(err.severity(), engine_types::Severity::Retry, "{err}");
     let wrong = ask(&h.engine, |reply| {
-        ChainMsg::WhatLanded {
+        ChainRequest::WhatLanded {
             correlation: CorrelationId::new(),
             block: foreign.block_hash(),
             peg_ins: vec![peg_in(9, 1)],
@@ -170,7 +170,7 @@ async fn an_import_cannot_mint_a_peg_in_twice() {
         let withdrawals = pack_withdrawals(&peg_ins, 1).unwrap().withdrawals;
         let foreign = h.el.foreign_payload(head, 2, withdrawals.clone());
         ask(&h.engine, move |reply| {
-            ChainMsg::CommitPayload {
+            ChainRequest::CommitPayload {
                 correlation: CorrelationId::new(),
                 payload: Box::new(foreign),
                 sidecar: Box::new(engine_types::engine::ExecutionPayloadSidecar::none()),

@@ -6,7 +6,7 @@ use crate::{
     fake_el::{FakeEl, endpoint},
     harness::{Peers, ask_raw, config, failure, spawn_watched, wait_state},
 };
-use engine_actor::{ActorError, ChainMsg, status::EngineState};
+use engine_actor::{ActorError, ChainRequest, status::EngineState};
 use engine_client::{breaker::BreakerState, health::EndpointState};
 use engine_types::{CorrelationId, Severity};
 use ractor::rpc::CallResult;
@@ -28,8 +28,12 @@ async fn worker_panic_fails_the_engine_with_a_typed_reason() {
 
     el.panic_on_next_forkchoice();
     let finalize = ask_raw(&engine, |reply| {
-        ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash: committed.hash, reply }
-            .into()
+        ChainRequest::SetFinalized {
+            correlation: CorrelationId::new(),
+            hash: committed.hash,
+            reply,
+        }
+        .into()
     })
     .await;
     assert!(matches!(finalize, CallResult::SenderError), "the caller must get an error");

@@ -9,7 +9,7 @@ use crate::{
     },
 };
 use engine_actor::{
-    ActorError, ChainMsg, EngineMsg,
+    ActorError, ChainRequest, EngineMsg,
     peers::HeadChangeCause,
     persist::{STATE_FILE_NAME, StateStore},
     status::EngineState,
@@ -76,7 +76,7 @@ async fn crash_mid_commit_then_recommit_once() {
     let payload = built.clone();
     let caller = tokio::spawn(async move {
         ask_raw(&engine, |reply| {
-            ChainMsg::CommitPayload {
+            ChainRequest::CommitPayload {
                 correlation: CorrelationId::new(),
                 payload: Box::new(payload.payload),
                 sidecar: Box::new(payload.sidecar),

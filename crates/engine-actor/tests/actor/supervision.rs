@@ -7,7 +7,7 @@ use crate::{
     harness::{DEADLINE, Peers, ask_raw, config, eventually, spawn_engine, wait_state},
 };
 use engine_actor::{
-    ChainMsg, EngineArgs, EngineMsg, QueryMsg,
+    ChainRequest, EngineArgs, EngineMsg, QueryMsg,
     peers::{BurnEventsDetected, StoreExecutionData},
     status::EngineState,
     tree::{PeerFactories, engine_v2_tree, registry_addresses},
@@ -72,7 +72,7 @@ async fn panicking_handler_is_restarted_with_state_intact() {
     let pending_engine = engine.clone();
     let pending = tokio::spawn(async move {
         ask_raw(&pending_engine, |reply| {
-            ChainMsg::BuildPayload {
+            ChainRequest::BuildPayload {
                 correlation: CorrelationId::new(),
                 parent: None,
                 timestamp: 2,
@@ -133,8 +133,12 @@ async fn panicking_handler_is_restarted_with_state_intact() {
     let heads = crate::harness::status(&engine).await.heads;
     el.panic_on_next_forkchoice();
     let finalize = ask_raw(&engine, |reply| {
-        ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash: committed.hash, reply }
-            .into()
+        ChainRequest::SetFinalized {
+            correlation: CorrelationId::new(),
+            hash: committed.hash,
+            reply,
+        }
+        .into()
     })
     .await;
     assert!(matches!(finalize, CallResult::SenderError), "the caller must get an error");

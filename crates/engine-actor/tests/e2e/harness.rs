@@ -1,8 +1,8 @@
 //! An engine actor on a `PoolPort` of real HTTP clients, with recording Bridge and Storage.
 
 use engine_actor::{
-    ActorError, ChainMsg, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, NetworkMsg,
-    QueryMsg,
+    ActorError, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg,
+    NetworkRequest, QueryMsg,
     heads::ForkchoiceHeads,
     messages::{BuiltPayload, Committed, TxVerdict},
     peers::{ActorAddresses, BurnEventsDetected, PeerRef, StoreExecutionData, Watched},
@@ -295,7 +295,7 @@ impl Node {
         peg_ins: Vec<PegIn>,
     ) -> Result<BuiltPayload, ActorError> {
         self.ask(|reply| {
-            ChainMsg::BuildPayload {
+            ChainRequest::BuildPayload {
                 correlation,
                 parent: None,
                 timestamp,
@@ -320,7 +320,7 @@ impl Node {
         built: &BuiltPayload,
     ) -> Result<Committed, ActorError> {
         self.ask(|reply| {
-            ChainMsg::CommitPayload {
+            ChainRequest::CommitPayload {
                 correlation,
                 payload: Box::new(built.payload.clone()),
                 sidecar: Box::new(built.sidecar.clone()),
@@ -346,7 +346,8 @@ impl Node {
         peg_ins: Vec<PegIn>,
     ) -> Result<engine_actor::messages::Landed, ActorError> {
         self.ask(|reply| {
-            ChainMsg::WhatLanded { correlation: CorrelationId::new(), block, peg_ins, reply }.into()
+            ChainRequest::WhatLanded { correlation: CorrelationId::new(), block, peg_ins, reply }
+                .into()
         })
         .await
     }
@@ -362,7 +363,7 @@ impl Node {
 
     pub(crate) async fn set_finalized(&self, hash: B256) -> Result<ForkchoiceHeads, ActorError> {
         self.ask(|reply| {
-            ChainMsg::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
+            ChainRequest::SetFinalized { correlation: CorrelationId::new(), hash, reply }.into()
         })
         .await
     }
@@ -382,7 +383,7 @@ impl Node {
 
     pub(crate) async fn send_tx(&self, raw: Bytes) -> TxVerdict {
         self.ask(|reply| {
-            NetworkMsg::ValidateTransaction {
+            NetworkRequest::ValidateTransaction {
                 correlation: CorrelationId::new(),
                 raw,
                 peer: "peer-1".into(),

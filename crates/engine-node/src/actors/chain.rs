@@ -66,7 +66,7 @@ use crate::{
     store::StoredBlock,
 };
 use engine_actor::{
-    ActorError, ChainMsg,
+    ActorError, ChainRequest,
     heads::BlockRef,
     messages::{BuiltPayload, Committed, Landed, PegOutReport},
     peers::HeadChanged,
@@ -159,7 +159,7 @@ impl ChainTimeouts {
 
 /// How the Chain actor produces blocks.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ChainConfig {
+pub(crate) struct ProductionConfig {
     /// Time between slots.
     pub(crate) slot: Duration,
     /// Stop producing after this many blocks.
@@ -187,7 +187,7 @@ pub(crate) struct ChainProgress {
 /// counters and the simulated users.
 #[derive(Debug)]
 pub(crate) struct ChainShared {
-    config: ChainConfig,
+    config: ProductionConfig,
     queue: Mutex<PegInQueue>,
     progress: watch::Sender<ChainProgress>,
     lines: Mutex<Progress>,
@@ -241,7 +241,7 @@ impl ChainShared {
     /// Shared state for a run; `sim` adds simulated peg-ins and peg-outs; `queue` is the
     /// peg-in queue (loaded from the data directory, or in memory).
     pub(crate) fn new(
-        config: ChainConfig,
+        config: ProductionConfig,
         sim: Option<Simulator>,
         summary_every: u64,
         queue: PegInQueue,
@@ -271,7 +271,7 @@ impl ChainShared {
     }
 
     /// The configuration.
-    pub(crate) const fn config(&self) -> &ChainConfig {
+    pub(crate) const fn config(&self) -> &ProductionConfig {
         &self.config
     }
 
@@ -909,7 +909,7 @@ async fn what_landed(
     let landed: Landed = flatten(
         ask_engine(
             |reply| {
-                ChainMsg::WhatLanded {
+                ChainRequest::WhatLanded {
                     correlation,
                     block: entry.block,
                     peg_ins: entry.peg_ins.clone(),
@@ -952,7 +952,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     let built = flatten(
         ask_engine(
             |reply| {
-                ChainMsg::BuildPayload {
+                ChainRequest::BuildPayload {
                     correlation,
                     parent: Some(head.hash),
                     timestamp,
@@ -1028,7 +1028,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     let commit_started = Instant::now();
     let answer = ask_engine(
         |reply| {
-            ChainMsg::CommitPayload {
+            ChainRequest::CommitPayload {
                 correlation,
                 payload: Box::new(built.payload.clone()),
                 sidecar: Box::new(built.sidecar.clone()),
@@ -1141,7 +1141,7 @@ async fn finalize(
     }
     let result = flatten(
         ask_engine(
-            |reply| ChainMsg::SetFinalized { correlation, hash, reply }.into(),
+            |reply| ChainRequest::SetFinalized { correlation, hash, reply }.into(),
             shared.config.timeouts.finalize,
         )
         .await,

@@ -11,7 +11,7 @@
 //! fails the actor ([`NetworkFailure`]), so that its supervisor restarts it.
 
 use crate::{actors::call_engine, metrics};
-use engine_actor::{NetworkMsg, messages::TxVerdict};
+use engine_actor::{NetworkRequest, messages::TxVerdict};
 use engine_types::{CorrelationId, primitives::Bytes};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::time::Duration;
@@ -151,7 +151,7 @@ impl Actor for NetworkActor {
                 let correlation = CorrelationId::new();
                 let verdict = call_engine(
                     |reply| {
-                        NetworkMsg::ValidateTransaction { correlation, raw, peer, reply }.into()
+                        NetworkRequest::ValidateTransaction { correlation, raw, peer, reply }.into()
                     },
                     VERDICT_TIMEOUT,
                 )

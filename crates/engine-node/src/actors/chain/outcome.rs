@@ -27,7 +27,7 @@ use crate::{
     actors::{CallError, ask_engine},
     metrics,
 };
-use engine_actor::{ActorError, ChainMsg, client::error::ClientError, heads::ForkchoiceHeads};
+use engine_actor::{ActorError, ChainRequest, client::error::ClientError, heads::ForkchoiceHeads};
 use engine_types::{CorrelationId, EngineError, PayloadStatus, Severity, TransportError};
 use std::sync::{PoisonError, atomic::Ordering};
 
@@ -227,7 +227,7 @@ pub(super) async fn resync(
     let synced = flatten(
         ask_engine(
             |reply| {
-                ChainMsg::ForkchoiceUpdate {
+                ChainRequest::ForkchoiceUpdate {
                     correlation,
                     head: heads.head.hash,
                     safe: heads.safe.hash,

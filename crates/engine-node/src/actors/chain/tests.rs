@@ -30,8 +30,8 @@ fn peg_in(n: u8) -> PegIn {
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn config(slot: Duration, commit: Duration) -> ChainConfig {
-    ChainConfig {
+fn config(slot: Duration, commit: Duration) -> ProductionConfig {
+    ProductionConfig {
         slot,
         blocks: None,
         finalize_every: 0,
@@ -320,7 +320,7 @@ async fn peg_ins_of_a_discarded_block_come_back_first() {
     );
     let answer = call_engine(
         |reply| {
-            ChainMsg::ForkchoiceUpdate {
+            ChainRequest::ForkchoiceUpdate {
                 correlation: CorrelationId::new(),
                 head,
                 safe: B256::ZERO,
@@ -370,7 +370,7 @@ async fn a_slot_after_a_committed_block_builds_on_it_without_asking_the_status()
     rig.el.fail_always("engine_forkchoiceUpdatedV2", Fault::Status(PayloadStatusWire::syncing()));
     let resent = call_engine(
         |reply| {
-            ChainMsg::ForkchoiceUpdate {
+            ChainRequest::ForkchoiceUpdate {
                 correlation: CorrelationId::new(),
                 head: second.hash,
                 safe: B256::ZERO,
