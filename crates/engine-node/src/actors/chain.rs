@@ -760,34 +760,6 @@ fn flatten<T>(result: Result<Result<T, ActorError>, CallError>) -> Result<T, Slo
     result?.map_err(SlotError::from)
 }
 
-/// The checks the chain makes on a payload before committing it: it extends the head, at
-/// the slot's timestamp, with exactly the withdrawals the engine packed.
-pub(crate) fn check_built(
-    built: &BuiltPayload,
-    head: &BlockRef,
-    timestamp: u64,
-) -> Result<(), String> {
-    let p = &built.payload;
-    let mut problems = Vec::new();
-    if p.parent_hash() != head.hash {
-        problems.push(format!("parent {} is not the head {}", p.parent_hash(), head.hash));
-    }
-    if p.block_number() != head.number + 1 {
-        problems.push(format!(
-            "number {} does not follow the head {}",
-            p.block_number(),
-            head.number
-        ));
-    }
-    if p.timestamp() != timestamp {
-        problems.push(format!("timestamp {} is not the slot's {timestamp}", p.timestamp()));
-    }
-    if p.withdrawals().map(Vec::as_slice) != Some(built.withdrawals.as_slice()) {
-        problems.push("withdrawals differ from the packed peg-ins".into());
-    }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
-}
-
 fn peg_outs(report: &PegOutReport) -> Option<usize> {
     match report {
         PegOutReport::Scanned { payable, not_payable, malformed, .. } => {
@@ -995,12 +967,9 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
         txs: built.payload.as_v1().transactions.len(),
         peg_ins: built.included.clone(),
     };
-    if let Err(reason) = check_built(&built, &head, timestamp) {
-        // Refused: nothing commits this block, so everything it was given goes back (the
-        // already minted ones are set apart again by the next build).
-        shared.update_queue(PegInQueue::build_failed);
-        return SlotOutcome::Failed { stage: "validate", error: SlotError::Invalid(reason) };
-    }
+    // The engine validated the payload against this request (parent, number, timestamp, the
+    // withdrawals it packed, the block hash) before answering: a payload off the request
+    // comes back as its `InvalidPayload` error, handled above like any failed build.
     // The peg-ins are recorded as unsettled with the block before anyone can mint them.
     let ((), saved) = shared
         .update_queue_checked(|q| q.built(entry.clone(), &built.pending, &built.already_minted));

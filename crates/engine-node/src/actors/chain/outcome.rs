@@ -40,9 +40,6 @@ pub(crate) enum SlotError {
     /// The engine answered with an error.
     #[error(transparent)]
     Engine(#[from] ActorError),
-    /// The engine built a payload that does not match the request.
-    #[error("the built payload is wrong: {0}")]
-    Invalid(String),
     /// The peg-in queue could not be saved.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -85,7 +82,6 @@ impl SlotError {
             // A local write may succeed at the next slot.
             Self::Store(_) => Severity::Retry,
             // The engine's or the client's view of the head is not ours: re-sync.
-            Self::Invalid(_) => Severity::Reset,
             Self::NotHead { status, .. } if status.is_undecided() => Severity::Retry,
             Self::NotHead { .. } => Severity::Reset,
             Self::Held { commit, unknown, .. } => worst(commit.severity(), unknown.severity()),
@@ -258,7 +254,8 @@ mod tests {
         let fatal =
             ActorError::StateFile { path: "/d/engine-state.json".into(), reason: "x".into() };
         assert_eq!(SlotError::Engine(fatal.clone()).severity(), Severity::Fatal);
-        assert_eq!(SlotError::Invalid("x".into()).severity(), Severity::Reset);
+        let invalid = ActorError::InvalidPayload { block: B256::ZERO, reason: "x".into() };
+        assert_eq!(SlotError::Engine(invalid).severity(), Severity::Reset);
         let syncing = SlotError::NotHead { number: 1, status: PayloadStatus::Syncing };
         assert_eq!(syncing.severity(), Severity::Retry);
         let invalid = PayloadStatus::Invalid { latest_valid_hash: None, validation_error: None };

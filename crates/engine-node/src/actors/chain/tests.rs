@@ -13,11 +13,7 @@ use engine_types::{
     PayloadStatusWire, Satoshis,
     config::{EndpointConfig, TimeoutConfig},
     eips::{BlockId, eip4895::Withdrawal},
-    engine::{
-        ExecutionPayload, ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2,
-        PayloadId,
-    },
-    primitives::{Address, Bloom, Bytes, U256},
+    primitives::Address,
 };
 
 fn peg_in(n: u8) -> PegIn {
@@ -43,39 +39,6 @@ fn config(slot: Duration, commit: Duration) -> ProductionConfig {
             forkchoice: 10 * SECOND,
         },
         durable_blocks: false,
-    }
-}
-
-fn built(parent: B256, number: u64, timestamp: u64, withdrawals: Vec<Withdrawal>) -> BuiltPayload {
-    let payload = ExecutionPayload::V2(ExecutionPayloadV2 {
-        payload_inner: ExecutionPayloadV1 {
-            parent_hash: parent,
-            fee_recipient: Address::ZERO,
-            state_root: B256::ZERO,
-            receipts_root: B256::ZERO,
-            logs_bloom: Bloom::default(),
-            prev_randao: B256::ZERO,
-            block_number: number,
-            gas_limit: 30_000_000,
-            gas_used: 0,
-            timestamp,
-            extra_data: Bytes::new(),
-            base_fee_per_gas: U256::from(7),
-            block_hash: B256::repeat_byte(0xbb),
-            transactions: Vec::new(),
-        },
-        withdrawals: withdrawals.clone(),
-    });
-    BuiltPayload {
-        payload_id: PayloadId::new([1; 8]),
-        payload,
-        sidecar: ExecutionPayloadSidecar::none(),
-        block_value: U256::ZERO,
-        withdrawals,
-        included: Vec::new(),
-        pending: Vec::new(),
-        already_minted: Vec::new(),
-        endpoint: "el".into(),
     }
 }
 
@@ -488,22 +451,42 @@ fn timeouts_come_from_the_engine_budgets() {
     assert_eq!(fast.stop_wait(), fast.slot());
 }
 
-/// A payload on the head, at the slot's time, with the packed withdrawals passes; any
-/// other parent, number, timestamp or withdrawal list is named.
-#[test]
-fn built_payloads_are_checked_against_the_request() {
-    let head = BlockRef::new(B256::repeat_byte(0xaa), 7, 100);
-    let w =
-        Withdrawal { index: 0, validator_index: 0, address: Address::repeat_byte(1), amount: 10 };
-    let good = built(head.hash, 8, 102, vec![w]);
-    assert_eq!(check_built(&good, &head, 102), Ok(()));
-    let err = check_built(&built(B256::ZERO, 9, 103, vec![w]), &head, 102).unwrap_err();
-    assert!(err.contains("is not the head") && err.contains("does not follow"), "{err}");
-    assert!(err.contains("timestamp 103 is not the slot's 102"), "{err}");
-    let mut extra = good;
-    extra.withdrawals.push(w);
-    let err = check_built(&extra, &head, 102).unwrap_err();
-    assert_eq!(err, "withdrawals differ from the packed peg-ins");
+/// A built payload off the request (an EL serving a stale payload: the previous block's,
+/// on another parent, with another number, timestamp and withdrawals) is refused by the
+/// engine's validation before anything commits it: the slot fails at the build, the EL
+/// imports nothing, the peg-ins stay queued, and the next slot mints them on the right
+/// parent. (The Chain once repeated these checks itself; the engine's are the one place.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_off_the_request_is_refused_and_its_peg_ins_stay_queued() {
+    let rig = Rig::start(10 * SECOND).await;
+    rig.shared.queue_peg_ins([peg_in(1)]);
+    let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+    let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+    assert_eq!(line.number, 1, "{line}");
+    let stale = rig.el.calls("engine_getPayloadV2").last().and_then(|c| c.result().cloned());
+    let stale = stale.expect("the first block's getPayload answer");
+    rig.el.fail_next("engine_getPayloadV2", Fault::Result(stale), 1);
+    let imports = rig.el.calls("engine_newPayloadV2").len();
+
+    rig.shared.queue_peg_ins([peg_in(2)]);
+    let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+    let [SlotOutcome::Failed { stage: "build", error }] = outcomes.as_slice() else {
+        panic!("{outcomes:?}")
+    };
+    let text = error.to_string();
+    assert!(text.contains("parent") && text.contains("timestamp"), "{text}");
+    assert_eq!(rig.el.calls("engine_newPayloadV2").len(), imports, "nothing was sent to import");
+    assert_eq!(rig.el.head().header.number, 1);
+    assert_eq!(rig.pending(), [peg_in(2)]);
+    assert!(rig.shared.queue().unsettled().is_empty());
+
+    rig.until_ready().await;
+    let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+    let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+    assert_eq!((line.number, line.peg_ins), (2, 1), "{line}");
+    assert_eq!(minted(&rig.withdrawals(2).await), [peg_in(2).evm_address]);
+    assert!(rig.pending().is_empty());
+    rig.finish().await;
 }
 
 /// Builds (forkchoiceUpdated with payload attributes) the EL has seen.
