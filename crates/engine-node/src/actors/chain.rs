@@ -9,8 +9,8 @@
 //!              otherwise: GetStatus (not ready: wait)
 //!              ─> re-sync (ForkchoiceUpdate) when an earlier slot met a Reset error
 //!              ─> settle: WhatLanded for every block left unsettled (none: go on)
-//!              ─> BuildPayload{head, timestamp, pending peg-ins} (NotReady: wait)
-//!              ─> check the payload against the head and the request
+//!              ─> BuildPayload{head, timestamp, pending peg-ins} (NotReady: wait; the
+//!                 engine has checked the payload against the head and the request)
 //!              ─> queue: its peg-ins unsettled with the block (persisted)
 //!              ─> store the block (durably, before any EL hears of it)
 //!              ─> CommitPayload{payload, peg_ins}
@@ -433,7 +433,7 @@ pub(crate) enum SlotOutcome {
     Waiting(String),
     /// The slot failed at `stage`.
     Failed {
-        /// `engine`, `settle`, `resync`, `build`, `validate`, `queue`, `store` or `commit`.
+        /// `engine`, `settle`, `resync`, `build`, `queue`, `store` or `commit`.
         stage: &'static str,
         /// Why; its severity decides what the Chain does next ([`outcome`]).
         error: SlotError,
