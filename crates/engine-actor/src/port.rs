@@ -14,7 +14,7 @@ use engine_client::{
     engine_api::BoxFuture,
     error::ClientError,
     eth::TxPoolStatus,
-    health::{EndpointState, EndpointStatus},
+    health::EndpointStatus,
     pool::{CommitOutcome, PoolBuild},
 };
 use engine_types::{
@@ -88,12 +88,4 @@ pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
 
     /// Every endpoint's health, best first.
     fn endpoints(&self) -> Vec<EndpointStatus>;
-}
-
-/// Whether an endpoint can take requests now: reachable (its sync state may still be
-/// unknown, as with an EL whose `eth_syncing` errors while its Engine API works) and its
-/// breaker not open.
-pub fn is_usable(status: &EndpointStatus) -> bool {
-    !matches!(status.state, EndpointState::Offline | EndpointState::AuthFailed)
-        && status.breaker != engine_client::breaker::BreakerState::Open
 }

@@ -10,7 +10,7 @@
 //! The state is derived, never stored: from what the forkchoice worker last learned about
 //! the EL ([`ElCondition`]), the pool's endpoint health and which peers are present.
 
-use crate::{cache::CacheStats, heads::ForkchoiceHeads, peers::PeerPresence, port::is_usable};
+use crate::{cache::CacheStats, heads::ForkchoiceHeads, peers::PeerPresence};
 use engine_client::health::{EndpointState, EndpointStatus};
 use serde::Serialize;
 use std::{fmt, time::Duration};
@@ -89,7 +89,7 @@ pub fn derive_state(
     if matches!(el, ElCondition::Unknown) {
         return EngineState::Initializing;
     }
-    if !endpoints.iter().any(is_usable)
+    if !endpoints.iter().any(EndpointStatus::is_usable)
         || matches!(el, ElCondition::Unreachable(_) | ElCondition::Diverged(_))
     {
         return EngineState::Error;
@@ -97,7 +97,7 @@ pub fn derive_state(
     if matches!(el, ElCondition::Syncing) {
         return EngineState::Syncing;
     }
-    let standby_down = endpoints.iter().any(|e| e.state != EndpointState::Synced || !is_usable(e));
+    let standby_down = endpoints.iter().any(|e| e.state != EndpointState::Synced || !e.is_usable());
     if standby_down || peers.optional_missing() {
         EngineState::Degraded
     } else {

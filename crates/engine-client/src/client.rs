@@ -268,7 +268,7 @@ impl EngineClient {
     /// probe (an AuthFailed endpoint cooling down), nothing was learned and the state is kept.
     pub async fn upcheck(&self) -> EndpointState {
         let health = &self.inner.health;
-        if !health.usable() && health.state() != EndpointState::AuthFailed {
+        if !health.accepts_requests() && health.state() != EndpointState::AuthFailed {
             let state = health.state();
             metrics::record_upcheck(self.name(), state);
             return state;

@@ -87,6 +87,19 @@ pub struct EndpointStatus {
     pub panics: u64,
 }
 
+impl EndpointStatus {
+    /// Whether the endpoint serves requests now: reachable (its sync state may still be
+    /// unknown, as with an EL whose `eth_syncing` errors while its Engine API works), our
+    /// secret accepted, and its breaker not open. The one rule for readiness, `/status` and
+    /// ranking the public (`eth_*`) clients. (The pool's routing asks a looser question,
+    /// [`Health::accepts_requests`]: an Offline endpoint whose breaker is still closed is
+    /// tried, so one failure does not take a sole endpoint out until the next upcheck.)
+    pub fn is_usable(&self) -> bool {
+        !matches!(self.state, EndpointState::Offline | EndpointState::AuthFailed)
+            && self.breaker != BreakerState::Open
+    }
+}
+
 /// Weight of the newest sample in the latency average.
 const EWMA_ALPHA: f64 = 0.2;
 
@@ -159,9 +172,10 @@ impl Health {
         self.update(|inner, now| inner.breaker.allow(now))
     }
 
-    /// Whether the endpoint can be used now without changing anything: breaker not open,
-    /// secret accepted.
-    pub(crate) fn usable(&self) -> bool {
+    /// Whether the pool may send this endpoint a request now, without changing anything:
+    /// breaker not open, secret accepted. Unlike [`EndpointStatus::is_usable`], an Offline
+    /// endpoint qualifies while its breaker is closed: the request itself is the probe.
+    pub(crate) fn accepts_requests(&self) -> bool {
         let inner = self.lock();
         inner.breaker.state(Instant::now()) != BreakerState::Open
             && inner.status.state != EndpointState::AuthFailed
@@ -346,6 +360,30 @@ mod tests {
         HealthConfig { failure_threshold: 2, ..HealthConfig::default() }
     }
 
+    /// The usable rule: every reachable state with a breaker that is not open; never Offline
+    /// or AuthFailed, never with an open breaker. The pool's routing rule differs on exactly
+    /// one point: an Offline endpoint with a closed breaker still accepts requests.
+    #[test]
+    fn usable_is_reachable_accepted_and_not_broken() {
+        use EndpointState::{AuthFailed, Offline, Synced, Syncing, Unknown};
+        let status = |state, breaker| EndpointStatus {
+            state,
+            breaker,
+            ..Health::new("el", &cfg()).status()
+        };
+        for state in [Synced, Syncing, Unknown] {
+            assert!(status(state, BreakerState::Closed).is_usable(), "{state:?}");
+            assert!(status(state, BreakerState::HalfOpen).is_usable(), "{state:?}");
+            assert!(!status(state, BreakerState::Open).is_usable(), "{state:?}");
+        }
+        for state in [Offline, AuthFailed] {
+            assert!(!status(state, BreakerState::Closed).is_usable(), "{state:?}");
+        }
+        let h = Health::new("el", &cfg());
+        h.set_state(Offline);
+        assert!(h.accepts_requests() && !h.status().is_usable());
+    }
+
     fn refused() -> EngineError {
         TransportError::Connect { endpoint: "a".into(), reason: "refused".into() }.into()
     }
@@ -360,9 +398,9 @@ mod tests {
         assert_eq!(h.on_outcome(Err(&refused()), ms), EndpointState::Offline);
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow_and_update().state, EndpointState::Offline);
-        assert!(h.usable(), "one failure does not open the breaker");
+        assert!(h.accepts_requests(), "one failure does not open the breaker");
         h.on_outcome(Err(&refused()), ms);
-        assert!(!h.usable());
+        assert!(!h.accepts_requests());
         assert!(!h.allow());
         assert_eq!(rx.borrow_and_update().breaker, BreakerState::Open);
         assert_eq!(h.status().last_error.as_deref(), Some("cannot reach a: refused"));
@@ -376,7 +414,7 @@ mod tests {
         let ms = Duration::from_millis(1);
         let auth = EngineError::Auth { endpoint: "a".into(), status: 401, clock_gap: None };
         assert_eq!(h.on_outcome(Err(&auth), ms), EndpointState::AuthFailed);
-        assert!(!h.usable());
+        assert!(!h.accepts_requests());
         assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Synced);
         let rpc = EngineError::Rpc {
             method: "m".into(),
@@ -387,7 +425,7 @@ mod tests {
         for _ in 0..5 {
             h.on_outcome(Err(&rpc), ms);
         }
-        assert!(h.usable());
+        assert!(h.accepts_requests());
         assert_eq!(h.status().state, EndpointState::Synced);
     }
 
@@ -427,7 +465,7 @@ mod tests {
         let ms = Duration::from_millis(1);
         let s = h.status();
         assert_eq!((s.state, s.breaker), (EndpointState::Unknown, BreakerState::Closed));
-        assert!(h.usable());
+        assert!(h.accepts_requests());
         assert_eq!(h.on_outcome(Ok(()), ms), EndpointState::Unknown);
         h.set_state(EndpointState::Syncing);
         h.set_head(B256::repeat_byte(1));
@@ -454,7 +492,7 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
         }
-        assert!(h.usable());
+        assert!(h.accepts_requests());
         assert_eq!(h.status().breaker, BreakerState::Closed);
         assert!(h.status().last_error.unwrap().contains("no peer available"));
         h.set_state(EndpointState::Syncing);
@@ -466,7 +504,7 @@ mod tests {
         h.on_outcome(Err(&refused()), ms);
         h.on_probe_error(&no_peers(), ms);
         h.on_outcome(Err(&refused()), ms);
-        assert!(h.usable(), "the probe's answer reset the failure count");
+        assert!(h.accepts_requests(), "the probe's answer reset the failure count");
     }
 
     /// An endpoint that was down and now answers the probe with a JSON-RPC error is back
@@ -482,9 +520,9 @@ mod tests {
             Err(&EngineError::Auth { endpoint: "a".into(), status: 401, clock_gap: None }),
             ms,
         );
-        assert!(!h.usable());
+        assert!(!h.accepts_requests());
         assert_eq!(h.on_probe_error(&no_peers(), ms), EndpointState::Unknown);
-        assert!(h.usable());
+        assert!(h.accepts_requests());
         assert_eq!(h.status().reconnects, 2);
     }
 

@@ -321,7 +321,7 @@ impl ExecutionPool {
     /// Usable members, best first, and why the others are not.
     fn ranked(&self) -> (Vec<&Member>, Vec<&Member>) {
         let (mut usable, skipped): (Vec<_>, Vec<_>) =
-            self.shared.members.iter().partition(|m| m.client.health().usable());
+            self.shared.members.iter().partition(|m| m.client.health().accepts_requests());
         // Stable sort: equal states keep their configured rank.
         usable.sort_by_key(|m| m.client.health().state());
         (usable, skipped)

@@ -104,7 +104,10 @@ async fn render_metrics(State(handle): State<PrometheusHandle>) -> Response {
 async fn ready() -> Response {
     match engine_status().await {
         Ok(status) => {
-            let usable = status.endpoints.iter().any(engine_actor::port::is_usable);
+            let usable = status
+                .endpoints
+                .iter()
+                .any(engine_actor::client::health::EndpointStatus::is_usable);
             if status.state.can_build() && usable {
                 (StatusCode::OK, format!("ready: engine {}\n", status.state)).into_response()
             } else {

@@ -5,7 +5,7 @@
 //! and move on to the next one when an endpoint cannot be reached, so a dead primary does
 //! not stop queries, receipts or transaction forwarding.
 
-use super::{Account, ExecutionPort, is_usable};
+use super::{Account, ExecutionPort};
 use engine_client::{
     engine_api::BoxFuture,
     error::ClientError,
@@ -69,7 +69,12 @@ impl PoolPort {
         // syncing, unknown), so that the EL asked for its head is the one that builds.
         order.sort_by_key(|&i| {
             let s = status.get(i);
-            (!s.is_some_and(is_usable), s.is_none_or(|s| s.lagging), s.map(|s| s.state), i)
+            (
+                !s.is_some_and(EndpointStatus::is_usable),
+                s.is_none_or(|s| s.lagging),
+                s.map(|s| s.state),
+                i,
+            )
         });
         order.into_iter().map(|i| self.eth[i].clone()).collect()
     }
