@@ -290,6 +290,22 @@ impl ExecutionPool {
         self.clients().map(EngineClient::status).collect()
     }
 
+    /// The order in which to ask the endpoints a read-only `eth_*` query (indices in
+    /// configured rank order): usable ones first ([`EndpointStatus::is_usable`]), then in
+    /// sync before lagging (an endpoint that missed commits, e.g. back from an outage and not
+    /// yet caught up, would answer queries about recent blocks with "unknown"), then by state
+    /// as builds are ranked (synced, syncing, unknown), so that the EL asked for its head is
+    /// the one that builds; ties keep the configured rank.
+    pub fn query_order(&self) -> Vec<usize> {
+        let status = self.status();
+        let mut order: Vec<usize> = (0..status.len()).collect();
+        order.sort_by_key(|&i| {
+            let s = &status[i];
+            (!s.is_usable(), s.lagging, s.state, i)
+        });
+        order
+    }
+
     /// Every endpoint's status channel, in configured rank order.
     pub fn subscribe(&self) -> Vec<watch::Receiver<EndpointStatus>> {
         self.clients().map(EngineClient::subscribe).collect()

@@ -59,24 +59,9 @@ impl PoolPort {
         &self.pool
     }
 
-    /// Eth clients: usable endpoints first, in-sync before lagging, in the pool's order otherwise.
+    /// Eth clients in the pool's query order ([`ExecutionPool::query_order`]).
     fn ranked_eth(&self) -> Vec<Arc<dyn EthApi>> {
-        let status = self.pool.status();
-        let mut order: Vec<usize> = (0..self.eth.len()).collect();
-        // Usable before unusable, then in sync before lagging: an endpoint that missed
-        // commits (e.g. back from an outage, not yet caught up) would answer queries about
-        // recent blocks with "unknown"; then by state as the pool ranks builds (synced,
-        // syncing, unknown), so that the EL asked for its head is the one that builds.
-        order.sort_by_key(|&i| {
-            let s = status.get(i);
-            (
-                !s.is_some_and(EndpointStatus::is_usable),
-                s.is_none_or(|s| s.lagging),
-                s.map(|s| s.state),
-                i,
-            )
-        });
-        order.into_iter().map(|i| self.eth[i].clone()).collect()
+        self.pool.query_order().into_iter().filter_map(|i| self.eth.get(i).cloned()).collect()
     }
 
     /// Runs `call` on the best eth client, and on the next ones while the failure is that

@@ -71,6 +71,8 @@ async fn primary_down_fails_over() {
     assert_eq!(b.head().hash, d.head);
     assert!(d.pool.status()[0].lagging);
     assert_eq!(d.pool.status()[0].state, EndpointState::Offline);
+    // Queries go where the builds go: the standby first, the offline primary last.
+    assert_eq!(d.pool.query_order(), [1, 0]);
 }
 
 /// A primary that hangs is passed over after one request timeout, during a build and during
