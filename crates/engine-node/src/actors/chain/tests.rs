@@ -2,6 +2,7 @@ use super::*;
 use crate::actors::{call_engine, engine_status};
 use engine_actor::{
     EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    heads::ForkchoiceHeads,
     peers::{BurnEventsDetected, StoreExecutionData},
     port::PoolPort,
     supervision::tree::names::{CHAIN_ACTOR, ENGINE_ACTOR},
@@ -111,6 +112,25 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the engine never became ready: {:?}", engine_status().await);
+    }
+
+    /// Asks the engine to make `head` its head (safe and finalized unset), as the Chain does.
+    async fn forkchoice_update(&self, head: B256) -> Result<ForkchoiceHeads, ActorError> {
+        call_engine(
+            |reply| {
+                ChainRequest::ForkchoiceUpdate {
+                    correlation: CorrelationId::new(),
+                    head,
+                    safe: B256::ZERO,
+                    finalized: B256::ZERO,
+                    reply,
+                }
+                .into()
+            },
+            10 * SECOND,
+        )
+        .await
+        .unwrap()
     }
 
     /// The withdrawals of canonical block `number`, as the engine reads it from the EL.
@@ -281,21 +301,7 @@ async fn peg_ins_of_a_discarded_block_come_back_first() {
         Fault::Status(PayloadStatusWire::invalid(Some(genesis), "declared invalid by the test")),
         1,
     );
-    let answer = call_engine(
-        |reply| {
-            ChainRequest::ForkchoiceUpdate {
-                correlation: CorrelationId::new(),
-                head,
-                safe: B256::ZERO,
-                finalized: B256::ZERO,
-                reply,
-            }
-            .into()
-        },
-        10 * SECOND,
-    )
-    .await
-    .unwrap();
+    let answer = rig.forkchoice_update(head).await;
     assert!(matches!(answer, Err(ActorError::Rejected { .. })), "{answer:?}");
     let mut pending = Vec::new();
     for _ in 0..400 {
@@ -331,21 +337,7 @@ async fn a_slot_after_a_committed_block_builds_on_it_without_asking_the_status()
 
     // The engine stops being able to build: the build is refused, the slot waits.
     rig.el.fail_always("engine_forkchoiceUpdatedV2", Fault::Status(PayloadStatusWire::syncing()));
-    let resent = call_engine(
-        |reply| {
-            ChainRequest::ForkchoiceUpdate {
-                correlation: CorrelationId::new(),
-                head: second.hash,
-                safe: B256::ZERO,
-                finalized: B256::ZERO,
-                reply,
-            }
-            .into()
-        },
-        10 * SECOND,
-    )
-    .await
-    .unwrap();
+    let resent = rig.forkchoice_update(second.hash).await;
     assert!(matches!(resent, Err(ActorError::Syncing { .. })), "{resent:?}");
     rig.shared.queue_peg_ins([peg_in(2)]);
     let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
