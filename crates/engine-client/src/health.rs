@@ -92,7 +92,7 @@ impl EndpointStatus {
     /// unknown, as with an EL whose `eth_syncing` errors while its Engine API works), our
     /// secret accepted, and its breaker not open. The one rule for readiness, `/status` and
     /// ranking the public (`eth_*`) clients. (The pool's routing asks a looser question,
-    /// [`Health::accepts_requests`]: an Offline endpoint whose breaker is still closed is
+    /// `accepts_requests`, crate-internal: an Offline endpoint whose breaker is still closed is
     /// tried, so one failure does not take a sole endpoint out until the next upcheck.)
     pub fn is_usable(&self) -> bool {
         !matches!(self.state, EndpointState::Offline | EndpointState::AuthFailed)
