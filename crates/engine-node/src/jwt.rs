@@ -1,8 +1,9 @@
 //! Reading an Engine API JWT secret file for the start-up probe, with an error for each way
 //! it goes wrong (missing, unreadable, too large, wrong length, not hex) so the user learns
 //! which one it is. The file is read by engine-types' one reader (capped at
-//! [`MAX_SECRET_FILE_BYTES`](engine_types::jwt::MAX_SECRET_FILE_BYTES), its buffer wiped); the node only words each problem for a user.
-//! The secret itself never reaches a log line or a `Debug` output.
+//! [`MAX_SECRET_FILE_BYTES`](engine_types::jwt::MAX_SECRET_FILE_BYTES), its buffer wiped);
+//! the node only words each problem for a user. The secret itself never reaches a log line
+//! or a `Debug` output.
 
 use crate::error::NodeError;
 use engine_types::jwt::{JwtSecret, JwtSecretProblem};
@@ -11,11 +12,9 @@ use std::path::Path;
 /// Reads and checks the secret in `path`: 64 hex characters, optionally `0x`-prefixed,
 /// trailing whitespace allowed (the spec's format, which every execution client writes).
 pub(crate) fn read_secret(path: &Path) -> Result<JwtSecret, NodeError> {
-    if !path.try_exists().unwrap_or(true) {
-        return Err(NodeError::JwtMissing { path: path.to_path_buf() });
-    }
     JwtSecret::from_file(path).map_err(|e| {
         let found = match e.problem {
+            JwtSecretProblem::Missing => return NodeError::JwtMissing { path: path.to_path_buf() },
             JwtSecretProblem::Unreadable(reason) => {
                 return NodeError::JwtUnreadable { path: path.to_path_buf(), reason };
             }

@@ -67,6 +67,9 @@ impl Zeroize for JwtSecret {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwtSecretProblem {
+    /// There is no file at the path.
+    #[error("cannot read: no such file")]
+    Missing,
     /// The file could not be read.
     #[error("cannot read: {0}")]
     Unreadable(String),
@@ -142,7 +145,10 @@ impl JwtSecret {
     pub fn from_file_with_metadata(path: &Path) -> Result<(Self, Metadata), JwtSecretError> {
         let err = |problem| JwtSecretError { path: Some(path.into()), problem };
         let unreadable = |e: std::io::Error| err(JwtSecretProblem::Unreadable(e.to_string()));
-        let mut file = File::open(path).map_err(unreadable)?;
+        let mut file = File::open(path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => err(JwtSecretProblem::Missing),
+            _ => unreadable(e),
+        })?;
         let metadata = file.metadata().map_err(unreadable)?;
         // A fixed buffer one byte larger than the limit: filling it proves the file too large
         // without reading (or allocating for) the rest, whatever the file claims or is.
