@@ -17,9 +17,10 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
     ("engine-client", &["engine-types"]),
     ("engine-validation", &["engine-types"]),
     ("engine-supervision", &["engine-types"]),
-    ("engine-testkit", &["engine-types"]),
+    ("engine-devnet", &["engine-types"]),
+    ("engine-testkit", &["engine-types", "engine-devnet"]),
     ("engine-actor", &["engine-types", "engine-client", "engine-validation", "engine-supervision"]),
-    ("engine-node", &["engine-types", "engine-actor", "engine-testkit"]),
+    ("engine-node", &["engine-types", "engine-actor", "engine-devnet"]),
     ("xtask", &[]),
 ];
 
@@ -27,10 +28,10 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
 /// doubles and fixtures live there.
 pub(crate) const TESTKIT: &str = "engine-testkit";
 
-/// Crates that may not dev-depend on [`TESTKIT`]: the testkit itself, and `engine-types`,
-/// which the testkit depends on (a dev edge back would make a cycle of two builds of the
-/// types crate).
-pub(crate) const NO_TESTKIT_DEV: &[&str] = &["engine-types", "engine-testkit"];
+/// Crates that may not dev-depend on [`TESTKIT`]: the testkit itself, and `engine-types` and
+/// `engine-devnet`, which the testkit depends on (a dev edge back would make a cycle of two
+/// builds of that crate).
+pub(crate) const NO_TESTKIT_DEV: &[&str] = &["engine-types", "engine-devnet", "engine-testkit"];
 
 /// How one crate depends on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -243,6 +244,33 @@ mod tests {
         assert_eq!(
             check(&ws),
             Err("illegal dev dependency: engine-types -> engine-testkit".to_owned())
+        );
+    }
+
+    /// The node ships the devnet but takes the test kit only for its tests; the devnet, which
+    /// the test kit wraps, may not take the test kit even for its tests.
+    #[test]
+    fn the_node_ships_the_devnet_and_not_the_testkit() {
+        let ws = workspace(
+            &all_members(),
+            &[
+                Edge::new("engine-node", "engine-devnet", Kind::Normal),
+                Edge::new("engine-node", "engine-testkit", Kind::Dev),
+                Edge::new("engine-testkit", "engine-devnet", Kind::Normal),
+            ],
+        );
+        assert_eq!(check(&ws), Ok(()));
+        let shipped =
+            workspace(&all_members(), &[Edge::new("engine-node", "engine-testkit", Kind::Normal)]);
+        assert_eq!(
+            check(&shipped),
+            Err("illegal normal dependency: engine-node -> engine-testkit".to_owned())
+        );
+        let cycle =
+            workspace(&all_members(), &[Edge::new("engine-devnet", "engine-testkit", Kind::Dev)]);
+        assert_eq!(
+            check(&cycle),
+            Err("illegal dev dependency: engine-devnet -> engine-testkit".to_owned())
         );
     }
 

@@ -8,16 +8,18 @@
 /// Packages each crate's normal dependency tree (default features, host platform) must not
 /// contain: the "must NOT pull in" column of the crate table in `shared/DESIGN.md`, minus the
 /// internal crates, which the DAG table already rules out, plus engine-node's "devnet EL
-/// only, without container features". Keep the two in step.
+/// only, no test kit, no containers". Keep the two in step.
 pub(crate) const BANNED: &[(&str, &[&str])] = &[
     ("engine-types", &["tokio", "ractor", "reqwest", "hyper", "revm"]),
     ("engine-client", &["ractor", "revm", "testcontainers"]),
     ("engine-validation", &["tokio", "ractor", "reqwest"]),
     ("engine-supervision", &["reqwest", "revm"]),
     ("engine-actor", &["revm", "testcontainers"]),
-    // The shipped binary embeds the devnet but never the container machinery, which only its
-    // `container-tests` feature (off by default) brings in for the containers stage.
-    ("engine-node", &["testcontainers"]),
+    // The embedded execution layer serves; it never calls out or runs actors.
+    ("engine-devnet", &["reqwest", "ractor", "testcontainers"]),
+    // The shipped binary embeds the devnet (engine-devnet) but never the test kit nor the
+    // container machinery, which only its dev-dependencies bring in.
+    ("engine-node", &["engine-testkit", "testcontainers"]),
 ];
 
 /// One package in a `cargo tree --prefix depth` listing.

@@ -71,11 +71,11 @@ async fn an_el_clock_61_s_ahead_is_auth_failed_naming_the_clock_and_recovers_onc
         bitcoin_txid: B256::with_last_byte(n),
     };
 
-    el.server().set_clock_offset(59);
+    el.script().set_clock_offset(59);
     let b1 = node.build(genesis + 2, vec![peg_in(1)]).await.unwrap();
     assert!(node.commit(&b1).await.unwrap().head, "59 s of skew is within the window");
 
-    el.server().set_clock_offset(61);
+    el.script().set_clock_offset(61);
     let endpoint = wait_endpoint(&node, EndpointState::AuthFailed).await;
     let message = endpoint.last_error.expect("the endpoint says why");
     assert!(message.contains("refused authentication (HTTP 401)"), "{message}");
@@ -88,7 +88,7 @@ async fn an_el_clock_61_s_ahead_is_auth_failed_naming_the_clock_and_recovers_onc
     assert!(node.build(genesis + 4, vec![peg_in(2)]).await.is_err(), "nothing is built");
     assert_eq!(el.head().hash, b1.payload.block_hash());
 
-    el.server().set_clock_offset(0);
+    el.script().set_clock_offset(0);
     wait_endpoint(&node, EndpointState::Synced).await;
     node.wait_state(&[EngineState::Ready]).await;
     let b2 = node.build(genesis + 6, vec![peg_in(1), peg_in(2)]).await.unwrap();

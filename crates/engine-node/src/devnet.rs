@@ -1,4 +1,4 @@
-//! The embedded devnet execution layer: the testkit's revm devnet served on loopback ports
+//! The embedded devnet execution layer: engine-devnet's revm devnet served on loopback ports
 //! with a fresh JWT secret, rebuilt at start from the blocks the Storage actor persisted, so
 //! that a restarted node continues from the next block with the same data directory.
 //!
@@ -25,7 +25,7 @@ use crate::{
 };
 use alloy_genesis::Genesis;
 use engine_actor::persist::PersistedState;
-use engine_testkit::devnet::{DevnetConfig, DevnetEl, Retention};
+use engine_devnet::{DevnetConfig, DevnetEl, Retention};
 use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
 use std::path::Path;
 

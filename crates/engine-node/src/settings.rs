@@ -227,7 +227,7 @@ impl Settings {
             let genesis = match genesis {
                 Some(genesis) => genesis,
                 None => {
-                    let genesis = engine_testkit::devnet::dev_genesis(config.chain.fork_schedule)
+                    let genesis = engine_devnet::dev_genesis(config.chain.fork_schedule)
                         .map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
                     config.chain.chain_id = genesis.config.chain_id;
                     chain_source = "the embedded devnet's genesis".into();

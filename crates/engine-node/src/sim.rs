@@ -5,7 +5,7 @@
 
 use crate::rpc::RpcClient;
 use alloy_signer_local::PrivateKeySigner;
-use engine_testkit::fixtures::keys::{Transfer, sign_transfer};
+use engine_devnet::keys::{Transfer, sign_transfer};
 use engine_types::{
     PegIn, Satoshis,
     primitives::{Address, B256, Bytes, keccak256},
@@ -49,8 +49,7 @@ impl Simulator {
         public: RpcClient,
         tx_endpoint: RpcClient,
     ) -> Result<Self, String> {
-        let signer =
-            engine_testkit::fixtures::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
+        let signer = engine_devnet::keys::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
         Ok(Self { peg_ins_per_slot, peg_out_every, chain_id, signer, public, tx_endpoint })
     }
 
@@ -123,7 +122,7 @@ mod tests {
     /// amount, signed by the dev key.
     #[test]
     fn peg_out_calls_the_bridge() {
-        let signer = engine_testkit::fixtures::dev_signer(PEG_OUT_KEY).unwrap();
+        let signer = engine_devnet::keys::dev_signer(PEG_OUT_KEY).unwrap();
         let raw = sign_peg_out(&signer, 121_212, 7).unwrap();
         let tx = TxEnvelope::decode_2718_exact(&raw).unwrap();
         assert_eq!(tx.recover_signer().unwrap(), signer.address());

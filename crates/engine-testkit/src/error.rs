@@ -75,3 +75,15 @@ impl TestkitError {
         Self::Io { what: what.into(), source }
     }
 }
+
+impl From<engine_devnet::DevnetError> for TestkitError {
+    fn from(e: engine_devnet::DevnetError) -> Self {
+        use engine_devnet::DevnetError as D;
+        match e {
+            D::Io { what, source } => Self::Io { what, source },
+            D::State { reason } => Self::State(reason),
+            D::Key { reason } => Self::Signing(reason),
+            other => Self::Fixture(other.to_string()),
+        }
+    }
+}

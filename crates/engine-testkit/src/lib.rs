@@ -1,31 +1,34 @@
 //! # engine-testkit
 //!
-//! Owns the test doubles and fixtures: a scripted mock execution client, an in-process
-//! devnet execution layer, a fault-injecting TCP proxy, testcontainers images, and genesis
-//! and JWT fixtures.
+//! Owns the test doubles and fixtures: a scripted mock execution client, the hook that
+//! scripts faults and records calls on any execution layer it serves (the mock's or the
+//! devnet's), a fault-injecting TCP proxy, testcontainers images, and JWT fixtures. The
+//! devnet execution layer itself, the genesis builder and the development keys live in
+//! `engine-devnet` (the node ships them) and are re-exported here.
 //!
-//! Place in the DAG: depends on `engine-types` only, so every other crate can take it as a
-//! dev-dependency without cycles.
+//! Place in the DAG: depends on `engine-types` and `engine-devnet` only, so every other
+//! crate but those two can take it as a dev-dependency without cycles.
 //!
 //! Must never depend on: `engine-client`, `engine-actor`.
 //!
 //! ```text
 //!  client under test ──> [ChaosProxy] ──> RpcServer: engine port (JWT) / public port
-//!                                            │  scripted Fault? ── recorded call
+//!                                            │  Script: scripted Fault? ── recorded call
 //!                                            └─> RpcBackend: MockEl's chain | devnet (revm)
 //! ```
 //!
 //! - [`mock_el`]: [`MockEl`], a scripted mock execution client with a coherent in-memory
 //!   chain (Paris to Prague), faults per method and every call recorded.
-//! - [`rpc_server`]: the JSON-RPC-over-HTTP server both execution layers share, and the
-//!   [`RpcBackend`] trait that plugs a chain into it.
+//! - [`rpc_server`]: the JSON-RPC-over-HTTP server both execution layers share, the
+//!   [`RpcBackend`] trait that plugs a chain into it, and the [`Script`] around it.
+//! - [`devnet`]: engine-devnet, the revm execution layer.
 //! - [`el_rules`]: where real execution clients differ (a forkchoiceUpdated naming an older
 //!   canonical block: [`AncestorPolicy`]; `eth_syncing` without peers: [`SyncingProbe`]),
 //!   as one set of rules both execution layers follow.
 //! - [`chaos_proxy`]: [`ChaosProxy`], a TCP proxy adding latency, bandwidth caps,
 //!   black holes, lost or cut replies, floods, resets and refusals in front of any address.
 //! - [`jwt`]: the Engine API's JWT rules, server side, and token minting for tests.
-//! - [`fixtures`]: JWT secret files, a geth-style genesis builder, dev keys and transfers.
+//! - [`fixtures`]: JWT secret files; a geth-style genesis builder, dev keys and transfers.
 //!
 //! A client test against the mock:
 //!
@@ -61,22 +64,26 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod chaos_proxy;
-pub mod el_rules;
 pub mod error;
 pub mod fixtures;
 pub mod jwt;
 pub mod mock_el;
 pub mod rpc_server;
 
+/// The embedded devnet execution layer (revm), from engine-devnet.
+pub use engine_devnet as devnet;
+/// Where real execution clients differ, from engine-devnet: one set of rules the mock and
+/// the devnet follow.
+pub use engine_devnet::el_rules;
+
 pub use chaos_proxy::{ChaosProxy, ChaosSettings, FloodBody, HUNDRED_MB, ProxiedRequest};
 pub use el_rules::{AncestorPolicy, SyncingProbe};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
 pub use mock_el::{MockBlock, MockEl, MockElConfig};
-pub use rpc_server::{Fault, Outcome, RecordedCall, Restart, RpcBackend, RpcError, RpcServer};
-
-#[cfg(feature = "devnet")]
-pub mod devnet;
+pub use rpc_server::{
+    Fault, Outcome, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer, Script,
+};
 
 #[cfg(feature = "containers")]
 pub mod containers;

@@ -50,7 +50,9 @@ use crate::{
     el_rules::{AncestorPolicy, SyncingProbe},
     error::TestkitError,
     jwt::JwtSecret,
-    rpc_server::{Fault, RecordedCall, Restart, RpcBackend, RpcError, RpcServer},
+    rpc_server::{
+        Fault, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer, Script,
+    },
 };
 use alloy_consensus::Header;
 use alloy_primitives::{B256, Bytes};
@@ -191,6 +193,7 @@ pub struct MockBlock {
 #[derive(Debug)]
 pub struct MockEl {
     server: RpcServer,
+    script: Arc<Script>,
     backend: Arc<MockBackend>,
 }
 
@@ -204,8 +207,16 @@ impl MockEl {
         let secret = config.jwt_secret.clone().unwrap_or_else(JwtSecret::random);
         let chain = Mutex::new(Chain::new(config.forks, &config.genesis()));
         let backend = Arc::new(MockBackend { config, chain });
-        let server = RpcServer::start(Arc::clone(&backend) as Arc<dyn RpcBackend>, secret).await?;
-        Ok(Self { server, backend })
+        let script = Script::new(Recording::DEFAULT);
+        let any = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        let server = RpcServer::start_at(
+            Arc::clone(&backend) as Arc<dyn RpcBackend>,
+            secret,
+            (any, any),
+            Some(script.hook()),
+        )
+        .await?;
+        Ok(Self { server, script, backend })
     }
 
     /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
@@ -248,49 +259,55 @@ impl MockEl {
         &self.server
     }
 
+    /// The faults, recording and clock around the server, for anything not mirrored here
+    /// (the clock offset, the recording bound).
+    pub fn script(&self) -> &Script {
+        &self.script
+    }
+
     /// Apply `fault` to the next `times` calls of `method` (after any already scripted).
     pub fn fail_next(&self, method: &str, fault: Fault, times: usize) {
-        self.server.fail_next(method, fault, times);
+        self.script.fail_next(method, fault, times);
     }
 
     /// Apply each fault once, in order, to the next calls of `method`.
     pub fn fail_sequence(&self, method: &str, faults: impl IntoIterator<Item = Fault>) {
-        self.server.fail_sequence(method, faults);
+        self.script.fail_sequence(method, faults);
     }
 
     /// Apply `fault` to every call of `method` until cleared.
     pub fn fail_always(&self, method: &str, fault: Fault) {
-        self.server.fail_always(method, fault);
+        self.script.fail_always(method, fault);
     }
 
     /// Drop the scripts of `method`.
     pub fn clear_faults(&self, method: &str) {
-        self.server.clear_faults(method);
+        self.script.clear_faults(method);
     }
 
     /// Drop every script.
     pub fn clear_all_faults(&self) {
-        self.server.clear_all_faults();
+        self.script.clear_all_faults();
     }
 
     /// Every recorded call of `method`, in arrival order.
     pub fn calls(&self, method: &str) -> Vec<RecordedCall> {
-        self.server.calls(method)
+        self.script.calls(method)
     }
 
     /// Every recorded call, in arrival order.
     pub fn all_calls(&self) -> Vec<RecordedCall> {
-        self.server.all_calls()
+        self.script.all_calls()
     }
 
     /// The most recent call.
     pub fn last_call(&self) -> Option<RecordedCall> {
-        self.server.last_call()
+        self.script.last_call()
     }
 
     /// Forget the recorded calls.
     pub fn clear_calls(&self) {
-        self.server.clear_calls();
+        self.script.clear_calls();
     }
 
     /// Wait until at least `n` calls of `method` are recorded.
@@ -300,7 +317,7 @@ impl MockEl {
         n: usize,
         timeout: Duration,
     ) -> Result<Vec<RecordedCall>, TestkitError> {
-        self.server.wait_for_calls(method, n, timeout).await
+        self.script.wait_for_calls(method, n, timeout).await
     }
 
     /// Refuse connections and drop open ones until [`come_back`](Self::come_back).
@@ -310,7 +327,7 @@ impl MockEl {
 
     /// Serve again on the same ports, keeping or losing the chain.
     pub async fn come_back(&self, restart: Restart) -> Result<(), TestkitError> {
-        self.server.come_back(restart).await
+        Ok(self.server.come_back(restart).await?)
     }
 
     /// Stop the server and wait until every connection is closed.

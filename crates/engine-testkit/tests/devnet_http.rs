@@ -1,7 +1,6 @@
 //! The devnet over HTTP, as a consensus node drives it: 100 blocks with peg-ins, transfers
 //! and peg-outs across the Shanghai → Cancun boundary, then balances, receipts and logs
 //! checked through the public port.
-#![cfg(feature = "devnet")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,7 +17,7 @@ use engine_testkit::{
     Restart,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::{Transfer, dev_signer, sign_transfer},
-    rpc_server::Recording,
+    rpc_server::{Recording, Script},
 };
 use engine_types::{
     EngineMethod, EngineRequest, Fork, ForkSchedule, GetPayloadResponse, Satoshis,
@@ -305,18 +304,25 @@ async fn restarts_keep_or_lose_the_chain() {
     assert_eq!(h.el.head().hash(), genesis);
 }
 
-/// The devnet records no calls unless asked (it also runs inside engine-node for days); a
-/// test that reads them switches recording on, and then gets a bounded ring.
+/// A devnet serves through a script when a test attaches one: the script's recording starts
+/// off (nothing kept), and switched on it keeps a bounded ring of the latest calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recording_is_off_unless_asked() {
-    let h = Harness::start().await;
-    assert_eq!(h.block_number().await, 0);
-    assert!(h.el.server().all_calls().is_empty(), "nothing recorded by default");
-    h.el.server().set_recording(Recording::Last(2));
+async fn a_script_records_the_devnet_s_calls_within_its_bound() {
+    let script = Script::new(Recording::Off);
+    let config = DevnetConfig {
+        hook: Some(script.hook()),
+        ..DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())
+    };
+    let el = DevnetEl::start(config).await.unwrap();
+    let public = Rpc::new(el.public_url(), None);
+    let block_number = || public.result("eth_blockNumber", json!([]));
+    assert_eq!(block_number().await, json!("0x0"));
+    assert!(script.all_calls().is_empty(), "nothing kept while recording is off");
+    script.set_recording(Recording::Last(2));
     for _ in 0..3 {
-        h.block_number().await;
+        block_number().await;
     }
-    let calls = h.el.server().calls("eth_blockNumber");
+    let calls = script.calls("eth_blockNumber");
     assert_eq!(calls.len(), 2, "the two most recent of three");
     assert!(calls[0].seq < calls[1].seq);
 }

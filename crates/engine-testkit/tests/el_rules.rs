@@ -19,15 +19,10 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Mock,
-    #[cfg(feature = "devnet")]
     Devnet,
 }
 
-const KINDS: &[Kind] = &[
-    Kind::Mock,
-    #[cfg(feature = "devnet")]
-    Kind::Devnet,
-];
+const KINDS: &[Kind] = &[Kind::Mock, Kind::Devnet];
 
 /// A running fake (Shanghai from genesis, so V2 methods) and clients for its two ports.
 struct El {
@@ -36,7 +31,6 @@ struct El {
     public: Rpc,
     genesis: B256,
     _mock: Option<MockEl>,
-    #[cfg(feature = "devnet")]
     _devnet: Option<engine_testkit::devnet::DevnetEl>,
 }
 
@@ -52,11 +46,9 @@ impl El {
                     public: Rpc::public(&el),
                     genesis: el.genesis().hash,
                     _mock: Some(el),
-                    #[cfg(feature = "devnet")]
                     _devnet: None,
                 }
             }
-            #[cfg(feature = "devnet")]
             Kind::Devnet => {
                 use engine_testkit::devnet::{DevnetConfig, DevnetEl, dev_genesis};
                 let genesis = dev_genesis(engine_types::ForkSchedule::default()).unwrap();

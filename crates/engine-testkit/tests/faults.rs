@@ -58,7 +58,7 @@ async fn results_and_errors() {
     assert_eq!(rpc.error_code("eth_chainId", json!([])).await, -38006);
     assert_eq!(rpc.error_code("eth_chainId", json!([])).await, 12345);
     assert_eq!(rpc.result("eth_chainId", json!([])).await, json!("0x1d97c"));
-    assert_eq!(el.server().pending_faults("eth_chainId"), 0);
+    assert_eq!(el.script().pending_faults("eth_chainId"), 0);
 }
 
 /// Injected HTTP statuses, until cleared, for every method through the wildcard.

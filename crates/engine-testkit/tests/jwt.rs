@@ -79,8 +79,8 @@ async fn a_shifted_server_clock_decides_the_iat_window_and_the_date() {
         (61, 401, Some("stale token")),
         (-61, 401, Some("future token")),
     ] {
-        el.server().set_clock_offset(server_offset);
-        assert_eq!(el.server().clock_offset(), server_offset);
+        el.script().set_clock_offset(server_offset);
+        assert_eq!(el.script().clock_offset(), server_offset);
         let resp = rpc.send_with_auth("eth_chainId", json!([]), token.clone()).await.unwrap();
         assert_eq!(resp.status().as_u16(), status, "server clock {server_offset:+} s");
         let date = resp.headers().get("date").expect("a Date header").to_str().unwrap();

@@ -1,5 +1,5 @@
 //! End-to-end: the engine actor over real HTTP through engine-client's pool, against the
-//! testkit's devnet (real EVM execution) and mock execution layers.
+//! devnet (engine-devnet, real EVM execution) and mock execution layers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;

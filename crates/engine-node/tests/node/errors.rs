@@ -1,12 +1,12 @@
 //! The errors a user hits, each one paragraph on stderr with the fix, exit code ≠ 0, no
 //! panic and no backtrace.
 
-use crate::harness::{Node, assert_failed, base_args, http_get};
+use crate::harness::{Node, assert_failed, base_args, devnet, http_get, scripted_devnet};
 use engine_testkit::{
-    devnet::{DevnetConfig, DevnetEl, dev_genesis},
+    Recording,
     fixtures::{GenesisBuilder, JwtFiles},
 };
-use engine_types::{ForkSchedule, constants::CHAIN_ID_MAIN};
+use engine_types::constants::CHAIN_ID_MAIN;
 use std::path::Path;
 
 fn external(dir: &Path, url: &str, jwt: &Path) -> Vec<String> {
@@ -18,10 +18,6 @@ fn external(dir: &Path, url: &str, jwt: &Path) -> Vec<String> {
         jwt.display().to_string(),
     ]);
     args
-}
-
-async fn devnet() -> DevnetEl {
-    DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())).await.unwrap()
 }
 
 /// A loopback URL that refuses connections: its port is bound but not listening, and stays
@@ -144,7 +140,7 @@ async fn corrupt_state_directory() {
 /// the next slot meets the refusal sooner.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_that_keep_failing_exit_past_the_restart_limit() {
-    let el = devnet().await;
+    let (el, script) = scripted_devnet(Recording::Off).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("engine.toml");
     std::fs::write(
@@ -160,7 +156,7 @@ async fn slots_that_keep_failing_exit_past_the_restart_limit() {
     );
     let mut node = Node::spawn(&args);
     node.wait_for_line("block 2", |l| crate::harness::block_numbers(&[l.to_string()]) == [2]).await;
-    el.server().fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(401), 100_000);
+    script.fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(401), 100_000);
     let (status, stderr, lines) = node.exit().await;
     assert_failed(
         status,

@@ -1,6 +1,11 @@
 //! Spawns the node binary and watches it: log lines as they come, HTTP scrapes of its
 //! operator server, signals, and its exit.
 
+use engine_testkit::{
+    Recording, Script,
+    devnet::{DevnetConfig, DevnetEl, dev_genesis},
+};
+use engine_types::ForkSchedule;
 use std::{
     net::SocketAddr,
     path::Path,
@@ -14,6 +19,22 @@ use tokio::{
     process::{Child, Command},
     sync::mpsc,
 };
+
+/// A devnet execution layer on fresh loopback ports, Shanghai from genesis.
+pub(crate) async fn devnet() -> DevnetEl {
+    DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())).await.unwrap()
+}
+
+/// The same with a [`Script`] around its server: faults to inject, calls kept as `recording`
+/// says.
+pub(crate) async fn scripted_devnet(recording: Recording) -> (DevnetEl, Arc<Script>) {
+    let script = Script::new(recording);
+    let config = DevnetConfig {
+        hook: Some(script.hook()),
+        ..DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())
+    };
+    (DevnetEl::start(config).await.unwrap(), script)
+}
 
 /// How long a test waits for any line, answer or exit.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(60);

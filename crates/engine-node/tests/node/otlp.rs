@@ -1,11 +1,8 @@
 //! Traces leave the node over OTLP/HTTP when `--otlp-endpoint` is set, one trace per slot,
 //! and that trace is the one the execution client is told about in `traceparent`.
 
-use crate::harness::{DEADLINE, Node, base_args, block_numbers};
-use engine_testkit::{
-    devnet::{DevnetConfig, DevnetEl, dev_genesis},
-    rpc_server::Recording,
-};
+use crate::harness::{DEADLINE, Node, base_args, block_numbers, scripted_devnet};
+use engine_testkit::Recording;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value, trace::v1::Span,
 };
@@ -122,12 +119,7 @@ impl Exported {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_is_one_trace_down_to_the_execution_client() {
     let (url, mut requests) = collector().await;
-    let el = DevnetEl::start(DevnetConfig {
-        recording: Recording::DEFAULT,
-        ..DevnetConfig::new(dev_genesis(engine_types::ForkSchedule::default()).unwrap())
-    })
-    .await
-    .unwrap();
+    let (el, script) = scripted_devnet(Recording::DEFAULT).await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(dir.path());
     args.extend([
@@ -180,7 +172,7 @@ async fn a_slot_is_one_trace_down_to_the_execution_client() {
         }
     };
 
-    let calls = el.server().all_calls();
+    let calls = script.all_calls();
     let mut checked = 0;
     for (trace_id, correlation) in slots {
         let correlation = correlation.expect("the slot span names its correlation id");

@@ -1,15 +1,9 @@
 //! Execution clients going away while the node runs.
 
-use crate::harness::{Node, base_args, block_numbers, stop_cleanly, terminate_cleanly};
-use engine_testkit::{
-    Restart,
-    devnet::{DevnetConfig, DevnetEl, dev_genesis},
+use crate::harness::{
+    Node, base_args, block_numbers, devnet, scripted_devnet, stop_cleanly, terminate_cleanly,
 };
-use engine_types::ForkSchedule;
-
-async fn devnet() -> DevnetEl {
-    DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap())).await.unwrap()
-}
+use engine_testkit::{Recording, Restart, devnet::DevnetEl};
 
 fn flags(els: &[&DevnetEl]) -> Vec<String> {
     let join =
@@ -76,13 +70,13 @@ async fn the_standby_takes_over() {
 /// slots, not the Chain actor: nothing is restarted and blocks keep coming.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_errors_keep_producing() {
-    let el = devnet().await;
+    let (el, script) = scripted_devnet(Recording::Off).await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(dir.path());
     args.extend(flags(&[&el]));
     let mut node = Node::spawn(&args);
     node.wait_for_line("block 2", |l| block_numbers(&[l.to_string()]) == [2]).await;
-    el.server().fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(503), 5);
+    script.fail_next("engine_getPayloadV2", engine_testkit::Fault::HttpStatus(503), 5);
     node.wait_for_line("a slot failed with a retry error", |l| {
         l.contains("slot produced no block") && l.contains("severity=Retry")
     })

@@ -6,7 +6,7 @@
 
 use std::{
     sync::atomic::{AtomicI64, Ordering},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 /// A clock `offset` seconds ahead of the system's (behind when negative).
@@ -31,11 +31,6 @@ impl ServerClock {
         shift(SystemTime::now(), self.offset())
     }
 
-    /// Seconds since the Unix epoch by this clock (0 before it).
-    pub(super) fn unix_now(&self) -> u64 {
-        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-    }
-
     /// The `Date` header of an answer sent now (RFC 9110's IMF-fixdate).
     pub(super) fn http_date(&self) -> String {
         httpdate::fmt_http_date(self.now())
@@ -51,6 +46,7 @@ fn shift(time: SystemTime, seconds: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     /// A shifted clock reads the system time plus the shift, in seconds and in its `Date`.
     #[test]
@@ -60,7 +56,7 @@ mod tests {
             clock.set_offset(offset);
             assert_eq!(clock.offset(), offset);
             let system = crate::jwt::unix_now();
-            let shifted = clock.unix_now();
+            let shifted = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
             let later = crate::jwt::unix_now();
             let range = system.saturating_add_signed(offset)..=later.saturating_add_signed(offset);
             assert!(range.contains(&shifted), "{offset}: {shifted} not in {range:?}");

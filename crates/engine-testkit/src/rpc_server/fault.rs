@@ -1,7 +1,7 @@
 //! Scripted misbehaviour: what the server does instead of asking its backend, per method,
 //! for the next N calls or until cleared.
 
-use super::backend::RpcError;
+use super::RpcError;
 use engine_types::{ForkchoiceUpdatedWire, PayloadStatusWire, RpcErrorCode};
 use serde_json::Value;
 use std::{

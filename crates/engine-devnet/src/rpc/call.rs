@@ -6,14 +6,12 @@
 //! data.
 
 use crate::{
-    devnet::{
-        chain::StoredBlock,
-        db::OverlayDb,
-        el::Devnet,
-        execute::{block_env, cfg_env, spec_for},
-        state::WorldState,
-    },
+    chain::StoredBlock,
+    db::OverlayDb,
+    el::Devnet,
+    execute::{block_env, cfg_env, spec_for},
     rpc_server::RpcError,
+    state::WorldState,
 };
 use alloy_primitives::{Bytes, TxKind, hex};
 use alloy_rpc_types_eth::TransactionRequest;

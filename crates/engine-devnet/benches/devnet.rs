@@ -1,14 +1,14 @@
 //! Devnet execution-layer time, in process (no HTTP): an empty block's build + commit cycle,
 //! and building and importing a block of 1,000 transfers.
 //!
-//! `cargo bench -p engine-testkit --features devnet --bench devnet`
+//! `cargo bench -p engine-devnet --bench devnet`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use engine_testkit::{
-    devnet::{Devnet, dev_genesis},
-    fixtures::{Transfer, dev_signers, sign_transfer},
+use engine_devnet::{
+    Devnet, dev_genesis,
+    keys::{Transfer, dev_signers, sign_transfer},
 };
 use engine_types::{
     ApiVersion, ForkSchedule, StatusKind,

@@ -2,7 +2,7 @@
 //! transactions, and one-call block production through the Engine API methods.
 
 use super::Devnet;
-use crate::fixtures::{Transfer, dev_signer, sign_transfer};
+use crate::keys::{Transfer, dev_signer, sign_transfer};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
 use alloy_eips::{eip2718::Encodable2718, eip4895::Withdrawal};
 use alloy_genesis::Genesis;

@@ -308,7 +308,7 @@ fn describe(err: EVMError<Infallible, InvalidTransaction>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::devnet::{
+    use crate::{
         Devnet,
         testing::{ETH, genesis, key, peg_in, produce, transfer, tx1559},
     };

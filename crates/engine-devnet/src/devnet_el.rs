@@ -1,15 +1,17 @@
-//! [`DevnetEl`]: the devnet served over HTTP JSON-RPC by the testkit's [`RpcServer`], like a
-//! real execution client (engine port with JWT, public port), plus in-process accessors.
+//! [`DevnetEl`]: the devnet served over HTTP JSON-RPC by an [`RpcServer`], like a real
+//! execution client (engine port with JWT, public port), plus in-process accessors.
 
-use super::{PoolLimits, Retention, el::Devnet, error::DevnetError};
 use crate::{
-    JwtSecret,
+    PoolLimits, Retention,
+    el::Devnet,
     el_rules::{AncestorPolicy, SyncingProbe},
-    rpc_server::{Recording, RpcBackend, RpcError, RpcServer},
+    error::DevnetError,
+    rpc_server::{CallHook, RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
 use alloy_genesis::Genesis;
 use alloy_primitives::{Address, B256, U256};
+use engine_types::jwt::JwtSecret;
 use serde_json::Value;
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -38,10 +40,9 @@ pub struct DevnetConfig {
     pub retention: Retention,
     /// How many transactions the pool holds (default: [`PoolLimits::default`]).
     pub pool_limits: PoolLimits,
-    /// Which calls the server keeps for [`RpcServer::calls`] (default: [`Recording::Off`]:
-    /// the devnet also runs inside `engine-node` for days; a test that reads the calls
-    /// switches it on, here or later with [`RpcServer::set_recording`]).
-    pub recording: Recording,
+    /// What stands around every call (default: nothing). engine-testkit's `Script`
+    /// records calls and injects faults here.
+    pub hook: Option<Arc<dyn CallHook>>,
 }
 
 impl DevnetConfig {
@@ -58,7 +59,7 @@ impl DevnetConfig {
             syncing: SyncingProbe::default(),
             retention: Retention::default(),
             pool_limits: PoolLimits::default(),
-            recording: Recording::Off,
+            hook: None,
         }
     }
 }
@@ -115,8 +116,8 @@ impl RpcBackend for DevnetBackend {
 /// `engine_url()` (JWT) and `eth_*` on `public_url()`. Dropping it stops the server.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), engine_testkit::devnet::DevnetError> {
-/// use engine_testkit::devnet::{DevnetConfig, DevnetEl, dev_genesis};
+/// # async fn demo() -> Result<(), engine_devnet::DevnetError> {
+/// use engine_devnet::{DevnetConfig, DevnetEl, dev_genesis};
 /// use engine_types::ForkSchedule;
 ///
 /// let el = DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default())?)).await?;
@@ -156,11 +157,10 @@ impl DevnetEl {
         let server = RpcServer::start_at(
             Arc::clone(&backend) as Arc<dyn RpcBackend>,
             secret,
-            config.engine_addr,
-            config.public_addr,
+            (config.engine_addr, config.public_addr),
+            config.hook,
         )
         .await?;
-        server.set_recording(config.recording);
         Ok(Self { server, backend })
     }
 
@@ -199,7 +199,7 @@ impl DevnetEl {
         self.server.jwt_secret_path()
     }
 
-    /// The underlying server: recorded calls, scripted faults, go-down / come-back.
+    /// The underlying server: go-down / come-back, the backend.
     pub const fn server(&self) -> &RpcServer {
         &self.server
     }

@@ -30,7 +30,7 @@ mod tests {
     use alloy_sol_types::{SolCall, SolEvent};
     use engine_types::pegout::{RequestPegOut, requestPegOutCall};
 
-    const LISTING: &str = include_str!("../../contracts/bridge.asm");
+    const LISTING: &str = include_str!("../contracts/bridge.asm");
 
     /// The bytes column of the annotated listing is exactly the deployed code, and each
     /// line's offset is where its bytes start.

@@ -374,11 +374,11 @@ fn payload_id(parent: B256, attrs: &PayloadAttributes) -> PayloadId {
 mod tests {
     use super::*;
     use crate::{
-        devnet::testing::{
+        el_rules::AncestorPolicy,
+        testing::{
             ETH, attributes, build, genesis, import, key, peg_in, produce, set_head, sidecar,
             transfer, two_children,
         },
-        el_rules::AncestorPolicy,
     };
     use alloy_consensus::Sealable;
     use alloy_primitives::{Address, Bloom, Bytes, U256};

@@ -379,11 +379,11 @@ impl TxPool {
 
 #[cfg(test)]
 mod tests {
-    use crate::devnet::{
+    use crate::keys::{Transfer, sign_transfer};
+    use crate::{
         DEV_ACCOUNT_WEI, Devnet, PoolLimits, Retention,
         testing::{genesis, key, legacy, produce, transfer, tx1559},
     };
-    use crate::fixtures::{Transfer, sign_transfer};
     use alloy_primitives::{Address, Bytes, U256};
     use engine_types::constants::CHAIN_ID_DEV;
 

@@ -1,5 +1,5 @@
 //! Where real execution clients differ, as one set of rules that both fakes follow
-//! ([`MockEl`](crate::MockEl) and the revm devnet): what a `forkchoiceUpdated` naming an
+//! (engine-testkit's `MockEl` and the revm devnet): what a `forkchoiceUpdated` naming an
 //! older canonical block does ([`AncestorPolicy`]), and what `eth_syncing` answers
 //! ([`SyncingProbe`]).
 //!
@@ -7,7 +7,7 @@
 //! policy ([`AncestorPolicy::decide`]) and carries out the [`HeadDecision`]:
 //!
 //! ```
-//! use engine_testkit::el_rules::{AncestorPolicy, HeadDecision, HeadPosition};
+//! use engine_devnet::el_rules::{AncestorPolicy, HeadDecision, HeadPosition};
 //!
 //! // Head at 10, finalized at 8; the consensus side names block 9.
 //! let old_head = HeadPosition::locate(9, true, 10, Some(8));
@@ -178,7 +178,7 @@ pub fn too_deep_reorg(position: HeadPosition) -> RpcError {
 /// The answer to a `forkchoiceUpdated` naming the zero hash: INVALID with a null
 /// latestValidHash, as Geth's `ConsensusAPI.forkchoiceUpdated` (`eth/catalyst/api.go`)
 /// returns `engine.STATUS_INVALID` ("Forkchoice requested update to zero hash").
-pub(crate) fn zero_head_status() -> PayloadStatusWire {
+pub fn zero_head_status() -> PayloadStatusWire {
     PayloadStatusWire::invalid(None, "head block hash is zero")
 }
 

@@ -154,7 +154,7 @@ impl Devnet {
                 "code": CLIENT_CODE,
                 "name": CLIENT_NAME,
                 "version": env!("CARGO_PKG_VERSION"),
-                // No commit is compiled into the testkit; the spec's field is 4 bytes.
+                // No commit is compiled into the devnet; the spec's field is 4 bytes.
                 "commit": "0x00000000",
             }])),
             EngineMethod::GetPayloadBodiesByHash => {
@@ -220,7 +220,7 @@ pub(crate) fn capabilities() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use crate::devnet::{
+    use crate::{
         Devnet,
         testing::{ETH, genesis, key, peg_in, produce, transfer, tx1559},
     };
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(ok(&mut d, "eth_getTransactionCount", json!([sender, "latest"])), json!("0x1"));
         assert_eq!(ok(&mut d, "eth_getTransactionCount", json!([sender, "pending"])), json!("0x2"));
         let code_hex = ok(&mut d, "eth_getCode", json!([BRIDGE_ADDRESS, "latest"]));
-        assert_eq!(code_hex, json!(Bytes::from_static(crate::devnet::BRIDGE_RUNTIME_CODE)));
+        assert_eq!(code_hex, json!(Bytes::from_static(crate::BRIDGE_RUNTIME_CODE)));
         assert_eq!(ok(&mut d, "eth_getCode", json!([to, "earliest"])), json!("0x"));
         assert_eq!(ok(&mut d, "eth_blockNumber", json!([])), json!("0x2"));
         assert_eq!(ok(&mut d, "eth_chainId", json!([])), json!("0x1d97c"));

@@ -27,7 +27,7 @@
 //! must stay bounded too.
 
 use super::Chain;
-use crate::devnet::DevnetError;
+use crate::DevnetError;
 
 /// How much of its past the devnet keeps in memory (see the module docs of `chain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnet::{
+    use crate::{
         Devnet, PoolLimits,
         chain::MAX_INVALID,
         testing::{ETH, attributes, build, genesis, import, key, transfer, two_children},
@@ -239,7 +239,7 @@ mod tests {
             let built = build(&mut source, attrs);
             let hash = built.payload.block_hash();
             import(&mut source, built.payload.clone(), None);
-            crate::devnet::testing::set_head(&mut source, hash);
+            crate::testing::set_head(&mut source, hash);
             payloads.push(built.payload);
         }
         let mut d = devnet(SMALL);
@@ -260,12 +260,9 @@ mod tests {
     fn pruned_states_are_not_built_on() {
         let mut d = devnet(SMALL);
         blocks(&mut d, 2);
-        let (_, sibling) = two_children(
-            &mut d,
-            vec![],
-            vec![crate::devnet::testing::peg_in(0, key(3).address(), 1)],
-        );
-        let attrs = attributes(&d, vec![crate::devnet::testing::peg_in(1, key(2).address(), 1)]);
+        let (_, sibling) =
+            two_children(&mut d, vec![], vec![crate::testing::peg_in(0, key(3).address(), 1)]);
+        let attrs = attributes(&d, vec![crate::testing::peg_in(1, key(2).address(), 1)]);
         let late = build(&mut d, attrs);
         blocks(&mut d, 20);
         let head = d.head().hash();

@@ -2,10 +2,7 @@
 //! geth answers them (alloy's RPC types).
 
 use super::{CLIENT_NAME, opt_param, param, to_json};
-use crate::{
-    devnet::{chain::StoredBlock, el::Devnet, state::WorldState},
-    rpc_server::RpcError,
-};
+use crate::{chain::StoredBlock, el::Devnet, rpc_server::RpcError, state::WorldState};
 use alloy_consensus::{ReceiptEnvelope, Transaction as _};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};

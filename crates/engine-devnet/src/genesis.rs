@@ -1,12 +1,15 @@
 //! The genesis block and state, from the same geth-style genesis JSON that real execution
 //! clients take (alloy's [`Genesis`]).
 
+mod builder;
+
+pub use builder::GenesisBuilder;
+
 use super::{
     bridge::bridge_genesis_account,
     error::DevnetError,
     state::{Account, Storage, WorldState},
 };
-use crate::{TestkitError, fixtures::GenesisBuilder};
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
 use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_genesis::Genesis;
@@ -24,10 +27,10 @@ pub const DEV_ACCOUNT_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
 
 /// The genesis a development devnet starts from: chain id
 /// [`CHAIN_ID_DEV`](engine_types::constants::CHAIN_ID_DEV), the forks of `forks`, every
-/// development key ([`fixtures::keys`](crate::fixtures::keys)) funded with
+/// development key ([`keys`](crate::keys)) funded with
 /// [`DEV_ACCOUNT_WEI`], and the bridge contract deployed at
 /// [`BRIDGE_ADDRESS`](engine_types::constants::BRIDGE_ADDRESS).
-pub fn dev_genesis(forks: ForkSchedule) -> Result<Genesis, TestkitError> {
+pub fn dev_genesis(forks: ForkSchedule) -> Result<Genesis, DevnetError> {
     GenesisBuilder::new(CHAIN_ID_DEV)
         .forks(forks)
         .fund_dev_accounts(U256::from(DEV_ACCOUNT_WEI))?
