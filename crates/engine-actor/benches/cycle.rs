@@ -152,15 +152,8 @@ async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
     .await
     .unwrap();
     let committed = ask(engine, |reply| {
-        ChainRequest::CommitPayload {
-            correlation: CorrelationId::new(),
-            payload: Box::new(built.payload),
-            sidecar: Box::new(built.sidecar),
-            expected_withdrawals: built.withdrawals,
-            peg_ins: built.included,
-            reply,
-        }
-        .into()
+        ChainRequest::CommitBuilt { correlation: CorrelationId::new(), id: built.payload_id, reply }
+            .into()
     })
     .await
     .unwrap();

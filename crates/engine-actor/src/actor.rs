@@ -2,7 +2,8 @@
 //! Network actors.
 //!
 //! ```text
-//!  mailbox ──> handle() ─┬─ BuildPayload / CommitPayload / ForkchoiceUpdate / SetFinalized
+//!  mailbox ──> handle() ─┬─ BuildPayload / CommitBuilt (the build taken from the cache
+//!                        │  by id now) / CommitPayload / ForkchoiceUpdate / SetFinalized
 //!                        │  / WhatLanded
 //!                        │      └─> forkchoice worker (one task, FIFO, `job_queue` jobs
 //!                        │          waiting at most, then Busy): the only writer of
@@ -62,7 +63,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, concurrency::JoinHandle};
 use std::{collections::HashMap, future::Future, sync::Arc};
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use tracing::Instrument;
-use worker::{BuildJob, Job, Queued, Worker};
+use worker::{BuildJob, Commit, Job, Queued, Worker};
 
 /// The engine actor. Holds nothing: everything lives in its state, built from
 /// [`EngineArgs`] at every (re)start.
@@ -366,6 +367,20 @@ fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), A
             reply_to(reply, result);
             Ok(())
         }
+        ChainRequest::CommitBuilt { correlation, id, reply } => {
+            // Taken now: the job holds the build even if the cache expires it meanwhile.
+            let build = state.core.cache().get(&id, Instant::now());
+            match build {
+                Some(build) => state.submit(correlation, Job::Commit(Commit::Built(build), reply)),
+                None => {
+                    let result = Err(ActorError::UnknownPayload { id });
+                    Core::record("commit_payload", &result);
+                    tracing::warn!(%correlation, %id, "commit refused: no such build");
+                    reply_to(reply, result);
+                    Ok(())
+                }
+            }
+        }
         ChainRequest::CommitPayload {
             correlation,
             payload,
@@ -373,10 +388,10 @@ fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), A
             expected_withdrawals,
             peg_ins,
             reply,
-        } => state.submit(
-            correlation,
-            Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply },
-        ),
+        } => {
+            let import = Commit::Import { payload, sidecar, expected_withdrawals, peg_ins };
+            state.submit(correlation, Job::Commit(import, reply))
+        }
         ChainRequest::WhatLanded { correlation, block, peg_ins, reply } => {
             state.submit(correlation, Job::WhatLanded { block, peg_ins, reply })
         }

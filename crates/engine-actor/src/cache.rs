@@ -86,12 +86,6 @@ impl<V: Clone> PayloadCache<V> {
         found
     }
 
-    /// The first live value matching `pred` (not counted as a lookup, not marked used).
-    pub fn find(&mut self, now: Instant, pred: impl Fn(&V) -> bool) -> Option<V> {
-        self.purge_expired(now);
-        self.entries.values().find(|e| pred(&e.value)).map(|e| e.value.clone())
-    }
-
     /// Drops entries older than the TTL.
     pub fn purge_expired(&mut self, now: Instant) {
         let ttl = self.ttl;
@@ -147,18 +141,5 @@ mod tests {
         assert_eq!(c.get(&id(1), now + Duration::from_secs(59)), Some(1));
         assert_eq!(c.get(&id(1), now + Duration::from_secs(60)), None);
         assert_eq!(c.stats().entries, 0);
-        assert_eq!(c.find(now + Duration::from_secs(60), |_| true), None);
-    }
-
-    /// `find` sees live entries only, without counting a lookup.
-    #[test]
-    fn find_matches_live_entries() {
-        let now = Instant::now();
-        let mut c = cache(4, 60);
-        c.insert(id(2), 2, now);
-        c.insert(id(1), 1, now + Duration::from_secs(30));
-        assert_eq!(c.find(now + Duration::from_secs(61), |v| *v == 2), None);
-        assert_eq!(c.find(now + Duration::from_secs(61), |v| *v == 1), Some(1));
-        assert_eq!((c.stats().hits, c.stats().misses), (0, 0));
     }
 }

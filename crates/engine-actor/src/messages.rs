@@ -56,8 +56,23 @@ pub enum ChainRequest {
         /// Answer.
         reply: Reply<BuiltPayload>,
     },
-    /// Commit a block (ours or imported): validate it, `newPayload`, check the status, make
-    /// it the head, then report its peg-outs to the Bridge and its receipts to Storage.
+    /// Commit a payload this engine built, named by its id: the cached payload with its
+    /// withdrawals and peg-ins ([`BuiltPayload::included`]), validated when it was built, is
+    /// committed as [`CommitPayload`](Self::CommitPayload) commits an import, without being
+    /// sent back or compared. A payload the cache no longer holds (expired, evicted, or
+    /// built before a restart) is refused with [`ActorError::UnknownPayload`] before
+    /// anything is sent; the caller builds again.
+    CommitBuilt {
+        /// Request id.
+        correlation: CorrelationId,
+        /// The id [`BuiltPayload::payload_id`] gave.
+        id: PayloadId,
+        /// Answer.
+        reply: Reply<Committed>,
+    },
+    /// Commit a block another node built (an import): validate it in full, `newPayload`,
+    /// check the status, make it the head, then report its peg-outs to the Bridge and its
+    /// receipts to Storage.
     ///
     /// Idempotent: committing the block that is already the head answers
     /// [`Committed`] with `head: true` and [`PegOutReport::AlreadyReported`] without asking
@@ -256,7 +271,8 @@ pub struct BuiltPayload {
     pub payload_id: PayloadId,
     /// The payload.
     pub payload: ExecutionPayload,
-    /// Its `newPayload` extras, to pass back in [`ChainRequest::CommitPayload`].
+    /// Its `newPayload` extras (the engine keeps them: [`ChainRequest::CommitBuilt`] names
+    /// the payload by id).
     pub sidecar: ExecutionPayloadSidecar,
     /// What the fee recipient earns, in wei.
     pub block_value: U256,

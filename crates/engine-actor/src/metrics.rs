@@ -5,7 +5,7 @@ use std::sync::Once;
 
 /// Histogram: seconds from `BuildPayload` received to the built payload replied.
 pub const BUILD_SECONDS: &str = "engine_actor_build_seconds";
-/// Histogram: seconds from `CommitPayload` received to the commit replied.
+/// Histogram: seconds from `CommitBuilt` or `CommitPayload` received to the commit replied.
 pub const COMMIT_SECONDS: &str = "engine_actor_commit_seconds";
 /// Counter: handled messages, labels `message` and `outcome` (`ok` or an error class).
 pub const MESSAGES: &str = "engine_actor_messages_total";
@@ -41,7 +41,7 @@ pub fn describe() {
         describe_histogram!(
             COMMIT_SECONDS,
             Unit::Seconds,
-            "CommitPayload latency through the actor"
+            "CommitBuilt / CommitPayload latency through the actor"
         );
         describe_counter!(MESSAGES, "Messages handled by the engine actor, by outcome");
         describe_gauge!(

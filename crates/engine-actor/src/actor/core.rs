@@ -11,7 +11,7 @@ use crate::{
     port::ExecutionPort,
     status::{ElCondition, EngineState, derive_state},
 };
-use engine_validation::{AdmissionPolicy, BuildRequest, PayloadValidator, PegOutScanner};
+use engine_validation::{AdmissionPolicy, PayloadValidator, PegOutScanner};
 use std::sync::{
     Arc, Mutex, MutexGuard,
     atomic::{AtomicUsize, Ordering},
@@ -30,12 +30,12 @@ pub(crate) struct View {
     pub(crate) last_error: Option<String>,
 }
 
-/// A payload we built, with what we asked for (so a changed copy is checked against the
-/// request) and its validated header (so an unchanged copy is not validated twice).
+/// A payload we built, with its validated header: committed by its payload id
+/// ([`ChainRequest::CommitBuilt`](crate::messages::ChainRequest::CommitBuilt)), it is not
+/// validated twice.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedBuild {
     pub(crate) built: BuiltPayload,
-    pub(crate) request: BuildRequest,
     /// Its header as validation rebuilt it (its hash is the payload's block hash).
     pub(crate) header: alloy_consensus::Header,
 }

@@ -62,19 +62,27 @@ pub(crate) struct BuildJob {
     pub(crate) prev_randao: Option<B256>,
 }
 
+/// What a commit job commits.
+#[derive(Debug)]
+pub(crate) enum Commit {
+    /// Our own build, taken from the cache by its payload id: validated when built.
+    Built(Arc<CachedBuild>),
+    /// A block built elsewhere, validated in full against the withdrawals expected in it.
+    Import {
+        payload: Box<ExecutionPayload>,
+        sidecar: Box<ExecutionPayloadSidecar>,
+        expected_withdrawals: Vec<Withdrawal>,
+        peg_ins: Vec<PegIn>,
+    },
+}
+
 /// Forkchoice-affecting work, in arrival order.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Load the EL's view, reconcile with ours, re-send our forkchoice state.
     Reconcile,
     Build(BuildJob, Reply<BuiltPayload>),
-    Commit {
-        payload: Box<ExecutionPayload>,
-        sidecar: Box<ExecutionPayloadSidecar>,
-        expected_withdrawals: Vec<Withdrawal>,
-        peg_ins: Vec<PegIn>,
-        reply: Reply<Committed>,
-    },
+    Commit(Commit, Reply<Committed>),
     WhatLanded {
         block: B256,
         peg_ins: Vec<PegIn>,
@@ -112,7 +120,7 @@ impl Job {
         match self {
             Self::Reconcile => {}
             Self::Build(_, reply) => answer(reply, Err(error)),
-            Self::Commit { reply, .. } => answer(reply, Err(error)),
+            Self::Commit(_, reply) => answer(reply, Err(error)),
             Self::WhatLanded { reply, .. } => answer(reply, Err(error)),
             Self::Forkchoice { reply, .. } | Self::SetFinalized { reply, .. } => {
                 answer(reply, Err(error));
@@ -202,10 +210,8 @@ impl Worker {
                 self.note(&result);
                 answer(reply, result);
             }
-            Job::Commit { payload, sidecar, expected_withdrawals, peg_ins, reply } => {
-                let result = self
-                    .commit(correlation, *payload, *sidecar, &expected_withdrawals, &peg_ins)
-                    .await;
+            Job::Commit(commit, reply) => {
+                let result = self.commit(correlation, commit).await;
                 Core::record("commit_payload", &result);
                 ::metrics::histogram!(metrics::COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());

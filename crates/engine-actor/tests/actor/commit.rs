@@ -2,7 +2,7 @@
 
 use crate::{
     fake_el::{Call, Fault, Op, pegout_receipt},
-    harness::{Harness, ask, commit, peg_in},
+    harness::{Harness, ask, commit, import, peg_in},
 };
 use engine_actor::{
     ActorError, ChainRequest,
@@ -74,9 +74,26 @@ async fn tampered_payload_is_refused_locally() {
     let mut built = h.build(1, vec![]).await.unwrap();
     let ExecutionPayload::V2(p) = &mut built.payload else { panic!("expected V2") };
     p.payload_inner.gas_used = 1;
-    let err = h.commit(&built).await.unwrap_err();
+    let err = import(&h.engine, &built).await.unwrap_err();
     assert!(matches!(err, ActorError::InvalidPayload { .. }), "{err}");
     assert_eq!(commits(&h), 0);
+}
+
+/// Our build is committed by its payload id; an id the engine never built (or no longer
+/// holds) is refused before anything reaches the EL, and the head stays.
+#[tokio::test]
+async fn commit_by_id_needs_a_build_the_engine_holds() {
+    let h = Harness::ready().await;
+    let built = h.build(1, vec![peg_in(1, 100)]).await.unwrap();
+    let mut stranger = built.clone();
+    stranger.payload_id = engine_types::engine::PayloadId::new([9; 8]);
+    let err = h.commit(&stranger).await.unwrap_err();
+    assert!(matches!(err, ActorError::UnknownPayload { .. }), "{err}");
+    assert_eq!(commits(&h), 0);
+    assert_eq!(h.status().await.heads.head.hash, h.el.genesis());
+    let committed = h.commit(&built).await.unwrap();
+    assert!(committed.head);
+    assert_eq!(h.el.head(), built.payload.block_hash());
 }
 
 /// An imported block (built elsewhere) commits when its withdrawals are the expected ones,

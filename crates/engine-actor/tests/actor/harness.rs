@@ -243,7 +243,20 @@ pub(crate) async fn build(
     .await
 }
 
+/// Commits our own build by its payload id, as the Chain actor does.
 pub(crate) async fn commit(
+    engine: &ActorRef<EngineMsg>,
+    built: &BuiltPayload,
+) -> Result<Committed, ActorError> {
+    ask(engine, |reply| {
+        ChainRequest::CommitBuilt { correlation: CorrelationId::new(), id: built.payload_id, reply }
+            .into()
+    })
+    .await
+}
+
+/// Commits `built` as an import: the whole payload sent and validated in full.
+pub(crate) async fn import(
     engine: &ActorRef<EngineMsg>,
     built: &BuiltPayload,
 ) -> Result<Committed, ActorError> {

@@ -97,7 +97,7 @@ async fn crash_mid_commit_then_recommit_once() {
     let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
     let status = wait_state(&engine, EngineState::Ready).await;
     assert_eq!(status.heads.head.number, 1);
-    let committed = crate::harness::commit(&engine, &built).await.unwrap();
+    let committed = crate::harness::import(&engine, &built).await.unwrap();
     assert!(committed.head);
     assert_eq!(h.el.head_number(), 2);
     assert_eq!(h.el.head(), built.payload.block_hash());
@@ -160,8 +160,11 @@ async fn el_ahead_of_saved_state_is_adopted() {
     assert_eq!(change.cause, HeadChangeCause::AdoptedFromEl);
     assert_eq!(change.adopted.iter().map(|b| b.number).collect::<Vec<_>>(), [2]);
 
-    // The Chain, which never heard back, commits the block again: it landed, once.
-    let committed = crate::harness::commit(&engine, &b2).await.unwrap();
+    // The restarted engine no longer holds the build: committing it by id is refused
+    // before anything is sent, and the whole block sent again landed, once.
+    let err = crate::harness::commit(&engine, &b2).await.unwrap_err();
+    assert!(matches!(err, ActorError::UnknownPayload { id } if id == b2.payload_id), "{err}");
+    let committed = crate::harness::import(&engine, &b2).await.unwrap();
     assert!(committed.head);
     assert_eq!(committed.peg_outs, engine_actor::messages::PegOutReport::AlreadyReported);
     // And a rebuild with the same peg-in does not mint it again.

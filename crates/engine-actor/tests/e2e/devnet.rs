@@ -92,12 +92,12 @@ async fn two_hundred_blocks_with_peg_ins_peg_out_finality_import_and_reorg() {
             let theirs = follower.build(ts + 1, Vec::new()).await.unwrap();
             assert_ne!(theirs.payload.block_hash(), built.payload.block_hash());
             follower.commit(&theirs).await.unwrap();
-            let imported = main.commit(&theirs).await.unwrap();
+            let imported = main.import(&theirs).await.unwrap();
             assert!(imported.head);
             assert_eq!(el.head().hash(), theirs.payload.block_hash());
             head = theirs;
         } else {
-            let imported = follower.commit(&built).await.unwrap();
+            let imported = follower.import(&built).await.unwrap();
             assert!(imported.head, "the follower imports block {i}");
         }
         canonical.push(head.payload.block_hash());

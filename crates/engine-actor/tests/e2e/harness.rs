@@ -309,8 +309,25 @@ impl Node {
         .await
     }
 
+    /// Commits this node's own build by its payload id, as the Chain actor does.
     pub(crate) async fn commit(&self, built: &BuiltPayload) -> Result<Committed, ActorError> {
         self.commit_as(CorrelationId::new(), built).await
+    }
+
+    /// Commits a block another node built: the whole payload, validated in full.
+    pub(crate) async fn import(&self, built: &BuiltPayload) -> Result<Committed, ActorError> {
+        self.ask(|reply| {
+            ChainRequest::CommitPayload {
+                correlation: CorrelationId::new(),
+                payload: Box::new(built.payload.clone()),
+                sidecar: Box::new(built.sidecar.clone()),
+                expected_withdrawals: built.withdrawals.clone(),
+                peg_ins: built.included.clone(),
+                reply,
+            }
+            .into()
+        })
+        .await
     }
 
     /// [`commit`](Self::commit) under the given correlation id.
@@ -320,15 +337,7 @@ impl Node {
         built: &BuiltPayload,
     ) -> Result<Committed, ActorError> {
         self.ask(|reply| {
-            ChainRequest::CommitPayload {
-                correlation,
-                payload: Box::new(built.payload.clone()),
-                sidecar: Box::new(built.sidecar.clone()),
-                expected_withdrawals: built.withdrawals.clone(),
-                peg_ins: built.included.clone(),
-                reply,
-            }
-            .into()
+            ChainRequest::CommitBuilt { correlation, id: built.payload_id, reply }.into()
         })
         .await
     }

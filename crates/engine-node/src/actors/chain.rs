@@ -13,7 +13,7 @@
 //!                 engine has checked the payload against the head and the request)
 //!              ─> queue: its peg-ins unsettled with the block (persisted)
 //!              ─> store the block (durably, before any EL hears of it)
-//!              ─> CommitPayload{payload, peg_ins}
+//!              ─> CommitBuilt{payload id} (the engine holds the payload it checked)
 //!                   head ──────────────────────> settled: minted
 //!                   timeout / error / not head ─> WhatLanded{block, peg_ins}
 //!                        canonical ───> produced (the block landed after all)
@@ -108,7 +108,7 @@ const MAX_STOP_WAIT: Duration = Duration::from_secs(60);
 pub(crate) struct ChainTimeouts {
     /// `BuildPayload` (`EngineConfig::build_budget`).
     pub(crate) build: Duration,
-    /// `CommitPayload` (`EngineConfig::commit_budget`).
+    /// `CommitBuilt` (`EngineConfig::commit_budget`).
     pub(crate) commit: Duration,
     /// `WhatLanded`, which waits behind the commit it asks about
     /// (`EngineConfig::what_landed_budget`).

@@ -113,7 +113,7 @@ impl Worker {
         };
         self.core.cache().insert(
             payload.payload_id,
-            Arc::new(CachedBuild { built: payload.clone(), request, header }),
+            Arc::new(CachedBuild { built: payload.clone(), header }),
             Instant::now(),
         );
         Ok(payload)

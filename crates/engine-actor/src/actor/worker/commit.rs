@@ -1,4 +1,4 @@
-//! Committing a payload (ours, recognized by the build cache, or an import checked in full),
+//! Committing a payload (ours, named by its payload id, or an import checked in full),
 //! and learning what landed when a commit's answer was lost; every mint is checked against
 //! the ledger so a peg-in is never minted twice.
 
@@ -8,10 +8,33 @@ impl Worker {
     pub(super) async fn commit(
         &mut self,
         correlation: CorrelationId,
+        commit: Commit,
+    ) -> Result<Committed, ActorError> {
+        match commit {
+            Commit::Built(build) => {
+                let b = &build.built;
+                let (payload, sidecar) = (b.payload.clone(), b.sidecar.clone());
+                let known = Some(build.header.clone());
+                self.commit_block(correlation, payload, sidecar, &b.withdrawals, &b.included, known)
+                    .await
+            }
+            Commit::Import { payload, sidecar, expected_withdrawals, peg_ins } => {
+                let (withdrawals, peg_ins) = (&expected_withdrawals, &peg_ins);
+                self.commit_block(correlation, *payload, *sidecar, withdrawals, peg_ins, None).await
+            }
+        }
+    }
+
+    /// Commits `payload`, minting `peg_ins` as `expected_withdrawals`; `known` is its header
+    /// when it was validated already (our build), else it is validated here as an import.
+    async fn commit_block(
+        &mut self,
+        correlation: CorrelationId,
         payload: ExecutionPayload,
         sidecar: ExecutionPayloadSidecar,
         expected_withdrawals: &[Withdrawal],
         peg_ins: &[PegIn],
+        known: Option<Header>,
     ) -> Result<Committed, ActorError> {
         let hash = payload.block_hash();
         let current = self.state.heads.head;
@@ -38,20 +61,9 @@ impl Worker {
             self.rebase(&mut next, current, parent_ref).await?
         };
         check_mints(&next, hash, expected_withdrawals, peg_ins)?;
-        let ours = self.find_built(hash);
-        let header = match ours.as_deref() {
-            // Our own payload, unchanged since it was validated when built.
-            Some(c)
-                if c.built.payload == payload
-                    && same_sidecar(&c.built.sidecar, &sidecar)
-                    && c.built.withdrawals == expected_withdrawals =>
-            {
-                c.header.clone()
-            }
-            _ => {
-                self.validate_import(&payload, &sidecar, ours.as_deref(), expected_withdrawals)
-                    .await?
-            }
+        let header = match known {
+            Some(header) => header,
+            None => self.validate_import(&payload, &sidecar, expected_withdrawals).await?,
         };
         let new_head = BlockRef::new(hash, header.number, header.timestamp);
         let heads = next.heads.with_head(new_head);
@@ -110,13 +122,12 @@ impl Worker {
         }
     }
 
-    /// Checks a payload that is not exactly one we built: against our request if it claims
-    /// to be ours, otherwise as an import whose withdrawals must be the expected ones.
-    pub(super) async fn validate_import(
+    /// Checks a block built elsewhere in full: hash, parent, and withdrawals exactly the
+    /// expected ones.
+    async fn validate_import(
         &mut self,
         payload: &ExecutionPayload,
         sidecar: &ExecutionPayloadSidecar,
-        ours: Option<&CachedBuild>,
         expected_withdrawals: &[Withdrawal],
     ) -> Result<Header, ActorError> {
         let (_, parent_header) = self.block_ref(payload.parent_hash()).await?;
@@ -124,12 +135,7 @@ impl Worker {
             .ok_or_else(|| {
                 EngineError::bad_response("eth_getBlockByHash", "parent header has no base fee")
             })?;
-        let origin = match ours {
-            Some(cached) if cached.built.withdrawals == expected_withdrawals => {
-                Origin::Built(&cached.request)
-            }
-            _ => Origin::Imported { withdrawals: expected_withdrawals },
-        };
+        let origin = Origin::Imported { withdrawals: expected_withdrawals };
         self.core
             .validator
             .validate(payload, sidecar, &parent_info, origin)
@@ -138,10 +144,6 @@ impl Worker {
                 block: payload.block_hash(),
                 reason: e.to_string(),
             })
-    }
-
-    pub(super) fn find_built(&self, hash: B256) -> Option<Arc<CachedBuild>> {
-        self.core.cache().find(Instant::now(), |c| c.built.payload.block_hash() == hash)
     }
 
     /// Where `block` and `peg_ins` stand once every earlier job has finished. A commit
@@ -262,11 +264,4 @@ fn packs_into(
         )));
     }
     Ok(())
-}
-
-/// Whether two sidecars carry the same `newPayload` extras (alloy's type has no `PartialEq`).
-fn same_sidecar(a: &ExecutionPayloadSidecar, b: &ExecutionPayloadSidecar) -> bool {
-    a.parent_beacon_block_root() == b.parent_beacon_block_root()
-        && a.versioned_hashes() == b.versioned_hashes()
-        && a.requests() == b.requests()
 }

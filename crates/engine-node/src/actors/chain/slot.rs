@@ -244,17 +244,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     }
     let commit_started = Instant::now();
     let answer = ask_engine(
-        |reply| {
-            ChainRequest::CommitPayload {
-                correlation,
-                payload: Box::new(built.payload.clone()),
-                sidecar: Box::new(built.sidecar.clone()),
-                expected_withdrawals: built.withdrawals.clone(),
-                peg_ins: built.included.clone(),
-                reply,
-            }
-            .into()
-        },
+        |reply| ChainRequest::CommitBuilt { correlation, id: built.payload_id, reply }.into(),
         shared.config.timeouts.commit,
     )
     .await;
