@@ -44,6 +44,7 @@ use engine_client::{
     pool::{ExecutionPool, PoolConfig},
     retry::RetryPolicy,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{
     CorrelationId, ForkSchedule,

@@ -138,17 +138,7 @@ mod tests {
     use engine_client::breaker::BreakerState;
 
     fn endpoint(state: EndpointState, breaker: BreakerState) -> EndpointStatus {
-        EndpointStatus {
-            name: "el".into(),
-            state,
-            breaker,
-            head: None,
-            lagging: false,
-            last_error: None,
-            latency_ewma: None,
-            reconnects: 0,
-            panics: 0,
-        }
+        EndpointStatus { state, breaker, ..EndpointStatus::unknown("el") }
     }
 
     /// Each input drives the state the module docs promise.

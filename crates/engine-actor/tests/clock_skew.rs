@@ -14,6 +14,7 @@ mod skew;
 
 use engine_actor::status::EngineState;
 use engine_client::{health::EndpointState, jwt::JwtAuth};
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{
     ForkSchedule, PegIn, Satoshis,

@@ -28,6 +28,7 @@ use engine_client::{
     retry::RetryPolicy,
     transport::{HttpTransport, decode_response, encode_request, parse_result},
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{
     MockEl,
     fixtures::{Transfer, dev_signer, sign_transfer},

@@ -88,6 +88,22 @@ pub struct EndpointStatus {
 }
 
 impl EndpointStatus {
+    /// What is known of `name` before anything was heard from it: `Unknown`, breaker
+    /// closed, no head, no error, no history.
+    pub fn unknown(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            state: EndpointState::Unknown,
+            breaker: BreakerState::Closed,
+            head: None,
+            lagging: false,
+            last_error: None,
+            latency_ewma: None,
+            reconnects: 0,
+            panics: 0,
+        }
+    }
+
     /// Whether the endpoint serves requests now: reachable (its sync state may still be
     /// unknown, as with an EL whose `eth_syncing` errors while its Engine API works), our
     /// secret accepted, and its breaker not open. The one rule for readiness, `/status` and
@@ -132,17 +148,7 @@ impl Health {
     /// A tracker for `name`, starting `Unknown` with a closed breaker: the first upcheck or
     /// request outcome tells more.
     pub(crate) fn new(name: &str, config: &HealthConfig) -> Self {
-        let status = EndpointStatus {
-            name: name.to_string(),
-            state: EndpointState::Unknown,
-            breaker: BreakerState::Closed,
-            head: None,
-            lagging: false,
-            last_error: None,
-            latency_ewma: None,
-            reconnects: 0,
-            panics: 0,
-        };
+        let status = EndpointStatus::unknown(name);
         metrics::record_state(name, status.state, status.breaker);
         let (tx, _) = watch::channel(status.clone());
         Self { inner: Mutex::new(Inner { breaker: CircuitBreaker::new(config), status }), tx }
@@ -366,11 +372,8 @@ mod tests {
     #[test]
     fn usable_is_reachable_accepted_and_not_broken() {
         use EndpointState::{AuthFailed, Offline, Synced, Syncing, Unknown};
-        let status = |state, breaker| EndpointStatus {
-            state,
-            breaker,
-            ..Health::new("el", &cfg()).status()
-        };
+        let status =
+            |state, breaker| EndpointStatus { state, breaker, ..EndpointStatus::unknown("el") };
         for state in [Synced, Syncing, Unknown] {
             assert!(status(state, BreakerState::Closed).is_usable(), "{state:?}");
             assert!(status(state, BreakerState::HalfOpen).is_usable(), "{state:?}");

@@ -6,7 +6,7 @@ use crate::{
     el::Devnet,
     el_rules::{AncestorPolicy, SyncingProbe},
     error::DevnetError,
-    rpc_server::{CallHook, RpcBackend, RpcError, RpcServer},
+    rpc_server::{CallHook, ElPorts, RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
 use alloy_genesis::Genesis;
@@ -15,7 +15,6 @@ use engine_types::jwt::JwtSecret;
 use serde_json::Value;
 use std::{
     net::{Ipv4Addr, SocketAddr},
-    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -141,6 +140,13 @@ impl std::fmt::Debug for DevnetEl {
     }
 }
 
+impl ElPorts for DevnetEl {
+    /// The underlying server: go-down / come-back, the backend.
+    fn server(&self) -> &RpcServer {
+        &self.server
+    }
+}
+
 impl DevnetEl {
     /// Build the genesis and start serving it.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
@@ -162,46 +168,6 @@ impl DevnetEl {
         )
         .await?;
         Ok(Self { server, backend })
-    }
-
-    /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
-    pub fn engine_url(&self) -> String {
-        self.server.engine_url()
-    }
-
-    /// `http://127.0.0.1:<port>` of the public JSON-RPC port.
-    pub fn public_url(&self) -> String {
-        self.server.public_url()
-    }
-
-    /// Address of the engine port.
-    pub const fn engine_addr(&self) -> SocketAddr {
-        self.server.engine_addr()
-    }
-
-    /// Address of the public port.
-    pub const fn public_addr(&self) -> SocketAddr {
-        self.server.public_addr()
-    }
-
-    /// The JWT secret the engine port checks.
-    pub fn jwt_secret(&self) -> &JwtSecret {
-        self.server.jwt_secret()
-    }
-
-    /// The JWT secret as 64 hex characters (no `0x`).
-    pub fn jwt_secret_hex(&self) -> String {
-        self.server.jwt_secret_hex()
-    }
-
-    /// A file holding the JWT secret in hex, valid while the devnet lives.
-    pub fn jwt_secret_path(&self) -> PathBuf {
-        self.server.jwt_secret_path()
-    }
-
-    /// The underlying server: go-down / come-back, the backend.
-    pub const fn server(&self) -> &RpcServer {
-        &self.server
     }
 
     /// Read the execution layer in process (the lock is held during `f`: keep it short).

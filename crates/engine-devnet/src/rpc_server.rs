@@ -257,6 +257,53 @@ impl RpcServer {
     }
 }
 
+/// An execution layer served by an [`RpcServer`]: the ports and the JWT secret a consensus
+/// client is configured with, the same for every layer so a harness can take any of them.
+pub trait ElPorts {
+    /// The server answering for it.
+    fn server(&self) -> &RpcServer;
+
+    /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
+    fn engine_url(&self) -> String {
+        self.server().engine_url()
+    }
+
+    /// `http://127.0.0.1:<port>` of the public JSON-RPC port.
+    fn public_url(&self) -> String {
+        self.server().public_url()
+    }
+
+    /// Address of the engine port.
+    fn engine_addr(&self) -> SocketAddr {
+        self.server().engine_addr()
+    }
+
+    /// Address of the public port.
+    fn public_addr(&self) -> SocketAddr {
+        self.server().public_addr()
+    }
+
+    /// The JWT secret the engine port checks.
+    fn jwt_secret(&self) -> &JwtSecret {
+        self.server().jwt_secret()
+    }
+
+    /// The JWT secret as 64 hex characters (no `0x`).
+    fn jwt_secret_hex(&self) -> String {
+        self.server().jwt_secret_hex()
+    }
+
+    /// A file holding the JWT secret in hex, valid while the server lives.
+    fn jwt_secret_path(&self) -> PathBuf {
+        self.server().jwt_secret_path()
+    }
+
+    /// The directory holding the JWT secret file (removed with the server).
+    fn jwt_dir(&self) -> &Path {
+        self.server().jwt_dir()
+    }
+}
+
 impl Drop for RpcServer {
     fn drop(&mut self) {
         for handle in self.listeners().drain(..) {

@@ -25,6 +25,7 @@ use crate::{
 };
 use alloy_genesis::Genesis;
 use engine_actor::persist::PersistedState;
+use engine_devnet::rpc_server::ElPorts;
 use engine_devnet::{DevnetConfig, DevnetEl, Retention};
 use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
 use std::path::Path;

@@ -26,6 +26,7 @@ use crate::{
     tree::{Tree, TreeArgs},
 };
 use engine_actor::{EngineActorConfig, EngineArgs, ExecutionPort};
+use engine_devnet::rpc_server::ElPorts;
 use std::{path::Path, sync::Arc};
 
 /// The operator server, in messages.

@@ -427,6 +427,7 @@ mod tests {
         supervisor::ChildSpec,
         tree::SupervisorSpec,
     };
+    use engine_testkit::ElPorts;
     use ractor::{Actor, ActorProcessingErr, SpawnErr};
 
     /// An actor that only runs.

@@ -82,7 +82,8 @@ pub use error::TestkitError;
 pub use jwt::JwtSecret;
 pub use mock_el::{MockBlock, MockEl, MockElConfig};
 pub use rpc_server::{
-    Fault, Outcome, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer, Script,
+    ElPorts, Fault, Outcome, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer,
+    Script,
 };
 
 #[cfg(feature = "containers")]

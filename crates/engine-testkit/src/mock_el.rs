@@ -51,7 +51,7 @@ use crate::{
     error::TestkitError,
     jwt::JwtSecret,
     rpc_server::{
-        Fault, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer, Script,
+        ElPorts, Fault, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer, Script,
     },
 };
 use alloy_consensus::Header;
@@ -63,7 +63,6 @@ use engine_types::{ForkSchedule, constants::CHAIN_ID_DEV};
 use serde_json::Value;
 use std::{
     net::SocketAddr,
-    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -197,6 +196,12 @@ pub struct MockEl {
     backend: Arc<MockBackend>,
 }
 
+impl ElPorts for MockEl {
+    fn server(&self) -> &RpcServer {
+        &self.server
+    }
+}
+
 impl MockEl {
     /// Start the mock on two fresh ports of `127.0.0.1`.
     pub async fn start(config: MockElConfig) -> Result<Self, TestkitError> {
@@ -217,46 +222,6 @@ impl MockEl {
         )
         .await?;
         Ok(Self { server, script, backend })
-    }
-
-    /// `http://127.0.0.1:<port>` of the authenticated Engine API port.
-    pub fn engine_url(&self) -> String {
-        self.server.engine_url()
-    }
-
-    /// `http://127.0.0.1:<port>` of the public JSON-RPC port.
-    pub fn public_url(&self) -> String {
-        self.server.public_url()
-    }
-
-    /// Address of the engine port.
-    pub const fn engine_addr(&self) -> SocketAddr {
-        self.server.engine_addr()
-    }
-
-    /// Address of the public port.
-    pub const fn public_addr(&self) -> SocketAddr {
-        self.server.public_addr()
-    }
-
-    /// The JWT secret.
-    pub fn jwt_secret(&self) -> &JwtSecret {
-        self.server.jwt_secret()
-    }
-
-    /// The JWT secret as 64 hex characters (no `0x`).
-    pub fn jwt_secret_hex(&self) -> String {
-        self.server.jwt_secret_hex()
-    }
-
-    /// A file holding the JWT secret in hex, valid while the mock lives.
-    pub fn jwt_secret_path(&self) -> PathBuf {
-        self.server.jwt_secret_path()
-    }
-
-    /// The underlying server, for anything not mirrored here.
-    pub const fn server(&self) -> &RpcServer {
-        &self.server
     }
 
     /// The faults, recording and clock around the server, for anything not mirrored here
@@ -377,10 +342,5 @@ impl MockEl {
     /// The config the mock was started with.
     pub fn config(&self) -> &MockElConfig {
         &self.backend.config
-    }
-
-    /// Where the JWT secret file lives (the directory is removed on drop).
-    pub fn jwt_dir(&self) -> &Path {
-        self.server.jwt_dir()
     }
 }

@@ -46,8 +46,8 @@ mod recording;
 mod script;
 
 pub use engine_devnet::rpc_server::{
-    CallHook, Envelope, HookFuture, PortKind, Refusal, Request, Restart, RpcBackend, RpcError,
-    RpcServer, Verdict,
+    CallHook, ElPorts, Envelope, HookFuture, PortKind, Refusal, Request, Restart, RpcBackend,
+    RpcError, RpcServer, Verdict,
 };
 pub use fault::{ANY_METHOD, Fault};
 pub use recording::{DEFAULT_RECORDED_CALLS, Outcome, RecordedCall, Recording};

@@ -3,6 +3,7 @@
 //! checked through the public port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 mod common;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};

@@ -4,6 +4,7 @@
 //! zero head, a payload imported twice).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 mod common;
 
 use alloy_primitives::B256;

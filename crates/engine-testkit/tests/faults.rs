@@ -1,6 +1,7 @@
 //! Each scripted fault behaves as documented, for exactly the calls it was scripted for.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 mod common;
 
 use common::Rpc;

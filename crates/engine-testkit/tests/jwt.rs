@@ -1,6 +1,7 @@
 //! The engine port authenticates exactly per spec; the public port does not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 mod common;
 
 use common::Rpc;

@@ -1,6 +1,7 @@
 //! The chaos proxy forwards faithfully and each switch misbehaves as documented.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 mod common;
 
 use common::Rpc;

@@ -151,17 +151,7 @@ pub(crate) struct FakeEl {
 }
 
 pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) -> EndpointStatus {
-    EndpointStatus {
-        name: name.into(),
-        state,
-        breaker,
-        head: None,
-        lagging: false,
-        last_error: None,
-        latency_ewma: None,
-        reconnects: 0,
-        panics: 0,
-    }
+    EndpointStatus { state, breaker, ..EndpointStatus::unknown(name) }
 }
 
 fn genesis() -> Header {

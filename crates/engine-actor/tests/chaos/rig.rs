@@ -16,6 +16,7 @@
 use crate::harness::{self, ElAddress, Node, Timing};
 use engine_actor::{ActorError, messages::BuiltPayload, status::EngineState};
 use engine_client::eth::{EthApi, EthClient};
+use engine_testkit::ElPorts;
 use engine_testkit::{ChaosProxy, MockEl, MockElConfig};
 use engine_types::{
     ForkSchedule, PegIn, Satoshis,

@@ -7,6 +7,7 @@ use engine_actor::{
     messages::{PegOutReport, TxVerdict},
     status::EngineState,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::keys::{Transfer, dev_signer, sign_transfer},

@@ -2,6 +2,7 @@
 
 use crate::harness::{ElAddress, Node, pool_port};
 use engine_actor::status::EngineState;
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{ForkSchedule, config::ChainConfig};
 

@@ -8,6 +8,7 @@ use engine_actor::{
     port::{ExecutionPort, PoolPort},
     status::EngineState,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{CorrelationId, ForkSchedule, Severity, config::ChainConfig};
 use std::{path::Path, sync::Arc};

@@ -6,6 +6,7 @@
 use crate::harness::{ElAddress, Node, pool_port};
 use engine_actor::{persist::STATE_FILE_NAME, status::EngineState};
 use engine_client::health::EndpointState;
+use engine_testkit::ElPorts;
 use engine_testkit::{
     AncestorPolicy, SyncingProbe,
     devnet::{DevnetConfig, DevnetEl, dev_genesis},

@@ -9,6 +9,7 @@
 
 use crate::harness::{ElAddress, Node, pool_port};
 use engine_actor::status::EngineState;
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{CorrelationId, ForkSchedule, config::ChainConfig};
 use opentelemetry::{

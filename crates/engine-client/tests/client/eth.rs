@@ -7,6 +7,7 @@ use engine_client::{
     eth::{EthApi, EthClient},
     retry::RetryPolicy,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{
     Fault, MockEl,
     fixtures::{Transfer, dev_signer, sign_transfer},

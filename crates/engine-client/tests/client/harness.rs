@@ -8,6 +8,7 @@ use engine_client::{
     jwt::JwtSecret,
     pool::{CommitOutcome, ExecutionPool, PoolConfig},
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{
     EngineMethod, Fork, ForkSchedule, PayloadStatus,

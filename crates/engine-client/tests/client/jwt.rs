@@ -13,6 +13,7 @@ use engine_client::{
     jwt::{Claims, JwtSecret, unix_now},
     traceparent::with_correlation,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::fixtures::JwtFiles;
 use engine_types::{
     CorrelationId, EngineError, Fork, Severity,

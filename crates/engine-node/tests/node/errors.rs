@@ -2,6 +2,7 @@
 //! panic and no backtrace.
 
 use crate::harness::{Node, assert_failed, base_args, devnet, http_get, scripted_devnet};
+use engine_testkit::ElPorts;
 use engine_testkit::{
     Recording,
     fixtures::{GenesisBuilder, JwtFiles},

@@ -2,6 +2,7 @@
 //! and that trace is the one the execution client is told about in `traceparent`.
 
 use crate::harness::{DEADLINE, Node, base_args, block_numbers, scripted_devnet};
+use engine_testkit::ElPorts;
 use engine_testkit::Recording;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value, trace::v1::Span,

@@ -3,6 +3,7 @@
 use crate::harness::{
     Node, base_args, block_numbers, devnet, scripted_devnet, stop_cleanly, terminate_cleanly,
 };
+use engine_testkit::ElPorts;
 use engine_testkit::{Recording, Restart, devnet::DevnetEl};
 
 fn flags(els: &[&DevnetEl]) -> Vec<String> {

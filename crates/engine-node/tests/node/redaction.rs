@@ -2,6 +2,7 @@
 //! shows them only redacted, in its log, its errors and `/status`.
 
 use crate::harness::{Node, assert_failed, base_args, http_get};
+use engine_testkit::ElPorts;
 use engine_testkit::{
     devnet::{DevnetConfig, DevnetEl, dev_genesis},
     fixtures::JwtFiles,

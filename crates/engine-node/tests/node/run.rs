@@ -1,6 +1,7 @@
 //! The main job: blocks on the embedded devnet, watched through the operator endpoints.
 
 use crate::harness::{Node, base_args, block_numbers, http_get, metric};
+use engine_testkit::ElPorts;
 use redb::{ReadableDatabase, ReadableTable};
 
 /// Twenty fast blocks: each has its progress line, /metrics counts them, /status and the

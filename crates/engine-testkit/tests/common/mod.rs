@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use engine_testkit::ElPorts;
 use engine_testkit::JwtSecret;
 use serde_json::{Value, json};
 

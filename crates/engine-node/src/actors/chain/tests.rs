@@ -8,6 +8,7 @@ use engine_actor::{
     supervision::tree::names::{CHAIN_ACTOR, ENGINE_ACTOR},
     tree::{registry_addresses, registry_chain_events},
 };
+use engine_devnet::rpc_server::ElPorts;
 use engine_testkit::{Fault, MockEl, MockElConfig};
 use engine_types::Severity;
 use engine_types::{
