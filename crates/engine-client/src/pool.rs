@@ -58,7 +58,10 @@ use lane::Lane;
 use recent::RecentPayloads;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 use tokio::{
@@ -218,6 +221,8 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     schedule: ForkSchedule,
     recent: Mutex<RecentPayloads>,
+    /// Read-only queries spread so far ([`ExecutionPool::read_order`]): whose turn it is.
+    reads: AtomicUsize,
     /// The next upcheck of the member at this index panics (unit tests of the upcheck's
     /// owner).
     #[cfg(test)]
@@ -228,6 +233,53 @@ impl Shared {
     fn recent(&self) -> MutexGuard<'_, RecentPayloads> {
         self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// How much slower than the fastest in-sync endpoint (its latency moving average) another
+/// one may be and still take turns at read-only queries.
+pub const READ_SPREAD: u32 = 2;
+
+/// [`ExecutionPool::query_order`] of these statuses (in configured rank order).
+fn query_order(status: &[EndpointStatus]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..status.len()).collect();
+    order.sort_by_key(|&i| {
+        let s = &status[i];
+        (!s.is_usable(), s.lagging, s.state, i)
+    });
+    order
+}
+
+/// The order of the `turn`-th read-only query over endpoints with these statuses: the fast
+/// set (usable, not lagging, synced, and with a latency average within [`READ_SPREAD`]× of
+/// the fastest one's, or not measured yet) rotated by `turn`, then every other endpoint in
+/// query order. With fewer than two fast endpoints it is the query order itself.
+pub fn spread_reads(status: &[EndpointStatus], turn: usize) -> Vec<usize> {
+    let order = query_order(status);
+    let in_sync =
+        |s: &EndpointStatus| s.is_usable() && !s.lagging && s.state == EndpointState::Synced;
+    let fastest = order
+        .iter()
+        .filter(|&&i| in_sync(&status[i]))
+        .filter_map(|&i| status[i].latency_ewma)
+        .min();
+    let fast: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| {
+            in_sync(&status[i])
+                && match (status[i].latency_ewma, fastest) {
+                    (Some(latency), Some(fastest)) => latency <= fastest * READ_SPREAD,
+                    _ => true,
+                }
+        })
+        .collect();
+    if fast.len() < 2 {
+        return order;
+    }
+    let first = turn % fast.len();
+    let mut spread: Vec<usize> = fast[first..].iter().chain(&fast[..first]).copied().collect();
+    spread.extend(order.into_iter().filter(|i| !fast.contains(i)));
+    spread
 }
 
 /// N ranked execution clients behind one high-level API. Dropping the pool stops its
@@ -273,6 +325,7 @@ impl ExecutionPool {
             runtime: runtime.clone(),
             schedule: config.schedule,
             recent: Mutex::new(RecentPayloads::new(config.replay_capacity)),
+            reads: AtomicUsize::new(0),
             #[cfg(test)]
             panic_upcheck: Mutex::new(None),
         });
@@ -297,13 +350,18 @@ impl ExecutionPool {
     /// as builds are ranked (synced, syncing, unknown), so that the EL asked for its head is
     /// the one that builds; ties keep the configured rank.
     pub fn query_order(&self) -> Vec<usize> {
-        let status = self.status();
-        let mut order: Vec<usize> = (0..status.len()).collect();
-        order.sort_by_key(|&i| {
-            let s = &status[i];
-            (!s.is_usable(), s.lagging, s.state, i)
-        });
-        order
+        query_order(&self.status())
+    }
+
+    /// The order in which to ask a read-only query whose answer is the same on every EL in
+    /// sync (a block, its receipts or a transaction receipt named by hash): the fast in-sync
+    /// endpoints take turns at the front, so such reads spread over them by measured
+    /// latency (see [`spread_reads`]); then the others in [`query_order`](Self::query_order).
+    /// Builds, commits and reads of the head or the mempool stay on the best-ranked
+    /// endpoint.
+    pub fn read_order(&self) -> Vec<usize> {
+        let turn = self.shared.reads.fetch_add(1, Ordering::Relaxed);
+        spread_reads(&self.status(), turn)
     }
 
     /// Every endpoint's status channel, in configured rank order.
@@ -762,6 +820,37 @@ async fn upcheck_loop(shared: Weak<Shared>, interval: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read-only queries take turns over the fast in-sync endpoints and leave out, to the
+    /// back, a slow one (over twice the fastest's latency), a lagging one and a syncing one;
+    /// with fewer than two fast endpoints every query keeps the query order.
+    #[test]
+    fn reads_spread_over_fast_in_sync_endpoints() {
+        let ms = |n| Some(Duration::from_millis(n));
+        let synced = |name: &str, latency| EndpointStatus {
+            state: EndpointState::Synced,
+            latency_ewma: latency,
+            ..EndpointStatus::unknown(name)
+        };
+        let status = vec![
+            synced("a", ms(10)),
+            synced("b", ms(20)),
+            synced("c", ms(21)),
+            EndpointStatus { lagging: true, ..synced("d", ms(1)) },
+            synced("e", None),
+            EndpointStatus { state: EndpointState::Syncing, ..synced("f", ms(1)) },
+        ];
+        let fronts: Vec<usize> = (0..6).map(|turn| spread_reads(&status, turn)[0]).collect();
+        assert_eq!(fronts, [0, 1, 4, 0, 1, 4]);
+        let order = spread_reads(&status, 1);
+        assert_eq!(order, [1, 4, 0, 2, 5, 3], "the rest in query order");
+        assert_eq!(order.len(), status.len());
+
+        let one_fast = vec![synced("a", ms(10)), synced("b", ms(50))];
+        for turn in 0..3 {
+            assert_eq!(spread_reads(&one_fast, turn), query_order(&one_fast));
+        }
+    }
 
     /// Only answers that settle a commit end the search for a verdict.
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! Public calls go to the best usable endpoint (usable ones first, in the pool's rank order)
 //! and move on to the next one when an endpoint cannot be reached, so a dead primary does
-//! not stop queries, receipts or transaction forwarding.
+//! not stop queries, receipts or transaction forwarding. Reads whose answer any in-sync EL
+//! gives alike (a block, its receipts or a transaction receipt by hash) take turns over the
+//! fast in-sync endpoints instead ([`ExecutionPool::read_order`]); the head, the mempool and
+//! transaction forwarding stay on the best-ranked one.
 
 use super::{Account, ExecutionPort};
 use engine_client::{
@@ -59,9 +62,13 @@ impl PoolPort {
         &self.pool
     }
 
-    /// Eth clients in the pool's query order ([`ExecutionPool::query_order`]).
-    fn ranked_eth(&self) -> Vec<Arc<dyn EthApi>> {
-        self.pool.query_order().into_iter().filter_map(|i| self.eth.get(i).cloned()).collect()
+    /// Eth clients in the order `reads` asks for.
+    fn eth_in(&self, reads: Reads) -> Vec<Arc<dyn EthApi>> {
+        let order = match reads {
+            Reads::Ranked => self.pool.query_order(),
+            Reads::Spread => self.pool.read_order(),
+        };
+        order.into_iter().filter_map(|i| self.eth.get(i).cloned()).collect()
     }
 
     /// Runs `call` on the best eth client, and on the next ones while the failure is that
@@ -69,7 +76,7 @@ impl PoolPort {
     /// calls that are safe to repeat).
     fn eth_call<'a, T, F, Fut>(
         &'a self,
-        also_on_timeout: bool,
+        (reads, also_on_timeout): (Reads, bool),
         call: F,
     ) -> BoxFuture<'a, Result<T, EngineError>>
     where
@@ -77,7 +84,7 @@ impl PoolPort {
         F: Fn(Arc<dyn EthApi>) -> Fut + Send + 'a,
         Fut: Future<Output = Result<T, EngineError>> + Send + 'a,
     {
-        let clients = self.ranked_eth();
+        let clients = self.eth_in(reads);
         Box::pin(async move {
             let mut last = None;
             for client in clients {
@@ -92,6 +99,17 @@ impl PoolPort {
             }))
         })
     }
+}
+
+/// Which endpoint a public call goes to first.
+#[derive(Debug, Clone, Copy)]
+enum Reads {
+    /// The best-ranked ([`ExecutionPool::query_order`]): the one that builds, whose head and
+    /// mempool are the ones that count.
+    Ranked,
+    /// Turns over the fast in-sync endpoints ([`ExecutionPool::read_order`]): for answers
+    /// every in-sync EL gives alike.
+    Spread,
 }
 
 fn is_unreachable(e: &EngineError, also_on_timeout: bool) -> bool {
@@ -134,7 +152,10 @@ impl ExecutionPort for PoolPort {
         block: BlockId,
         full: bool,
     ) -> BoxFuture<'_, Result<Option<alloy_rpc_types_eth::Block>, EngineError>> {
-        self.eth_call(true, move |eth| async move {
+        // A block named by hash is the same on every EL that has it; a tag or number names
+        // the best-ranked EL's view.
+        let reads = if matches!(block, BlockId::Hash(_)) { Reads::Spread } else { Reads::Ranked };
+        self.eth_call((reads, true), move |eth| async move {
             match block {
                 BlockId::Hash(h) => eth.block_by_hash(h.block_hash, full).await,
                 BlockId::Number(n) => eth.block_by_number(n, full).await,
@@ -147,35 +168,37 @@ impl ExecutionPort for PoolPort {
         block: B256,
     ) -> BoxFuture<'_, Result<Option<Vec<alloy_rpc_types_eth::TransactionReceipt>>, EngineError>>
     {
-        self.eth_call(
-            true,
-            move |eth| async move { eth.block_receipts(BlockId::hash(block)).await },
-        )
+        self.eth_call((Reads::Spread, true), move |eth| async move {
+            eth.block_receipts(BlockId::hash(block)).await
+        })
     }
 
     fn transaction_receipt(
         &self,
         tx: B256,
     ) -> BoxFuture<'_, Result<Option<alloy_rpc_types_eth::TransactionReceipt>, EngineError>> {
-        self.eth_call(true, move |eth| async move { eth.transaction_receipt(tx).await })
+        self.eth_call(
+            (Reads::Spread, true),
+            move |eth| async move { eth.transaction_receipt(tx).await },
+        )
     }
 
     fn txpool_status(
         &self,
     ) -> BoxFuture<'_, Result<engine_client::eth::TxPoolStatus, EngineError>> {
-        self.eth_call(true, |eth| async move { eth.txpool_status().await })
+        self.eth_call((Reads::Ranked, true), |eth| async move { eth.txpool_status().await })
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> BoxFuture<'_, Result<B256, EngineError>> {
         // Not on timeout: the first EL may have taken it, and a repeat would be refused.
-        self.eth_call(false, move |eth| {
+        self.eth_call((Reads::Ranked, false), move |eth| {
             let raw = raw.clone();
             async move { eth.send_raw_transaction(raw).await }
         })
     }
 
     fn account(&self, address: Address) -> BoxFuture<'_, Result<Account, EngineError>> {
-        self.eth_call(true, move |eth| async move {
+        self.eth_call((Reads::Ranked, true), move |eth| async move {
             let nonce =
                 eth.transaction_count(address, BlockId::Number(BlockNumberOrTag::Pending)).await?;
             let balance = eth.balance(address, BlockId::latest()).await?;
