@@ -254,6 +254,8 @@ impl EngineActorState {
         ::metrics::gauge!(metrics::STATE).set(state.gauge());
         let depth = self.core.pending_forkchoice() + self.reap();
         ::metrics::gauge!(metrics::MAILBOX_DEPTH).set(depth as f64);
+        let owed = self.core.view().peg_outs_owed;
+        ::metrics::gauge!(metrics::PEG_OUTS_OWED).set(if owed { 1.0 } else { 0.0 });
     }
 }
 
@@ -499,6 +501,11 @@ fn tick(state: &mut EngineActorState) -> Result<(), ActorError> {
     let view = state.core.view();
     // A finality intent the EL has not confirmed is sent again, like a lagging EL's state.
     let lagging = !matches!(view.el, crate::status::ElCondition::Synced) || view.finality_pending;
+    // Peg-outs owed below the head (a failed scan, a crash after a commit) are delivered
+    // when the worker is idle, in block order.
+    if view.peg_outs_owed && !lagging && state.core.pending_forkchoice() == 0 {
+        state.enqueue(CorrelationId::new(), Job::ScanPegOuts)?;
+    }
     // A return is reconciled even behind queued work: it re-sends the state that work leaves.
     if came_back || (lagging && state.core.pending_forkchoice() == 0) {
         let queued = state.enqueue(CorrelationId::new(), Job::Reconcile)?;

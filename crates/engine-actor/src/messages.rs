@@ -322,8 +322,11 @@ pub enum PegOutReport {
     /// The block was already the head when the commit arrived (a repeated commit): its
     /// peg-outs were reported by the commit that made it the head, and are not again.
     AlreadyReported,
-    /// The receipts could not be fetched or scanned: the chain must not consider this
-    /// block's peg-outs handled.
+    /// Peg-outs of earlier blocks are still owed: this block's are delivered after them,
+    /// in block order, by the engine's catch-up (the tick queues it).
+    Deferred,
+    /// The receipts could not be fetched or scanned: the block's peg-outs are owed, and the
+    /// engine delivers them when it can (the tick retries), before any later block's.
     Failed {
         /// Why.
         reason: String,

@@ -29,6 +29,9 @@ pub const CACHE_ENTRIES: &str = "engine_actor_payload_cache_entries";
 /// Gauge: work accepted but not answered yet (forkchoice queue plus running queries);
 /// ractor 0.16 exposes no mailbox length, so this is the depth the engine can see.
 pub const MAILBOX_DEPTH: &str = "engine_actor_mailbox_depth";
+/// Gauge: 1 while peg-outs of blocks below the head are owed to the Bridge (a scan failed
+/// or a crash cut one off); the engine retries every tick. Alert if it stays 1.
+pub const PEG_OUTS_OWED: &str = "engine_actor_peg_outs_owed";
 /// Counter: transactions refused by the per-peer rate limit.
 pub const RATE_LIMITED: &str = "engine_actor_rate_limited_total";
 
@@ -56,6 +59,7 @@ pub fn describe() {
         describe_counter!(CACHE_MISSES, "Payload cache misses");
         describe_gauge!(CACHE_ENTRIES, "Payloads in the cache");
         describe_gauge!(MAILBOX_DEPTH, "Engine work accepted but not answered yet");
+        describe_gauge!(PEG_OUTS_OWED, "1 while peg-outs below the head are owed to the Bridge");
         describe_counter!(RATE_LIMITED, "Transactions refused by the per-peer rate limit");
     });
 }

@@ -64,6 +64,15 @@ pub struct PersistedState {
     /// on every tick until it is.
     #[serde(default)]
     pub finality_intent: Option<BlockRef>,
+    /// The newest canonical block whose peg-outs reached the Bridge: those of the blocks
+    /// above it, up to the head, are owed, and the worker delivers them in order (a scan
+    /// that failed, or one a crash cut off after its commit was saved). It is saved at once
+    /// after a block whose scan found burns, so a restart delivers a burn again only if it
+    /// came between that delivery and that write; after a block without burns it is saved
+    /// with the next write (scanning it again tells the Bridge nothing). `None` (a fresh
+    /// engine, or a file from before this field): nothing is owed below the head.
+    #[serde(default)]
+    pub peg_outs_scanned: Option<BlockRef>,
 }
 
 impl PersistedState {
@@ -80,6 +89,7 @@ impl PersistedState {
                 returned: Vec::new(),
             },
             finality_intent: None,
+            peg_outs_scanned: None,
         }
     }
 
@@ -214,6 +224,7 @@ mod tests {
             &[PegIn { bitcoin_txid: B256::repeat_byte(0x0c), ..peg_in }],
         );
         s.finality_intent = Some(BlockRef::new(B256::repeat_byte(9), 9, 90));
+        s.peg_outs_scanned = Some(BlockRef::new(B256::repeat_byte(8), 8, 80));
         s
     }
 

@@ -27,6 +27,8 @@ pub(crate) struct View {
     pub(crate) next_withdrawal_index: u64,
     /// A finality intent waits for the EL's VALID: the tick has it sent again.
     pub(crate) finality_pending: bool,
+    /// Peg-outs of blocks below the head are owed: the tick has them scanned.
+    pub(crate) peg_outs_owed: bool,
     pub(crate) last_error: Option<String>,
 }
 

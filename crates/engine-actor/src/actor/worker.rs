@@ -14,7 +14,7 @@
 //!
 //! One module per operation, each an `impl Worker` block: [`build`], [`commit`] (with
 //! what-landed), [`forkchoice`] (requested heads and finality), [`peg_outs`] (the receipts
-//! scan after a new head), [`reconcile`] (with the EL's head; [`branch`] walks a fork); this
+//! scan after a new head, and the owed ones behind a persisted cursor), [`reconcile`] (with the EL's head; [`branch`] walks a fork); this
 //! module holds the job queue, the dispatch and the state and header helpers they share.
 
 mod branch;
@@ -98,6 +98,8 @@ pub(crate) enum Job {
         hash: B256,
         reply: Reply<ForkchoiceHeads>,
     },
+    /// Deliver the peg-outs owed for blocks below the head (queued by the tick).
+    ScanPegOuts,
 }
 
 /// A job as queued for the worker: with the correlation id of the request and the span it
@@ -114,11 +116,11 @@ impl Job {
     /// caller: the tick that queued it sees it refused and tries again at the next tick,
     /// see `tick` in actor.rs).
     pub(crate) fn refuse(self, error: ActorError) {
-        if !matches!(self, Self::Reconcile) {
+        if !matches!(self, Self::Reconcile | Self::ScanPegOuts) {
             Core::record(self.name(), &Err::<(), _>(error.clone()));
         }
         match self {
-            Self::Reconcile => {}
+            Self::Reconcile | Self::ScanPegOuts => {}
             Self::Build(_, reply) => answer(reply, Err(error)),
             Self::Commit(_, reply) => answer(reply, Err(error)),
             Self::WhatLanded { reply, .. } => answer(reply, Err(error)),
@@ -136,6 +138,7 @@ impl Job {
             Self::Forkchoice { .. } => "forkchoice_update",
             Self::SetFinalized { .. } => "set_finalized",
             Self::WhatLanded { .. } => "what_landed",
+            Self::ScanPegOuts => "scan_peg_outs",
         }
     }
 }
@@ -154,8 +157,15 @@ pub(crate) struct Worker {
 impl Worker {
     /// `state` is what the store loaded (or a fresh state where there was no file: loading
     /// nothing again gives the same).
-    pub(crate) fn new(core: Arc<Core>, store: StateStore, state: PersistedState) -> Self {
-        Self { core, store, state, on_disk: true, headers: VecDeque::new() }
+    pub(crate) fn new(core: Arc<Core>, store: StateStore, mut state: PersistedState) -> Self {
+        // A file from before the scan cursor: its head's peg-outs were reported by the
+        // commit that made it the head.
+        let mut on_disk = true;
+        if state.peg_outs_scanned.is_none() && !state.heads.head.is_unset() {
+            state.peg_outs_scanned = Some(state.heads.head);
+            on_disk = false;
+        }
+        Self { core, store, state, on_disk, headers: VecDeque::new() }
     }
 
     /// Runs jobs until the channel closes (the actor stopped) or the task is aborted. Peg-ins
@@ -188,6 +198,12 @@ impl Worker {
     async fn handle(&mut self, correlation: CorrelationId, job: Job) {
         let started = Instant::now();
         match job {
+            Job::ScanPegOuts => {
+                // Retried at the next tick while owed: log the failure, the metric counts it.
+                if let Err(e) = self.scan_owed(correlation).await {
+                    tracing::warn!(error = %e, "owed peg-outs not delivered yet");
+                }
+            }
             Job::Reconcile => {
                 if let Err(e) = self.reconcile(correlation).await {
                     let condition = if e.severity() == Severity::Fatal {
@@ -323,11 +339,13 @@ impl Worker {
         let gas_limit = self.header(&next.heads.head.hash).map(|h| h.gas_limit);
         let (heads, index) = (next.heads, next.next_withdrawal_index);
         let finality_pending = next.finality_intent.is_some();
+        let peg_outs_owed = owes_peg_outs(&next);
         self.state = next;
         self.core.publish(|v| {
             v.heads = heads;
             v.next_withdrawal_index = index;
             v.finality_pending = finality_pending;
+            v.peg_outs_owed = peg_outs_owed;
             if gas_limit.is_some() {
                 v.head_gas_limit = gas_limit;
             }
@@ -402,6 +420,12 @@ impl PersistedState {
     }
 }
 
+/// Whether `state` owes the Bridge the peg-outs of blocks between its scan cursor and its
+/// head.
+pub(crate) fn owes_peg_outs(state: &PersistedState) -> bool {
+    state.peg_outs_scanned.is_some_and(|scanned| scanned != state.heads.head)
+}
+
 /// The persisted state of a fresh engine.
 pub(crate) fn fresh_state() -> PersistedState {
     PersistedState::new(ForkchoiceHeads::default())
@@ -415,6 +439,7 @@ pub(crate) fn initial_view(state: &PersistedState) -> View {
         head_gas_limit: None,
         next_withdrawal_index: state.next_withdrawal_index,
         finality_pending: state.finality_intent.is_some(),
+        peg_outs_owed: owes_peg_outs(state),
         last_error: None,
     }
 }

@@ -184,15 +184,53 @@ async fn peg_outs_reach_the_bridge_once() {
     assert!(h.peers.bridge_rx.try_recv().is_err());
 }
 
-/// Receipts that cannot be fetched are reported as a failed scan, never as "no peg-outs".
+/// A burn of 0.02 BTC by `user` in the transaction at `index`.
+fn burn(index: u8, user: Address) -> alloy_rpc_types_eth::TransactionReceipt {
+    let sats = U256::from(2_000_000u64) * U256::from(WEI_PER_SAT);
+    pegout_receipt(index, user, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", sats)
+}
+
+/// Receipts that cannot be fetched are reported as a failed scan, never as "no peg-outs":
+/// the block's burns stay owed, a later block is deferred behind them, and the tick
+/// delivers both once the EL answers, in block order and once each.
 #[tokio::test]
-async fn receipt_failure_is_reported() {
-    let h = Harness::ready().await;
-    let built = h.build(1, vec![]).await.unwrap();
+async fn a_failed_scan_stays_owed_and_is_delivered_once_in_order() {
+    let mut h = Harness::ready().await;
+    let user = Address::repeat_byte(0x42);
+    let b1 = h.build(1, vec![]).await.unwrap();
+    h.el.next_block_receipts(vec![burn(1, user)]);
     h.el.fault(Op::Receipts, Fault::timeout());
-    let committed = h.commit(&built).await.unwrap();
+    let committed = h.commit(&b1).await.unwrap();
     assert!(committed.head);
     assert!(matches!(committed.peg_outs, PegOutReport::Failed { .. }), "{:?}", committed.peg_outs);
+
+    let b2 = h.build(2, vec![]).await.unwrap();
+    h.el.next_block_receipts(vec![burn(1, user)]);
+    let committed = h.commit(&b2).await.unwrap();
+    assert!(committed.head);
+    // Unless a retry already made block 1 good, block 2 waits behind it.
+    assert!(
+        matches!(committed.peg_outs, PegOutReport::Deferred | PegOutReport::Scanned { .. }),
+        "{:?}",
+        committed.peg_outs
+    );
+
+    let deadline = crate::harness::DEADLINE;
+    let first = tokio::time::timeout(deadline, h.peers.bridge_rx.recv()).await.unwrap().unwrap();
+    let second = tokio::time::timeout(deadline, h.peers.bridge_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        [first.block_hash, second.block_hash],
+        [b1.payload.block_hash(), b2.payload.block_hash()],
+        "in block order"
+    );
+    assert_eq!(first.payable.len(), 1);
+    // Ticks go on; nothing is owed, so nothing more reaches the Bridge.
+    let reads = h.el.endpoint_reads();
+    while h.el.endpoint_reads() < reads + 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(h.peers.bridge_rx.try_recv().is_err(), "a block's burns are delivered once");
+    assert!(!h.status().await.heads.head.is_unset());
 }
 
 /// Without a Bridge actor the engine runs Degraded and says the peg-outs were not delivered.

@@ -11,7 +11,7 @@ use crate::{
 use engine_actor::{
     ActorError, ChainRequest, EngineMsg,
     peers::HeadChangeCause,
-    persist::{STATE_FILE_NAME, StateStore},
+    persist::{PersistedState, STATE_FILE_NAME, StateStore},
     status::EngineState,
 };
 use engine_types::{CorrelationId, PayloadStatus};
@@ -416,4 +416,40 @@ async fn empty_build_writes_nothing_and_its_adoption_loses_nothing() {
     let again = crate::harness::build(&engine, None, 3, vec![peg_in(1, 5)]).await.unwrap();
     assert!(again.withdrawals.is_empty(), "block 1's peg-in is still known as minted");
     assert_eq!(again.already_minted.len(), 1);
+}
+
+/// A crash between a commit's state write and its scan leaves the block's burns owed: the
+/// file's scan cursor is below the head, and the restarted engine delivers them.
+#[tokio::test]
+async fn burns_a_crash_cut_off_are_delivered_after_the_restart() {
+    let mut h = Harness::ready().await;
+    let genesis = StateStore::new(h.dir.path(), false).load().unwrap().unwrap().heads.head;
+    let built = h.build(1, vec![]).await.unwrap();
+    h.el.next_block_receipts(vec![crate::fake_el::pegout_receipt(
+        1,
+        engine_types::primitives::Address::repeat_byte(0x42),
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+        engine_types::primitives::U256::from(2_000_000u64)
+            * engine_types::primitives::U256::from(engine_types::constants::WEI_PER_SAT),
+    )]);
+    let committed = h.commit(&built).await.unwrap();
+    assert!(committed.head);
+    let delivered = h.peers.bridge_rx.recv().await.unwrap();
+    assert_eq!(delivered.block_hash, built.payload.block_hash());
+    let store = StateStore::new(h.dir.path(), false);
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!(saved.peg_outs_scanned.map(|b| b.hash), Some(built.payload.block_hash()));
+
+    // The crash: the file says block 1 is the head, and that its scan never happened.
+    kill(&h.engine).await;
+    store.save(&PersistedState { peg_outs_scanned: Some(genesis), ..saved }).unwrap();
+    let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
+    wait_state(&engine, EngineState::Ready).await;
+    let again = tokio::time::timeout(DEADLINE, h.peers.bridge_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(again.block_hash, built.payload.block_hash());
+    assert_eq!(again.payable.len(), 1);
+    let cursor = || store.load().unwrap().unwrap().peg_outs_scanned.map(|b| b.hash);
+    while cursor() != Some(built.payload.block_hash()) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

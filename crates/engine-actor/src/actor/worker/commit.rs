@@ -67,6 +67,9 @@ impl Worker {
         };
         let new_head = BlockRef::new(hash, header.number, header.timestamp);
         let heads = next.heads.with_head(new_head);
+        // Saved with the new head: if the scan below never happens (a crash), this block's
+        // burns are owed from the file.
+        next.peg_outs_scanned.get_or_insert(current);
         let outcome = self
             .core
             .port
@@ -116,7 +119,7 @@ impl Worker {
                     new_head,
                     rebased,
                 );
-                let peg_outs = self.report_peg_outs(correlation, new_head).await;
+                let peg_outs = self.scan_new_head(correlation, new_head, current).await;
                 Ok(Committed { hash, number: new_head.number, status, head: true, peg_outs })
             }
         }

@@ -48,6 +48,8 @@ impl Worker {
                 next_withdrawal_index = next.next_withdrawal_index,
                 "no engine state: starting from the EL's head");
         } else if el_head.hash != ours.hash && el_head.number > ours.number {
+            // The adopted blocks' burns are owed from our head on.
+            next.peg_outs_scanned.get_or_insert(ours);
             adopted = self.adopt(&mut next, el_head).await?;
         } else if el_head.hash != ours.hash && matches!(self.core.view().el, ElCondition::Unknown) {
             tracing::info!(
@@ -71,10 +73,12 @@ impl Worker {
             next.apply(heads);
         }
         self.commit_state(next).await?;
-        // The adopted blocks' burns were never scanned: the Bridge hears of them now.
-        for block in &adopted {
-            let report = self.report_peg_outs(correlation, *block).await;
-            tracing::info!(block = block.number, ?report, "peg-outs of an adopted block");
+        // The adopted blocks' burns were never scanned: the Bridge hears of them now (what
+        // cannot be scanned stays owed, for the tick).
+        if !adopted.is_empty()
+            && let Err(e) = self.scan_owed(correlation).await
+        {
+            tracing::warn!(error = %e, "peg-outs of adopted blocks not delivered yet");
         }
         if !adopted.is_empty() {
             self.tell_chain(HeadChanged {

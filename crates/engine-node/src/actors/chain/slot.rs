@@ -8,14 +8,17 @@ pub(super) fn flatten<T>(result: Result<Result<T, ActorError>, CallError>) -> Re
     result?.map_err(SlotError::from)
 }
 
+/// The burns a commit's scan found, for the progress line; `None` when it did not scan
+/// (the engine delivers owed peg-outs itself, later, in block order).
 fn peg_outs(report: &PegOutReport) -> Option<usize> {
     match report {
         PegOutReport::Scanned { payable, not_payable, malformed, .. } => {
             Some(payable + not_payable + malformed)
         }
-        PegOutReport::NotScanned | PegOutReport::AlreadyReported | PegOutReport::Failed { .. } => {
-            None
-        }
+        PegOutReport::NotScanned
+        | PegOutReport::AlreadyReported
+        | PegOutReport::Deferred
+        | PegOutReport::Failed { .. } => None,
     }
 }
 
