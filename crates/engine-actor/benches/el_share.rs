@@ -37,7 +37,7 @@ use alloy_rpc_types_eth::{
 };
 use engine_actor::status::EngineState;
 use engine_client::{
-    engine_api::{BoxFuture, EngineResult},
+    BoxFuture, EngineResult,
     eth::{EthApi, EthClient, TxPoolStatus},
     jwt::JwtSecret,
     metrics::REQUEST_DURATION,

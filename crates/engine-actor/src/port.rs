@@ -11,7 +11,7 @@ mod pool;
 pub use pool::PoolPort;
 
 use engine_client::{
-    engine_api::BoxFuture,
+    BoxFuture,
     error::ClientError,
     eth::TxPoolStatus,
     health::EndpointStatus,

@@ -1,11 +1,11 @@
-//! One execution client's Engine API: [`EngineClient`], which implements [`EngineApi`] over
-//! an authenticated [`HttpTransport`] and applies the policy around every call in one place
+//! One execution client's Engine API: [`EngineClient`], one method per Engine API call over
+//! an authenticated [`HttpTransport`], with the policy around every call in one place
 //! (`EngineClient::send`): capability check, circuit breaker, per-method timeout, retries
 //! of idempotent calls, and health bookkeeping.
 
 use crate::{
+    EngineResult,
     capabilities::{Capabilities, Lookup},
-    engine_api::{BoxFuture, EngineApi, EngineResult},
     error::ClientError,
     health::{EndpointState, EndpointStatus, Health},
     jwt::{JwtAuth, JwtSecret, read_secret_file},
@@ -496,62 +496,73 @@ impl EngineClient {
     }
 }
 
-impl EngineApi for EngineClient {
-    fn forkchoice_updated(
+/// The Engine API of this one execution client: one method per JSON-RPC method, with an
+/// explicit version (the pool picks versions from the fork schedule; a caller holding one
+/// client does the same with [`ForkSchedule::version_for`](engine_types::ForkSchedule::version_for)),
+/// each answer held to the spec before it is returned, under this client's retry policy.
+impl EngineClient {
+    /// `engine_forkchoiceUpdatedV{1,2,3}`: set the head (and safe/finalized); with
+    /// attributes, start a build on it.
+    pub async fn forkchoice_updated(
         &self,
         version: ApiVersion,
         state: ForkchoiceState,
         attributes: Option<PayloadAttributes>,
-    ) -> BoxFuture<'_, EngineResult<ForkchoiceOutcome>> {
-        Box::pin(self.forkchoice_updated_with(version, state, attributes, Attempts::Policy))
+    ) -> EngineResult<ForkchoiceOutcome> {
+        self.forkchoice_updated_with(version, state, attributes, Attempts::Policy).await
     }
 
-    fn get_payload(
+    /// `engine_getPayloadV{1,2,3,4}`: fetch a build.
+    pub async fn get_payload(
         &self,
         version: ApiVersion,
         payload_id: PayloadId,
-    ) -> BoxFuture<'_, EngineResult<GetPayloadResponse>> {
-        Box::pin(self.get_payload_with(version, payload_id, Attempts::Policy))
+    ) -> EngineResult<GetPayloadResponse> {
+        self.get_payload_with(version, payload_id, Attempts::Policy).await
     }
 
-    fn new_payload(
+    /// `engine_newPayloadV{1,2,3,4}`: hand over a block to validate.
+    pub async fn new_payload(
         &self,
         version: ApiVersion,
         payload: ExecutionPayload,
         sidecar: ExecutionPayloadSidecar,
-    ) -> BoxFuture<'_, EngineResult<PayloadStatus>> {
-        Box::pin(self.new_payload_with(version, payload, sidecar, Attempts::Policy))
+    ) -> EngineResult<PayloadStatus> {
+        self.new_payload_with(version, payload, sidecar, Attempts::Policy).await
     }
 
-    fn exchange_capabilities(&self, ours: Vec<String>) -> BoxFuture<'_, EngineResult<Vec<String>>> {
-        Box::pin(self.exchange(ours, Attempts::Policy))
+    /// `engine_exchangeCapabilities`: our methods in, the EL's out.
+    pub async fn exchange_capabilities(&self, ours: Vec<String>) -> EngineResult<Vec<String>> {
+        self.exchange(ours, Attempts::Policy).await
     }
 
-    fn get_client_version(
+    /// `engine_getClientVersionV1`: our version in, the EL's out (one per client in a
+    /// multiplexer).
+    pub async fn get_client_version(
         &self,
         ours: ClientVersionV1,
-    ) -> BoxFuture<'_, EngineResult<Vec<ClientVersionV1>>> {
-        Box::pin(async move {
-            let request = EngineRequest::GetClientVersion(ours);
-            let method = request.method_name();
-            self.send(&request, Attempts::Policy, |raw| parse_result(raw, method)).await
-        })
+    ) -> EngineResult<Vec<ClientVersionV1>> {
+        let request = EngineRequest::GetClientVersion(ours);
+        let method = request.method_name();
+        self.send(&request, Attempts::Policy, |raw| parse_result(raw, method)).await
     }
 
-    fn get_payload_bodies_by_hash(
+    /// `engine_getPayloadBodiesByHashV1`: one entry per hash, `None` for unknown blocks.
+    pub async fn get_payload_bodies_by_hash(
         &self,
         hashes: Vec<B256>,
-    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+    ) -> EngineResult<Vec<Option<ExecutionPayloadBodyV1>>> {
         let n = hashes.len();
-        Box::pin(self.bodies(EngineRequest::GetPayloadBodiesByHash(hashes), n, true))
+        self.bodies(EngineRequest::GetPayloadBodiesByHash(hashes), n, true).await
     }
 
-    fn get_payload_bodies_by_range(
+    /// `engine_getPayloadBodiesByRangeV1`: `count` bodies from block `start`.
+    pub async fn get_payload_bodies_by_range(
         &self,
         start: u64,
         count: u64,
-    ) -> BoxFuture<'_, EngineResult<Vec<Option<ExecutionPayloadBodyV1>>>> {
+    ) -> EngineResult<Vec<Option<ExecutionPayloadBodyV1>>> {
         let max = usize::try_from(count).unwrap_or(usize::MAX);
-        Box::pin(self.bodies(EngineRequest::GetPayloadBodiesByRange { start, count }, max, false))
+        self.bodies(EngineRequest::GetPayloadBodiesByRange { start, count }, max, false).await
     }
 }

@@ -8,8 +8,8 @@
 //! node skipped failures silently, losing peg-outs).
 
 use crate::{
+    BoxFuture, EngineResult,
     client::ClientConfig,
-    engine_api::{BoxFuture, EngineResult},
     error::ClientError,
     jwt::{JwtAuth, JwtSecret},
     retry::{RetryPolicy, retrying},
@@ -26,8 +26,8 @@ use engine_types::{
 use serde::{Serialize, de::DeserializeOwned};
 use std::{fmt, time::Duration};
 
-/// The public JSON-RPC API of one execution client. Dyn-compatible, like
-/// [`EngineApi`](crate::engine_api::EngineApi), so callers can be tested against a fake.
+/// The public JSON-RPC API of one execution client. Dyn-compatible, so callers (the
+/// engine's queries) can be tested against a fake.
 pub trait EthApi: Send + Sync + fmt::Debug {
     /// `eth_chainId`.
     fn chain_id(&self) -> BoxFuture<'_, EngineResult<u64>>;

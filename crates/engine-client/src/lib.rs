@@ -14,7 +14,7 @@
 //!  ExecutionPool ── build_payload / commit / forkchoice_updated ──┐   (pool: ranking, lanes,
 //!    │                                                           │    failover, fan-out,
 //!    ├─ EngineClient (endpoint 0) ─┐                             │    replay buffer)
-//!    ├─ EngineClient (endpoint 1) ─┼─ EngineApi (+ Versioned) ───┘
+//!    ├─ EngineClient (endpoint 1) ─┼─ one method per Engine API call ┘
 //!    └─ …                          │    capability check → breaker → timeout → retries
 //!                                  └─ HttpTransport: JWT, traceparent, size limit, strict ids
 //!  EthClient ── EthApi ── HttpTransport (public port, no JWT)
@@ -22,10 +22,10 @@
 //!
 //! How other crates use it:
 //!
-//! - **One EL, raw calls**: [`client::EngineClient`] implements the dyn-compatible
-//!   [`engine_api::EngineApi`] (one method per JSON-RPC method, explicit version);
-//!   [`engine_api::Versioned`] picks versions from the fork schedule. Test doubles implement
-//!   `EngineApi` too.
+//! - **One EL, raw calls**: [`client::EngineClient`] has one method per Engine API call,
+//!   with an explicit version (`ForkSchedule::version_for` picks it). Tests stand a fake
+//!   execution client behind it on loopback (engine-testkit's mock or devnet), so the whole
+//!   wire path is what they exercise.
 //! - **N ELs, the engine's operations**: [`pool::ExecutionPool`] builds
 //!   ([`build_payload`](pool::ExecutionPool::build_payload)), commits
 //!   ([`commit`](pool::ExecutionPool::commit)) and moves the head
@@ -51,7 +51,6 @@
 pub mod breaker;
 mod capabilities;
 pub mod client;
-pub mod engine_api;
 pub mod error;
 pub mod eth;
 pub mod health;
@@ -63,3 +62,10 @@ pub mod retry;
 pub mod traceparent;
 pub mod transport;
 pub mod urls;
+
+/// A boxed, `Send` future: what the dyn-compatible [`eth::EthApi`] returns, so its callers
+/// can be tested against a fake.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The result of one call to an execution client.
+pub type EngineResult<T> = Result<T, engine_types::EngineError>;

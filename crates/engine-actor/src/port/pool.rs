@@ -10,7 +10,7 @@
 
 use super::{Account, ExecutionPort};
 use engine_client::{
-    engine_api::BoxFuture,
+    BoxFuture,
     error::ClientError,
     eth::{EthApi, EthClient},
     health::EndpointStatus,

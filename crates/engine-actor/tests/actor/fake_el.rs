@@ -14,8 +14,8 @@ use alloy_rpc_types_eth::{Block, BlockTransactions, TransactionReceipt};
 use alloy_sol_types::SolEvent;
 use engine_actor::port::{Account, ExecutionPort};
 use engine_client::{
+    BoxFuture,
     breaker::BreakerState,
-    engine_api::BoxFuture,
     error::ClientError,
     eth::TxPoolStatus,
     health::{EndpointState, EndpointStatus},

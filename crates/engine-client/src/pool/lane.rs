@@ -12,8 +12,7 @@
 //! caller's trace.
 
 use crate::{
-    client::EngineClient, engine_api::BoxFuture, error::ClientError, panic::task_failure,
-    traceparent::scoped,
+    BoxFuture, client::EngineClient, error::ClientError, panic::task_failure, traceparent::scoped,
 };
 use std::future::Future;
 use tokio::{

@@ -1,8 +1,8 @@
 //! Every Engine API method and version against the mock, with the version picked from the
 //! fork schedule, and the checks that turn spec violations into errors.
 
+use crate::harness::Versioned;
 use crate::harness::{self, client, engine_calls, mock, name, produce};
-use engine_client::engine_api::{EngineApi, Versioned};
 use engine_testkit::Fault;
 use engine_types::{
     ApiVersion, EngineError,

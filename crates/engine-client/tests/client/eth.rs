@@ -1,9 +1,9 @@
 //! The public `eth_*` API against the mock's public port (no JWT).
 
+use crate::harness::Versioned;
 use crate::harness::{SHORT, client, mock, produce};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, Filter, SyncStatus};
 use engine_client::{
-    engine_api::Versioned,
     eth::{EthApi, EthClient},
     retry::RetryPolicy,
 };

@@ -2,9 +2,7 @@
 //! timeout, and leaves the client usable.
 
 use crate::harness::{SHORT, config, eventually, mock};
-use engine_client::{
-    breaker::BreakerState, client::EngineClient, engine_api::EngineApi, health::EndpointState,
-};
+use engine_client::{breaker::BreakerState, client::EngineClient, health::EndpointState};
 use engine_testkit::{Fault, Restart};
 use engine_types::{
     EngineError, Fork, RpcErrorCode, Severity, TransportError, config::RetryConfig,

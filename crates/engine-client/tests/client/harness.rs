@@ -4,20 +4,20 @@
 
 use engine_client::{
     client::{ClientConfig, EngineClient},
-    engine_api::Versioned,
     jwt::JwtSecret,
     pool::{CommitOutcome, ExecutionPool, PoolConfig},
 };
 use engine_testkit::ElPorts;
 use engine_testkit::{MockEl, MockElConfig};
 use engine_types::{
-    EngineMethod, Fork, ForkSchedule, PayloadStatus,
+    EngineError, EngineMethod, Fork, ForkSchedule, ForkchoiceOutcome, GetPayloadResponse,
+    PayloadStatus,
     config::{RetryConfig, TimeoutConfig},
     constants::DEAD_ADDRESS,
     eips::eip4895::Withdrawal,
     engine::{
         CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState,
-        PayloadAttributes, PraguePayloadFields,
+        PayloadAttributes, PayloadId, PraguePayloadFields,
     },
     primitives::{Address, B256},
 };
@@ -114,7 +114,62 @@ pub(crate) fn sidecar(
 
 /// Builds on `el`'s head and commits the result: fcU(attrs) → getPayload → newPayload →
 /// fcU(new head), each in the version the schedule picks. Returns the new block.
-pub(crate) async fn produce(el: &MockEl, api: &Versioned<EngineClient>) -> ExecutionPayload {
+/// One client whose calls take the version of the fork at the timestamp they concern (never
+/// the wall clock), as the pool picks them.
+#[derive(Debug, Clone)]
+pub(crate) struct Versioned {
+    client: EngineClient,
+    schedule: ForkSchedule,
+}
+
+impl Versioned {
+    pub(crate) const fn new(client: EngineClient, schedule: ForkSchedule) -> Self {
+        Self { client, schedule }
+    }
+
+    pub(crate) const fn inner(&self) -> &EngineClient {
+        &self.client
+    }
+
+    pub(crate) const fn schedule(&self) -> &ForkSchedule {
+        &self.schedule
+    }
+
+    /// `forkchoiceUpdated` in the version of the attributes' timestamp, or, without
+    /// attributes, of `head_timestamp`.
+    pub(crate) async fn forkchoice_updated(
+        &self,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+        head_timestamp: u64,
+    ) -> Result<ForkchoiceOutcome, EngineError> {
+        let ts = attributes.as_ref().map_or(head_timestamp, |a| a.timestamp);
+        let version = self.schedule.version_for(EngineMethod::ForkchoiceUpdated, ts);
+        self.client.forkchoice_updated(version, state, attributes).await
+    }
+
+    /// `getPayload` in the version of the build's timestamp.
+    pub(crate) async fn get_payload(
+        &self,
+        payload_id: PayloadId,
+        timestamp: u64,
+    ) -> Result<GetPayloadResponse, EngineError> {
+        let version = self.schedule.version_for(EngineMethod::GetPayload, timestamp);
+        self.client.get_payload(version, payload_id).await
+    }
+
+    /// `newPayload` in the version of the payload's timestamp.
+    pub(crate) async fn new_payload(
+        &self,
+        payload: ExecutionPayload,
+        sidecar: ExecutionPayloadSidecar,
+    ) -> Result<PayloadStatus, EngineError> {
+        let version = self.schedule.version_for(EngineMethod::NewPayload, payload.timestamp());
+        self.client.new_payload(version, payload, sidecar).await
+    }
+}
+
+pub(crate) async fn produce(el: &MockEl, api: &Versioned) -> ExecutionPayload {
     let head = el.head();
     let attrs = attributes(api.schedule(), head.header.timestamp);
     let sidecar = sidecar(&attrs, api.schedule());

@@ -1,10 +1,10 @@
 //! Endpoint health over real HTTP: the state before any check, a probe that answers with a
 //! JSON-RPC error (EthereumJS without peers), and a refused JWT under an open breaker.
 
+use crate::harness::Versioned;
 use crate::harness::{Driver, client, config, mock, produce};
 use engine_client::{
-    breaker::BreakerState, client::EngineClient, engine_api::EngineApi, engine_api::Versioned,
-    health::EndpointState, jwt::JwtSecret,
+    breaker::BreakerState, client::EngineClient, health::EndpointState, jwt::JwtSecret,
 };
 use engine_testkit::{Fault, MockEl, Restart};
 use engine_types::{EngineError, Fork, ForkSchedule};

@@ -7,7 +7,6 @@ use crate::{
 };
 use engine_client::{
     client::{ClientConfig, EngineClient},
-    engine_api::EngineApi,
     eth::{EthApi, EthClient},
     health::EndpointState,
     jwt::{Claims, JwtSecret, unix_now},

@@ -1,7 +1,7 @@
 //! Retries: only idempotent calls, only transient errors, and never past the bounds.
 
 use crate::harness::{config, forkchoice, mock};
-use engine_client::{client::EngineClient, engine_api::EngineApi};
+use engine_client::client::EngineClient;
 use engine_testkit::Fault;
 use engine_types::{
     ApiVersion, EngineError, Fork, ForkSchedule, TransportError, config::RetryConfig,

@@ -4,7 +4,6 @@
 use crate::stub;
 use engine_client::{
     client::{ClientConfig, EngineClient},
-    engine_api::EngineApi,
     jwt::JwtSecret,
 };
 use engine_types::{EngineError, TransportError};

@@ -14,7 +14,6 @@ mod stub;
 
 use engine_client::{
     client::{ClientConfig, EngineClient},
-    engine_api::EngineApi,
     jwt::JwtSecret,
 };
 use std::sync::{Arc, Mutex};

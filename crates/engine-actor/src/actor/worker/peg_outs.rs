@@ -53,9 +53,9 @@ impl Worker {
         let PegOutReport::Scanned { payable, not_payable, malformed, .. } = &report else {
             return report;
         };
-        let mut next = self.state.clone();
-        next.peg_outs_scanned = Some(block);
         if payable + not_payable + malformed > 0 {
+            let mut next = self.state.clone();
+            next.peg_outs_scanned = Some(block);
             if let Err(e) = self.commit_state(next).await {
                 // Delivered, but a restart may deliver these burns again (the Bridge keys
                 // them by block hash and log index).
@@ -65,7 +65,7 @@ impl Worker {
         } else {
             // Not written now, and not a reason to write later either (the file may say an
             // older cursor: re-scanning a block without burns tells the Bridge nothing).
-            self.state = next;
+            self.state.peg_outs_scanned = Some(block);
             let owed = owes_peg_outs(&self.state);
             self.core.publish(|v| v.peg_outs_owed = owed);
         }
