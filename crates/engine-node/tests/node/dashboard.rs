@@ -117,6 +117,7 @@ fn alert_rules_are_well_formed_and_use_declared_metrics() {
         "engine_supervision_restarts_total",
         "engine_actor_finalized_number",
         "engine_actor_head_number",
+        "engine_actor_peg_outs_owed",
     ] {
         assert!(used.contains(needed), "no alert on {needed}");
     }
