@@ -116,7 +116,7 @@ impl RpcBackend for DevnetBackend {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), engine_devnet::DevnetError> {
-/// use engine_devnet::{DevnetConfig, DevnetEl, dev_genesis};
+/// use engine_devnet::{DevnetConfig, DevnetEl, dev_genesis, rpc_server::ElPorts};
 /// use engine_types::ForkSchedule;
 ///
 /// let el = DevnetEl::start(DevnetConfig::new(dev_genesis(ForkSchedule::default())?)).await?;

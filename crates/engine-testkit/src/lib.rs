@@ -34,7 +34,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), engine_testkit::TestkitError> {
-//! use engine_testkit::{Fault, MockEl, MockElConfig};
+//! use engine_testkit::{ElPorts, Fault, MockEl, MockElConfig};
 //! use engine_types::{Fork, ForkSchedule, PayloadStatusWire};
 //! use std::time::Duration;
 //!
