@@ -253,7 +253,7 @@ async fn container_ethereumjs_cancun_peg_out_reported_once() {
 }
 
 /// Blocks built by one EthereumJS through its actor are imported by a second EthereumJS
-/// through the other actor's commit path (a payload it did not build, checked locally
+/// through the other actor's import path (a payload it did not build, checked locally
 /// against the expected peg-ins), on Cancun: both ELs end on the same head with the same
 /// minted balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +272,7 @@ async fn container_ethereumjs_imports_blocks_built_by_another() {
             builder.node.build(builder.genesis_timestamp + 2 * i, vec![peg_in]).await.unwrap();
         let hash = built.payload.block_hash();
         assert!(builder.node.commit(&built).await.unwrap().head);
-        let imported = importer.node.commit(&built).await.unwrap();
+        let imported = importer.node.import(&built).await.unwrap();
         assert_eq!((imported.hash, imported.number), (hash, i));
         assert_eq!(imported.status, PayloadStatus::Valid { latest_valid_hash: hash });
         assert!(imported.head, "the importer adopts block {i}");
