@@ -51,7 +51,11 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 use tempfile::TempDir;
-use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
+use tokio::{
+    net::TcpListener,
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+};
 
 /// Name of the JWT secret file inside the server's temp dir.
 const JWT_FILE: &str = "jwt.hex";
@@ -104,6 +108,9 @@ struct Shared {
     backend: Arc<dyn RpcBackend>,
     secret: JwtSecret,
     hook: Option<Arc<dyn CallHook>>,
+    /// Why the server failed: a connection's task panicked (a bug in a backend or a hook).
+    /// The accept loops own the connection tasks; this is how their owner hears of it.
+    failure: watch::Sender<Option<String>>,
 }
 
 impl std::fmt::Debug for dyn RpcBackend {
@@ -150,7 +157,7 @@ impl RpcServer {
         let path = jwt_dir.path().join(JWT_FILE);
         write_owner_only(&path, secret.to_hex().as_bytes())
             .map_err(|e| DevnetError::io(format!("write {}", path.display()), e))?;
-        let shared = Arc::new(Shared { backend, secret, hook });
+        let shared = Arc::new(Shared { backend, secret, hook, failure: watch::Sender::new(None) });
         let engine_listener = bind(engine, "engine").await?;
         let public_listener = bind(public, "public").await?;
         let engine_addr = local_addr(&engine_listener)?;
@@ -217,6 +224,18 @@ impl RpcServer {
     /// The backend answering calls.
     pub fn backend(&self) -> &Arc<dyn RpcBackend> {
         &self.shared.backend
+    }
+
+    /// Resolves, with the reason, once a connection's task panicked (a bug in the backend
+    /// or a hook: the call's effect is unknown). Whoever runs the server awaits this and
+    /// fails with it; it never resolves while the server is sound.
+    pub async fn failed(&self) -> String {
+        let mut failure = self.shared.failure.subscribe();
+        match failure.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The sender lives in `shared`, which `self` holds: it cannot be dropped here.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Whether both ports are accepting connections.
@@ -341,7 +360,14 @@ async fn accept_loop(listener: TcpListener, port: PortKind, shared: Arc<Shared>)
                         .await;
                 });
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(joined) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    let reason = format!("a connection on the {port:?} port panicked: {e}");
+                    shared.failure.send_replace(Some(reason));
+                }
+            }
         }
     }
 }
@@ -379,6 +405,25 @@ mod tests {
         let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
         (status, body)
+    }
+
+    /// A backend that panics fails the server: the caller's connection closes, and
+    /// `failed` resolves naming the panic.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_call_fails_the_server() {
+        let backend = |method: &str, _: &Value| -> Result<Value, RpcError> {
+            if method == "eth_chainId" { panic!("backend bug") } else { Ok(json!("0x0")) }
+        };
+        let server = RpcServer::start(Arc::new(backend), JwtSecret::random()).await.unwrap();
+        let sound =
+            tokio::time::timeout(std::time::Duration::from_millis(50), server.failed()).await;
+        assert!(sound.is_err(), "no failure before the panic");
+        let (status, _) = post(server.public_addr(), &request_of(100)).await;
+        assert_eq!(status, 0, "no answer to the call that panicked");
+        let reason = tokio::time::timeout(std::time::Duration::from_secs(10), server.failed())
+            .await
+            .unwrap();
+        assert!(reason.contains("Public") && reason.contains("panicked"), "{reason}");
     }
 
     /// The public port reads a body of exactly its limit and refuses one byte more with 413,

@@ -197,6 +197,9 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         }),
         failed = operator_task.ended() => Err(failed),
         failed = tx_task.ended() => Err(failed),
+        reason = devnet_failed(devnet.as_ref()) => Err(NodeError::Runtime {
+            reason: format!("the embedded devnet execution layer failed: {reason}"),
+        }),
     };
     let produced = tree.stop().await;
     // An error means every receiver is gone: the servers have stopped already.
@@ -208,6 +211,15 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
     }
     tracing::info!(blocks = produced, data_dir = %run.data_dir.display(), "stopped");
     outcome
+}
+
+/// Resolves when the embedded devnet's server failed (a call's task panicked); never
+/// without an embedded devnet.
+async fn devnet_failed(devnet: Option<&engine_devnet::DevnetEl>) -> String {
+    match devnet {
+        Some(el) => el.server().failed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits until the block limit is reached; with `stay_up`, then until a signal.
