@@ -9,6 +9,9 @@
 //!                        │          waiting at most, then Busy): the only writer of
 //!                        │          head/safe/finalized and of the minted-peg-in ledger;
 //!                        │          persists, then replies; a panic in it fails the actor
+//!                        │          └─> peg-out scan lane (one task the worker owns,
+//!                        │              `scan_queue` blocks): receipts, burns to the
+//!                        │              Bridge, after the commit's reply, in block order
 //!                        ├─ GetBlock / GetReceipts / GetPayloadByTag / ValidateTransaction
 //!                        │  / GetTransactionReceipt / ValidatePegOut / GetTxPoolStatus
 //!                        │      └─> one task each (`max_tasks` at most, then Busy),
@@ -24,8 +27,8 @@
 //! the bound a request is refused at once with [`ActorError::Busy`], never queued without
 //! end nor dropped.
 //!
-//! Every task has an owner that fails with it: the actor checks the worker's `JoinHandle`
-//! before every message (the tick included) and on every enqueue, and fails with
+//! Every task has an owner that fails with it: the worker ends when its scan lane ends (a
+//! panic), naming it; the actor checks the worker's `JoinHandle` before every message (the tick included) and on every enqueue, and fails with
 //! [`ActorError::WorkerStopped`] when it ended; on every tick it checks the execution pool's
 //! panic counters and fails with [`ActorError::PoolTaskPanicked`] when one grew. The
 //! supervisor then restarts it from the persisted state.
@@ -90,14 +93,16 @@ impl<T> AbortOnDrop<T> {
     fn finished(&self) -> bool {
         self.0.is_finished()
     }
+}
 
-    /// Why the task ended. Polls the handle: call it once, after [`finished`](Self::finished)
+impl AbortOnDrop<String> {
+    /// Why the task (which returns its reason) ended. Polls the handle: call it once, after [`finished`](Self::finished)
     /// (the actor fails right after, so it never asks twice).
     fn end_reason(&mut self) -> String {
         match (&mut self.0).now_or_never() {
             Some(Err(e)) if e.is_panic() => format!("a job panicked: {}", task_failure(e)),
             Some(Err(e)) => format!("it was stopped: {e}"),
-            Some(Ok(_)) => "it returned".into(),
+            Some(Ok(reason)) => reason,
             None => "it is still running".into(),
         }
     }
@@ -126,7 +131,7 @@ pub struct EngineActorState {
     /// Each endpoint's panic counter when this incarnation started: a panic of a pool task
     /// after that fails the actor.
     panics: HashMap<String, u64>,
-    worker: AbortOnDrop<()>,
+    worker: AbortOnDrop<String>,
     _ticker: AbortOnDrop<()>,
 }
 
@@ -240,6 +245,7 @@ impl EngineActorState {
             el: view.el,
             heads: view.heads,
             next_withdrawal_index: view.next_withdrawal_index,
+            peg_outs_scanned: view.peg_outs_scanned,
             endpoints,
             peers,
             cache: self.core.cache().stats(),

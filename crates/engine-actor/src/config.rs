@@ -42,10 +42,18 @@ pub struct EngineActorConfig {
     /// query beyond it is refused with [`ActorError::Busy`](crate::ActorError::Busy), a
     /// transaction with [`TxVerdict::Unavailable`](crate::messages::TxVerdict::Unavailable).
     pub max_tasks: NonZeroUsize,
+    /// How many committed blocks may wait for their peg-out scan (receipts fetched, burns
+    /// told to the Bridge) behind the one being scanned (default 64). A commit that finds
+    /// the scan queue full still succeeds: its block is owed, and the tick hands it over
+    /// once the queue drains, in block order.
+    pub scan_queue: NonZeroUsize,
 }
 
 /// Default [`EngineActorConfig::job_queue`].
 pub const DEFAULT_JOB_QUEUE: NonZeroUsize = nonzero(64);
+
+/// Default [`EngineActorConfig::scan_queue`].
+pub const DEFAULT_SCAN_QUEUE: NonZeroUsize = nonzero(64);
 
 /// Default [`EngineActorConfig::max_tasks`].
 pub const DEFAULT_MAX_TASKS: NonZeroUsize = nonzero(128);
@@ -79,6 +87,7 @@ impl EngineActorConfig {
             index_recovery_depth: DEFAULT_INDEX_RECOVERY_DEPTH,
             job_queue: DEFAULT_JOB_QUEUE,
             max_tasks: DEFAULT_MAX_TASKS,
+            scan_queue: DEFAULT_SCAN_QUEUE,
         }
     }
 }

@@ -71,8 +71,8 @@ pub enum ChainRequest {
         reply: Reply<Committed>,
     },
     /// Commit a block another node built (an import): validate it in full, `newPayload`,
-    /// check the status, make it the head, then report its peg-outs to the Bridge and its
-    /// receipts to Storage.
+    /// check the status, make it the head, then hand it to the peg-out scan, which tells the
+    /// Bridge its burns and Storage its receipts after the reply ([`PegOutReport::Queued`]).
     ///
     /// Idempotent: committing the block that is already the head answers
     /// [`Committed`] with `head: true` and [`PegOutReport::AlreadyReported`] without asking
@@ -303,34 +303,25 @@ pub struct Landed {
     pub unminted: Vec<PegIn>,
 }
 
-/// What became of the peg-outs of a committed block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of the peg-outs of a committed block. The burns themselves reach the
+/// Bridge as [`BurnEventsDetected`](crate::peers::BurnEventsDetected), once per block, in
+/// block order; the reply does not wait for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PegOutReport {
-    /// The block did not become the head, so it was not scanned.
+    /// The block did not become the head, so it is not scanned.
     NotScanned,
-    /// Scanned; the Bridge was told when any count is non-zero.
-    Scanned {
-        /// Payable requests.
-        payable: usize,
-        /// Requests burned but not payable.
-        not_payable: usize,
-        /// Undecodable bridge events.
-        malformed: usize,
-        /// Whether a Bridge actor received them (`false` when none is present).
-        delivered: bool,
-    },
+    /// Handed to the engine's scan lane: its receipts are fetched and its burns told to the
+    /// Bridge after the reply, right after the blocks before it. A scan that fails (the EL
+    /// does not give the receipts, no Bridge takes the burns) leaves the block owed, and
+    /// the engine hands it over again until it is delivered.
+    Queued,
     /// The block was already the head when the commit arrived (a repeated commit): its
-    /// peg-outs were reported by the commit that made it the head, and are not again.
+    /// peg-outs were handed over by the commit that made it the head, and are not again.
     AlreadyReported,
-    /// Peg-outs of earlier blocks are still owed: this block's are delivered after them,
-    /// in block order, by the engine's catch-up (the tick queues it).
+    /// Peg-outs of earlier blocks are still owed (or the scan lane is full): this block's
+    /// are delivered after them, in block order, by the engine's catch-up (the tick queues
+    /// it).
     Deferred,
-    /// The receipts could not be fetched or scanned: the block's peg-outs are owed, and the
-    /// engine delivers them when it can (the tick retries), before any later block's.
-    Failed {
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A committed block.

@@ -116,6 +116,9 @@ pub struct EngineStatus {
     pub heads: ForkchoiceHeads,
     /// The index the next withdrawal gets.
     pub next_withdrawal_index: u64,
+    /// The newest block whose peg-outs the Bridge took, in block order (`None` before the
+    /// first head). Behind the head while blocks wait for their scan or are owed.
+    pub peg_outs_scanned: Option<crate::heads::BlockRef>,
     /// Every endpoint's health, best first.
     pub endpoints: Vec<EndpointStatus>,
     /// Which peers are present.

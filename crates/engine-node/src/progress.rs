@@ -2,8 +2,15 @@
 //! summary line every N blocks.
 //!
 //! ```text
-//! block 12 0x5c1f09a2… txs=1 peg-ins=2 peg-outs=1 build=4ms commit=7ms finalized
-//! summary: 10 blocks in 20.0s, 2 failed slots, 20 peg-ins minted (0 pending), 2 peg-outs, 3 txs
+//! block 12 0x5c1f09a2… txs=1 peg-ins=2 build=4ms commit=7ms finalized
+//! summary: 10 blocks in 20.0s, 2 failed slots, 20 peg-ins minted (0 pending), 3 txs
+//! ```
+//!
+//! Peg-outs are not on the block's line: the engine scans a block's receipts after its
+//! commit replied, and the Bridge actor logs each request it is told of (`peg-out
+//! requested`).
+//!
+//! ```text
 //! ```
 
 use engine_types::primitives::B256;
@@ -23,8 +30,6 @@ pub(crate) struct BlockLine {
     pub(crate) txs: usize,
     /// Peg-ins minted by it.
     pub(crate) peg_ins: usize,
-    /// Peg-out requests found in it (`None`: the receipts could not be scanned).
-    pub(crate) peg_outs: Option<usize>,
     /// Time to build it.
     pub(crate) build: Duration,
     /// Time to commit it.
@@ -38,17 +43,14 @@ impl fmt::Display for BlockLine {
         let hash = self.hash.to_string();
         write!(
             f,
-            "block {} {}… txs={} peg-ins={} peg-outs=",
+            "block {} {}… txs={} peg-ins={} build={}ms commit={}ms",
             self.number,
             &hash[..10],
             self.txs,
-            self.peg_ins
+            self.peg_ins,
+            self.build.as_millis(),
+            self.commit.as_millis()
         )?;
-        match self.peg_outs {
-            Some(n) => write!(f, "{n}")?,
-            None => f.write_str("?")?,
-        }
-        write!(f, " build={}ms commit={}ms", self.build.as_millis(), self.commit.as_millis())?;
         if self.finalized {
             f.write_str(" finalized")?;
         }
@@ -64,22 +66,13 @@ pub(crate) struct Progress {
     blocks: u64,
     failures: u64,
     peg_ins: usize,
-    peg_outs: usize,
     txs: usize,
 }
 
 impl Progress {
     /// A summary every `every` blocks (0: never).
     pub(crate) fn new(every: u64) -> Self {
-        Self {
-            every,
-            since: Instant::now(),
-            blocks: 0,
-            failures: 0,
-            peg_ins: 0,
-            peg_outs: 0,
-            txs: 0,
-        }
+        Self { every, since: Instant::now(), blocks: 0, failures: 0, peg_ins: 0, txs: 0 }
     }
 
     /// Logs a block's line, and the summary when one is due.
@@ -88,7 +81,6 @@ impl Progress {
         tracing::info!(parent: None, "{line}");
         self.blocks += 1;
         self.peg_ins += line.peg_ins;
-        self.peg_outs += line.peg_outs.unwrap_or_default();
         self.txs += line.txs;
         if self.every != 0 && self.blocks == self.every {
             tracing::info!(parent: None, "{}", self.summary(pending_peg_ins));
@@ -109,12 +101,11 @@ impl Progress {
 
     fn summary(&self, pending: usize) -> String {
         format!(
-            "summary: {} blocks in {:.1}s, {} failed slots, {} peg-ins minted ({pending} pending), {} peg-outs, {} txs",
+            "summary: {} blocks in {:.1}s, {} failed slots, {} peg-ins minted ({pending} pending), {} txs",
             self.blocks,
             self.since.elapsed().as_secs_f64(),
             self.failures,
             self.peg_ins,
-            self.peg_outs,
             self.txs
         )
     }
@@ -124,7 +115,7 @@ impl Progress {
 mod tests {
     use super::*;
 
-    /// The line carries number, short hash, counts and timings; unknown peg-outs show `?`.
+    /// The line carries number, short hash, counts and timings.
     #[test]
     fn block_line_reads_well() {
         let mut line = BlockLine {
@@ -132,18 +123,16 @@ mod tests {
             hash: B256::repeat_byte(0xab),
             txs: 1,
             peg_ins: 2,
-            peg_outs: Some(1),
             build: Duration::from_millis(4),
             commit: Duration::from_millis(7),
             finalized: true,
         };
         assert_eq!(
             line.to_string(),
-            "block 12 0xabababab… txs=1 peg-ins=2 peg-outs=1 build=4ms commit=7ms finalized"
+            "block 12 0xabababab… txs=1 peg-ins=2 build=4ms commit=7ms finalized"
         );
-        line.peg_outs = None;
         line.finalized = false;
-        assert!(line.to_string().contains("peg-outs=? build"));
+        assert!(line.to_string().ends_with("commit=7ms"));
     }
 
     /// The summary counts what happened since the previous one.
@@ -156,7 +145,6 @@ mod tests {
             hash: B256::ZERO,
             txs: 3,
             peg_ins: 2,
-            peg_outs: Some(1),
             build: Duration::ZERO,
             commit: Duration::ZERO,
             finalized: false,
@@ -164,10 +152,7 @@ mod tests {
         p.block(&line, 0);
         let text = p.summary(5);
         assert!(text.starts_with("summary: 1 blocks in "), "{text}");
-        assert!(
-            text.contains("1 failed slots, 2 peg-ins minted (5 pending), 1 peg-outs, 3 txs"),
-            "{text}"
-        );
+        assert!(text.contains("1 failed slots, 2 peg-ins minted (5 pending), 3 txs"), "{text}");
         p.block(&line, 0);
         assert_eq!(p.blocks, 0, "reset after the summary");
     }

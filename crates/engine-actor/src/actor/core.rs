@@ -27,7 +27,10 @@ pub(crate) struct View {
     pub(crate) next_withdrawal_index: u64,
     /// A finality intent waits for the EL's VALID: the tick has it sent again.
     pub(crate) finality_pending: bool,
-    /// Peg-outs of blocks below the head are owed: the tick has them scanned.
+    /// The newest block whose peg-outs the Bridge took (the scan cursor).
+    pub(crate) peg_outs_scanned: Option<crate::heads::BlockRef>,
+    /// Peg-outs of blocks below the head are owed and not in the scan lane: the tick has
+    /// them handed over.
     pub(crate) peg_outs_owed: bool,
     pub(crate) last_error: Option<String>,
 }

@@ -13,9 +13,11 @@
 //! canonical chain minted.
 //!
 //! One module per operation, each an `impl Worker` block: [`build`], [`commit`] (with
-//! what-landed), [`forkchoice`] (requested heads and finality), [`peg_outs`] (the receipts
-//! scan after a new head, and the owed ones behind a persisted cursor), [`reconcile`] (with the EL's head; [`branch`] walks a fork); this
-//! module holds the job queue, the dispatch and the state and header helpers they share.
+//! what-landed), [`forkchoice`] (requested heads and finality), [`peg_outs`] (a new head's
+//! receipts scanned by a lane task the worker owns, off the commit's path, and the owed
+//! blocks behind a persisted cursor), [`reconcile`] (with the EL's head; [`branch`] walks a
+//! fork); this module holds the job queue, the dispatch and the state and header helpers
+//! they share.
 
 mod branch;
 mod build;
@@ -31,7 +33,7 @@ use crate::{
     messages::{BuiltPayload, Committed, Landed, PegOutReport, Reply},
     metrics,
     minted::Conflict,
-    peers::{BurnEventsDetected, HeadChangeCause, HeadChanged, StoreExecutionData},
+    peers::{HeadChangeCause, HeadChanged},
     persist::{InFlight, PersistedState, StateStore},
     status::ElCondition,
 };
@@ -39,12 +41,12 @@ use alloy_consensus::Header;
 use engine_client::{error::ClientError, pool::CommitOutcome, traceparent::with_correlation};
 use engine_types::{
     CorrelationId, EngineError, PayloadStatus, PegIn, Severity,
-    eips::{BlockId, BlockNumHash, eip4895::Withdrawal},
+    eips::{BlockId, eip4895::Withdrawal},
     engine::{ExecutionPayload, ExecutionPayloadSidecar, PayloadAttributes},
     pegin::pack_withdrawals,
     primitives::{Address, B256},
 };
-use engine_validation::{BuildRequest, Origin, ParentInfo, ReceiptWithContext};
+use engine_validation::{BuildRequest, Origin, ParentInfo};
 use std::{collections::VecDeque, sync::Arc};
 use tokio::{sync::mpsc, time::Instant};
 use tracing::Instrument;
@@ -152,6 +154,8 @@ pub(crate) struct Worker {
     /// succeeds, nothing is taken to be on disk.
     on_disk: bool,
     headers: VecDeque<(B256, Header)>,
+    /// The peg-out scan lane: its task ends with the worker.
+    lane: peg_outs::Lane,
 }
 
 impl Worker {
@@ -165,15 +169,17 @@ impl Worker {
             state.peg_outs_scanned = Some(state.heads.head);
             on_disk = false;
         }
-        Self { core, store, state, on_disk, headers: VecDeque::new() }
+        let lane = peg_outs::Lane::start(core.clone(), core.config.scan_queue.get());
+        Self { core, store, state, on_disk, headers: VecDeque::new(), lane }
     }
 
-    /// Runs jobs until the channel closes (the actor stopped) or the task is aborted. Peg-ins
-    /// handed back before a restart and not minted since are handed back again first.
+    /// Runs jobs until the channel closes (the actor stopped) or the task is aborted, and
+    /// takes the scan lane's answers between jobs; returns why it stopped. Peg-ins handed
+    /// back before a restart and not minted since are handed back again first.
     ///
     /// Each job runs in a span that is a child of the span its request arrived in, with its
     /// correlation id as the trace id of every request it sends to the EL (`traceparent`).
-    pub(crate) async fn run(mut self, mut jobs: mpsc::Receiver<Queued>) {
+    pub(crate) async fn run(mut self, mut jobs: mpsc::Receiver<Queued>) -> String {
         let returned = self.state.minted.returned().to_vec();
         if !returned.is_empty() {
             let head = self.state.heads.head;
@@ -187,11 +193,34 @@ impl Worker {
                 returned_peg_ins: returned,
             });
         }
-        while let Some(Queued { correlation, span: caller, job }) = jobs.recv().await {
-            let span = tracing::info_span!(parent: &caller, "engine_forkchoice",
-                message = job.name(), %correlation);
-            with_correlation(correlation, self.handle(correlation, job)).instrument(span).await;
-            self.core.forkchoice_done();
+        enum Next {
+            Scanned(Result<peg_outs::Outcome, String>),
+            Job(Option<Queued>),
+        }
+        loop {
+            // The lane's answers first: each moves the cursor the next job may read.
+            let next = tokio::select! {
+                biased;
+                outcome = self.lane.next_outcome() => Next::Scanned(outcome),
+                queued = jobs.recv() => Next::Job(queued),
+            };
+            match next {
+                Next::Scanned(Ok(outcome)) => self.scanned(outcome).await,
+                // The lane only ends by a panic: this worker cannot deliver peg-outs any
+                // more, so it ends too and the actor fails with the reason.
+                Next::Scanned(Err(reason)) => {
+                    return format!("its peg-out scan lane ended: {reason}");
+                }
+                Next::Job(None) => return "its job queue closed".into(),
+                Next::Job(Some(Queued { correlation, span: caller, job })) => {
+                    let span = tracing::info_span!(parent: &caller, "engine_forkchoice",
+                        message = job.name(), %correlation);
+                    with_correlation(correlation, self.handle(correlation, job))
+                        .instrument(span)
+                        .await;
+                    self.core.forkchoice_done();
+                }
+            }
         }
     }
 
@@ -339,12 +368,13 @@ impl Worker {
         let gas_limit = self.header(&next.heads.head.hash).map(|h| h.gas_limit);
         let (heads, index) = (next.heads, next.next_withdrawal_index);
         let finality_pending = next.finality_intent.is_some();
-        let peg_outs_owed = owes_peg_outs(&next);
         self.state = next;
+        let (peg_outs_scanned, peg_outs_owed) = (self.state.peg_outs_scanned, self.peg_outs_owed());
         self.core.publish(|v| {
             v.heads = heads;
             v.next_withdrawal_index = index;
             v.finality_pending = finality_pending;
+            v.peg_outs_scanned = peg_outs_scanned;
             v.peg_outs_owed = peg_outs_owed;
             if gas_limit.is_some() {
                 v.head_gas_limit = gas_limit;
@@ -421,7 +451,7 @@ impl PersistedState {
 }
 
 /// Whether `state` owes the Bridge the peg-outs of blocks between its scan cursor and its
-/// head.
+/// head (handed to the scan lane or not).
 pub(crate) fn owes_peg_outs(state: &PersistedState) -> bool {
     state.peg_outs_scanned.is_some_and(|scanned| scanned != state.heads.head)
 }
@@ -439,6 +469,7 @@ pub(crate) fn initial_view(state: &PersistedState) -> View {
         head_gas_limit: None,
         next_withdrawal_index: state.next_withdrawal_index,
         finality_pending: state.finality_intent.is_some(),
+        peg_outs_scanned: state.peg_outs_scanned,
         peg_outs_owed: owes_peg_outs(state),
         last_error: None,
     }

@@ -74,7 +74,7 @@ pub(crate) enum Fault {
     /// The call does its normal work, but its reply is lost: the caller sees a timeout.
     LoseReply,
     /// The call does its normal work and answers once the test opens the gate (a slow EL
-    /// that the test releases; builds only).
+    /// that the test releases; builds and block receipts only).
     Gate(std::sync::Arc<tokio::sync::Notify>),
 }
 
@@ -146,6 +146,8 @@ pub(crate) struct FakeEl {
     rewinds: AtomicBool,
     /// The next forkchoice update panics (a bug inside the forkchoice worker).
     panic_on_forkchoice: AtomicBool,
+    /// The next block-receipts read panics (a bug inside the peg-out scan lane).
+    panic_on_receipts: AtomicBool,
     /// How many times the engine read the endpoints' health (every tick does once).
     endpoint_reads: AtomicUsize,
 }
@@ -180,6 +182,7 @@ impl Default for FakeEl {
             panic_on_status: AtomicBool::new(false),
             rewinds: AtomicBool::new(false),
             panic_on_forkchoice: AtomicBool::new(false),
+            panic_on_receipts: AtomicBool::new(false),
             endpoint_reads: AtomicUsize::new(0),
         }
     }
@@ -268,6 +271,11 @@ impl FakeEl {
     /// Make the next forkchoice update panic (a bug inside a forkchoice worker job).
     pub(crate) fn panic_on_next_forkchoice(&self) {
         self.panic_on_forkchoice.store(true, Ordering::SeqCst);
+    }
+
+    /// Make the next block-receipts read panic (a bug inside the peg-out scan lane).
+    pub(crate) fn panic_on_next_receipts(&self) {
+        self.panic_on_receipts.store(true, Ordering::SeqCst);
     }
 
     /// Make the next `endpoints()` call panic (a bug inside a handler).
@@ -614,15 +622,26 @@ impl ExecutionPort for FakeEl {
         &self,
         block: B256,
     ) -> BoxFuture<'_, Result<Option<Vec<TransactionReceipt>>, EngineError>> {
-        if let Some(Fault::Fail(ClientError::Engine(e))) = self.take_fault(Op::Receipts) {
-            return Box::pin(async move { Err(e) });
-        }
+        assert!(
+            !self.panic_on_receipts.swap(false, Ordering::SeqCst),
+            "scripted panic inside the peg-out scan lane"
+        );
+        let gate = match self.take_fault(Op::Receipts) {
+            Some(Fault::Fail(ClientError::Engine(e))) => return Box::pin(async move { Err(e) }),
+            Some(Fault::Gate(gate)) => Some(gate),
+            _ => None,
+        };
         let c = self.lock();
         let found = c
             .blocks
             .contains_key(&block)
             .then(|| c.receipts.get(&block).cloned().unwrap_or_default());
-        Box::pin(async move { Ok(found) })
+        Box::pin(async move {
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            Ok(found)
+        })
     }
 
     fn transaction_receipt(

@@ -144,6 +144,17 @@ impl Harness {
         status(&self.engine).await
     }
 
+    /// Polls until the peg-outs of `block` (and so of every block before it) were taken by
+    /// the Bridge: the scan lane answers after the commit's reply.
+    pub(crate) async fn wait_scanned(&self, block: B256) -> EngineStatus {
+        wait_for(
+            &self.engine,
+            |s| s.peg_outs_scanned.is_some_and(|b| b.hash == block),
+            &format!("the peg-out scan of {block}"),
+        )
+        .await
+    }
+
     pub(crate) async fn build(
         &self,
         timestamp: u64,

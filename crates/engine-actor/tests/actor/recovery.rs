@@ -436,9 +436,20 @@ async fn burns_a_crash_cut_off_are_delivered_after_the_restart() {
     assert!(committed.head);
     let delivered = h.peers.bridge_rx.recv().await.unwrap();
     assert_eq!(delivered.block_hash, built.payload.block_hash());
+    // The cursor is saved once the lane's answer reaches the worker, after the delivery.
     let store = StateStore::new(h.dir.path(), false);
+    let cursor = || store.load().unwrap().unwrap().peg_outs_scanned.map(|b| b.hash);
+    let until_cursor = |block| async move {
+        tokio::time::timeout(DEADLINE, async {
+            while cursor() != Some(block) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the scan cursor saved");
+    };
+    until_cursor(built.payload.block_hash()).await;
     let saved = store.load().unwrap().unwrap();
-    assert_eq!(saved.peg_outs_scanned.map(|b| b.hash), Some(built.payload.block_hash()));
 
     // The crash: the file says block 1 is the head, and that its scan never happened.
     kill(&h.engine).await;
@@ -448,8 +459,5 @@ async fn burns_a_crash_cut_off_are_delivered_after_the_restart() {
     let again = tokio::time::timeout(DEADLINE, h.peers.bridge_rx.recv()).await.unwrap().unwrap();
     assert_eq!(again.block_hash, built.payload.block_hash());
     assert_eq!(again.payable.len(), 1);
-    let cursor = || store.load().unwrap().unwrap().peg_outs_scanned.map(|b| b.hash);
-    while cursor() != Some(built.payload.block_hash()) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_cursor(built.payload.block_hash()).await;
 }

@@ -265,16 +265,18 @@ impl Node {
 
     /// Polls until the state is one of `states`.
     pub(crate) async fn wait_state(&self, states: &[EngineState]) -> EngineStatus {
+        self.wait_for(|s| states.contains(&s.state)).await
+    }
+
+    /// Polls the status until `pred` holds, failing after [`DEADLINE`].
+    pub(crate) async fn wait_for(&self, pred: impl Fn(&EngineStatus) -> bool) -> EngineStatus {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
             let s = self.status().await;
-            if states.contains(&s.state) {
+            if pred(&s) {
                 return s;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {states:?}: {s:?}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {s:?}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

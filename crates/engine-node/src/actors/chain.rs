@@ -69,7 +69,7 @@ use crate::{
 use engine_actor::{
     ActorError, ChainRequest,
     heads::BlockRef,
-    messages::{BuiltPayload, Committed, Landed, PegOutReport},
+    messages::{BuiltPayload, Committed, Landed},
     peers::HeadChanged,
     supervision::tree::names::STORAGE_ACTOR,
 };

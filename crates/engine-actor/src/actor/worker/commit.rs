@@ -119,7 +119,7 @@ impl Worker {
                     new_head,
                     rebased,
                 );
-                let peg_outs = self.scan_new_head(correlation, new_head, current).await;
+                let peg_outs = self.scan_new_head(correlation, new_head, current);
                 Ok(Committed { hash, number: new_head.number, status, head: true, peg_outs })
             }
         }

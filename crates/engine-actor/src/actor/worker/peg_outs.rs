@@ -1,10 +1,17 @@
-//! Scanning a new head's receipts for peg-outs and telling the Bridge, with the outcome
-//! always in the reply (never silent), and delivering the peg-outs still owed for blocks
-//! below the head, in block order, behind a persisted cursor
-//! ([`PersistedState::peg_outs_scanned`]): a scan that failed, or that a crash cut off
-//! after its commit was saved, is made good later, so no burn is ever lost.
+//! Peg-outs after a new head: the block is handed to the scan [`lane`](lane::Lane), which
+//! fetches its receipts, tells the Bridge of its burns and answers back, so that a commit's
+//! reply never waits for the scan; the worker moves a persisted cursor
+//! ([`PersistedState::peg_outs_scanned`]) as the answers come, in block order. A scan that
+//! failed (the EL did not give the receipts, no Bridge took the burns), or that a crash cut
+//! off after its commit was saved, leaves the block owed: the tick has the owed blocks
+//! handed again, oldest first, so no burn is ever lost or delivered out of order.
+
+mod lane;
+
+pub(super) use lane::{Lane, Outcome};
 
 use super::*;
+use lane::Scan;
 
 /// How many blocks one catch-up walks back from the head looking for the scan cursor; a
 /// cursor further back is an error the tick keeps reporting (an operator must look).
@@ -16,60 +23,83 @@ impl Worker {
         self.state.peg_outs_scanned.unwrap_or(self.state.heads.head)
     }
 
-    /// Scans the new head `block`, whose parent was the head, when nothing older is owed;
-    /// otherwise leaves it owed, to be delivered after the older blocks, in order.
-    pub(super) async fn scan_new_head(
+    /// Hands the new head `block` to the lane when the block before it, `parent` (the head
+    /// it replaced), was delivered or handed over already; otherwise (older blocks owed, the
+    /// lane full) leaves it owed, to be handed over after the older blocks, in order.
+    pub(super) fn scan_new_head(
         &mut self,
         correlation: CorrelationId,
         block: BlockRef,
         parent: BlockRef,
     ) -> PegOutReport {
-        if self.peg_outs_scanned() != parent {
-            return PegOutReport::Deferred;
+        let tip = self.lane.handed().unwrap_or_else(|| self.peg_outs_scanned());
+        if tip == parent && self.lane.hand(correlation, block) {
+            PegOutReport::Queued
+        } else {
+            self.publish_cursor();
+            PegOutReport::Deferred
         }
-        self.scan_and_advance(correlation, block).await
     }
 
-    /// Delivers the peg-outs owed, oldest block first, stopping at the first block that
-    /// cannot be scanned.
+    /// Hands the owed blocks to the lane, oldest first, once it answered everything it was
+    /// given (its answers move the cursor this walk starts from).
     pub(super) async fn scan_owed(&mut self, correlation: CorrelationId) -> Result<(), ActorError> {
+        if !self.lane.is_idle() {
+            return Ok(());
+        }
         for block in self.owed_blocks().await? {
-            if let PegOutReport::Failed { reason } = self.scan_and_advance(correlation, block).await
-            {
-                return Err(EngineError::bad_response("eth_getBlockReceipts", reason).into());
+            if !self.lane.hand(correlation, block) {
+                break;
             }
         }
         Ok(())
     }
 
-    /// Scans `block` and, once the Bridge was told, moves the cursor to it: saved at once
-    /// when it found burns, else with the next write.
-    async fn scan_and_advance(
-        &mut self,
-        correlation: CorrelationId,
-        block: BlockRef,
-    ) -> PegOutReport {
-        let report = self.report_peg_outs(correlation, block).await;
-        let PegOutReport::Scanned { payable, not_payable, malformed, .. } = &report else {
-            return report;
-        };
-        if payable + not_payable + malformed > 0 {
-            let mut next = self.state.clone();
-            next.peg_outs_scanned = Some(block);
-            if let Err(e) = self.commit_state(next).await {
-                // Delivered, but a restart may deliver these burns again (the Bridge keys
-                // them by block hash and log index).
-                tracing::error!(block = %block.hash, error = %e,
-                    "peg-outs delivered but the scan cursor could not be saved");
+    /// Takes the lane's answer for one block: a delivered block moves the cursor to it
+    /// (saved at once when it had burns, else with the next write); a failed one stops the
+    /// lane's generation and leaves the block owed.
+    pub(super) async fn scanned(&mut self, outcome: Outcome) {
+        // Answers to blocks handed before a failure were skipped: owed, handed again.
+        if self.lane.answered(&outcome) {
+            let block = outcome.block;
+            match outcome.scan {
+                Scan::Done { burns: 0 } => {
+                    // Not written now, and not a reason to write later either (the file may
+                    // say an older cursor: re-scanning a block without burns tells the
+                    // Bridge nothing).
+                    self.state.peg_outs_scanned = Some(block);
+                }
+                Scan::Done { .. } => {
+                    let mut next = self.state.clone();
+                    next.peg_outs_scanned = Some(block);
+                    if let Err(e) = self.commit_state(next).await {
+                        // Delivered, but a restart may deliver these burns again (the Bridge
+                        // keys them by block hash and log index).
+                        tracing::error!(block = %block.hash, error = %e,
+                            "peg-outs delivered but the scan cursor could not be saved");
+                        self.state.peg_outs_scanned = Some(block);
+                    }
+                }
+                Scan::Failed { .. } => self.lane.restart(),
+                Scan::Skipped => {}
             }
-        } else {
-            // Not written now, and not a reason to write later either (the file may say an
-            // older cursor: re-scanning a block without burns tells the Bridge nothing).
-            self.state.peg_outs_scanned = Some(block);
-            let owed = owes_peg_outs(&self.state);
-            self.core.publish(|v| v.peg_outs_owed = owed);
         }
-        report
+        self.publish_cursor();
+    }
+
+    /// Whether blocks below the head are owed to the Bridge and not in the lane: the tick
+    /// then has them handed over.
+    pub(super) fn peg_outs_owed(&self) -> bool {
+        owes_peg_outs(&self.state) && self.lane.is_idle()
+    }
+
+    /// Publishes the cursor and whether anything is owed.
+    fn publish_cursor(&self) {
+        let (scanned, owed) = (self.state.peg_outs_scanned, self.peg_outs_owed());
+        self.core.publish(|v| {
+            v.peg_outs_scanned = scanned;
+            v.peg_outs_owed = owed;
+        });
     }
 
     /// The canonical blocks above the newest block the scan cursor shares with the head,
@@ -107,73 +137,4 @@ impl Worker {
         let (_, header) = self.block_ref(block.hash).await?;
         Ok(self.block_ref(header.parent_hash).await?.0)
     }
-
-    /// Fetches the block's receipts, scans them for peg-outs and tells the Bridge (and hands
-    /// the receipts to Storage). Never silent: the outcome goes back in the reply.
-    pub(super) async fn report_peg_outs(
-        &self,
-        correlation: CorrelationId,
-        block: BlockRef,
-    ) -> PegOutReport {
-        let receipts = match self.core.port.block_receipts(block.hash).await {
-            Ok(Some(receipts)) => receipts,
-            Ok(None) => {
-                return failed(block, "the EL does not know the block's receipts".into());
-            }
-            Err(e) => return failed(block, e.to_string()),
-        };
-        let indexed = ReceiptWithContext::index_block(
-            receipts
-                .iter()
-                .map(|r| (r.transaction_hash, r.inner.clone().into_primitives_receipt())),
-        );
-        let scan =
-            match self.core.scanner.scan(BlockNumHash::new(block.number, block.hash), &indexed) {
-                Ok(scan) => scan,
-                Err(e) => return failed(block, e.to_string()),
-            };
-        for (kind, n) in [
-            ("payable", scan.payable.len()),
-            ("not_payable", scan.unpayable.len()),
-            ("malformed", scan.malformed.len()),
-        ] {
-            if n > 0 {
-                ::metrics::counter!(metrics::BURN_EVENTS, "kind" => kind).increment(n as u64);
-            }
-        }
-        let (payable, not_payable, malformed) =
-            (scan.payable.len(), scan.unpayable.len(), scan.malformed.len());
-        let any = payable + not_payable + malformed > 0;
-        let delivered = any
-            && self.core.peers.bridge.as_ref().is_some_and(|bridge| {
-                bridge.send(BurnEventsDetected {
-                    correlation,
-                    block_hash: block.hash,
-                    block_number: block.number,
-                    payable: scan.payable,
-                    not_payable: scan.unpayable,
-                    malformed: scan.malformed,
-                })
-            });
-        if any && !delivered {
-            tracing::error!(block = %block.hash, payable, not_payable, malformed,
-                "peg-outs found but no Bridge actor took them");
-        }
-        if let Some(storage) = &self.core.peers.storage
-            && !storage.send(StoreExecutionData {
-                correlation,
-                block_hash: block.hash,
-                block_number: block.number,
-                receipts,
-            })
-        {
-            tracing::warn!(block = %block.hash, "no Storage actor took the receipts");
-        }
-        PegOutReport::Scanned { payable, not_payable, malformed, delivered }
-    }
-}
-
-fn failed(block: BlockRef, reason: String) -> PegOutReport {
-    tracing::error!(block = %block.hash, %reason, "peg-out scan failed: the chain must retry");
-    PegOutReport::Failed { reason }
 }

@@ -73,8 +73,8 @@ impl Worker {
             next.apply(heads);
         }
         self.commit_state(next).await?;
-        // The adopted blocks' burns were never scanned: the Bridge hears of them now (what
-        // cannot be scanned stays owed, for the tick).
+        // The adopted blocks' burns were never scanned: they go to the scan lane now (what
+        // it cannot hand over or scan stays owed, for the tick).
         if !adopted.is_empty()
             && let Err(e) = self.scan_owed(correlation).await
         {

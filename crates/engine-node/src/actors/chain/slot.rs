@@ -8,20 +8,6 @@ pub(super) fn flatten<T>(result: Result<Result<T, ActorError>, CallError>) -> Re
     result?.map_err(SlotError::from)
 }
 
-/// The burns a commit's scan found, for the progress line; `None` when it did not scan
-/// (the engine delivers owed peg-outs itself, later, in block order).
-fn peg_outs(report: &PegOutReport) -> Option<usize> {
-    match report {
-        PegOutReport::Scanned { payable, not_payable, malformed, .. } => {
-            Some(payable + not_payable + malformed)
-        }
-        PegOutReport::NotScanned
-        | PegOutReport::AlreadyReported
-        | PegOutReport::Deferred
-        | PegOutReport::Failed { .. } => None,
-    }
-}
-
 /// One slot: produce a block on the head the last slot committed when nothing since says
 /// the head may have moved; otherwise ask the engine for its status and head, re-sync with
 /// it when a failure asked for it, and settle what earlier slots left unsettled first.
@@ -157,7 +143,6 @@ async fn what_landed(
         hash: entry.block,
         txs: entry.txs,
         peg_ins: entry.peg_ins.len(),
-        peg_outs: None,
         build: Duration::ZERO,
         commit: Duration::ZERO,
         finalized: false,
@@ -268,7 +253,6 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
                 hash: c.hash,
                 txs: entry.txs,
                 peg_ins: built.included.len(),
-                peg_outs: peg_outs(&c.peg_outs),
                 build: build_time,
                 commit: commit_started.elapsed(),
                 finalized: false,

@@ -581,7 +581,6 @@ fn failed_slots_in_a_row_escalate() {
             hash: B256::ZERO,
             txs: 0,
             peg_ins: 0,
-            peg_outs: None,
             build: Duration::ZERO,
             commit: Duration::ZERO,
             finalized: false,
