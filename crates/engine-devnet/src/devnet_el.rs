@@ -6,6 +6,7 @@ use crate::{
     el::Devnet,
     el_rules::{AncestorPolicy, SyncingProbe},
     error::DevnetError,
+    journal::Journal,
     rpc_server::{CallHook, ElPorts, RpcBackend, RpcError, RpcServer},
 };
 use alloy_consensus::{Block, Header, ReceiptEnvelope, Sealed, TxEnvelope};
@@ -15,6 +16,7 @@ use engine_types::jwt::JwtSecret;
 use serde_json::Value;
 use std::{
     net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -42,6 +44,11 @@ pub struct DevnetConfig {
     /// What stands around every call (default: nothing). engine-testkit's `Script`
     /// records calls and injects faults here.
     pub hook: Option<Arc<dyn CallHook>>,
+    /// Where the devnet keeps its disk (default: none, nothing survives a restart). With a
+    /// directory, every accepted block and the forkchoice state are written to
+    /// [`JOURNAL_FILE_NAME`](crate::JOURNAL_FILE_NAME) in it, and a start on the same
+    /// directory comes back with the same chain and head.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl DevnetConfig {
@@ -59,6 +66,7 @@ impl DevnetConfig {
             retention: Retention::default(),
             pool_limits: PoolLimits::default(),
             hook: None,
+            data_dir: None,
         }
     }
 }
@@ -99,13 +107,20 @@ impl RpcBackend for DevnetBackend {
 
     fn reset(&self) {
         // The same genesis was accepted at start, so it is accepted again.
-        // A restarted client keeps its flags: the rules in force carry over.
-        let (policy, syncing) = {
-            let d = self.lock();
-            (d.ancestor_policy(), d.syncing())
+        // A restarted client keeps its flags: the rules in force carry over, and so does
+        // its disk: it comes back with what its journal holds, memory (the pool, builds)
+        // lost.
+        let (policy, syncing, journal) = {
+            let mut d = self.lock();
+            (d.ancestor_policy(), d.syncing(), d.journal.take())
         };
         let limits = (self.retention, self.pool_limits);
-        if let Ok(fresh) = Self::fresh(&self.genesis, limits, policy, syncing) {
+        if let Ok(mut fresh) = Self::fresh(&self.genesis, limits, policy, syncing) {
+            // It re-executed at start, so it does again; if not, the devnet comes back
+            // without a disk rather than not at all.
+            if let Some(journal) = journal {
+                let _ = fresh.restore(journal);
+            }
             *self.lock() = fresh;
         }
     }
@@ -151,8 +166,11 @@ impl DevnetEl {
     /// Build the genesis and start serving it.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
         let limits = (config.retention, config.pool_limits);
-        let devnet =
+        let mut devnet =
             DevnetBackend::fresh(&config.genesis, limits, config.ancestor_policy, config.syncing)?;
+        if let Some(dir) = &config.data_dir {
+            devnet.restore(Journal::open(dir)?)?;
+        }
         let secret = config.jwt_secret.unwrap_or_else(JwtSecret::random);
         let backend = Arc::new(DevnetBackend {
             genesis: config.genesis,

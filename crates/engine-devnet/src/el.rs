@@ -50,6 +50,8 @@ pub struct Devnet {
     pub(crate) ancestor_policy: AncestorPolicy,
     /// What `eth_syncing` answers.
     pub(crate) syncing: SyncingProbe,
+    /// Its disk, when it has one: accepted blocks and the forkchoice state applied.
+    pub(crate) journal: Option<crate::journal::Journal>,
 }
 
 /// How many built payloads the devnet keeps for getPayload; older ids answer -38001, as a
@@ -99,6 +101,7 @@ impl Devnet {
             payload_order: VecDeque::new(),
             ancestor_policy: AncestorPolicy::default(),
             syncing: SyncingProbe::default(),
+            journal: None,
         })
     }
 

@@ -112,7 +112,22 @@ impl Devnet {
         self.pool.reinsert(orphaned, &head_state);
         self.pool.prune(&head_state);
         self.chain.set_safe_finalized(safe, finalized);
+        self.record_forkchoice()?;
         self.start_build(head, attributes)
+    }
+
+    /// Records the head, safe and finalized blocks now in force in the journal, if any.
+    fn record_forkchoice(&self) -> Result<(), RpcError> {
+        let Some(journal) = &self.journal else { return Ok(()) };
+        let hash = |b: Option<&Arc<StoredBlock>>| b.map_or(B256::ZERO, |b| b.hash());
+        let state = ForkchoiceState {
+            head_block_hash: self.chain.head().hash(),
+            safe_block_hash: hash(self.chain.safe()),
+            finalized_block_hash: hash(self.chain.finalized()),
+        };
+        journal
+            .record_forkchoice(&state)
+            .map_err(|e| RpcError::new(RpcErrorCode::InternalError, e.to_string()))
     }
 
     /// VALID for the known block `parent`, with a build on it when attributes are given
@@ -266,6 +281,11 @@ impl Devnet {
             return Err(RpcError::invalid_params("a Shanghai payload must carry withdrawals"));
         }
         let claimed = payload.block_hash();
+        // Written to the journal (when there is one) once accepted, before the answer.
+        let record = self.journal.as_ref().map(|_| crate::journal::JournalBlock {
+            payload: payload.clone(),
+            parent_beacon_block_root: sidecar.parent_beacon_block_root(),
+        });
         let block: Block<TxEnvelope> = match payload.try_into_block_with_sidecar(&sidecar) {
             Ok(block) => block,
             Err(e) => {
@@ -322,6 +342,15 @@ impl Devnet {
             known_sender,
         ) {
             Ok(stored) => {
+                // On disk before it is accepted: a VALID once sent is never lost to a crash.
+                if let (Some(journal), Some(record)) = (&self.journal, &record) {
+                    journal.append(record).map_err(|e| {
+                        RpcError::new(
+                            RpcErrorCode::InternalError,
+                            format!("{e}; block not accepted"),
+                        )
+                    })?;
+                }
                 self.chain.insert(stored);
                 Ok(PayloadStatusWire::valid(claimed))
             }

@@ -38,6 +38,15 @@ pub enum DevnetError {
         #[source]
         source: std::io::Error,
     },
+    /// The devnet's journal (its disk) cannot be opened, read or written, or holds a block
+    /// that does not re-execute.
+    #[error("devnet journal {}: {reason}", path.display())]
+    Journal {
+        /// The journal's file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The server is not in a state that allows the operation (`come_back` while up).
     #[error("invalid state: {reason}")]
     State {
@@ -47,11 +56,14 @@ pub enum DevnetError {
 }
 
 impl DevnetError {
-    /// What a caller should do about it: a bad genesis, limit or key needs an operator; a
-    /// socket may free up; a state error needs the caller to start over.
+    /// What a caller should do about it: a bad genesis, limit, key or journal needs an
+    /// operator; a socket may free up; a state error needs the caller to start over.
     pub const fn severity(&self) -> Severity {
         match self {
-            Self::Genesis { .. } | Self::Limits { .. } | Self::Key { .. } => Severity::Fatal,
+            Self::Genesis { .. }
+            | Self::Limits { .. }
+            | Self::Key { .. }
+            | Self::Journal { .. } => Severity::Fatal,
             Self::Io { .. } => Severity::Retry,
             Self::State { .. } => Severity::Reset,
         }

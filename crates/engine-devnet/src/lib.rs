@@ -28,6 +28,11 @@
 //! to v1.17.2 does), and reorgs reach as far back as states are kept. Not implemented: blob
 //! transactions in the pool (no sidecars), EIP-7702, Prague requests.
 //!
+//! With a data directory ([`DevnetConfig::data_dir`]) it has a disk, as a real client does:
+//! every block it accepts is written durably before `newPayload` answers VALID, with the
+//! forkchoice state it applies, and a devnet started again on the directory re-executes
+//! them and comes back at the same head (`journal`, one redb file).
+//!
 //! Memory is bounded, because the devnet runs inside `engine-node` for as long as the node
 //! does: old blocks and states are pruned ([`Retention`]), the pool is capped
 //! ([`PoolLimits`]), request bodies are bounded per port as Geth bounds them, and the
@@ -57,6 +62,7 @@ mod engine;
 mod error;
 mod execute;
 mod genesis;
+mod journal;
 mod pool;
 mod rpc;
 mod state;
@@ -69,4 +75,5 @@ pub use devnet_el::{DevnetConfig, DevnetEl};
 pub use el::Devnet;
 pub use error::DevnetError;
 pub use genesis::{DEV_ACCOUNT_WEI, GenesisBuilder, dev_genesis};
+pub use journal::JOURNAL_FILE_NAME;
 pub use pool::PoolLimits;

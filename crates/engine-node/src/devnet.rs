@@ -1,23 +1,22 @@
 //! The embedded devnet execution layer: engine-devnet's revm devnet served on loopback ports
-//! with a fresh JWT secret, rebuilt at start from the blocks the Storage actor persisted, so
-//! that a restarted node continues from the next block with the same data directory.
+//! with a fresh JWT secret, keeping its own journal in the data directory
+//! ([`JOURNAL_FILE_NAME`]): like a real client, it writes every block it accepts before it
+//! answers `newPayload`, and a restarted node finds it at the block and head it had, so the
+//! engine never needs it to go back (which it would refuse, as Geth does).
 //!
-//! The store plays the devnet's disk. The Chain writes a block before it commits it, so the
-//! store is never behind what the devnet held before a crash; its highest block may be one
-//! whose commit never happened. The rebuild keeps what the engine may have seen:
+//! A data directory from before the journal holds the devnet's blocks in the node's store
+//! (the Chain stored each before committing it). At the first start on it they move into
+//! the journal, once, keeping what the engine may have seen:
 //!
 //! ```text
 //!  stored 1 … h (h = the engine's head)  ──> replayed (the engine committed them)
 //!  stored h+1 = the engine's in-flight build ──> replayed too: the crash may have come
 //!        after the devnet made it its head and before the engine wrote its state; the
 //!        engine finds the devnet ahead and adopts it, recording the peg-ins it minted
-//!  anything else above h ───────────────> deleted (no commit of it finished)
+//!  anything else above h ───────────────> dropped (no commit of it finished)
 //! ```
 //!
-//! So the devnet never needs to go back (which it would refuse, as Geth does). The engine
-//! records an in-flight build only when it mints peg-ins (one state write per block
-//! otherwise): a block minting nothing whose commit the crash cut is deleted with the
-//! devnet that held it, and the Chain builds that height again; nothing it held is lost.
+//! and then leave the store, which keeps only receipts summaries from then on.
 
 use crate::{
     error::NodeError,
@@ -26,7 +25,7 @@ use crate::{
 use alloy_genesis::Genesis;
 use engine_actor::persist::PersistedState;
 use engine_devnet::rpc_server::ElPorts;
-use engine_devnet::{DevnetConfig, DevnetEl, Retention};
+use engine_devnet::{DevnetConfig, DevnetEl, JOURNAL_FILE_NAME, Retention};
 use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
 use std::path::Path;
 
@@ -44,9 +43,10 @@ pub(crate) fn retention(index_recovery_depth: u64) -> Retention {
     }
 }
 
-/// Starts the devnet on `genesis`, keeping history for an engine whose index recovery
-/// searches `index_recovery_depth` blocks back, and replays into it the stored blocks the
-/// engine (whose persisted state is `engine`, if any) may have seen; the others are deleted.
+/// Starts the devnet on `genesis` with its journal in `data_dir`, keeping history for an
+/// engine whose index recovery searches `index_recovery_depth` blocks back; blocks a data
+/// directory from before the journal holds in `store` move into it (see the module docs;
+/// `engine` is the engine's persisted state, if any).
 pub(crate) async fn start(
     genesis: Genesis,
     forks: ForkSchedule,
@@ -57,28 +57,36 @@ pub(crate) async fn start(
 ) -> Result<DevnetEl, NodeError> {
     let mut config = DevnetConfig::new(genesis);
     config.retention = retention(index_recovery_depth);
-    let el =
-        DevnetEl::start(config).await.map_err(|e| NodeError::Devnet { reason: e.to_string() })?;
-    let mut blocks = store.blocks()?;
-    let keep = replayable(&blocks, engine);
-    if let Some(first) = blocks.get(keep) {
-        let deleted = store.delete_from(first.number)?;
-        tracing::warn!(from = first.number, blocks = deleted, hash = %first.hash,
-            "stored block(s) above the engine's head that were never committed: deleted");
-        blocks.truncate(keep);
-    }
+    config.data_dir = Some(data_dir.to_path_buf());
+    let el = DevnetEl::start(config).await.map_err(|e| match e {
+        engine_devnet::DevnetError::Journal { .. } => {
+            NodeError::CorruptState { dir: data_dir.to_path_buf(), reason: e.to_string() }
+        }
+        other => NodeError::Devnet { reason: other.to_string() },
+    })?;
+    let mut blocks = store.legacy_blocks()?;
     if !blocks.is_empty() {
-        replay(&el, &blocks, forks).map_err(|reason| NodeError::CorruptState {
-            dir: data_dir.to_path_buf(),
-            reason: format!("{}: {reason}", store.path().display()),
-        })?;
-        tracing::info!(blocks = blocks.len(), "devnet rebuilt from the stored blocks");
+        blocks.truncate(replayable(&blocks, engine));
+        if !blocks.is_empty() {
+            replay(&el, &blocks, forks).map_err(|reason| NodeError::CorruptState {
+                dir: data_dir.to_path_buf(),
+                reason: format!("{}: {reason}", store.path().display()),
+            })?;
+        }
+        let dropped = store.drop_legacy_blocks()?;
+        tracing::warn!(
+            moved = blocks.len(),
+            dropped = dropped - blocks.len(),
+            journal = JOURNAL_FILE_NAME,
+            "blocks of an earlier version moved into the devnet's journal"
+        );
     }
     tracing::info!(
         engine = %el.engine_url(),
         public = %el.public_url(),
         chain_id = el.chain_id(),
         genesis = %el.genesis_hash(),
+        head = el.head().number,
         "embedded devnet execution layer started"
     );
     Ok(el)
@@ -94,8 +102,8 @@ fn replayable(blocks: &[StoredBlock], engine: Option<&PersistedState>) -> usize 
     blocks.iter().take_while(|b| b.number <= head || Some(b.hash) == in_flight).count()
 }
 
-/// Re-executes `blocks` (numbers 1, 2, … in order, each on the previous) and makes the
-/// last one the devnet's head.
+/// Re-executes `blocks` (numbers 1, 2, … in order, each on the previous; the devnet writes
+/// each to its journal) and makes the last one the devnet's head.
 fn replay(el: &DevnetEl, blocks: &[StoredBlock], forks: ForkSchedule) -> Result<(), String> {
     el.with_mut(|devnet| {
         let mut parent = devnet.genesis_hash();

@@ -26,8 +26,8 @@ pub(crate) const PEG_INS_PENDING: &str = "engine_node_peg_ins_pending";
 pub(crate) const PEG_OUTS: &str = "engine_node_peg_outs_total";
 /// Counter: transactions submitted to the transaction endpoint, label `verdict`.
 pub(crate) const TXS: &str = "engine_node_transactions_total";
-/// Counter: blocks the Storage actor persisted.
-pub(crate) const STORED_BLOCKS: &str = "engine_node_stored_blocks_total";
+/// Counter: blocks whose receipts summary the Storage actor persisted.
+pub(crate) const STORED_RECEIPTS: &str = "engine_node_stored_receipts_total";
 /// Counter: Storage actor write failures.
 pub(crate) const STORAGE_ERRORS: &str = "engine_node_storage_errors_total";
 
@@ -61,6 +61,6 @@ fn describe() {
     describe_gauge!(PEG_INS_PENDING, "Peg-ins waiting for a block");
     describe_counter!(PEG_OUTS, "Peg-out requests received by the Bridge actor, by kind");
     describe_counter!(TXS, "Transactions submitted to the transaction endpoint, by verdict");
-    describe_counter!(STORED_BLOCKS, "Blocks persisted by the Storage actor");
+    describe_counter!(STORED_RECEIPTS, "Blocks whose receipts the Storage actor persisted");
     describe_counter!(STORAGE_ERRORS, "Storage actor write failures");
 }

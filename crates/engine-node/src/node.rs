@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  bind the operator and transaction ports ─> metrics recorder ─> data directory checks
-//!  ─> execution layer: embedded devnet (rebuilt from stored blocks) | real clients (probed)
+//!  ─> execution layer: embedded devnet (back from its journal) | real clients (probed)
 //!  ─> engine port (engine-client's pool) ─> actors (the V2 supervision tree) ─> servers
 //!  ─> until SIGINT/SIGTERM, the block limit, the root supervisor giving up, or a server
 //!     failing
@@ -26,7 +26,7 @@ use crate::{
     tree::{Tree, TreeArgs},
 };
 use engine_actor::{EngineActorConfig, EngineArgs, ExecutionPort};
-use engine_devnet::rpc_server::ElPorts;
+use engine_devnet::{JOURNAL_FILE_NAME, rpc_server::ElPorts};
 use std::{path::Path, sync::Arc};
 
 /// The operator server, in messages.
@@ -85,7 +85,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             if let Some(head) = engine_state.map(|s| s.heads.head).filter(|h| !h.is_unset())
                 && el.block(&head.hash).is_none()
             {
-                engine_ahead_of_store(
+                engine_ahead_of_devnet(
                     &run.data_dir,
                     run.start_fresh,
                     head.number,
@@ -161,8 +161,6 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             blocks: run.blocks,
             finalize_every: run.finalize_every,
             timeouts,
-            // The embedded devnet is rebuilt from the stored blocks: store before commit.
-            durable_blocks: devnet.is_some(),
         },
         sim,
         run.summary_every,
@@ -255,22 +253,23 @@ fn check_engine_state(
         .map_err(|e| NodeError::CorruptState { dir: dir.to_path_buf(), reason: e.to_string() })
 }
 
-/// The engine state names a head the rebuilt devnet lacks. The Chain stores every block
-/// before it is committed, so a crash cannot cause this: the two files come from different
-/// moments (restored from different backups, one of them replaced). Without the block the
-/// devnet can never reach that head, so the engine would wait forever; say so, or with
-/// `start_fresh` set the engine state aside so the engine starts from the devnet's head.
-fn engine_ahead_of_store(
+/// The engine state names a head the devnet lacks. The devnet writes every block to its
+/// journal before it answers `newPayload`, and the engine records a head only after that,
+/// so a crash cannot cause this: the two files come from different moments (restored from
+/// different backups, one of them replaced). Without the block the devnet can never reach
+/// that head, so the engine would wait forever; say so, or with `start_fresh` set the
+/// engine state aside so the engine starts from the devnet's head.
+fn engine_ahead_of_devnet(
     dir: &Path,
     start_fresh: bool,
     engine_head: u64,
-    stored_head: u64,
+    devnet_head: u64,
 ) -> Result<(), NodeError> {
     let store = engine_actor::persist::StateStore::new(dir, start_fresh);
     let reason = format!(
-        "{} is at block {engine_head}, but {DB_FILE_NAME} holds blocks up to {stored_head} \
-         only (the two files do not come from the same moment: one was restored or \
-         replaced)",
+        "{} is at block {engine_head}, but the devnet's journal ({JOURNAL_FILE_NAME}) comes \
+         back at block {devnet_head} without it (the two files do not come from the same \
+         moment: one was restored or replaced)",
         store.path().display()
     );
     if !start_fresh {
@@ -281,7 +280,7 @@ fn engine_ahead_of_store(
         dir: dir.to_path_buf(),
         reason: format!("cannot set {} aside: {e}", store.path().display()),
     })?;
-    tracing::warn!(%reason, aside = %aside.display(), "engine state set aside; continuing from the stored blocks");
+    tracing::warn!(%reason, aside = %aside.display(), "engine state set aside; continuing from the devnet's head");
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! The execution data the Storage actor persists, in one embedded redb database
-//! (`execution.redb` in the data directory): every block the Chain committed or is about
-//! to commit (its payload, so the embedded devnet can be rebuilt at restart; a block is
-//! written before the execution client hears of it, so the store is never behind the
-//! engine) and a summary of its receipts. The highest block may be one whose commit never
-//! happened; the devnet's rebuild decides from the engine's state whether to keep it.
+//! (`execution.redb` in the data directory): a summary of every committed block's receipts.
+//!
+//! Data directories from before the embedded devnet kept its own journal also hold, in the
+//! table `blocks`, every block the Chain stored before committing it (the devnet was rebuilt
+//! from them). The node moves those into the devnet's journal at its first start and drops
+//! them ([`legacy_blocks`](ExecutionStore::legacy_blocks),
+//! [`drop_legacy_blocks`](ExecutionStore::drop_legacy_blocks)); nothing writes them any more.
 //!
 //! Each write is one redb transaction, committed durably before the call returns: after a
 //! crash a block is either stored whole or not at all.
@@ -34,7 +36,7 @@ const CACHE_BYTES: usize = 4 * 1024 * 1024;
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts");
 
-/// A committed block as stored.
+/// A block as data directories from before the devnet's journal stored it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredBlock {
     /// Its hash.
@@ -48,7 +50,8 @@ pub(crate) struct StoredBlock {
 }
 
 impl StoredBlock {
-    /// The block of a payload and its sidecar.
+    /// The block of a payload and its sidecar (as earlier versions stored it).
+    #[cfg(test)]
     pub(crate) fn new(payload: ExecutionPayload, sidecar: &ExecutionPayloadSidecar) -> Self {
         Self {
             hash: payload.block_hash(),
@@ -154,8 +157,9 @@ impl ExecutionStore {
         run().map_err(|e| self.error(e))
     }
 
-    /// Stores a committed block (replacing one stored at the same height, after a reorg).
-    pub(crate) fn put_block(&self, block: &StoredBlock) -> Result<(), NodeError> {
+    /// Stores a block as earlier versions did (for the tests of the move to the journal).
+    #[cfg(test)]
+    pub(crate) fn put_legacy_block(&self, block: &StoredBlock) -> Result<(), NodeError> {
         let bytes = serde_json::to_vec(block).map_err(|e| self.error(e))?;
         self.write(|blocks, _| {
             blocks.insert(block.number, bytes.as_slice())?;
@@ -163,17 +167,16 @@ impl ExecutionStore {
         })
     }
 
-    /// Deletes every block (and receipts summary) numbered `from` or higher; how many
-    /// blocks were deleted.
-    pub(crate) fn delete_from(&self, from: u64) -> Result<usize, NodeError> {
-        let mut deleted = 0;
-        self.write(|blocks, receipts| {
-            deleted = blocks.range(from..)?.count();
-            blocks.retain_in(from.., |_, _| false)?;
-            receipts.retain_in(from.., |_, _| false)?;
+    /// Drops every block stored as earlier versions did (moved into the devnet's journal,
+    /// or never committed); how many there were. The receipts summaries stay.
+    pub(crate) fn drop_legacy_blocks(&self) -> Result<usize, NodeError> {
+        let mut dropped = 0;
+        self.write(|blocks, _| {
+            dropped = redb::ReadableTableMetadata::len(blocks)? as usize;
+            blocks.retain(|_, _| false)?;
             Ok(())
         })?;
-        Ok(deleted)
+        Ok(dropped)
     }
 
     /// Stores the receipts summary of block `number`.
@@ -209,8 +212,8 @@ impl ExecutionStore {
         Ok(out)
     }
 
-    /// Every stored block, lowest number first.
-    pub(crate) fn blocks(&self) -> Result<Vec<StoredBlock>, NodeError> {
+    /// Every block stored as earlier versions did, lowest number first.
+    pub(crate) fn legacy_blocks(&self) -> Result<Vec<StoredBlock>, NodeError> {
         self.read_all(BLOCKS)
     }
 
@@ -257,7 +260,10 @@ mod tests {
             let store = ExecutionStore::open(dir.path()).unwrap();
             for n in [2, 1] {
                 store
-                    .put_block(&StoredBlock::new(payload(n), &ExecutionPayloadSidecar::none()))
+                    .put_legacy_block(&StoredBlock::new(
+                        payload(n),
+                        &ExecutionPayloadSidecar::none(),
+                    ))
                     .unwrap();
             }
             let summary = ReceiptsSummary {
@@ -270,22 +276,22 @@ mod tests {
             store.put_receipts(1, &summary).unwrap();
         }
         let store = ExecutionStore::open(dir.path()).unwrap();
-        let blocks = store.blocks().unwrap();
+        let blocks = store.legacy_blocks().unwrap();
         assert_eq!(blocks.iter().map(|b| b.number).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(blocks[0].payload, payload(1));
         assert_eq!(blocks[0].sidecar().parent_beacon_block_root(), None);
         assert_eq!(store.receipts().unwrap()[0].logs, 2);
     }
 
-    /// Deleting from a height removes that block and every later one with their receipts,
-    /// and nothing below.
+    /// Dropping the legacy blocks removes every one of them and keeps the receipts
+    /// summaries; a second drop finds none.
     #[test]
-    fn delete_from_a_height() {
+    fn dropping_the_legacy_blocks_keeps_the_receipts() {
         let dir = tempfile::tempdir().unwrap();
         let store = ExecutionStore::open(dir.path()).unwrap();
         for n in 1..=4 {
             store
-                .put_block(&StoredBlock::new(payload(n), &ExecutionPayloadSidecar::none()))
+                .put_legacy_block(&StoredBlock::new(payload(n), &ExecutionPayloadSidecar::none()))
                 .unwrap();
             let summary = ReceiptsSummary {
                 hash: B256::with_last_byte(n as u8),
@@ -296,10 +302,10 @@ mod tests {
             };
             store.put_receipts(n, &summary).unwrap();
         }
-        assert_eq!(store.delete_from(3).unwrap(), 2);
-        assert_eq!(store.blocks().unwrap().iter().map(|b| b.number).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(store.receipts().unwrap().len(), 2);
-        assert_eq!(store.delete_from(9).unwrap(), 0);
+        assert_eq!(store.drop_legacy_blocks().unwrap(), 4);
+        assert!(store.legacy_blocks().unwrap().is_empty());
+        assert_eq!(store.receipts().unwrap().len(), 4);
+        assert_eq!(store.drop_legacy_blocks().unwrap(), 0);
     }
 
     /// A file that is not a database is reported as corrupt state, naming the file.

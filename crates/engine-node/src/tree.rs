@@ -222,10 +222,12 @@ impl Tree {
         }
     }
 
-    /// Stops production (waiting for the slot in flight), flushes storage, then has the
-    /// root supervisor stop every actor in reverse start order. Returns the blocks produced.
+    /// Stops production (waiting for the slot in flight), lets the engine's peg-out scans
+    /// reach its head, flushes storage, then has the root supervisor stop every actor in
+    /// reverse start order. Returns the blocks produced.
     pub(crate) async fn stop(mut self) -> u64 {
         let produced = stop_chain(self.slot_timeout).await;
+        drain_scans().await;
         flush_storage().await;
         self.stop_root().await;
         produced
@@ -408,6 +410,31 @@ async fn stop_chain(slot_timeout: Duration) -> u64 {
     }
 }
 
+/// Waits (at most [`FLUSH_TIMEOUT`]) until the engine's peg-out scans, which run after each
+/// commit's reply, reached its head: a clean stop leaves nothing owed, the Bridge told of
+/// every burn and Storage handed every block's receipts. What a timeout leaves is owed in
+/// the engine's state and delivered after the next start.
+async fn drain_scans() {
+    let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
+    loop {
+        let status = crate::actors::ask_status(engine_types::CorrelationId::new()).await;
+        let Ok(status) = status else { return };
+        let head = status.heads.head;
+        if head.is_unset() || status.peg_outs_scanned == Some(head) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                head = head.number,
+                scanned = status.peg_outs_scanned.map(|b| b.number),
+                "peg-out scans did not reach the head before the stop: owed until the next start"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn flush_storage() {
     let Some(storage) = registry::where_is(names::STORAGE_ACTOR) else { return };
     let storage = ActorRef::<StorageMsg>::from(storage);
@@ -562,7 +589,6 @@ mod tests {
                     blocks: None,
                     finalize_every: 0,
                     timeouts: ChainTimeouts::from_engine(&engine_config).unwrap(),
-                    durable_blocks: false,
                 },
                 None,
                 0,

@@ -12,7 +12,6 @@
 //!              ─> BuildPayload{head, timestamp, pending peg-ins} (NotReady: wait; the
 //!                 engine has checked the payload against the head and the request)
 //!              ─> queue: its peg-ins unsettled with the block (persisted)
-//!              ─> store the block (durably, before any EL hears of it)
 //!              ─> CommitBuilt{payload id} (the engine holds the payload it checked)
 //!                   head ──────────────────────> settled: minted
 //!                   timeout / error / not head ─> WhatLanded{block, peg_ins}
@@ -60,26 +59,21 @@ pub(crate) mod queue;
 mod slot;
 
 use crate::{
-    actors::{CallError, STATUS_TIMEOUT, ask_engine, ask_status, storage::StorageMsg, trace},
+    actors::{CallError, STATUS_TIMEOUT, ask_engine, ask_status, trace},
     metrics,
     progress::{BlockLine, Progress},
     sim::Simulator,
-    store::StoredBlock,
 };
 use engine_actor::{
     ActorError, ChainRequest,
     heads::BlockRef,
-    messages::{BuiltPayload, Committed, Landed},
+    messages::{Committed, Landed},
     peers::HeadChanged,
-    supervision::tree::names::STORAGE_ACTOR,
 };
 use engine_types::{CorrelationId, config::EngineConfig, primitives::B256};
 use outcome::{ChainFailure, SlotError, record, resync};
 use queue::{PegInQueue, QueueError, Unsettled};
-use ractor::{
-    Actor, ActorProcessingErr, ActorRef, RpcReplyPort, concurrency::JoinHandle, registry,
-    rpc::CallResult,
-};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, concurrency::JoinHandle};
 use slot::{flatten, run_slot};
 use std::{
     sync::{
@@ -93,12 +87,8 @@ use tracing::Instrument;
 #[cfg(test)]
 use {engine_types::PegIn, queue::Admitted};
 
-/// How long a slot waits for the Storage actor to write a block (a local, durable write).
-const STORE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest a stop waits for the slot in flight. Abandoning a slot is safe (its block
-/// is stored and its peg-ins recorded unsettled before the commit; the next start settles
-/// them), so a stop need not wait out a hung execution client's whole budget.
+/// The longest a stop waits for the slot in flight. Abandoning a slot is safe (its peg-ins
+/// are recorded unsettled with its block before the commit; the next start settles them), so a stop need not wait out a hung execution client's whole budget.
 const MAX_STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// How long the Chain waits for each kind of engine request: the engine's worst case with
@@ -140,8 +130,7 @@ impl ChainTimeouts {
     }
 
     /// The longest one slot can take: two status queries, the re-sync, asking what landed
-    /// (settling), the build, the store write, the commit, asking what landed again,
-    /// finality.
+    /// (settling), the build, the commit, asking what landed again, finality.
     pub(crate) fn slot(&self) -> Duration {
         [
             STATUS_TIMEOUT,
@@ -149,7 +138,6 @@ impl ChainTimeouts {
             self.forkchoice,
             self.what_landed,
             self.build,
-            STORE_TIMEOUT,
             self.commit,
             self.what_landed,
             self.finalize,
@@ -170,10 +158,6 @@ pub(crate) struct ProductionConfig {
     pub(crate) finalize_every: u64,
     /// How long each engine request may take.
     pub(crate) timeouts: ChainTimeouts,
-    /// A block must be durably stored before it is committed (the embedded devnet is
-    /// rebuilt from the stored blocks; a block it held but the store lacks would be lost at
-    /// a restart). Without it a failed store write is logged and the slot goes on.
-    pub(crate) durable_blocks: bool,
 }
 
 /// Where the Chain actor is, for whoever waits on it.
@@ -435,7 +419,7 @@ pub(crate) enum SlotOutcome {
     Waiting(String),
     /// The slot failed at `stage`.
     Failed {
-        /// `engine`, `settle`, `resync`, `build`, `queue`, `store` or `commit`.
+        /// `engine`, `settle`, `resync`, `build`, `queue` or `commit`.
         stage: &'static str,
         /// Why; its severity decides what the Chain does next ([`outcome`]).
         error: SlotError,

@@ -1,15 +1,14 @@
-//! The Storage actor: persists execution data in the embedded database — the receipts
-//! summary the engine hands over after every commit (`StoreExecutionData`) and the blocks
-//! the Chain actor hands over before it commits them (their payloads, from which the
-//! embedded devnet is rebuilt at restart: a block is stored before any execution client
-//! hears of it, as a real client writes a block to disk before it answers `newPayload`).
+//! The Storage actor: persists the execution data the engine hands over after every
+//! commit (`StoreExecutionData`, sent by its peg-out scan with the block's receipts) as a
+//! receipts summary in the embedded database. It is fed on that one path only: the blocks
+//! themselves are the execution client's to keep (the embedded devnet has its own journal).
 //!
 //! Writes run on the blocking pool (each is a durable redb commit) and are awaited, so the
 //! actor handles one write at a time in arrival order.
 
 use crate::{
     metrics,
-    store::{ExecutionStore, ReceiptsSummary, StoredBlock},
+    store::{ExecutionStore, ReceiptsSummary},
 };
 use engine_actor::peers::StoreExecutionData;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -20,9 +19,6 @@ use std::sync::Arc;
 pub(crate) enum StorageMsg {
     /// The engine's receipts of a committed block.
     Execution(StoreExecutionData),
-    /// A block about to be committed, from the Chain actor; answered once it is durably
-    /// written (or with why not).
-    Block(Box<StoredBlock>, RpcReplyPort<Result<(), String>>),
     /// Answered once every earlier message is written (used before stopping: ractor's stop
     /// does not wait for queued messages).
     Flush(RpcReplyPort<()>),
@@ -85,19 +81,10 @@ impl Actor for StorageActor {
         let store = Arc::clone(store);
         let (what, number) = match &msg {
             StorageMsg::Execution(data) => ("receipts", data.block_number),
-            StorageMsg::Block(block, _) => ("block", block.number),
             StorageMsg::Flush(_) => ("flush", 0),
         };
         let written = tokio::task::spawn_blocking(move || match msg {
             StorageMsg::Execution(data) => store.put_receipts(data.block_number, &summarize(&data)),
-            StorageMsg::Block(block, reply) => {
-                let written = store.put_block(&block);
-                if !reply.is_closed() {
-                    // The caller may give up between the check and the send; the write stands.
-                    let _ = reply.send(written.as_ref().map_err(ToString::to_string).copied());
-                }
-                written
-            }
             StorageMsg::Flush(reply) => {
                 // Every write before this one has committed durably (they are awaited in
                 // turn); the caller may have given up, which changes nothing.
@@ -108,8 +95,8 @@ impl Actor for StorageActor {
         .await;
         match written {
             Ok(Ok(())) => {
-                if what == "block" {
-                    ::metrics::counter!(metrics::STORED_BLOCKS).increment(1);
+                if what == "receipts" {
+                    ::metrics::counter!(metrics::STORED_RECEIPTS).increment(1);
                 }
                 Ok(())
             }

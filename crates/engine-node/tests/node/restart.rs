@@ -1,6 +1,7 @@
 //! Stopping and starting again on the same data directory.
 
 use crate::harness::{Node, base_args, block_numbers, terminate_cleanly};
+use redb::{ReadableDatabase, ReadableTable};
 
 /// SIGTERM in the middle of a run exits 0 after the slot in flight; a restart on the same
 /// data directory continues with the next block, and `--blocks` alone ends a run with 0.
@@ -19,14 +20,18 @@ async fn sigterm_then_restart_continues_from_the_next_block() {
     let (exit, stderr, lines) = Node::spawn(&args).exit().await;
     assert!(exit.success(), "{exit}: {stderr}");
     assert_eq!(block_numbers(&lines), [last + 1, last + 2]);
-    assert!(lines.iter().any(|l| l.contains("devnet rebuilt from the stored blocks")));
+    assert!(
+        lines.iter().any(|l| l.contains("embedded devnet execution layer started")
+            && l.contains(&format!("head={last}"))),
+        "the devnet came back from its journal at block {last}"
+    );
 }
 
-/// Engine state ahead of the stored blocks (a stop between a commit and its write) is named
-/// at start; --start-fresh sets the engine state aside and production restarts from what is
-/// stored.
+/// Engine state ahead of the devnet's journal (files from different moments: a crash
+/// cannot cause it) is named at start; --start-fresh sets the engine state aside and
+/// production restarts from the devnet's head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_state_ahead_of_the_stored_blocks() {
+async fn engine_state_ahead_of_the_devnet_journal() {
     let first = tempfile::tempdir().unwrap();
     let mut args = base_args(first.path());
     args.extend(["--slot-time", "100ms", "--blocks", "3"].map(String::from));
@@ -42,11 +47,71 @@ async fn engine_state_ahead_of_the_stored_blocks() {
     crate::harness::assert_failed(
         exit,
         &stderr,
-        &["is at block 3", "holds blocks up to 0", "--start-fresh"],
+        &["is at block 3", "devnet-journal.redb", "comes back at block 0", "--start-fresh"],
     );
 
     args.push("--start-fresh".into());
     let (exit, stderr, lines) = Node::spawn(&args).exit().await;
     assert!(exit.success(), "{exit}: {stderr}");
     assert_eq!(block_numbers(&lines), [1]);
+}
+
+/// A data directory from before the devnet's journal (its blocks in `execution.redb`, no
+/// journal) keeps its chain: the first start moves the blocks into the journal and goes on
+/// with the next block; the store keeps no block afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_of_an_earlier_version_move_into_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(["--slot-time", "100ms", "--blocks", "3"].map(String::from));
+    let (exit, stderr, _) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+
+    // Rewrite the directory as the earlier version left it: the blocks in the store's
+    // `blocks` table (by number, with hash and number beside the payload), no journal.
+    let journal_path = dir.path().join("devnet-journal.redb");
+    let blocks: Vec<(u64, [u8; 32], Vec<u8>)> = {
+        let journal = redb::Database::open(&journal_path).unwrap();
+        let read = journal.begin_read().unwrap();
+        let table = read
+            .open_table(redb::TableDefinition::<(u64, [u8; 32]), &[u8]>::new("blocks"))
+            .unwrap();
+        table
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (key, value) = e.unwrap();
+                let (number, hash) = key.value();
+                (number, hash, value.value().to_vec())
+            })
+            .collect()
+    };
+    assert_eq!(blocks.len(), 3);
+    std::fs::remove_file(&journal_path).unwrap();
+    {
+        let store = redb::Database::create(dir.path().join("execution.redb")).unwrap();
+        let write = store.begin_write().unwrap();
+        {
+            let mut table =
+                write.open_table(redb::TableDefinition::<u64, &[u8]>::new("blocks")).unwrap();
+            for (number, hash, journal_entry) in &blocks {
+                let mut entry: serde_json::Value = serde_json::from_slice(journal_entry).unwrap();
+                entry["hash"] = serde_json::json!(engine_types::primitives::B256::from(*hash));
+                entry["number"] = serde_json::json!(number);
+                table.insert(number, serde_json::to_vec(&entry).unwrap().as_slice()).unwrap();
+            }
+        }
+        write.commit().unwrap();
+    }
+
+    args.pop();
+    args.push("2".into());
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [4, 5], "the chain went on from block 3");
+    assert!(lines.iter().any(|l| l.contains("moved into the devnet's journal")), "{lines:?}");
+    let store = redb::Database::open(dir.path().join("execution.redb")).unwrap();
+    let read = store.begin_read().unwrap();
+    let table = read.open_table(redb::TableDefinition::<u64, &[u8]>::new("blocks")).unwrap();
+    assert_eq!(redb::ReadableTableMetadata::len(&table).unwrap(), 0, "the store keeps no block");
 }

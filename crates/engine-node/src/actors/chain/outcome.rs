@@ -43,9 +43,6 @@ pub(crate) enum SlotError {
     /// The peg-in queue could not be saved.
     #[error(transparent)]
     Queue(#[from] QueueError),
-    /// The block could not be stored before its commit.
-    #[error("the block could not be stored: {0}")]
-    Store(String),
     /// The commit answered, but the block is not the head.
     #[error("block {number} was not made the head (status {status:?})")]
     NotHead {
@@ -79,8 +76,6 @@ impl SlotError {
             Self::Engine(e) if refused_by_client(e) => Severity::Retry,
             Self::Engine(e) => e.severity(),
             Self::Queue(e) => e.severity(),
-            // A local write may succeed at the next slot.
-            Self::Store(_) => Severity::Retry,
             // The engine's or the client's view of the head is not ours: re-sync.
             Self::NotHead { status, .. } if status.is_undecided() => Severity::Retry,
             Self::NotHead { .. } => Severity::Reset,
@@ -140,7 +135,7 @@ pub(crate) enum ChainFailure {
     /// A slot met an error no retry or re-sync can fix.
     #[error("slot stage {stage} failed fatally: {error}")]
     Fatal {
-        /// The stage (`engine`, `settle`, `resync`, `build`, `validate`, `queue`, `store`,
+        /// The stage (`engine`, `settle`, `resync`, `build`, `validate`, `queue`,
         /// `commit`).
         stage: &'static str,
         /// The error.
@@ -270,7 +265,7 @@ mod tests {
         assert_eq!(held(SlotError::Engine(fatal)).severity(), Severity::Fatal);
         let stale = ActorError::UnknownBlock { block: B256::ZERO.to_string() };
         assert_eq!(held(SlotError::Engine(stale)).severity(), Severity::Reset);
-        let text = held(SlotError::Store("disk".into())).to_string();
+        let text = held(SlotError::Call(CallError::Stopped)).to_string();
         assert!(text.contains("its 2 peg-in(s) are held"), "{text}");
     }
 

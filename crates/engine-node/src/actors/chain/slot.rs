@@ -1,5 +1,5 @@
 //! One slot, as the module diagram of [`super`] draws it: the head to build on (the last
-//! committed block, or the engine's status), re-sync and settle, build, queue, store, commit,
+//! committed block, or the engine's status), re-sync and settle, build, queue, commit,
 //! what-landed, finality, and the simulator's peg-out.
 
 use super::*;
@@ -209,26 +209,14 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     // The peg-ins are recorded as unsettled with the block before anyone can mint them.
     let ((), saved) = shared
         .update_queue_checked(|q| q.built(entry.clone(), &built.pending, &built.already_minted));
-    let stored = if saved.is_ok() { store_block(&built).await } else { Ok(()) };
-    let not_committed = match (saved, stored) {
-        (Err(e), _) => Some(("queue", SlotError::Queue(e))),
-        (Ok(()), Err(reason)) if shared.config.durable_blocks => {
-            Some(("store", SlotError::Store(reason)))
-        }
-        (Ok(()), Err(reason)) => {
-            tracing::warn!(block = number, %reason, "block not persisted");
-            None
-        }
-        (Ok(()), Ok(())) => None,
-    };
-    if let Some((stage, error)) = not_committed {
+    if let Err(e) = saved {
         // Never committed: its peg-ins go straight back.
         shared.update_queue(|q| {
             if let Some(e) = q.landed(&entry.block) {
                 q.admit_back(e.peg_ins);
             }
         });
-        return SlotOutcome::Failed { stage, error };
+        return SlotOutcome::Failed { stage: "queue", error: SlotError::Queue(e) };
     }
     let commit_started = Instant::now();
     let answer = ask_engine(
@@ -306,20 +294,6 @@ fn send_peg_out(shared: &ChainShared, sim: Arc<Simulator>) {
         }
         .in_current_span(),
     ));
-}
-
-/// Hands the block to the Storage actor and waits for the durable write.
-async fn store_block(built: &BuiltPayload) -> Result<(), String> {
-    let Some(storage) = registry::where_is(STORAGE_ACTOR).map(ActorRef::<StorageMsg>::from) else {
-        return Err("no storage actor".into());
-    };
-    let block = Box::new(StoredBlock::new(built.payload.clone(), &built.sidecar));
-    match storage.call(|reply| StorageMsg::Block(block, reply), Some(STORE_TIMEOUT)).await {
-        Ok(CallResult::Success(written)) => written,
-        Ok(CallResult::Timeout) => Err(format!("not written within {STORE_TIMEOUT:?}")),
-        Ok(CallResult::SenderError) => Err("the storage actor stopped before writing".into()),
-        Err(e) => Err(format!("the storage actor's mailbox is closed: {e}")),
-    }
 }
 
 /// Finalizes block `number` every `finalize_every` blocks; whether it did.

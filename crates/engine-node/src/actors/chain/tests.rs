@@ -40,7 +40,6 @@ fn config(slot: Duration, commit: Duration) -> ProductionConfig {
             finalize: 10 * SECOND,
             forkchoice: 10 * SECOND,
         },
-        durable_blocks: false,
     }
 }
 
@@ -640,7 +639,7 @@ async fn a_stop_is_answered_when_the_slot_it_waits_for_fails_the_actor() {
     .unwrap();
     chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
     let stopped = chain.call(|reply| ChainCmd::Stop { reply }, Some(10 * SECOND)).await;
-    assert!(matches!(stopped, Ok(CallResult::Success(0))), "{stopped:?}");
+    assert!(matches!(stopped, Ok(ractor::rpc::CallResult::Success(0))), "{stopped:?}");
     tokio::time::timeout(10 * SECOND, join).await.unwrap().unwrap();
     assert_eq!(shared.lines.lock().unwrap().failures(), u64::from(MAX_FAILED_SLOTS));
     engine.stop(None);
