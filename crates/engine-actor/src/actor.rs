@@ -50,7 +50,7 @@ mod worker;
 use self::core::Core;
 use crate::{
     config::EngineActorConfig,
-    error::ActorError,
+    error::{ActorError, BuildRefusal},
     messages::{ChainRequest, EngineMsg, NetworkRequest, QueryMsg, TxVerdict},
     metrics,
     peers::ActorAddresses,
@@ -354,7 +354,7 @@ fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), A
         } => {
             let engine_state = state.core.state();
             if !engine_state.can_build() {
-                let result = Err(ActorError::NotReady { state: engine_state });
+                let result = Err(ActorError::Build(BuildRefusal::NotReady { state: engine_state }));
                 Core::record("build_payload", &result);
                 tracing::info!(%correlation, state = %engine_state, "build refused: not ready");
                 reply_to(reply, result);
@@ -370,7 +370,7 @@ fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), A
                 .cache()
                 .get(&id, Instant::now())
                 .map(|c| c.built.clone())
-                .ok_or(ActorError::UnknownPayload { id });
+                .ok_or(ActorError::Build(BuildRefusal::UnknownPayload { id }));
             Core::record("get_payload", &result);
             reply_to(reply, result);
             Ok(())
@@ -381,7 +381,7 @@ fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), A
             match build {
                 Some(build) => state.submit(correlation, Job::Commit(Commit::Built(build), reply)),
                 None => {
-                    let result = Err(ActorError::UnknownPayload { id });
+                    let result = Err(ActorError::Build(BuildRefusal::UnknownPayload { id }));
                     Core::record("commit_payload", &result);
                     tracing::warn!(%correlation, %id, "commit refused: no such build");
                     reply_to(reply, result);

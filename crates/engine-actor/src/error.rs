@@ -1,22 +1,31 @@
 //! The engine actor's error: what a caller gets back instead of a reply value.
+//!
+//! One enum per operation for what only that operation refuses ([`BuildRefusal`],
+//! [`CommitRefusal`], [`ForkchoiceRefusal`], [`ReconcileRefusal`], [`PegOutRefusal`]), each
+//! with its severity, gathered into [`ActorError`] with `#[from]` beside the failures every
+//! operation shares (the execution client's errors and verdicts, the state file, the
+//! engine's own bounds and tasks). Callers match on [`ActorError::severity`].
 
-use crate::{heads::BlockRef, status::EngineState};
+mod build;
+mod commit;
+mod forkchoice;
+mod peg_out;
+mod reconcile;
+
+pub use build::BuildRefusal;
+pub use commit::CommitRefusal;
+pub use forkchoice::ForkchoiceRefusal;
+pub use peg_out::PegOutRefusal;
+pub use reconcile::ReconcileRefusal;
+
 use engine_client::error::ClientError;
-use engine_types::{
-    EngineError, PayloadStatus, Severity, engine::PayloadId, pegin::PackError, primitives::B256,
-};
+use engine_types::{EngineError, PayloadStatus, Severity, pegin::PackError, primitives::B256};
 use std::path::PathBuf;
 
 /// Why a request to the engine actor did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ActorError {
-    /// The engine cannot build now (initializing, syncing or in error).
-    #[error("the engine is {state}, not ready to build")]
-    NotReady {
-        /// The state it is in.
-        state: EngineState,
-    },
     /// The execution client failed or answered outside the spec.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -43,7 +52,7 @@ pub enum ActorError {
         /// The block concerned.
         block: B256,
     },
-    /// A payload fails the engine's own checks.
+    /// A payload fails the engine's own checks (the EL's build, or a block to import).
     #[error("payload {block} fails validation: {reason}")]
     InvalidPayload {
         /// Its block hash.
@@ -51,29 +60,12 @@ pub enum ActorError {
         /// Every violation, joined.
         reason: String,
     },
-    /// No cached payload has this id (never built, evicted or expired).
-    #[error("no cached payload with id {id}")]
-    UnknownPayload {
-        /// The id asked for.
-        id: PayloadId,
-    },
     /// The execution client does not know this block.
     #[error("the execution client does not know block {block}")]
     UnknownBlock {
         /// The block asked for, as given.
         block: String,
     },
-    /// The requested finalized block is older than the current one.
-    #[error("finalized would go back from block {current} to block {requested}")]
-    FinalizedRegression {
-        /// The current finalized number.
-        current: u64,
-        /// The requested one.
-        requested: u64,
-    },
-    /// Peg-ins could not be turned into withdrawals.
-    #[error(transparent)]
-    Pack(#[from] PackError),
     /// The persisted state could not be read or written.
     #[error("engine state file {}: {reason}", path.display())]
     StateFile {
@@ -120,144 +112,27 @@ pub enum ActorError {
         /// Its last error (which names the panic).
         last_error: Option<String>,
     },
-    /// A block would mint a peg-in a second time: the canonical chain minted it already
-    /// (or the block lists it twice).
-    #[error("peg-in {bitcoin_txid} was already minted{}", minted_in(block.as_ref()))]
-    AlreadyMinted {
-        /// The bitcoin transaction of the peg-in.
-        bitcoin_txid: B256,
-        /// The canonical block that minted it (`None`: listed twice in the same block).
-        block: Option<BlockRef>,
-    },
-    /// The execution client was ahead of the engine on a descendant of its head: the engine
-    /// validated and adopted those blocks, so the request (made for the old head) must be
-    /// made again for the new one.
-    #[error(
-        "the execution client was ahead: the head moved from block {} ({}) to block {} ({}); \
-         ask again on the new head",
-        from.number, from.hash, to.number, to.hash
-    )]
-    HeadMoved {
-        /// The head the request was made for.
-        from: BlockRef,
-        /// The head now.
-        to: BlockRef,
-    },
-    /// The execution client's chain cannot be reconciled with the engine's without a
-    /// decision by the operator.
-    #[error(
-        "the execution client's head is block {} ({}), the engine's is block {} ({}): \
-         {reason}. Point the engine at an execution client that follows the engine's chain, \
-         or, to follow this client's chain instead, move the engine's state file aside \
-         (the withdrawal index is then recovered from the client's chain)",
-        el.number, el.hash, ours.number, ours.hash
-    )]
-    Unreconcilable {
-        /// The engine's head.
-        ours: BlockRef,
-        /// The execution client's head.
-        el: BlockRef,
-        /// Why the engine cannot follow it by itself.
-        reason: String,
-    },
-    /// The execution client answered VALID to an older head but kept its own (Geth and
-    /// Reth do not go back to an ancestor of their head): the engine's head stays.
-    #[error(
-        "the execution client kept its head, block {} ({}), instead of going back to block {} \
-         ({}); the engine never asks an execution client to rewind",
-        el.number, el.hash, requested.number, requested.hash
-    )]
-    WouldRewind {
-        /// The head asked for.
-        requested: BlockRef,
-        /// The EL's head, unchanged.
-        el: BlockRef,
-    },
-    /// A block named as finalized is not on the head's chain.
-    #[error(
-        "block {} ({}) is not on the chain of the head, block {} ({})",
-        block.number, block.hash, head.number, head.hash
-    )]
-    NotOnChain {
-        /// The block named.
-        block: BlockRef,
-        /// The head.
-        head: BlockRef,
-    },
+    /// A build, or a payload named by a build's id, was refused.
+    #[error(transparent)]
+    Build(#[from] BuildRefusal),
+    /// A commit failed the engine's own checks.
+    #[error(transparent)]
+    Commit(#[from] CommitRefusal),
+    /// A requested head or finalized block was refused.
+    #[error(transparent)]
+    Forkchoice(#[from] ForkchoiceRefusal),
+    /// The execution client's chain needs an operator's decision.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileRefusal),
     /// A transaction asked about is not a peg-out the Bridge may pay (yet).
     #[error(transparent)]
     PegOut(#[from] PegOutRefusal),
-    /// The execution client declared the head INVALID and the newest valid ancestor it
-    /// named is below the finalized block (or not an ancestor at all): finality would have
-    /// to go back.
-    #[error(
-        "the execution client declared block {head} INVALID with latest valid {latest_valid}, \
-         which is not a descendant of the finalized block {} ({}); the operator must \
-         investigate the execution client",
-        finalized.number, finalized.hash
-    )]
-    InvalidBelowFinalized {
-        /// The head declared invalid.
-        head: B256,
-        /// The latest valid hash the EL named (zero when it named none).
-        latest_valid: B256,
-        /// The finalized block.
-        finalized: BlockRef,
-    },
 }
 
-/// Why [`ValidatePegOut`](crate::messages::QueryMsg::ValidatePegOut) refuses a
-/// transaction.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PegOutRefusal {
-    /// No mined transaction with this hash (pending, dropped, or never sent): ask later.
-    #[error("transaction {tx} is not in any block the execution client knows")]
-    NotFound {
-        /// The transaction.
-        tx: B256,
-    },
-    /// Its block is not (or no longer) on the canonical chain: ask again after the reorg.
-    #[error("transaction {tx} is in block {} ({}), which is not canonical", block.number, block.hash)]
-    NotCanonical {
-        /// The transaction.
-        tx: B256,
-        /// The block its receipt names.
-        block: BlockRef,
-    },
-    /// It reverted: nothing was burned.
-    #[error("transaction {tx} reverted in block {}: nothing was burned", block.number)]
-    Reverted {
-        /// The transaction.
-        tx: B256,
-        /// Its block.
-        block: BlockRef,
-    },
-    /// It emitted no `RequestPegOut` from the bridge contract.
-    #[error("transaction {tx} in block {} made no peg-out request to the bridge", block.number)]
-    NoPegOut {
-        /// The transaction.
-        tx: B256,
-        /// Its block.
-        block: BlockRef,
-    },
-}
-
-impl PegOutRefusal {
-    /// Not found or not canonical may change (retry); reverted or no request is final.
-    pub const fn severity(&self) -> Severity {
-        match self {
-            Self::NotFound { .. } | Self::NotCanonical { .. } => Severity::Retry,
-            Self::Reverted { .. } | Self::NoPegOut { .. } => Severity::Reset,
-        }
+impl From<PackError> for ActorError {
+    fn from(error: PackError) -> Self {
+        Self::Build(BuildRefusal::Pack(error))
     }
-}
-
-fn minted_in(block: Option<&BlockRef>) -> String {
-    block.map_or_else(
-        || " (it appears twice in the block)".to_string(),
-        |b| format!(" in block {} ({})", b.number, b.hash),
-    )
 }
 
 fn status_name(status: &PayloadStatus) -> String {
@@ -296,25 +171,18 @@ impl ActorError {
     /// head), or stop.
     pub const fn severity(&self) -> Severity {
         match self {
-            Self::NotReady { .. }
-            | Self::Syncing { .. }
-            | Self::Busy { .. }
-            | Self::HeadMoved { .. } => Severity::Retry,
+            Self::Syncing { .. } | Self::Busy { .. } => Severity::Retry,
             Self::Engine(e) => e.severity(),
             Self::Client(e) => e.severity(),
+            Self::Build(e) => e.severity(),
+            Self::Commit(e) => e.severity(),
+            Self::Forkchoice(e) => e.severity(),
+            Self::Reconcile(e) => e.severity(),
             Self::PegOut(e) => e.severity(),
-            Self::Rejected { .. }
-            | Self::InvalidPayload { .. }
-            | Self::UnknownPayload { .. }
-            | Self::UnknownBlock { .. }
-            | Self::AlreadyMinted { .. }
-            | Self::WouldRewind { .. }
-            | Self::NotOnChain { .. } => Severity::Reset,
-            Self::FinalizedRegression { .. }
-            | Self::Pack(_)
-            | Self::StateFile { .. }
-            | Self::Unreconcilable { .. }
-            | Self::InvalidBelowFinalized { .. } => Severity::Fatal,
+            Self::Rejected { .. } | Self::InvalidPayload { .. } | Self::UnknownBlock { .. } => {
+                Severity::Reset
+            }
+            Self::StateFile { .. } => Severity::Fatal,
             // This incarnation cannot go on, but no operator is needed: a restart from the
             // persisted state re-sends the forkchoice state (a reset); the supervisor's
             // restart intensity escalates if it keeps happening.
@@ -327,7 +195,6 @@ impl ActorError {
     /// A short label for metrics.
     pub fn class(&self) -> String {
         match self {
-            Self::NotReady { .. } => "not_ready".into(),
             Self::Engine(e) => e.class(),
             Self::Client(_) => "client".into(),
             Self::Rejected { status, .. } => {
@@ -335,25 +202,17 @@ impl ActorError {
             }
             Self::Syncing { .. } => "syncing".into(),
             Self::InvalidPayload { .. } => "invalid_payload".into(),
-            Self::UnknownPayload { .. } => "unknown_payload".into(),
             Self::UnknownBlock { .. } => "unknown_block".into(),
-            Self::FinalizedRegression { .. } => "finalized_regression".into(),
-            Self::Pack(_) => "pack".into(),
             Self::StateFile { .. } => "state_file".into(),
             Self::Busy { .. } => "busy".into(),
             Self::WorkerStopped { .. } => "worker_stopped".into(),
             Self::PoolTaskPanicked { .. } => "pool_task_panicked".into(),
             Self::ChainGone => "chain_gone".into(),
-            Self::AlreadyMinted { .. } => "already_minted".into(),
-            Self::WouldRewind { .. } => "would_rewind".into(),
-            Self::NotOnChain { .. } => "not_on_chain".into(),
-            Self::PegOut(PegOutRefusal::NotFound { .. }) => "peg_out_not_found".into(),
-            Self::PegOut(PegOutRefusal::NotCanonical { .. }) => "peg_out_not_canonical".into(),
-            Self::PegOut(PegOutRefusal::Reverted { .. }) => "peg_out_reverted".into(),
-            Self::PegOut(PegOutRefusal::NoPegOut { .. }) => "peg_out_none".into(),
-            Self::HeadMoved { .. } => "head_moved".into(),
-            Self::Unreconcilable { .. } => "unreconcilable".into(),
-            Self::InvalidBelowFinalized { .. } => "invalid_below_finalized".into(),
+            Self::Build(e) => e.class().into(),
+            Self::Commit(e) => e.class().into(),
+            Self::Forkchoice(e) => e.class().into(),
+            Self::Reconcile(e) => e.class().into(),
+            Self::PegOut(e) => e.class().into(),
         }
     }
 }
@@ -377,9 +236,7 @@ mod tests {
         assert!(text.contains("bad state root"), "{text}");
         assert_eq!(e.severity(), Severity::Reset);
         assert_eq!(e.class(), "rejected_invalid");
-        assert_eq!(
-            ActorError::NotReady { state: EngineState::Syncing }.severity(),
-            Severity::Retry
-        );
+        let not_ready = BuildRefusal::NotReady { state: crate::status::EngineState::Syncing };
+        assert_eq!(ActorError::from(not_ready).severity(), Severity::Retry);
     }
 }

@@ -60,7 +60,7 @@ pub enum ChainRequest {
     /// withdrawals and peg-ins ([`BuiltPayload::included`]), validated when it was built, is
     /// committed as [`CommitPayload`](Self::CommitPayload) commits an import, without being
     /// sent back or compared. A payload the cache no longer holds (expired, evicted, or
-    /// built before a restart) is refused with [`ActorError::UnknownPayload`] before
+    /// built before a restart) is refused with [`BuildRefusal::UnknownPayload`](crate::error::BuildRefusal::UnknownPayload) before
     /// anything is sent; the caller builds again.
     CommitBuilt {
         /// Request id.
@@ -77,7 +77,7 @@ pub enum ChainRequest {
     /// Idempotent: committing the block that is already the head answers
     /// [`Committed`] with `head: true` and [`PegOutReport::AlreadyReported`] without asking
     /// the EL again. A block that would mint a peg-in the canonical chain already minted is
-    /// refused with [`ActorError::AlreadyMinted`] before anything is sent.
+    /// refused with [`CommitRefusal::AlreadyMinted`](crate::error::CommitRefusal::AlreadyMinted) before anything is sent.
     CommitPayload {
         /// Request id.
         correlation: CorrelationId,

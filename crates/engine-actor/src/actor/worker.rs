@@ -28,7 +28,7 @@ mod reconcile;
 
 use super::core::{CachedBuild, Core, View};
 use crate::{
-    error::ActorError,
+    error::{ActorError, BuildRefusal, CommitRefusal, ForkchoiceRefusal},
     heads::{BlockRef, ForkchoiceHeads},
     messages::{BuiltPayload, Committed, Landed, PegOutReport, Reply},
     metrics,

@@ -4,6 +4,7 @@ use crate::{
     fake_el::{Call, Fault, Op},
     harness::{Harness, peg_in},
 };
+use engine_actor::error::BuildRefusal;
 use engine_actor::{ActorError, ChainRequest, status::EngineState};
 use engine_types::{CorrelationId, EngineError, RpcErrorCode, Severity};
 
@@ -55,7 +56,7 @@ async fn get_payload_from_cache() {
     })
     .await
     .unwrap_err();
-    assert_eq!(err, ActorError::UnknownPayload { id: unknown });
+    assert_eq!(err, ActorError::Build(BuildRefusal::UnknownPayload { id: unknown }));
     let stats = h.status().await.cache;
     assert_eq!((stats.entries, stats.hits, stats.misses), (1, 1, 1));
 }
@@ -129,7 +130,7 @@ async fn build_while_not_ready_is_refused_at_once() {
     el.fault(Op::Forkchoice, Fault::Hang);
     let h = Harness::start(el).await;
     let err = h.build(1, vec![]).await.unwrap_err();
-    assert_eq!(err, ActorError::NotReady { state: EngineState::Initializing });
+    assert_eq!(err, ActorError::Build(BuildRefusal::NotReady { state: EngineState::Initializing }));
 
     let h = Harness::ready().await;
     h.el.set_endpoints(vec![crate::fake_el::endpoint(
@@ -138,7 +139,7 @@ async fn build_while_not_ready_is_refused_at_once() {
         engine_client::breaker::BreakerState::Open,
     )]);
     let err = h.build(1, vec![]).await.unwrap_err();
-    assert_eq!(err, ActorError::NotReady { state: EngineState::Error });
+    assert_eq!(err, ActorError::Build(BuildRefusal::NotReady { state: EngineState::Error }));
     assert!(!h.el.calls().iter().any(|c| matches!(c, Call::Build { .. })));
 }
 

@@ -4,6 +4,7 @@ use crate::{
     fake_el::{Call, Fault, Op, pegout_receipt},
     harness::{Harness, ask, commit, import, peg_in},
 };
+use engine_actor::error::BuildRefusal;
 use engine_actor::{
     ActorError, ChainRequest,
     messages::{BuiltPayload, PegOutReport},
@@ -49,7 +50,10 @@ async fn syncing_and_accepted_do_not_move_the_head() {
         assert!(!committed.head);
         assert_eq!(committed.peg_outs, PegOutReport::NotScanned);
         assert_eq!(h.status().await.state, EngineState::Syncing);
-        assert!(matches!(h.build(2, vec![]).await, Err(ActorError::NotReady { .. })));
+        assert!(matches!(
+            h.build(2, vec![]).await,
+            Err(ActorError::Build(BuildRefusal::NotReady { .. }))
+        ));
         // The tick re-sends the forkchoice state; the EL answers VALID again.
         h.wait_state(EngineState::Ready).await;
     }
@@ -88,7 +92,7 @@ async fn commit_by_id_needs_a_build_the_engine_holds() {
     let mut stranger = built.clone();
     stranger.payload_id = engine_types::engine::PayloadId::new([9; 8]);
     let err = h.commit(&stranger).await.unwrap_err();
-    assert!(matches!(err, ActorError::UnknownPayload { .. }), "{err}");
+    assert!(matches!(err, ActorError::Build(BuildRefusal::UnknownPayload { .. })), "{err}");
     assert_eq!(commits(&h), 0);
     assert_eq!(h.status().await.heads.head.hash, h.el.genesis());
     let committed = h.commit(&built).await.unwrap();

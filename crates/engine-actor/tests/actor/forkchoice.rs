@@ -4,6 +4,7 @@ use crate::{
     fake_el::{Call, FakeEl, Fault, Op},
     harness::{Harness, forkchoice, peg_in, set_finalized},
 };
+use engine_actor::error::ForkchoiceRefusal;
 use engine_actor::{ActorError, persist::StateStore};
 use engine_types::{EngineError, PayloadStatus, RpcErrorCode, primitives::B256};
 
@@ -35,7 +36,10 @@ async fn set_finalized_sends_persists_and_never_regresses() {
 
     let sent = forkchoice_calls(&h).len();
     let err = set_finalized(&h.engine, b1.payload.block_hash()).await.unwrap_err();
-    assert_eq!(err, ActorError::FinalizedRegression { current: 2, requested: 1 });
+    assert_eq!(
+        err,
+        ActorError::Forkchoice(ForkchoiceRefusal::FinalizedRegression { current: 2, requested: 1 })
+    );
     assert_eq!(forkchoice_calls(&h).len(), sent, "a regression must not reach the EL");
 
     // The next commit carries the finalized hash.
@@ -119,7 +123,9 @@ async fn an_update_to_an_ancestor_that_the_el_skips_moves_nothing() {
     let (b2, _) = h.produce(2, vec![peg_in(2, 7)]).await;
     let err =
         forkchoice(&h.engine, b1.payload.block_hash(), B256::ZERO, B256::ZERO).await.unwrap_err();
-    let ActorError::WouldRewind { requested, el } = &err else { panic!("{err}") };
+    let ActorError::Forkchoice(ForkchoiceRefusal::WouldRewind { requested, el }) = &err else {
+        panic!("{err}")
+    };
     assert_eq!((requested.number, el.number), (1, 2));
     assert_eq!(err.severity(), engine_types::Severity::Reset);
     assert_eq!(h.el.head(), b2.payload.block_hash(), "Geth did not go back");
@@ -174,7 +180,7 @@ async fn finality_off_the_heads_chain_is_refused() {
     h.produce(2, vec![]).await;
     let sent = forkchoice_calls(&h).len();
     let err = set_finalized(&h.engine, a1.payload.block_hash()).await.unwrap_err();
-    assert!(matches!(err, ActorError::NotOnChain { .. }), "{err}");
+    assert!(matches!(err, ActorError::Forkchoice(ForkchoiceRefusal::NotOnChain { .. })), "{err}");
     assert_eq!(forkchoice_calls(&h).len(), sent);
     let saved = StateStore::new(h.dir.path(), false).load().unwrap().unwrap();
     assert_eq!(saved.finality_intent, None);
@@ -193,7 +199,10 @@ async fn finality_is_a_persisted_intent_until_the_el_takes_it() {
     assert!(matches!(err, ActorError::Syncing { .. }), "{err}");
     // Whatever the tick did meanwhile, the intent was durable first, and it cannot regress.
     let err = set_finalized(&h.engine, b1.payload.block_hash()).await.unwrap_err();
-    assert_eq!(err, ActorError::FinalizedRegression { current: 2, requested: 1 });
+    assert_eq!(
+        err,
+        ActorError::Forkchoice(ForkchoiceRefusal::FinalizedRegression { current: 2, requested: 1 })
+    );
     let status = crate::harness::wait_for(
         &h.engine,
         |s| s.heads.finalized.number == 2,

@@ -5,6 +5,7 @@ use crate::{
     fake_el::{Fault, Op},
     harness::{Harness, ask, build, config, peg_in, spawn_engine, wait_state},
 };
+use engine_actor::error::CommitRefusal;
 use engine_actor::{
     ActorError, ChainRequest,
     messages::{Landed, PegOutReport},
@@ -182,14 +183,19 @@ async fn an_import_cannot_mint_a_peg_in_twice() {
         })
     };
     let err = commit_import(vec![peg_in(4, 100)]).await.unwrap_err();
-    let ActorError::AlreadyMinted { bitcoin_txid, block: Some(block) } = err.clone() else {
+    let ActorError::Commit(CommitRefusal::AlreadyMinted { bitcoin_txid, block: Some(block) }) =
+        err.clone()
+    else {
         panic!("{err}")
     };
     assert_eq!(bitcoin_txid, peg_in(4, 100).bitcoin_txid);
     assert_eq!(block.hash, head);
     assert_eq!(err.severity(), engine_types::Severity::Reset);
     let twice = commit_import(vec![peg_in(5, 1), peg_in(5, 1)]).await.unwrap_err();
-    assert!(matches!(twice, ActorError::AlreadyMinted { block: None, .. }), "{twice}");
+    assert!(
+        matches!(twice, ActorError::Commit(CommitRefusal::AlreadyMinted { block: None, .. })),
+        "{twice}"
+    );
     assert_eq!(h.el.head(), head, "nothing reached the EL");
     assert!(commit_import(vec![peg_in(6, 1)]).await.unwrap().head);
 }

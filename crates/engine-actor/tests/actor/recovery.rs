@@ -8,6 +8,7 @@ use crate::{
         wait_state,
     },
 };
+use engine_actor::error::{BuildRefusal, ReconcileRefusal};
 use engine_actor::{
     ActorError, ChainRequest, EngineMsg,
     peers::HeadChangeCause,
@@ -163,7 +164,10 @@ async fn el_ahead_of_saved_state_is_adopted() {
     // The restarted engine no longer holds the build: committing it by id is refused
     // before anything is sent, and the whole block sent again landed, once.
     let err = crate::harness::commit(&engine, &b2).await.unwrap_err();
-    assert!(matches!(err, ActorError::UnknownPayload { id } if id == b2.payload_id), "{err}");
+    assert!(
+        matches!(err, ActorError::Build(BuildRefusal::UnknownPayload { id }) if id == b2.payload_id),
+        "{err}"
+    );
     let committed = crate::harness::import(&engine, &b2).await.unwrap();
     assert!(committed.head);
     assert_eq!(committed.peg_outs, engine_actor::messages::PegOutReport::AlreadyReported);
@@ -279,7 +283,10 @@ async fn invalid_head_walks_back_to_latest_valid() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ActorError::InvalidBelowFinalized { .. }), "{err}");
+    assert!(
+        matches!(err, ActorError::Reconcile(ReconcileRefusal::InvalidBelowFinalized { .. })),
+        "{err}"
+    );
     assert_eq!(err.severity(), engine_types::Severity::Fatal);
     assert_eq!(h.status().await.heads.head.hash, b1.payload.block_hash());
 }

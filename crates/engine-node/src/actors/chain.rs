@@ -66,6 +66,7 @@ use crate::{
 };
 use engine_actor::{
     ActorError, ChainRequest,
+    error::BuildRefusal,
     heads::BlockRef,
     messages::{Committed, Landed},
     peers::HeadChanged,

@@ -12,10 +12,15 @@
 //! ```
 //!
 //! Both sides are walked by parent hash from the EL, at most `adopt_limit` blocks in all;
-//! a deeper reorg is an [`ActorError::Unreconcilable`] for the operator.
+//! a deeper reorg is an [`ReconcileRefusal::Unreconcilable`] for the operator.
 
 use super::Worker;
-use crate::{error::ActorError, heads::BlockRef, minted::MintedPegIn, persist::PersistedState};
+use crate::{
+    error::{ActorError, ReconcileRefusal},
+    heads::BlockRef,
+    minted::MintedPegIn,
+    persist::PersistedState,
+};
 use engine_types::{
     eips::{BlockId, eip4895::Withdrawal},
     primitives::B256,
@@ -70,7 +75,9 @@ impl Worker {
             return Ok(rebased);
         }
         let limit = self.core.config.adopt_limit;
-        let too_deep = |reason: String| ActorError::Unreconcilable { ours: from, el: to, reason };
+        let too_deep = |reason: String| {
+            ActorError::Reconcile(ReconcileRefusal::Unreconcilable { ours: from, el: to, reason })
+        };
         let (mut a, mut b) =
             (self.branch_block(from.hash).await?, self.branch_block(to.hash).await?);
         let mut abandoned: Vec<BranchBlock> = Vec::new();

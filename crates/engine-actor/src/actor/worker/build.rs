@@ -70,7 +70,7 @@ impl Worker {
                 return Err(if to == from {
                     ActorError::from_client(e, "build on", parent_hash)
                 } else {
-                    ActorError::HeadMoved { from, to }
+                    ActorError::Build(BuildRefusal::HeadMoved { from, to })
                 });
             }
             Err(e) => return Err(ActorError::from_client(e, "build on", parent_hash)),

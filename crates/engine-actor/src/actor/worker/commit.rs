@@ -225,13 +225,16 @@ fn check_mints(
 ) -> Result<(), ActorError> {
     match state.minted.first_conflict(peg_ins) {
         Some(Conflict::Minted(m)) => {
-            return Err(ActorError::AlreadyMinted {
+            return Err(ActorError::Commit(CommitRefusal::AlreadyMinted {
                 bitcoin_txid: m.peg_in.bitcoin_txid,
                 block: Some(m.block),
-            });
+            }));
         }
         Some(Conflict::Repeated(bitcoin_txid)) => {
-            return Err(ActorError::AlreadyMinted { bitcoin_txid, block: None });
+            return Err(ActorError::Commit(CommitRefusal::AlreadyMinted {
+                bitcoin_txid,
+                block: None,
+            }));
         }
         None => {}
     }

@@ -37,7 +37,10 @@ impl Worker {
             // going back to it: believe the chain the EL holds, not the answer.
             let el = self.el_head().await?;
             if el.hash != head.hash {
-                return Err(ActorError::WouldRewind { requested: head, el });
+                return Err(ActorError::Forkchoice(ForkchoiceRefusal::WouldRewind {
+                    requested: head,
+                    el,
+                }));
             }
         }
         let mut next = self.state.clone();
@@ -92,7 +95,10 @@ impl Worker {
         self.check_finality(&heads)?;
         // Finality must lie on the head's chain, or every later update would be -38002.
         if finalized.number > current.head.number || !self.is_canonical(finalized).await? {
-            return Err(ActorError::NotOnChain { block: finalized, head: current.head });
+            return Err(ActorError::Forkchoice(ForkchoiceRefusal::NotOnChain {
+                block: finalized,
+                head: current.head,
+            }));
         }
         // The intent is durable before the EL hears of it: a SYNCING answer or a crash
         // leaves it to be sent again on every tick until a VALID answer.
@@ -116,10 +122,10 @@ impl Worker {
         let regresses = !current.is_unset()
             && (heads.finalized.is_unset() || heads.finalized.number < current.number);
         if regresses {
-            return Err(ActorError::FinalizedRegression {
+            return Err(ActorError::Forkchoice(ForkchoiceRefusal::FinalizedRegression {
                 current: current.number,
                 requested: heads.finalized.number,
-            });
+            }));
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //!  EL ahead, descends from ours ──> fetch each block in between (≤ adopt_limit), validate
 //!                                   it, record what it mints, adopt, tell the Chain
 //!  EL ahead on another branch,
-//!  or further than adopt_limit ───> ActorError::Unreconcilable (fatal, names both heads)
+//!  or further than adopt_limit ───> ActorError::Reconcile(ReconcileRefusal::Unreconcilable (fatal, names both heads))
 //!  EL behind / lacks our head ────> re-send our state: it moves forward or syncs
 //!  INVALID for our head ──────────> walk back to latestValidHash (never below finalized)
 //! ```
@@ -19,7 +19,7 @@
 
 use super::{HeadVerdict, Worker};
 use crate::{
-    error::ActorError,
+    error::{ActorError, ReconcileRefusal},
     heads::BlockRef,
     peers::{HeadChangeCause, HeadChanged},
     persist::PersistedState,
@@ -112,7 +112,9 @@ impl Worker {
         let ours = next.heads.head;
         let limit = self.core.config.adopt_limit;
         let gap = el_head.number - ours.number;
-        let refuse = |reason: String| ActorError::Unreconcilable { ours, el: el_head, reason };
+        let refuse = |reason: String| {
+            ActorError::Reconcile(ReconcileRefusal::Unreconcilable { ours, el: el_head, reason })
+        };
         if gap > limit {
             return Err(refuse(format!(
                 "it is {gap} blocks ahead, more than the {limit} the engine adopts by itself \
@@ -210,14 +212,14 @@ impl Worker {
             }
             cursor = block.header.parent_hash;
         }
-        Err(ActorError::Unreconcilable {
+        Err(ActorError::Reconcile(ReconcileRefusal::Unreconcilable {
             ours: self.state.heads.head,
             el: head,
             reason: format!(
                 "no withdrawal in the last {depth} blocks of its chain, so the next \
                  withdrawal index cannot be recovered (raise index_recovery_depth)"
             ),
-        })
+        }))
     }
 
     /// The EL declared our head INVALID: moves the head back to the newest valid ancestor it
@@ -245,8 +247,13 @@ impl Worker {
                 Err(e) => return Err(e),
             },
         };
-        let below =
-            || ActorError::InvalidBelowFinalized { head: from.hash, latest_valid, finalized };
+        let below = || {
+            ActorError::Reconcile(ReconcileRefusal::InvalidBelowFinalized {
+                head: from.hash,
+                latest_valid,
+                finalized,
+            })
+        };
         if latest_valid.is_zero() {
             return Err(below());
         }

@@ -179,7 +179,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
         Ok(built) => built,
         Err(error) => {
             shared.update_queue(PegInQueue::build_failed);
-            if let SlotError::Engine(ActorError::NotReady { state }) = &error {
+            if let SlotError::Engine(ActorError::Build(BuildRefusal::NotReady { state })) = &error {
                 // Refused before the engine did anything: the slot waits, as it would
                 // have had it asked for the status first.
                 return SlotOutcome::Waiting(format!("it is {state}"));
