@@ -54,8 +54,10 @@
 //! The actor stays alive after it stops producing: the engine watches it, and a missing
 //! Chain actor would make the engine fail.
 
+mod finality;
 pub(crate) mod outcome;
 pub(crate) mod queue;
+mod simulator;
 mod slot;
 
 use crate::{

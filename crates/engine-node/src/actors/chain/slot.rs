@@ -1,8 +1,9 @@
 //! One slot, as the module diagram of [`super`] draws it: the head to build on (the last
 //! committed block, or the engine's status), re-sync and settle, build, queue, commit,
-//! what-landed, finality, and the simulator's peg-out.
+//! what-landed; then finality ([`super::finality`]) and the simulator's peg-out
+//! ([`super::simulator`]).
 
-use super::*;
+use super::{finality::finalize, simulator::send_peg_out, *};
 
 pub(super) fn flatten<T>(result: Result<Result<T, ActorError>, CallError>) -> Result<T, SlotError> {
     result?.map_err(SlotError::from)
@@ -149,7 +150,7 @@ async fn what_landed(
     }))
 }
 
-/// Builds, stores and commits one block on `head`.
+/// Builds and commits one block on `head`.
 async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationId) -> SlotOutcome {
     let started = Instant::now();
     if let Some(sim) = &shared.sim {
@@ -273,53 +274,4 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
         send_peg_out(shared, Arc::clone(sim));
     }
     SlotOutcome::Produced(line)
-}
-
-/// Sends one simulated peg-out in a task owned through `ChainShared::peg_out` (at most one
-/// in flight; the actor reaps it, and its panic fails the actor). It ends by itself within
-/// the RPC clients' timeouts; a peg-out due while the previous one is not reaped yet is not
-/// sent (the simulator sends another at the next due block).
-fn send_peg_out(shared: &ChainShared, sim: Arc<Simulator>) {
-    let mut peg_out = shared.peg_out.lock().unwrap_or_else(PoisonError::into_inner);
-    if peg_out.is_some() {
-        tracing::warn!("peg-out not sent: the previous one is still in flight");
-        return;
-    }
-    *peg_out = Some(tokio::spawn(
-        async move {
-            match sim.send_peg_out().await {
-                Ok(hash) => tracing::info!(tx = %hash, "peg-out transaction sent to the bridge"),
-                Err(e) => tracing::warn!(error = %e, "peg-out transaction not sent"),
-            }
-        }
-        .in_current_span(),
-    ));
-}
-
-/// Finalizes block `number` every `finalize_every` blocks; whether it did.
-async fn finalize(
-    shared: &ChainShared,
-    number: u64,
-    hash: B256,
-    correlation: CorrelationId,
-) -> bool {
-    let k = shared.config.finalize_every;
-    if k == 0 || !number.is_multiple_of(k) {
-        return false;
-    }
-    let result = flatten(
-        ask_engine(
-            |reply| ChainRequest::SetFinalized { correlation, hash, reply }.into(),
-            shared.config.timeouts.finalize,
-        )
-        .await,
-    );
-    match result {
-        Ok(_) => true,
-        Err(reason) => {
-            ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "finalize").increment(1);
-            tracing::warn!(block = number, %reason, "finalization not recorded");
-            false
-        }
-    }
 }
