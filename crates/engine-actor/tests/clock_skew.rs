@@ -30,7 +30,8 @@ use std::time::Duration;
 async fn client_clock_59_s_off_is_accepted_62_s_off_is_refused_naming_the_clock() {
     let el = MockEl::start(MockElConfig::default()).await.unwrap();
     let jwt = JwtAuth::new(el.jwt_secret(), None, None);
-    skew::skewed_clients_59_s_accepted_62_s_refused_naming_the_clock(&el.engine_url(), &jwt).await;
+    skew::skewed_clients_accepted_within_62_s_refused_naming_the_clock(&el.engine_url(), &jwt, 59)
+        .await;
 }
 
 /// Polls the engine until its one endpoint is in `state`; its status.

@@ -1,7 +1,7 @@
 //! Chaos and clock skew against a real EthereumJS in a container (issue [F2]): a subset of
 //! `tests/chaos` (a black hole, a reply cut mid-body, a 100 MB body, latency over
 //! forkchoiceUpdated's timeout) with the chaos proxy between the engine and EthereumJS's
-//! engine port, and Hive's `engine-auth` clock checks (a client 59 s off accepted, 62 s off
+//! engine port, and Hive's `engine-auth` clock checks (a client 58 s off accepted, 62 s off
 //! refused with the clocks named).
 //!
 //! Runs only with the `container-tests` feature, from the `containers` CI stage:
@@ -77,10 +77,12 @@ async fn container_ethereumjs_latency_over_forkchoice_timeout_the_block_lands_an
         .await;
 }
 
-/// EthereumJS accepts a client clock 59 s off its own, either way, and refuses one 62 s off
-/// with a 401 whose `Date` lets the engine name the clocks.
+/// EthereumJS accepts a client clock 58 s off its own, either way, and refuses one 62 s off
+/// with a 401 whose `Date` lets the engine name the clocks. (58, not Hive's 59: EthereumJS
+/// reads its clock when it checks the token, which on a loaded machine can be a second
+/// after we signed it; see the shared check.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn container_ethereumjs_client_clock_59_s_off_is_accepted_62_s_off_is_refused_naming_the_clock()
+async fn container_ethereumjs_client_clock_58_s_off_is_accepted_62_s_off_is_refused_naming_the_clock()
  {
     let genesis = dev_genesis(ForkSchedule::shanghai_from_genesis()).unwrap();
     let secret = JwtSecret::random();
@@ -90,6 +92,6 @@ async fn container_ethereumjs_client_clock_59_s_off_is_accepted_62_s_off_is_refu
         return;
     };
     let jwt = JwtAuth::new(&secret, None, None);
-    skew::skewed_clients_59_s_accepted_62_s_refused_naming_the_clock(&container.engine_url(), &jwt)
-        .await;
+    let url = container.engine_url();
+    skew::skewed_clients_accepted_within_62_s_refused_naming_the_clock(&url, &jwt, 58).await;
 }

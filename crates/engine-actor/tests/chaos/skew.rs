@@ -21,18 +21,24 @@ async fn chain_id_with_clock(
         .await
 }
 
-/// Checks the answers of an EL at `engine_url` to a client clock ±59 s and ±62 s off: the
-/// first accepted, the others refused with a 401 whose message names the clock gap (read
-/// to about a second) and its direction.
+/// Checks the answers of an EL at `engine_url` to a client clock ±`accepted` s off (accepted)
+/// and ±62 s off: the first accepted, the others refused with a 401 whose message names the
+/// clock gap (read to about a second) and its direction.
 ///
 /// The EL refuses only an `iat` more than 60 s from its clock, read when it checks the
 /// token, up to a second boundary after we signed it: a client 61 s ahead could then be
-/// 60 s ahead, and accepted. 62 s is refused whatever boundary falls between.
-pub(crate) async fn skewed_clients_59_s_accepted_62_s_refused_naming_the_clock(
+/// 60 s ahead, and accepted. 62 s is refused whatever boundary falls between. On the
+/// accepted side, an EL in another process (a container) may check a token a second or more
+/// after it was signed when the machine is loaded (EthereumJS once refused -59 s during a
+/// CI build beside it), so that side is the caller's: 59 in process (Hive's `engine-auth`
+/// value), less where the EL's own latency counts.
+pub(crate) async fn skewed_clients_accepted_within_62_s_refused_naming_the_clock(
     engine_url: &str,
     jwt: &JwtAuth,
+    accepted: i64,
 ) {
-    for offset in [59i64, -59] {
+    assert!(accepted < 60, "the window is ±60 s");
+    for offset in [accepted, -accepted] {
         let answer = chain_id_with_clock(engine_url, jwt, offset).await;
         assert!(answer.is_ok(), "a clock {offset:+} s off is within the window: {answer:?}");
     }
