@@ -4,6 +4,16 @@
 //! a lagging standby is the pool's job: it keeps its own buffer of committed payloads.)
 //!
 //! The clock is passed in (`now`), so tests drive time explicitly.
+//!
+//! Kept hand-written instead of `quick_cache` or `moka` (measured 2026-12 in a scratch crate
+//! with this module copied beside them, one run): at the default 64 entries an insert + get
+//! costs 1.4 µs here against 0.12 µs (quick_cache) and 1.0 µs (moka), 10.6 µs at 640; at a
+//! few operations per slot, and a capacity capped at
+//! [`MAX_PAYLOAD_CACHE_CAPACITY`](engine_types::config::MAX_PAYLOAD_CACHE_CAPACITY), that
+//! does not matter. Neither keeps this contract: quick_cache is not LRU (Clock-PRO: a
+//! fresh, unread payload survived about two further inserts) and has no TTL; moka's TTL runs
+//! on its own clock (tests cannot drive it with `now`), its LRU order and entry count are
+//! exact only after `run_pending_tasks`, and it adds 16 crates (5 new to the workspace).
 
 use crate::metrics;
 use engine_types::{config::PayloadCacheConfig, engine::PayloadId};

@@ -5,6 +5,12 @@
 //! a crash-looping child is retried quickly at first and then at most every `max`. The pure
 //! [`BackoffPolicy::delay`] takes the random sample as an argument so that it can be tested
 //! without randomness; [`BackoffPolicy::delay_random`] draws it.
+//!
+//! Kept hand-written instead of `backon` (measured 2026-12, backon 1.6): its jitter only
+//! lengthens a delay and can exceed `max`, where ours spreads ±`jitter` and never exceeds
+//! `max` (a property test checks it); its delay is a stateful iterator, not a pure function
+//! of the attempt number, so every child slot would keep one and rebuild it on
+//! `reset_after`; and its factor is `f32`. No lines saved, 2 crates added.
 
 use std::time::Duration;
 
