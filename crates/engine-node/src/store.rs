@@ -26,12 +26,13 @@ pub(crate) const DB_FILE_NAME: &str = "execution.redb";
 
 /// redb's page cache, in bytes. redb's default (1 GiB) keeps every page it writes until the
 /// cache is full, so a node that writes a block per slot would grow by the size of its
-/// database up to 1 GiB; the store only appends and reads everything once at start, so a
-/// small cache costs nothing. At about 2.2 KB of database per block, 16 MiB took until block
-/// ~16,000 to fill (heaptrack: 15.8 MiB held at block 10,000), which a soak read as growth;
-/// 4 MiB is full within the first 2,000 blocks and leaves redb its write buffer (half the
-/// cache) many times over a block's pages.
-const CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// database up to 1 GiB; the store only appends, so a small cache costs nothing. A cache that
+/// fills late reads as growth in a soak: 16 MiB at 2.2 KB per block (when the store also
+/// held the blocks) took until block ~16,000, and 4 MiB at the 184 B of a receipts summary
+/// per block (368,640 bytes after 2,000 blocks) until block ~22,800 (a 20,000-block soak
+/// read +10.2 %). 256 KiB is full within the first 1,500 blocks and leaves redb its write
+/// buffer (half the cache) hundreds of times over a block's pages.
+const CACHE_BYTES: usize = 256 * 1024;
 
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts");
