@@ -1,5 +1,7 @@
 //! Devnet execution-layer time, in process (no HTTP): an empty block's build + commit cycle,
-//! and building and importing a block of 1,000 transfers.
+//! without a journal and with one (its data directory on tmpfs, then on this machine's
+//! disk: what the durable write before `newPayload`'s answer adds), and building and
+//! importing a block of 1,000 transfers.
 //!
 //! `cargo bench -p engine-devnet --bench devnet`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -84,6 +86,32 @@ fn empty_block_cycle(c: &mut Criterion) {
     });
 }
 
+/// The empty-block cycle of a devnet that journals to a directory under `base` (the durable
+/// block write before `newPayload` answers, the forkchoice record after).
+fn journaled_cycle(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (name, base) in
+        [("tmpfs", std::path::Path::new("/dev/shm")), ("disk", &std::env::temp_dir())]
+    {
+        if !base.is_dir() {
+            continue;
+        }
+        let dir = tempfile::tempdir_in(base).unwrap();
+        let mut config =
+            engine_devnet::DevnetConfig::new(dev_genesis(ForkSchedule::default()).unwrap());
+        config.data_dir = Some(dir.path().to_path_buf());
+        let el = rt.block_on(engine_devnet::DevnetEl::start(config)).unwrap();
+        let mut timestamp = 0;
+        c.bench_function(&format!("devnet/empty_block_build_and_commit_journaled_{name}"), |b| {
+            b.iter(|| {
+                timestamp += 2;
+                el.with_mut(|d| cycle(d, attributes(timestamp)));
+            });
+        });
+        rt.block_on(el.shutdown());
+    }
+}
+
 /// Build, import and make head one block.
 fn cycle(d: &mut Devnet, attributes: PayloadAttributes) {
     let payload = build_with(d, attributes);
@@ -160,5 +188,5 @@ fn thousand_transfers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, empty_block_cycle, peg_in_blocks, thousand_transfers);
+criterion_group!(benches, empty_block_cycle, journaled_cycle, peg_in_blocks, thousand_transfers);
 criterion_main!(benches);
