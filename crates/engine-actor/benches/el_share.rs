@@ -5,8 +5,10 @@
 //!  K transfers ──eth_sendRawTransaction──> EthereumJS pool        (outside the timed part)
 //!  ┌ timed cycle ───────────────────────────────────────────────────────────────────────┐
 //!  │ actor: BuildPayload ─> forkchoiceUpdated(attrs) ─> getPayload (at once)            │
-//!  │ actor: CommitPayload ─> newPayload ─> forkchoiceUpdated ─> receipts ─> Committed   │
+//!  │ actor: CommitPayload ─> newPayload ─> forkchoiceUpdated ─> Committed               │
 //!  └────────────────────────────────────────────────────────────────────────────────────┘
+//!  (untimed) the block's peg-out scan: its receipts, fetched by the engine's scan lane
+//!            after the reply, waited for before the next cycle starts
 //!  EL time  = Σ durations of the cycle's Engine API calls, as engine-client records them
 //!             (`engine_client_request_duration_seconds`, read through a metrics recorder)
 //!           + the time at least one `eth_*` call of the engine was in flight (its public
@@ -162,10 +164,15 @@ async fn run(snapshotter: &Snapshotter) {
             let built = node.build(timestamp, Vec::new()).await.unwrap();
             let committed = node.commit(&built).await.unwrap();
             let total = started.elapsed();
+            let el = drain(snapshotter) + busy.take();
             assert!(committed.head, "cycle {i}: the block did not become the head");
+            // The block's peg-out scan runs after the reply, in the engine's scan lane: it
+            // finishes outside the timed cycle, so that its receipts calls neither overlap
+            // the next cycle nor count as this one's EL time.
+            let hash = committed.hash;
+            node.wait_for(|s| s.peg_outs_scanned.is_some_and(|b| b.hash == hash)).await;
             let included = built.payload.as_v1().transactions.len();
             if i >= WARM_UP {
-                let el = drain(snapshotter) + busy.take();
                 cycles.push(Cycle { total, el, pending, included });
             }
             pending = pending.saturating_sub(included);
