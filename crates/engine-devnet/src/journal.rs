@@ -28,6 +28,7 @@ use alloy_primitives::B256;
 use alloy_rpc_types_engine::{
     CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState,
 };
+use engine_types::{EngineMethod, StatusKind};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -52,16 +53,6 @@ pub(crate) struct JournalBlock {
     pub(crate) payload: ExecutionPayload,
     /// The `newPayload` beacon root (Cancun on), the only sidecar field Alys blocks carry.
     pub(crate) parent_beacon_block_root: Option<B256>,
-}
-
-impl JournalBlock {
-    /// The sidecar to pass to `newPayload` again.
-    pub(crate) fn sidecar(&self) -> ExecutionPayloadSidecar {
-        match self.parent_beacon_block_root {
-            Some(root) => ExecutionPayloadSidecar::v3(CancunPayloadFields::new(root, Vec::new())),
-            None => ExecutionPayloadSidecar::none(),
-        }
-    }
 }
 
 /// The open journal.
@@ -187,43 +178,66 @@ impl crate::Devnet {
     /// by hand) is an error naming it: the devnet does not start on a chain it cannot
     /// rebuild.
     pub(crate) fn restore(&mut self, journal: Journal) -> Result<usize, DevnetError> {
-        use engine_types::{EngineMethod, StatusKind};
         let blocks = journal.blocks()?;
-        let forks = self.fork_schedule();
         for block in &blocks {
             let (number, hash) = (block.payload.block_number(), block.payload.block_hash());
-            let version = forks.version_for(EngineMethod::NewPayload, block.payload.timestamp());
-            let status =
-                self.new_payload(version, block.payload.clone(), block.sidecar()).map_err(|e| {
-                    journal.error(format!("block {number} ({hash}) was refused: {e:?}"))
-                })?;
-            if status.status != StatusKind::Valid {
-                return Err(journal.error(format!(
-                    "block {number} ({hash}) does not re-execute on this genesis: {:?} {}",
-                    status.status,
-                    status.validation_error.unwrap_or_default()
-                )));
-            }
+            self.reimport(block.payload.clone(), block.parent_beacon_block_root)
+                .map_err(|why| journal.error(format!("block {number} ({hash}) {why}")))?;
         }
         if let Some(state) = journal.forkchoice()? {
-            let head = state.head_block_hash;
-            let timestamp =
-                self.chain.block(&head).map(|b| b.header.timestamp).ok_or_else(|| {
-                    journal.error(format!("its head {head} is not among its blocks"))
-                })?;
-            let version = forks.version_for(EngineMethod::ForkchoiceUpdated, timestamp);
-            let answer = self
-                .forkchoice_updated(version, state, None)
-                .map_err(|e| journal.error(format!("its forkchoice state is refused: {e:?}")))?;
-            if answer.payload_status.status != StatusKind::Valid {
-                return Err(journal.error(format!(
-                    "its forkchoice state answers {:?}",
-                    answer.payload_status.status
-                )));
-            }
+            self.reapply_forkchoice(state)
+                .map_err(|why| journal.error(format!("its forkchoice state: {why}")))?;
         }
         self.journal = Some(journal);
         Ok(blocks.len())
+    }
+
+    /// Accepts again a block accepted before (one of its journal, one an earlier node
+    /// stored): `newPayload` with the version the block's timestamp takes and its Cancun
+    /// beacon root, if any. Why not, when the answer is not VALID.
+    pub fn reimport(
+        &mut self,
+        payload: ExecutionPayload,
+        parent_beacon_block_root: Option<B256>,
+    ) -> Result<(), String> {
+        let version =
+            self.fork_schedule().version_for(EngineMethod::NewPayload, payload.timestamp());
+        let sidecar = match parent_beacon_block_root {
+            Some(root) => ExecutionPayloadSidecar::v3(CancunPayloadFields::new(root, Vec::new())),
+            None => ExecutionPayloadSidecar::none(),
+        };
+        let status = self
+            .new_payload(version, payload, sidecar)
+            .map_err(|e| format!("was refused: {e:?}"))?;
+        if status.status == StatusKind::Valid {
+            Ok(())
+        } else {
+            Err(format!(
+                "does not re-execute on this genesis: {:?} {}",
+                status.status,
+                status.validation_error.unwrap_or_default()
+            ))
+        }
+    }
+
+    /// Applies `state` again (`forkchoiceUpdated` without attributes, the version its
+    /// head's timestamp takes). Why not, when the head is unknown or the answer not VALID.
+    pub fn reapply_forkchoice(&mut self, state: ForkchoiceState) -> Result<(), String> {
+        let head = state.head_block_hash;
+        let timestamp = self
+            .chain
+            .block(&head)
+            .map(|b| b.header.timestamp)
+            .ok_or_else(|| format!("its head {head} is not a known block"))?;
+        let version = self.fork_schedule().version_for(EngineMethod::ForkchoiceUpdated, timestamp);
+        let answer = self
+            .forkchoice_updated(version, state, None)
+            .map_err(|e| format!("forkchoiceUpdated was refused: {e:?}"))?;
+        if answer.payload_status.status == StatusKind::Valid {
+            Ok(())
+        } else {
+            Err(format!("forkchoiceUpdated answered {:?}", answer.payload_status.status))
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use alloy_genesis::Genesis;
 use engine_actor::persist::PersistedState;
 use engine_devnet::rpc_server::ElPorts;
 use engine_devnet::{DevnetConfig, DevnetEl, JOURNAL_FILE_NAME, Retention};
-use engine_types::{EngineMethod, ForkSchedule, StatusKind, engine::ForkchoiceState};
+use engine_types::engine::ForkchoiceState;
 use std::path::Path;
 
 /// Blocks a head may lag the devnet's tip (a branch being imported) on top of what the
@@ -49,7 +49,6 @@ pub(crate) fn retention(index_recovery_depth: u64) -> Retention {
 /// `engine` is the engine's persisted state, if any).
 pub(crate) async fn start(
     genesis: Genesis,
-    forks: ForkSchedule,
     index_recovery_depth: u64,
     store: &ExecutionStore,
     data_dir: &Path,
@@ -68,7 +67,7 @@ pub(crate) async fn start(
     if !blocks.is_empty() {
         blocks.truncate(replayable(&blocks, engine));
         if !blocks.is_empty() {
-            replay(&el, &blocks, forks).map_err(|reason| NodeError::CorruptState {
+            replay(&el, &blocks).map_err(|reason| NodeError::CorruptState {
                 dir: data_dir.to_path_buf(),
                 reason: format!("{}: {reason}", store.path().display()),
             })?;
@@ -104,7 +103,7 @@ fn replayable(blocks: &[StoredBlock], engine: Option<&PersistedState>) -> usize 
 
 /// Re-executes `blocks` (numbers 1, 2, … in order, each on the previous; the devnet writes
 /// each to its journal) and makes the last one the devnet's head.
-fn replay(el: &DevnetEl, blocks: &[StoredBlock], forks: ForkSchedule) -> Result<(), String> {
+fn replay(el: &DevnetEl, blocks: &[StoredBlock]) -> Result<(), String> {
     el.with_mut(|devnet| {
         let mut parent = devnet.genesis_hash();
         for (i, block) in blocks.iter().enumerate() {
@@ -121,35 +120,16 @@ fn replay(el: &DevnetEl, blocks: &[StoredBlock], forks: ForkSchedule) -> Result<
                     block.number
                 ));
             }
-            let version = forks.version_for(EngineMethod::NewPayload, block.payload.timestamp());
-            let status = devnet
-                .new_payload(version, block.payload.clone(), block.sidecar())
-                .map_err(|e| format!("block {} was refused: {e:?}", block.number))?;
-            if status.status != StatusKind::Valid {
-                return Err(format!(
-                    "block {} does not re-execute: {:?} {}",
-                    block.number,
-                    status.status,
-                    status.validation_error.unwrap_or_default()
-                ));
-            }
+            devnet
+                .reimport(block.payload.clone(), block.parent_beacon_block_root)
+                .map_err(|why| format!("block {} {why}", block.number))?;
             parent = block.hash;
         }
-        let last = blocks.last().map(|b| (b.hash, b.payload.timestamp())).unwrap_or_default();
-        let state = ForkchoiceState {
-            head_block_hash: last.0,
+        devnet.reapply_forkchoice(ForkchoiceState {
+            head_block_hash: parent,
             safe_block_hash: Default::default(),
             finalized_block_hash: Default::default(),
-        };
-        let version = forks.version_for(EngineMethod::ForkchoiceUpdated, last.1);
-        let answer = devnet
-            .forkchoice_updated(version, state, None)
-            .map_err(|e| format!("forkchoice to the last block refused: {e:?}"))?;
-        if answer.payload_status.status == StatusKind::Valid {
-            Ok(())
-        } else {
-            Err(format!("forkchoice to the last block answered {:?}", answer.payload_status.status))
-        }
+        })
     })
 }
 

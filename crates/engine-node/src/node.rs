@@ -75,7 +75,6 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         ElMode::Devnet { genesis } => {
             let el = crate::devnet::start(
                 (**genesis).clone(),
-                settings.config.chain.fork_schedule,
                 settings.engine_actor.index_recovery_depth(true),
                 &store,
                 &run.data_dir,

@@ -11,10 +11,7 @@
 //! crash a block is either stored whole or not at all.
 
 use crate::error::NodeError;
-use engine_types::{
-    engine::{CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar},
-    primitives::B256,
-};
+use engine_types::{engine::ExecutionPayload, primitives::B256};
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
 };
@@ -53,20 +50,15 @@ pub(crate) struct StoredBlock {
 impl StoredBlock {
     /// The block of a payload and its sidecar (as earlier versions stored it).
     #[cfg(test)]
-    pub(crate) fn new(payload: ExecutionPayload, sidecar: &ExecutionPayloadSidecar) -> Self {
+    pub(crate) fn new(
+        payload: ExecutionPayload,
+        sidecar: &engine_types::engine::ExecutionPayloadSidecar,
+    ) -> Self {
         Self {
             hash: payload.block_hash(),
             number: payload.block_number(),
             parent_beacon_block_root: sidecar.parent_beacon_block_root(),
             payload,
-        }
-    }
-
-    /// The sidecar to pass to `newPayload` again.
-    pub(crate) fn sidecar(&self) -> ExecutionPayloadSidecar {
-        match self.parent_beacon_block_root {
-            Some(root) => ExecutionPayloadSidecar::v3(CancunPayloadFields::new(root, Vec::new())),
-            None => ExecutionPayloadSidecar::none(),
         }
     }
 }
@@ -228,7 +220,7 @@ impl ExecutionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine_types::engine::{ExecutionPayloadV1, ExecutionPayloadV2};
+    use engine_types::engine::{ExecutionPayloadSidecar, ExecutionPayloadV1, ExecutionPayloadV2};
     use engine_types::primitives::{Address, Bloom, Bytes, U256};
 
     fn payload(number: u64) -> ExecutionPayload {
@@ -280,7 +272,7 @@ mod tests {
         let blocks = store.legacy_blocks().unwrap();
         assert_eq!(blocks.iter().map(|b| b.number).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(blocks[0].payload, payload(1));
-        assert_eq!(blocks[0].sidecar().parent_beacon_block_root(), None);
+        assert_eq!(blocks[0].parent_beacon_block_root, None);
         assert_eq!(store.receipts().unwrap()[0].logs, 2);
     }
 
