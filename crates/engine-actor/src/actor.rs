@@ -28,8 +28,9 @@
 //! end nor dropped.
 //!
 //! Every task has an owner that fails with it: the worker ends when its scan lane ends (a
-//! panic), naming it; the actor checks the worker's `JoinHandle` before every message (the tick included) and on every enqueue, and fails with
-//! [`ActorError::WorkerStopped`] when it ended; on every tick it checks the execution pool's
+//! panic), naming it; the actor checks the worker's `JoinHandle` before every message (the
+//! tick included) and on every enqueue, and fails with [`ActorError::WorkerStopped`] when it
+//! ended; on every tick it checks the execution pool's
 //! panic counters and fails with [`ActorError::PoolTaskPanicked`] when one grew. The
 //! supervisor then restarts it from the persisted state.
 //!
@@ -96,15 +97,27 @@ impl<T> AbortOnDrop<T> {
 }
 
 impl AbortOnDrop<String> {
-    /// Why the task (which returns its reason) ended. Polls the handle: call it once, after [`finished`](Self::finished)
-    /// (the actor fails right after, so it never asks twice).
+    /// Why the task (which returns its reason) ended. Polls the handle: call it once, after
+    /// [`finished`](Self::finished) (the actor fails right after, so it never asks twice).
     fn end_reason(&mut self) -> String {
         match (&mut self.0).now_or_never() {
-            Some(Err(e)) if e.is_panic() => format!("a job panicked: {}", task_failure(e)),
-            Some(Err(e)) => format!("it was stopped: {e}"),
-            Some(Ok(reason)) => reason,
+            Some(joined) => ended_because(joined, "a job panicked", |reason| reason),
             None => "it is still running".into(),
         }
+    }
+}
+
+/// Why a task ended, from its join result: `panicked` and the panic's message, that it was
+/// stopped, or what `returned` makes of its output.
+fn ended_because<T>(
+    joined: Result<T, tokio::task::JoinError>,
+    panicked: &str,
+    returned: impl FnOnce(T) -> String,
+) -> String {
+    match joined {
+        Err(e) if e.is_panic() => format!("{panicked}: {}", task_failure(e)),
+        Err(e) => format!("it was stopped: {e}"),
+        Ok(output) => returned(output),
     }
 }
 

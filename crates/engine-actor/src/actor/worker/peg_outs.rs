@@ -33,12 +33,15 @@ impl Worker {
         parent: BlockRef,
     ) -> PegOutReport {
         let tip = self.lane.handed().unwrap_or_else(|| self.peg_outs_scanned());
-        if tip == parent && self.lane.hand(correlation, block) {
+        let report = if tip == parent && self.lane.hand(correlation, block) {
             PegOutReport::Queued
         } else {
-            self.publish_cursor();
             PegOutReport::Deferred
-        }
+        };
+        // The commit published the new head as owed; handed over, it is not (the tick
+        // leaves the lane's blocks to it).
+        self.publish_cursor();
+        report
     }
 
     /// Hands the owed blocks to the lane, oldest first, once it answered everything it was
@@ -52,6 +55,7 @@ impl Worker {
                 break;
             }
         }
+        self.publish_cursor();
         Ok(())
     }
 

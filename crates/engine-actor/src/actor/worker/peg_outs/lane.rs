@@ -9,12 +9,12 @@
 //! under a new generation once the lane is idle.
 
 use crate::{
-    actor::{AbortOnDrop, core::Core},
+    actor::{AbortOnDrop, core::Core, ended_because},
     heads::BlockRef,
     metrics,
     peers::{BurnEventsDetected, StoreExecutionData},
 };
-use engine_client::{panic::task_failure, traceparent::with_correlation};
+use engine_client::traceparent::with_correlation;
 use engine_types::{CorrelationId, eips::BlockNumHash};
 use engine_validation::ReceiptWithContext;
 use std::sync::Arc;
@@ -124,11 +124,9 @@ impl Lane {
     pub(in crate::actor::worker) async fn next_outcome(&mut self) -> Result<Outcome, String> {
         match self.outcomes.recv().await {
             Some(outcome) => Ok(outcome),
-            None => Err(match (&mut self.task.0).await {
-                Err(e) if e.is_panic() => format!("it panicked: {}", task_failure(e)),
-                Err(e) => format!("it was stopped: {e}"),
-                Ok(()) => "it returned".into(),
-            }),
+            None => Err(ended_because((&mut self.task.0).await, "it panicked", |()| {
+                "it returned".into()
+            })),
         }
     }
 
