@@ -38,7 +38,7 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     ts = "crates/engine-types/tests/snapshots/"
     tk = "crates/engine-testkit/tests/snapshots/"
-    dn = "crates/engine-testkit/src/devnet/snapshots/engine_testkit__devnet__rpc__tests__"
+    dn = "crates/engine-devnet/src/snapshots/engine_devnet__rpc__tests__"
 
     # rpc_response: the results engine-client parses, in their envelope.
     fcu = json.loads(snapshot(ts + "wire__fcu_response.snap"))
@@ -86,8 +86,12 @@ def main():
     seed("engine_status", "accepted_with_id",
          '{"payloadStatus":{"status":"ACCEPTED"},"payloadId":"0x0000000000000001"}')
 
-    # state_file: the persisted state's snapshot, and a version-1 file.
-    state = snapshot("crates/engine-actor/src/snapshots/engine_actor__persist__tests__state_file_shape.snap")
+    # state_file: the persisted state's snapshot as a log (its header line in hex, its
+    # record's JSON, a short zeroed tail) and as JSON, and a version-1 JSON file.
+    header, state, _ = snapshot(
+        "crates/engine-actor/src/snapshots/engine_actor__persist__tests__state_file_shape.snap"
+    ).split("\n", 2)
+    seed("state_file", "state_log", bytes.fromhex(header) + state.encode() + bytes(64))
     seed("state_file", "state_v2", state)
     v1 = json.loads(state)
     v1 = {"version": 1, "heads": v1["heads"], "next_withdrawal_index": v1["next_withdrawal_index"]}

@@ -12,7 +12,7 @@
 //! ```text
 //!  ChainActor ──ChainRequest──┐                         ┌─> ExecutionPort (pool + eth)
 //!  anyone ─────QueryMsg───┼─> EngineActor ─worker──>┤
-//!  NetworkActor ─NetworkRequest┘      │                 └─> engine-state.json (atomic)
+//!  NetworkActor ─NetworkRequest┘      │                 └─> engine-state.log (1 sync/save)
 //!                                 ├─BurnEventsDetected─> BridgeActor
 //!                                 └─StoreExecutionData─> StorageActor
 //! ```

@@ -1,10 +1,17 @@
 //! Persisted engine state: what a restarted engine needs to resume without regressing.
 //!
-//! One small JSON file, replaced atomically on every change: write a temporary file in the
-//! same directory, fsync it, rename it over the old one, fsync the directory. A reader sees
-//! the old state or the new one, never a torn mix, even across a power cut. A file that does
-//! not parse is reported with its path; the operator either repairs it or starts with
+//! The state lives in one log file ([`STATE_FILE_NAME`], layout in [`log`]): each save
+//! appends the whole state as one checksummed record and `fdatasync`s it, one sync per
+//! save; loading takes the last record. A reader sees the state of the last save that
+//! returned, or of one after it, never a torn mix, even across a power cut. A file that
+//! does not read is reported with its path; the operator either repairs it or starts with
 //! [`StateStore::start_fresh`] set, which moves the bad file aside instead of deleting it.
+//!
+//! A state directory of the earlier layout (one JSON file, [`LEGACY_STATE_FILE_NAME`],
+//! replaced atomically on every change) is read when there is no log, and the first save
+//! writes the log and removes it.
+
+mod log;
 
 use crate::{
     error::ActorError,
@@ -15,12 +22,17 @@ use engine_types::{PegIn, primitives::B256};
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
-    io::Write,
+    io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
-/// File name of the state inside the state directory.
-pub const STATE_FILE_NAME: &str = "engine-state.json";
+/// File name of the state log inside the state directory.
+pub const STATE_FILE_NAME: &str = "engine-state.log";
+
+/// File name of the state of the earlier layout, one JSON document: read when the
+/// directory has no log, and removed by the first save.
+pub const LEGACY_STATE_FILE_NAME: &str = "engine-state.json";
 
 /// Version of the file layout written; a file with a version this build does not know is
 /// refused, not guessed at.
@@ -93,8 +105,9 @@ impl PersistedState {
         }
     }
 
-    /// Parses the content of a state file, as [`StateStore::load`] does: a file of any
-    /// layout version this build reads comes back as the current one.
+    /// Parses a state's JSON (a log record's payload, or a file of the earlier layout), as
+    /// [`StateStore::load`] does: a state of any layout version this build reads comes back
+    /// as the current one.
     ///
     /// `Err` is the reason the content is refused (not JSON of this shape, or a layout
     /// version this build does not read), which `load` reports with the file's path as
@@ -112,25 +125,66 @@ impl PersistedState {
             ))
         }
     }
+
+    /// Parses the bytes of a state log, as [`StateStore::load`] does: its last record's
+    /// state. `Err` is the reason the bytes are refused: no log, a damaged log, or a record
+    /// [`from_json`](Self::from_json) refuses. Public for the fuzz target `state_file`.
+    pub fn from_log(bytes: &[u8]) -> Result<Self, String> {
+        Self::from_json(log::decode(bytes)?)
+    }
+
+    /// The bytes of a fresh state log holding `self`, as the store writes when it starts a
+    /// log (the fuzz target `state_file` reads them back).
+    pub fn to_log(&self) -> Result<Vec<u8>, String> {
+        Ok(log::fresh(&self.record()?))
+    }
+
+    /// `self` as one log record.
+    fn record(&self) -> Result<Vec<u8>, String> {
+        // serde_json cannot fail on this plain struct of numbers and hex strings, but a
+        // typed error costs nothing.
+        let json = serde_json::to_vec(self).map_err(|e| format!("cannot encode: {e}"))?;
+        log::record(&json)
+    }
 }
 
-/// Where the state lives, and whether a corrupt file may be set aside.
+/// Where the state lives, and whether a corrupt file may be set aside. Clones share the
+/// open log.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
     start_fresh: bool,
+    /// The log this process writes to, once its first save has written it afresh; `None`
+    /// again after a failed write, so that the next save starts a fresh log rather than
+    /// append after bytes in an unknown state.
+    log: Arc<Mutex<Option<OpenLog>>>,
+}
+
+/// The log file this process appends to.
+#[derive(Debug)]
+struct OpenLog {
+    file: fs::File,
+    /// Where the next record goes: just past the last one.
+    end: u64,
+    /// The file's length, zeroed past `end`.
+    capacity: u64,
 }
 
 impl StateStore {
     /// A store in `dir` (created on first save). With `start_fresh`, a corrupt file is moved
-    /// to `engine-state.json.corrupt` and the engine starts without state.
+    /// to `<name>.corrupt` and the engine starts without state.
     pub fn new(dir: impl Into<PathBuf>, start_fresh: bool) -> Self {
-        Self { dir: dir.into(), start_fresh }
+        Self { dir: dir.into(), start_fresh, log: Arc::default() }
     }
 
-    /// The state file's path.
+    /// The state log's path.
     pub fn path(&self) -> PathBuf {
         self.dir.join(STATE_FILE_NAME)
+    }
+
+    /// The path of a state file of the earlier layout.
+    pub fn legacy_path(&self) -> PathBuf {
+        self.dir.join(LEGACY_STATE_FILE_NAME)
     }
 
     /// Whether a corrupt state file is set aside rather than refused.
@@ -138,48 +192,141 @@ impl StateStore {
         self.start_fresh
     }
 
-    /// Loads the state: `None` when there is no file yet.
+    /// Loads the state: from the log, else from a file of the earlier layout; `None` when
+    /// there is neither.
     pub fn load(&self) -> Result<Option<PersistedState>, ActorError> {
-        let path = self.path();
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(state_file(&path, format!("cannot read: {e}"))),
-        };
-        match PersistedState::from_json(&bytes) {
+        let log = self.path();
+        if let Some(bytes) = read_bounded(&log, log::MAX_FILE)? {
+            return self.parsed(&log, PersistedState::from_log(&bytes));
+        }
+        let legacy = self.legacy_path();
+        match read_bounded(&legacy, log::MAX_RECORD as u64)? {
+            Some(bytes) => self.parsed(&legacy, PersistedState::from_json(&bytes)),
+            None => Ok(None),
+        }
+    }
+
+    /// The state `parsed` from the file at `path`, or the file set aside (with
+    /// `start_fresh`) or refused.
+    fn parsed(
+        &self,
+        path: &Path,
+        parsed: Result<PersistedState, String>,
+    ) -> Result<Option<PersistedState>, ActorError> {
+        match parsed {
             Ok(state) => Ok(Some(state)),
             Err(reason) if self.start_fresh => {
-                let aside = path.with_extension("json.corrupt");
-                fs::rename(&path, &aside)
-                    .map_err(|e| state_file(&path, format!("{reason}; cannot move aside: {e}")))?;
+                let mut aside = path.as_os_str().to_owned();
+                aside.push(".corrupt");
+                let aside = PathBuf::from(aside);
+                fs::rename(path, &aside)
+                    .map_err(|e| state_file(path, format!("{reason}; cannot move aside: {e}")))?;
                 tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
                     "corrupt engine state set aside; starting fresh");
                 Ok(None)
             }
             Err(reason) => Err(state_file(
-                &path,
+                path,
                 format!("{reason} (repair it, or start with start_fresh to set it aside)"),
             )),
         }
     }
 
-    /// Replaces the state atomically and durably.
+    /// Saves the state durably: one record appended and `fdatasync`ed, or, at this
+    /// process's first save and whenever the log is full, a fresh log holding only it,
+    /// replaced atomically.
     pub fn save(&self, state: &PersistedState) -> Result<(), ActorError> {
         let path = self.path();
-        let err = |what: &str, e: std::io::Error| state_file(&path, format!("cannot {what}: {e}"));
-        fs::create_dir_all(&self.dir).map_err(|e| err("create the directory", e))?;
-        // serde_json cannot fail on this plain struct of numbers and hex strings, but a
-        // typed error costs nothing.
-        let json = serde_json::to_vec_pretty(state)
-            .map_err(|e| state_file(&path, format!("cannot encode: {e}")))?;
-        let tmp = path.with_extension("json.tmp");
-        let mut file = fs::File::create(&tmp).map_err(|e| err("create the temporary file", e))?;
-        file.write_all(&json).map_err(|e| err("write the temporary file", e))?;
-        file.sync_all().map_err(|e| err("fsync the temporary file", e))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(|e| err("rename the temporary file", e))?;
-        sync_dir(&self.dir).map_err(|e| err("fsync the directory", e))
+        let record = state.record().map_err(|reason| state_file(&path, reason))?;
+        let mut open = self.log.lock().unwrap_or_else(|poisoned| {
+            // A panic while the lock was held may have left a record half written: start a
+            // fresh log rather than append after it.
+            self.log.clear_poison();
+            let mut open = poisoned.into_inner();
+            *open = None;
+            open
+        });
+        if let Some(log) = open.as_mut()
+            && log.end + record.len() as u64 <= log.capacity
+        {
+            let appended = log.append(&record);
+            if appended.is_err() {
+                *open = None;
+            }
+            return appended.map_err(|(what, e)| io_error(&path, what, &e));
+        }
+        *open = None;
+        *open = Some(self.start_log(&record)?);
+        Ok(())
     }
+
+    /// Writes a fresh log holding `record` in place of the old one (and of a file of the
+    /// earlier layout), atomically and durably.
+    fn start_log(&self, record: &[u8]) -> Result<OpenLog, ActorError> {
+        let path = self.path();
+        let err = |what: &str, e: std::io::Error| io_error(&path, what, &e);
+        fs::create_dir_all(&self.dir).map_err(|e| err("create the directory", e))?;
+        let bytes = log::fresh(record);
+        let tmp = path.with_extension("log.tmp");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| err("create the temporary file", e))?;
+        file.write_all(&bytes).map_err(|e| err("write the temporary file", e))?;
+        file.sync_all().map_err(|e| err("fsync the temporary file", e))?;
+        fs::rename(&tmp, &path).map_err(|e| err("rename the temporary file", e))?;
+        sync_dir(&self.dir).map_err(|e| err("fsync the directory", e))?;
+        // The log now holds the state: the earlier layout's file is stale. Should its
+        // removal not reach the disk, the log still comes first at the next load.
+        match fs::remove_file(self.legacy_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %self.legacy_path().display(), error = %e,
+                    "cannot remove the state file of the earlier layout; the log is read first");
+            }
+            _ => {}
+        }
+        let end = (log::MAGIC.len() + record.len()) as u64;
+        Ok(OpenLog { file, end, capacity: bytes.len() as u64 })
+    }
+}
+
+impl OpenLog {
+    /// Writes `record` over the zeros at `end` and syncs its data: the file's size and
+    /// blocks stay as they were, so no metadata needs the sync.
+    fn append(&mut self, record: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
+        self.file.seek(SeekFrom::Start(self.end)).map_err(|e| ("seek in the log", e))?;
+        self.file.write_all(record).map_err(|e| ("append to the log", e))?;
+        self.file.sync_data().map_err(|e| ("fdatasync the log", e))?;
+        self.end += record.len() as u64;
+        Ok(())
+    }
+}
+
+/// The content of the file at `path`, `None` when there is none; a file over `limit`
+/// bytes is refused unread.
+fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ActorError> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, "read", &e)),
+    };
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file at the limit from one over it.
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| io_error(path, "read", &e))?;
+    if bytes.len() as u64 > limit {
+        return Err(state_file(
+            path,
+            format!("larger than the {limit}-byte bound of a state file"),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+fn io_error(path: &Path, what: &str, e: &std::io::Error) -> ActorError {
+    state_file(path, format!("cannot {what}: {e}"))
 }
 
 fn state_file(path: &Path, reason: String) -> ActorError {
@@ -228,50 +375,176 @@ mod tests {
         s
     }
 
-    /// What is saved is what is loaded; no temporary file is left behind.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(unix)]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
+    }
+
+    /// What is saved is what is loaded, by this store and by a restarted one; a save after
+    /// the first appends to the same file without growing it; no temporary file is left.
     #[test]
-    fn round_trips_atomically() {
+    #[cfg(unix)]
+    fn round_trips_and_appends_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path().join("nested"), false);
         assert_eq!(store.load().unwrap(), None);
         store.save(&sample()).unwrap();
+        let (file, len) = (inode(&store.path()), fs::metadata(store.path()).unwrap().len());
         let mut next = sample();
         next.next_withdrawal_index = 43;
         store.save(&next).unwrap();
-        assert_eq!(store.load().unwrap(), Some(next));
-        let names: Vec<_> = fs::read_dir(dir.path().join("nested"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+        assert_eq!(store.load().unwrap(), Some(next.clone()));
+        assert_eq!(inode(&store.path()), file, "appended, not replaced");
+        assert_eq!(fs::metadata(store.path()).unwrap().len(), len, "written over its zeros");
+        assert_eq!(names(&dir.path().join("nested")), [STATE_FILE_NAME]);
+
+        let restarted = StateStore::new(dir.path().join("nested"), false);
+        assert_eq!(restarted.load().unwrap(), Some(next));
+    }
+
+    /// A log with no room for the next record is replaced by a fresh one holding only it;
+    /// the file never grows past a fresh log's size.
+    #[test]
+    fn a_full_log_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        // About 170 KiB of JSON per record: a few fit in a fresh 1 MiB log.
+        let mut state = sample();
+        let heavy: Vec<PegIn> = (0..600u32)
+            .map(|i| PegIn {
+                evm_address: engine_types::primitives::Address::repeat_byte(0xaa),
+                amount: engine_types::Satoshis(u64::from(i)),
+                bitcoin_txid: B256::left_padding_from(&i.to_be_bytes()),
+            })
             .collect();
-        assert_eq!(names, vec![STATE_FILE_NAME.to_string()]);
+        state.minted.record(BlockRef::new(B256::repeat_byte(9), 9, 90), &heavy);
+        let record = state.record().unwrap().len();
+        assert!((150_000..log::SEGMENT / 4).contains(&record), "{record}");
+        // A fresh log is told by its first record, which only a fresh log changes (an
+        // inode number may be reused by the next fresh log).
+        let mut first_records = std::collections::BTreeSet::new();
+        let mut lengths = std::collections::BTreeSet::new();
+        let per_log = log::SEGMENT / record;
+        for i in 0..2 * per_log as u64 + 1 {
+            state.next_withdrawal_index = i;
+            store.save(&state).unwrap();
+            assert_eq!(store.load().unwrap().unwrap().next_withdrawal_index, i);
+            let bytes = fs::read(store.path()).unwrap();
+            let first = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+            first_records.insert(bytes[..20 + first].to_vec());
+            lengths.insert(bytes.len());
+        }
+        assert_eq!(
+            first_records.len(),
+            3,
+            "a fresh log at the first save and after each {per_log}"
+        );
+        assert_eq!(lengths.len(), 1, "{lengths:?}");
+        assert_eq!(names(dir.path()), [STATE_FILE_NAME]);
+    }
+
+    /// A save cut off by a crash leaves the state before it; the restarted store's first
+    /// save writes a fresh log, so nothing is ever appended after the damaged bytes.
+    #[test]
+    fn a_torn_save_leaves_the_state_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        let first = sample();
+        let mut second = sample();
+        second.next_withdrawal_index = 43;
+        store.save(&first).unwrap();
+        store.save(&second).unwrap();
+        let mut bytes = fs::read(store.path()).unwrap();
+        let payload = serde_json::to_vec(&second).unwrap();
+        let at = bytes.windows(payload.len()).position(|w| w == payload.as_slice()).unwrap();
+        bytes[at + payload.len() - 1] = 0;
+        fs::write(store.path(), &bytes).unwrap();
+
+        let restarted = StateStore::new(dir.path(), false);
+        assert_eq!(restarted.load().unwrap(), Some(first));
+        let mut third = sample();
+        third.next_withdrawal_index = 44;
+        restarted.save(&third).unwrap();
+        let bytes = fs::read(store.path()).unwrap();
+        assert!(!bytes.windows(payload.len() - 1).any(|w| w == &payload[..payload.len() - 1]));
+        assert_eq!(restarted.load().unwrap(), Some(third));
     }
 
     /// A corrupt file is refused with an error naming the file, unless starting fresh, which
-    /// moves it aside and starts empty.
+    /// moves it aside and starts empty; the same for a file of the earlier layout.
     #[test]
     fn corrupt_file_names_the_path_or_is_set_aside() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path(), false);
-        fs::write(store.path(), b"{\"version\":1,\"heads\":").unwrap();
-        let err = store.load().unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains(STATE_FILE_NAME), "{text}");
-        assert!(text.contains("start_fresh"), "{text}");
-        assert!(matches!(err, ActorError::StateFile { .. }));
+        for name in [STATE_FILE_NAME, LEGACY_STATE_FILE_NAME] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::new(dir.path(), false);
+            fs::write(dir.path().join(name), b"{\"version\":1,\"heads\":").unwrap();
+            let err = store.load().unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(name), "{text}");
+            assert!(text.contains("start_fresh"), "{text}");
+            assert!(matches!(err, ActorError::StateFile { .. }));
 
-        let fresh = StateStore::new(dir.path(), true);
-        assert_eq!(fresh.load().unwrap(), None);
-        assert!(dir.path().join("engine-state.json.corrupt").exists());
-        assert!(!fresh.path().exists());
+            let fresh = StateStore::new(dir.path(), true);
+            assert_eq!(fresh.load().unwrap(), None);
+            assert_eq!(names(dir.path()), [format!("{name}.corrupt")]);
+        }
     }
 
-    /// The file's layout, reviewed: a change here breaks restarts of deployed nodes.
+    /// A file at the bound is read (and here refused for what it holds); one byte more is
+    /// refused unread, with the bound named.
+    #[test]
+    fn state_files_are_read_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        let file = fs::File::create(store.path()).unwrap();
+        file.set_len(log::MAX_FILE).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(err.contains("not an engine state log"), "{err}");
+        file.set_len(log::MAX_FILE + 1).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(err.contains(&format!("{}-byte bound", log::MAX_FILE)), "{err}");
+    }
+
+    /// A directory of the earlier layout loads from its JSON file; the first save writes
+    /// the log and removes the JSON file.
+    #[test]
+    fn a_json_state_file_moves_into_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        fs::write(store.legacy_path(), serde_json::to_vec_pretty(&sample()).unwrap()).unwrap();
+        assert_eq!(store.load().unwrap(), Some(sample()));
+        let mut next = sample();
+        next.next_withdrawal_index = 43;
+        store.save(&next).unwrap();
+        assert_eq!(names(dir.path()), [STATE_FILE_NAME]);
+        assert_eq!(StateStore::new(dir.path(), false).load().unwrap(), Some(next));
+    }
+
+    /// The file's layout, reviewed: a change here breaks restarts of deployed nodes. The
+    /// header (magic, record tag, length, CRC-32C) in hex, then the record's JSON.
     #[test]
     fn state_file_shape() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path(), false);
         store.save(&sample()).unwrap();
-        insta::assert_snapshot!(fs::read_to_string(store.path()).unwrap());
+        let bytes = fs::read(store.path()).unwrap();
+        let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let shown = format!(
+            "{}\n{}\nzeros after: {}",
+            engine_types::primitives::hex::encode(&bytes[..20]),
+            std::str::from_utf8(&bytes[20..20 + len]).unwrap(),
+            bytes[20 + len..].iter().all(|&b| b == 0),
+        );
+        insta::assert_snapshot!(shown);
     }
 
     /// A file from another layout version is refused rather than misread.
@@ -293,7 +566,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path(), false);
         let v1 = r#"{"version":1,"heads":{"head":{"hash":"0x0909090909090909090909090909090909090909090909090909090909090909","number":9,"timestamp":90},"safe":{"hash":"0x0000000000000000000000000000000000000000000000000000000000000000","number":0,"timestamp":0},"finalized":{"hash":"0x0000000000000000000000000000000000000000000000000000000000000000","number":0,"timestamp":0}},"next_withdrawal_index":42,"last_built":{"payload_id":"0x0101010101010101","parent":"0x0909090909090909090909090909090909090909090909090909090909090909"}}"#;
-        fs::write(store.path(), v1).unwrap();
+        fs::write(store.legacy_path(), v1).unwrap();
         let state = store.load().unwrap().unwrap();
         assert_eq!(state.version, STATE_FORMAT_VERSION);
         assert_eq!(state.heads.head.number, 9);

@@ -54,6 +54,11 @@ use tracing::Instrument;
 /// Headers of recent blocks kept to validate children without a round trip.
 const HEADER_CACHE: usize = 64;
 
+/// The longest a state save may have taken for the next to run on the worker's thread:
+/// tokio's guidance for work between two `.await`s is 10 to 100 µs. An append to the state
+/// log on tmpfs takes about 5 µs, on this machine's disk about 150 µs.
+const INLINE_SAVE: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// A build request as the worker runs it.
 #[derive(Debug)]
 pub(crate) struct BuildJob {
@@ -154,6 +159,9 @@ pub(crate) struct Worker {
     /// succeeds, nothing is taken to be on disk.
     on_disk: bool,
     headers: VecDeque<(B256, Header)>,
+    /// How long the last state save took: [`save`](Self::save) runs the next one on this
+    /// thread when it was short.
+    last_save: std::time::Duration,
     /// The peg-out scan lane: its task ends with the worker.
     lane: peg_outs::Lane,
 }
@@ -170,7 +178,9 @@ impl Worker {
             on_disk = false;
         }
         let lane = peg_outs::Lane::start(core.clone(), core.config.scan_queue.get());
-        Self { core, store, state, on_disk, headers: VecDeque::new(), lane }
+        // Unknown until the first save: that one blocks off the worker's thread.
+        let last_save = std::time::Duration::MAX;
+        Self { core, store, state, on_disk, headers: VecDeque::new(), last_save, lane }
     }
 
     /// Runs jobs until the channel closes (the actor stopped) or the task is aborted, and
@@ -342,14 +352,21 @@ impl Worker {
         Ok(())
     }
 
-    /// Writes `next` durably.
-    async fn save(&self, next: &PersistedState) -> Result<(), ActorError> {
-        // The write (with its fsyncs) blocks; on a multi-threaded runtime `block_in_place`
-        // hands this thread's other tasks to the rest of the pool and avoids the hop to the
-        // blocking pool, which costs more than the write itself on a fast disk.
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
+    /// Writes `next` durably: on the worker's own thread while the last save took at most
+    /// [`INLINE_SAVE`] (tmpfs, or a disk with a fast sync), else where blocking does not
+    /// hold up the runtime's other tasks. Handing the thread over costs about as much as a
+    /// save on a fast device (`cargo bench -p engine-actor --bench cycle`: `state/save_*`
+    /// against the actor's overhead), so paying it only for slow saves is what keeps the
+    /// commit's one durable write cheap.
+    async fn save(&mut self, next: &PersistedState) -> Result<(), ActorError> {
+        let started = std::time::Instant::now();
+        let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        let saved = if self.last_save <= INLINE_SAVE {
+            self.store.save(next)
+        } else if multi_thread {
+            // The other workers take this thread's tasks while the save blocks; no hop to
+            // the blocking pool and back.
             tokio::task::block_in_place(|| self.store.save(next))
         } else {
             let store = self.store.clone();
@@ -360,7 +377,9 @@ impl Worker {
                     reason: format!("the writer task failed: {e}"),
                 }
             })?
-        }
+        };
+        self.last_save = started.elapsed();
+        saved
     }
 
     /// Makes `next` (saved) the state in memory and publishes it.

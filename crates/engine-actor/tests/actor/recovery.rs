@@ -43,10 +43,9 @@ async fn restart_resumes_from_persisted_state() {
     let before = h.status().await;
     kill(&h.engine).await;
 
-    // Trailing whitespace keeps the file valid JSON and disappears with any rewrite.
+    // Any save changes the log's bytes (a record over its zeros, or a fresh log).
     let file = StateStore::new(h.dir.path(), false).path();
-    let marked = format!("{}\n\n", std::fs::read_to_string(&file).unwrap());
-    std::fs::write(&file, &marked).unwrap();
+    let marked = std::fs::read(&file).unwrap();
 
     let calls_before = h.el.calls().len();
     let engine = spawn_engine(&h.el, config(h.dir.path()), h.peers.addresses()).await.unwrap();
@@ -55,10 +54,10 @@ async fn restart_resumes_from_persisted_state() {
     assert_eq!(after.next_withdrawal_index, 2);
     let first = h.el.calls()[calls_before].clone();
     assert_eq!(first, Call::Forkchoice(before.heads.state()));
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), marked, "nothing changed: no write");
+    assert_eq!(std::fs::read(&file).unwrap(), marked, "nothing changed: no write");
 
     let built = crate::harness::build(&engine, None, 4, vec![peg_in(3, 1)]).await.unwrap();
-    assert_ne!(std::fs::read_to_string(&file).unwrap(), marked, "a build records its intent");
+    assert_ne!(std::fs::read(&file).unwrap(), marked, "a build records its intent");
     assert_eq!(built.withdrawals[0].index, 2);
     crate::harness::commit(&engine, &built).await.unwrap();
     assert_eq!(h.el.head_number(), 4);
@@ -400,11 +399,10 @@ async fn returned_peg_ins_survive_an_absent_chain_and_a_restart() {
 async fn empty_build_writes_nothing_and_its_adoption_loses_nothing() {
     let h = Harness::ready().await;
     h.produce(1, vec![peg_in(1, 5)]).await;
-    // Trailing whitespace keeps the file valid JSON and disappears with any rewrite.
+    // Any save changes the log's bytes (a record over its zeros, or a fresh log).
     let file = StateStore::new(h.dir.path(), false).path();
-    let read = || std::fs::read_to_string(&file).unwrap();
-    let marked = format!("{}\n\n", read());
-    std::fs::write(&file, &marked).unwrap();
+    let read = || std::fs::read(&file).unwrap();
+    let marked = read();
 
     let b2 = h.build(2, vec![]).await.unwrap();
     assert_eq!(read(), marked, "a build minting nothing writes nothing");

@@ -114,10 +114,8 @@ async fn public_url(node: &mut Node) -> String {
 
 /// The engine's persisted head and finalized numbers.
 fn engine_heads(dir: &Path) -> (u64, u64) {
-    let text = std::fs::read_to_string(dir.join("engine-state.json")).unwrap_or_default();
-    let state: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let n = |which: &str| state["heads"][which]["number"].as_u64().unwrap_or_default();
-    (n("head"), n("finalized"))
+    let store = engine_actor::persist::StateStore::new(dir, false);
+    store.load().ok().flatten().map_or((0, 0), |s| (s.heads.head.number, s.heads.finalized.number))
 }
 
 /// The progress lines of `lines` as (number, short hash).

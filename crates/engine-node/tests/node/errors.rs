@@ -119,16 +119,17 @@ async fn port_in_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_state_directory() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("engine-state.json"), "{\"version\":1,\"he").unwrap();
+    let state = engine_actor::persist::STATE_FILE_NAME;
+    std::fs::write(dir.path().join(state), "AESTLOG1RCRD\x05").unwrap();
     let args = base_args(dir.path());
     let (status, stderr, _) = Node::spawn(&args).exit().await;
-    assert_failed(status, &stderr, &["is corrupt", "engine-state.json", "--start-fresh"]);
+    assert_failed(status, &stderr, &["is corrupt", state, "--start-fresh"]);
 
     let mut fresh = args;
     fresh.extend(["--start-fresh", "--blocks", "1", "--slot-time", "100ms"].map(String::from));
     let (status, stderr, _) = Node::spawn(&fresh).exit().await;
     assert!(status.success(), "{status}: {stderr}");
-    assert!(dir.path().join("engine-state.json.corrupt").exists());
+    assert!(dir.path().join(format!("{state}.corrupt")).exists());
 }
 
 /// The client starts refusing the JWT on every getPayload (`EngineError::Auth`). For the

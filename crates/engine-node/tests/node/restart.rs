@@ -39,8 +39,8 @@ async fn engine_state_ahead_of_the_devnet_journal() {
     assert!(exit.success(), "{exit}: {stderr}");
 
     let second = tempfile::tempdir().unwrap();
-    std::fs::copy(first.path().join("engine-state.json"), second.path().join("engine-state.json"))
-        .unwrap();
+    let state = engine_actor::persist::STATE_FILE_NAME;
+    std::fs::copy(first.path().join(state), second.path().join(state)).unwrap();
     let mut args = base_args(second.path());
     args.extend(["--slot-time", "100ms", "--blocks", "1"].map(String::from));
     let (exit, stderr, _) = Node::spawn(&args).exit().await;

@@ -247,7 +247,7 @@ mod tests {
     fn severities() {
         assert_eq!(SlotError::Call(CallError::NotRunning).severity(), Severity::Retry);
         let fatal =
-            ActorError::StateFile { path: "/d/engine-state.json".into(), reason: "x".into() };
+            ActorError::StateFile { path: "/d/engine-state.log".into(), reason: "x".into() };
         assert_eq!(SlotError::Engine(fatal.clone()).severity(), Severity::Fatal);
         let invalid = ActorError::InvalidPayload { block: B256::ZERO, reason: "x".into() };
         assert_eq!(SlotError::Engine(invalid).severity(), Severity::Reset);
