@@ -216,10 +216,7 @@ impl StateStore {
         match parsed {
             Ok(state) => Ok(Some(state)),
             Err(reason) if self.start_fresh => {
-                let mut aside = path.as_os_str().to_owned();
-                aside.push(".corrupt");
-                let aside = PathBuf::from(aside);
-                fs::rename(path, &aside)
+                let aside = set_aside(path)
                     .map_err(|e| state_file(path, format!("{reason}; cannot move aside: {e}")))?;
                 tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
                     "corrupt engine state set aside; starting fresh");
@@ -230,6 +227,21 @@ impl StateStore {
                 format!("{reason} (repair it, or start with start_fresh to set it aside)"),
             )),
         }
+    }
+
+    /// Moves the file that holds the state (the log, else a file of the earlier layout) to
+    /// `<name>.corrupt`, so that the engine starts without state: for a state the operator
+    /// chose to drop (`start_fresh`) for a reason found outside this file. Returns where it
+    /// went; `None` when there was no state.
+    pub fn set_aside(&self) -> Result<Option<PathBuf>, ActorError> {
+        for path in [self.path(), self.legacy_path()] {
+            if path.exists() {
+                return set_aside(&path)
+                    .map(Some)
+                    .map_err(|e| io_error(&path, "move it aside", &e));
+            }
+        }
+        Ok(None)
     }
 
     /// Saves the state durably: one record appended and `fdatasync`ed, or, at this
@@ -303,6 +315,15 @@ impl OpenLog {
         self.end += record.len() as u64;
         Ok(())
     }
+}
+
+/// Renames `path` to `<path>.corrupt`, and returns that name.
+fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".corrupt");
+    let aside = PathBuf::from(aside);
+    fs::rename(path, &aside)?;
+    Ok(aside)
 }
 
 /// The content of the file at `path`, `None` when there is none; a file over `limit`
@@ -512,6 +533,21 @@ mod tests {
         file.set_len(log::MAX_FILE + 1).unwrap();
         let err = store.load().unwrap_err().to_string();
         assert!(err.contains(&format!("{}-byte bound", log::MAX_FILE)), "{err}");
+    }
+
+    /// Setting the state aside moves the file that holds it, log or JSON file.
+    #[test]
+    fn set_aside_moves_whichever_file_holds_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path(), false);
+        assert_eq!(store.set_aside().unwrap(), None);
+        fs::write(store.legacy_path(), serde_json::to_vec(&sample()).unwrap()).unwrap();
+        let aside = store.set_aside().unwrap().unwrap();
+        assert_eq!(aside, dir.path().join(format!("{LEGACY_STATE_FILE_NAME}.corrupt")));
+        store.save(&sample()).unwrap();
+        let aside = store.set_aside().unwrap().unwrap();
+        assert_eq!(aside, dir.path().join(format!("{STATE_FILE_NAME}.corrupt")));
+        assert_eq!(store.load().unwrap(), None);
     }
 
     /// A directory of the earlier layout loads from its JSON file; the first save writes

@@ -274,12 +274,11 @@ fn engine_ahead_of_devnet(
     if !start_fresh {
         return Err(NodeError::CorruptState { dir: dir.to_path_buf(), reason });
     }
-    let aside = store.path().with_extension("json.corrupt");
-    std::fs::rename(store.path(), &aside).map_err(|e| NodeError::DataDir {
-        dir: dir.to_path_buf(),
-        reason: format!("cannot set {} aside: {e}", store.path().display()),
-    })?;
-    tracing::warn!(%reason, aside = %aside.display(), "engine state set aside; continuing from the devnet's head");
+    let aside = store
+        .set_aside()
+        .map_err(|e| NodeError::DataDir { dir: dir.to_path_buf(), reason: e.to_string() })?;
+    let aside = aside.map(|p| p.display().to_string()).unwrap_or_default();
+    tracing::warn!(%reason, %aside, "engine state set aside; continuing from the devnet's head");
     Ok(())
 }
 

@@ -54,6 +54,7 @@ async fn engine_state_ahead_of_the_devnet_journal() {
     let (exit, stderr, lines) = Node::spawn(&args).exit().await;
     assert!(exit.success(), "{exit}: {stderr}");
     assert_eq!(block_numbers(&lines), [1]);
+    assert!(second.path().join(format!("{state}.corrupt")).exists(), "set aside by its name");
 }
 
 /// A data directory from before the devnet's journal (its blocks in `execution.redb`, no
