@@ -7,7 +7,8 @@
 //! makes the block hash true again so that the checks behind it are reached. An empty input
 //! is the valid payload itself. A mutated payload must give typed violations, never a
 //! panic; an accepted one must keep what the engine relies on (lineage, requested fields,
-//! exactly the expected withdrawals, a block hash that is the rebuilt header's).
+//! exactly the expected withdrawals, a block hash that is the rebuilt header's, a header
+//! that is alloy's own conversion's).
 #![no_main]
 
 use alloy_eips::{eip4895::Withdrawal, eip7685::Requests};
@@ -279,6 +280,10 @@ impl Case {
             Ok(valid) => {
                 assert_eq!(valid.block_hash, payload.block_hash());
                 assert_eq!(valid.header.hash_slow(), valid.block_hash);
+                // The header (its roots from engine-validation's own trie and keccak) is
+                // alloy's conversion's, field for field.
+                let alloy = payload.clone().into_block_with_sidecar_raw(&sidecar);
+                assert_eq!(alloy.map(|b| b.header).ok(), Some(valid.header.clone()));
                 assert_eq!(payload.parent_hash(), self.parent.hash);
                 assert_eq!(Some(payload.block_number()), self.parent.number.checked_add(1));
                 assert!(payload.timestamp() > self.parent.timestamp);

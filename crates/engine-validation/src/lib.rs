@@ -42,6 +42,7 @@ pub mod payload;
 pub mod pegout;
 
 mod envelope;
+mod keccak;
 
 pub use admission::{
     AccountState, AdmissionContext, AdmissionPolicy, Admitted, TxRejection, Verdict,

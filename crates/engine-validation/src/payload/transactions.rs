@@ -1,7 +1,7 @@
 //! Transactions: each must decode as an EIP-2718 envelope; decoded once and kept.
 
 use super::{PayloadLimits, PayloadViolation};
-use crate::envelope::{DecodeError, decode_block_transaction};
+use crate::envelope::{DecodeError, push_block_transaction};
 use alloy_consensus::TxEnvelope;
 use alloy_primitives::Bytes;
 use engine_types::Fork;
@@ -23,12 +23,11 @@ pub(super) fn decode(
     let mut decoded = Vec::with_capacity(raw.len());
     let mut all_decoded = true;
     for (position, bytes) in raw.iter().enumerate() {
-        match decode_block_transaction(bytes) {
-            Ok(tx) => {
-                if tx.is_eip4844() && fork < Fork::Cancun {
+        match push_block_transaction(bytes, &mut decoded) {
+            Ok(()) => {
+                if fork < Fork::Cancun && decoded.last().is_some_and(TxEnvelope::is_eip4844) {
                     found.push(PayloadViolation::BlobTransactionBeforeCancun { position });
                 }
-                decoded.push(tx);
             }
             Err(DecodeError::Empty) => {
                 all_decoded = false;

@@ -30,10 +30,21 @@ pub(super) fn check(
             found.push(PayloadViolation::Withdrawal { position, expected: *e, got: *g });
         }
     }
-    let mut seen = HashSet::with_capacity(got.len());
-    for (position, w) in got.iter().enumerate() {
-        if !seen.insert(w.index) {
-            found.push(PayloadViolation::DuplicateWithdrawalIndex { position, index: w.index });
+    // Each withdrawal whose index an earlier one has. A list within the limit is scanned
+    // pairwise (at most 120 comparisons, cheaper than building a hash set); a longer one, already
+    // refused above, through a set, so that a huge list costs linear time.
+    if got.len() <= MAX_WITHDRAWALS_PER_PAYLOAD {
+        for (position, w) in got.iter().enumerate() {
+            if got[..position].iter().any(|earlier| earlier.index == w.index) {
+                found.push(PayloadViolation::DuplicateWithdrawalIndex { position, index: w.index });
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(got.len());
+        for (position, w) in got.iter().enumerate() {
+            if !seen.insert(w.index) {
+                found.push(PayloadViolation::DuplicateWithdrawalIndex { position, index: w.index });
+            }
         }
     }
 }
@@ -120,5 +131,23 @@ mod tests {
             run(Some(dup.clone()), &dup),
             vec![PayloadViolation::DuplicateWithdrawalIndex { position: 1, index: 1 }]
         );
+    }
+
+    /// Repeats are named the same way within the limit (pairwise scan) and beyond it (set):
+    /// every position whose index came earlier, once.
+    #[test]
+    fn duplicates_named_alike_on_both_paths() {
+        let indices = [5, 3, 5, 5, 9, 3, 0, 1, 2, 4, 6, 7, 8, 10, 0, 11];
+        let list: Vec<_> = indices.iter().map(|&i| w(i, 1, 1)).collect();
+        let expected: Vec<_> = [(2, 5), (3, 5), (5, 3), (14, 0)]
+            .map(|(position, index)| PayloadViolation::DuplicateWithdrawalIndex { position, index })
+            .to_vec();
+        assert_eq!(run(Some(list.clone()), &list), expected);
+        let mut longer = list;
+        longer.push(w(9, 1, 1));
+        let mut expected_longer = vec![PayloadViolation::TooManyWithdrawals { max: 16, got: 17 }];
+        expected_longer.extend(expected);
+        expected_longer.push(PayloadViolation::DuplicateWithdrawalIndex { position: 16, index: 9 });
+        assert_eq!(run(Some(longer.clone()), &longer), expected_longer);
     }
 }
