@@ -5,11 +5,11 @@
 //! (forkchoiceUpdated + getPayload), `commit` (newPayload + forkchoiceUpdated) and the
 //! block's receipts. The actor adds its own work on top: two messages and replies, the
 //! forkchoice queue, payload validation (the block hash is recomputed), the payload cache,
-//! and one atomic state write with fsync (the commit's: a build that mints no peg-in, as
+//! and one state save, a log record and its fdatasync (the commit's: a build that mints no peg-in, as
 //! here, writes nothing). Its peg-out scan (the receipts) runs in the worker's scan lane
 //! after the commit's reply, beside the next cycle: the actor's cycle is the latency its
 //! caller sees, the direct side's includes the receipts a caller of the pool would wait for. The state directory is on tmpfs (`actor_tmpfs`, the
-//! actor's own overhead) and on the disk (`actor_disk`, what fsync adds on this machine).
+//! actor's own overhead) and on the disk (`actor_disk`, what the sync adds on this machine).
 //!
 //! HTTP round trips to the mock cost milliseconds and vary by as much on a shared machine, so
 //! the `in_process` group repeats the comparison on the scenario tests' in-memory EL: the
