@@ -1,6 +1,6 @@
 //! Persisted engine state: what a restarted engine needs to resume without regressing.
 //!
-//! The state lives in one log file ([`STATE_FILE_NAME`], layout in [`log`]): each save
+//! The state lives in one log file ([`STATE_FILE_NAME`], its layout in `persist/log.rs`): each save
 //! appends the whole state as one checksummed record and `fdatasync`s it, one sync per
 //! save; loading takes the last record. A reader sees the state of the last save that
 //! returned, or of one after it, never a torn mix, even across a power cut. A file that
