@@ -11,6 +11,7 @@
 //! replaced atomically on every change) is read when there is no log, and the first save
 //! writes the log and removes it.
 
+pub mod files;
 mod log;
 
 use crate::{
@@ -22,7 +23,7 @@ use engine_types::{PegIn, primitives::B256};
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
-    io::{Read, Seek, SeekFrom, Write},
+    io::{Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -196,11 +197,11 @@ impl StateStore {
     /// there is neither.
     pub fn load(&self) -> Result<Option<PersistedState>, ActorError> {
         let log = self.path();
-        if let Some(bytes) = read_bounded(&log, log::MAX_FILE)? {
+        if let Some(bytes) = read(&log, log::MAX_FILE)? {
             return self.parsed(&log, PersistedState::from_log(&bytes));
         }
         let legacy = self.legacy_path();
-        match read_bounded(&legacy, log::MAX_RECORD as u64)? {
+        match read(&legacy, log::MAX_RECORD as u64)? {
             Some(bytes) => self.parsed(&legacy, PersistedState::from_json(&bytes)),
             None => Ok(None),
         }
@@ -216,7 +217,7 @@ impl StateStore {
         match parsed {
             Ok(state) => Ok(Some(state)),
             Err(reason) if self.start_fresh => {
-                let aside = set_aside(path)
+                let aside = files::set_aside(path)
                     .map_err(|e| state_file(path, format!("{reason}; cannot move aside: {e}")))?;
                 tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
                     "corrupt engine state set aside; starting fresh");
@@ -236,7 +237,7 @@ impl StateStore {
     pub fn set_aside(&self) -> Result<Option<PathBuf>, ActorError> {
         for path in [self.path(), self.legacy_path()] {
             if path.exists() {
-                return set_aside(&path)
+                return files::set_aside(&path)
                     .map(Some)
                     .map_err(|e| io_error(&path, "move it aside", &e));
             }
@@ -276,21 +277,9 @@ impl StateStore {
     /// earlier layout), atomically and durably.
     fn start_log(&self, record: &[u8]) -> Result<OpenLog, ActorError> {
         let path = self.path();
-        let err = |what: &str, e: std::io::Error| io_error(&path, what, &e);
-        fs::create_dir_all(&self.dir).map_err(|e| err("create the directory", e))?;
         let bytes = log::fresh(record);
-        let tmp = path.with_extension("log.tmp");
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| err("create the temporary file", e))?;
-        file.write_all(&bytes).map_err(|e| err("write the temporary file", e))?;
-        file.sync_all().map_err(|e| err("fsync the temporary file", e))?;
-        fs::rename(&tmp, &path).map_err(|e| err("rename the temporary file", e))?;
-        sync_dir(&self.dir).map_err(|e| err("fsync the directory", e))?;
+        let file =
+            files::write_atomically(&path, &bytes).map_err(|e| state_file(&path, e.to_string()))?;
         // The log now holds the state: the earlier layout's file is stale. Should its
         // removal not reach the disk, the log still comes first at the next load.
         match fs::remove_file(self.legacy_path()) {
@@ -317,33 +306,9 @@ impl OpenLog {
     }
 }
 
-/// Renames `path` to `<path>.corrupt`, and returns that name.
-fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(".corrupt");
-    let aside = PathBuf::from(aside);
-    fs::rename(path, &aside)?;
-    Ok(aside)
-}
-
-/// The content of the file at `path`, `None` when there is none; a file over `limit`
-/// bytes is refused unread.
-fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ActorError> {
-    let file = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path, "read", &e)),
-    };
-    let mut bytes = Vec::new();
-    // One byte past the limit tells a file at the limit from one over it.
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| io_error(path, "read", &e))?;
-    if bytes.len() as u64 > limit {
-        return Err(state_file(
-            path,
-            format!("larger than the {limit}-byte bound of a state file"),
-        ));
-    }
-    Ok(Some(bytes))
+/// [`files::read_bounded`], its error naming the state file.
+fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ActorError> {
+    files::read_bounded(path, limit).map_err(|e| io_error(path, "read", &e))
 }
 
 fn io_error(path: &Path, what: &str, e: &std::io::Error) -> ActorError {
@@ -352,17 +317,6 @@ fn io_error(path: &Path, what: &str, e: &std::io::Error) -> ActorError {
 
 fn state_file(path: &Path, reason: String) -> ActorError {
     ActorError::StateFile { path: path.to_path_buf(), reason }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    // Directories cannot be opened for fsync outside unix; the rename is still atomic.
-    Ok(())
 }
 
 #[cfg(test)]

@@ -295,11 +295,11 @@ fn open_store(dir: &Path, start_fresh: bool) -> Result<ExecutionStore, NodeError
     match ExecutionStore::open(dir) {
         Err(NodeError::CorruptState { reason, .. }) if start_fresh => {
             let path = dir.join(DB_FILE_NAME);
-            let aside = path.with_extension("redb.corrupt");
-            std::fs::rename(&path, &aside).map_err(|e| NodeError::DataDir {
-                dir: dir.to_path_buf(),
-                reason: format!("cannot set {} aside: {e}", path.display()),
-            })?;
+            let aside =
+                engine_actor::persist::files::set_aside(&path).map_err(|e| NodeError::DataDir {
+                    dir: dir.to_path_buf(),
+                    reason: format!("cannot set {} aside: {e}", path.display()),
+                })?;
             tracing::warn!(path = %path.display(), aside = %aside.display(), %reason,
                 "corrupt execution database set aside; starting fresh");
             ExecutionStore::open(dir)

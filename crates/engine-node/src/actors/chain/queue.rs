@@ -45,13 +45,14 @@
 //! the engine's ledger of minted txids catches a peg-in that is pending but was minted by a
 //! block the crash left unrecorded here (`BuiltPayload::already_minted`).
 
-use engine_actor::messages::{Landed, MintedPegIn};
+use engine_actor::{
+    messages::{Landed, MintedPegIn},
+    persist::files,
+};
 use engine_types::{PegIn, Severity, primitives::B256};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{HashSet, VecDeque},
-    fs,
-    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -63,6 +64,15 @@ const QUEUE_FORMAT_VERSION: u32 = 1;
 
 /// Default bound on the peg-ins held (pending, in build, unsettled).
 pub(crate) const DEFAULT_CAPACITY: usize = 4096;
+
+/// Bytes of queue file read per peg-in the queue may hold: a pretty-printed peg-in is about
+/// 200 bytes, an unsettled block's reference beside it less.
+const FILE_BYTES_PER_PEG_IN: u64 = 1024;
+
+/// The largest queue file read for a queue of `capacity` peg-ins.
+const fn max_file_bytes(capacity: usize) -> u64 {
+    (capacity as u64).saturating_add(1).saturating_mul(FILE_BYTES_PER_PEG_IN)
+}
 
 /// Why the queue file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,9 +181,12 @@ impl PegInQueue {
     pub(crate) fn load(dir: &Path, start_fresh: bool, capacity: usize) -> Result<Self, QueueError> {
         let path = dir.join(QUEUE_FILE_NAME);
         let mut queue = Self { file: Some(path.clone()), ..Self::in_memory(capacity) };
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(queue),
+        let bytes = match files::read_bounded(&path, max_file_bytes(capacity)) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(queue),
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                return Err(QueueError::Corrupt { path, reason: e.to_string() });
+            }
             Err(e) => return Err(QueueError::Unreadable { path, reason: e.to_string() }),
         };
         let parsed = serde_json::from_slice::<QueueFile>(&bytes)
@@ -195,8 +208,7 @@ impl PegInQueue {
                 Ok(queue)
             }
             Err(reason) if start_fresh => {
-                let aside = path.with_extension("json.corrupt");
-                fs::rename(&path, &aside).map_err(|e| QueueError::Corrupt {
+                let aside = files::set_aside(&path).map_err(|e| QueueError::Corrupt {
                     path: path.clone(),
                     reason: format!("{reason}; cannot move aside: {e}"),
                 })?;
@@ -362,24 +374,10 @@ impl PegInQueue {
         if self.written.as_ref() == Some(&bytes) {
             return Ok(());
         }
-        write_atomically(&path, &bytes).map_err(write)?;
+        files::write_atomically(&path, &bytes).map_err(|e| write(e.to_string()))?;
         self.written = Some(bytes);
         Ok(())
     }
-}
-
-/// Replaces `path` with `bytes`: a temporary file in the same directory, fsynced, renamed
-/// over it, and the directory fsynced, so a reader sees the old content or the new.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().ok_or_else(|| "no parent directory".to_string())?;
-    fs::create_dir_all(dir).map_err(|e| format!("create the directory: {e}"))?;
-    let tmp = path.with_extension("json.tmp");
-    let mut file = fs::File::create(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
-    file.write_all(bytes).map_err(|e| format!("write {}: {e}", tmp.display()))?;
-    file.sync_all().map_err(|e| format!("fsync {}: {e}", tmp.display()))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| format!("rename {}: {e}", tmp.display()))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync the directory: {e}"))
 }
 
 #[cfg(test)]
@@ -387,6 +385,7 @@ mod tests {
     use super::*;
     use engine_actor::heads::BlockRef;
     use engine_types::{Satoshis, primitives::Address};
+    use std::fs;
 
     fn peg_in(n: u8) -> PegIn {
         PegIn {
@@ -519,5 +518,20 @@ mod tests {
         let fresh = PegInQueue::load(dir.path(), true, 100).unwrap();
         assert_eq!(fresh.held(), 0);
         assert!(dir.path().join("chain-queue.json.corrupt").exists());
+    }
+
+    /// A queue file is read up to its bound, set by the capacity; one byte more is refused
+    /// unread, as corrupt, with the bound named.
+    #[test]
+    fn queue_files_are_read_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fs::File::create(dir.path().join(QUEUE_FILE_NAME)).unwrap();
+        file.set_len(max_file_bytes(100)).unwrap();
+        let err = PegInQueue::load(dir.path(), false, 100).unwrap_err().to_string();
+        assert!(err.contains("not a peg-in queue"), "read, refused for what it holds: {err}");
+        file.set_len(max_file_bytes(100) + 1).unwrap();
+        let err = PegInQueue::load(dir.path(), false, 100).unwrap_err();
+        assert!(err.to_string().contains(&format!("{}-byte bound", max_file_bytes(100))), "{err}");
+        assert_eq!(err.severity(), Severity::Fatal);
     }
 }
