@@ -14,7 +14,8 @@ pub(crate) const SLOT_SECONDS: &str = "engine_node_slot_seconds";
 /// finality was not recorded) and `queue_full` (new peg-ins refused: the queue is at its
 /// bound).
 pub(crate) const SLOT_FAILURES: &str = "engine_node_slot_failures_total";
-/// Counter: slots skipped because the previous one was still running.
+/// Counter: slot ticks that came while the previous slot was still running. The first of
+/// them starts its slot as soon as the running one ends; the others are dropped.
 pub(crate) const SLOTS_SKIPPED: &str = "engine_node_slots_skipped_total";
 /// Counter: peg-ins minted in committed blocks.
 pub(crate) const PEG_INS_MINTED: &str = "engine_node_peg_ins_minted_total";
@@ -56,7 +57,10 @@ fn describe() {
         SLOT_FAILURES,
         "Slot stages that failed (most leave the slot without a block), by stage"
     );
-    describe_counter!(SLOTS_SKIPPED, "Slots skipped while the previous one was still running");
+    describe_counter!(
+        SLOTS_SKIPPED,
+        "Slot ticks that came while the previous slot was still running (one of them starts its slot when that one ends)"
+    );
     describe_counter!(PEG_INS_MINTED, "Peg-ins minted in committed blocks");
     describe_gauge!(PEG_INS_PENDING, "Peg-ins waiting for a block");
     describe_counter!(PEG_OUTS, "Peg-out requests received by the Bridge actor, by kind");

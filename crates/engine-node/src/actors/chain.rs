@@ -466,6 +466,10 @@ pub(crate) struct ChainState {
     /// Slots in a row that failed without a block ([`MAX_FAILED_SLOTS`]).
     failed_in_a_row: u32,
     stopped: bool,
+    /// A tick came while a slot ran: the next slot starts as soon as that one is collected,
+    /// not a whole slot time later. So a slot that overruns delays the next one instead of
+    /// dropping it, and at `--slot-time 1ms` slots follow each other back to back.
+    tick_missed: bool,
     waiters: Vec<RpcReplyPort<u64>>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -548,6 +552,7 @@ impl Actor for ChainActor {
             inherited,
             failed_in_a_row: 0,
             stopped: finished,
+            tick_missed: false,
             waiters: Vec::new(),
             ticker: None,
         };
@@ -598,16 +603,22 @@ impl Actor for ChainActor {
                 }
                 if state.shared.slot_running() {
                     ::metrics::counter!(metrics::SLOTS_SKIPPED).increment(1);
-                    tracing::debug!("slot skipped: the previous one is still running");
+                    tracing::debug!("slot deferred: the previous one is still running");
+                    state.tick_missed = true;
                     return Ok(());
                 }
                 if !state.stopped {
+                    state.tick_missed = false;
                     state.start_slot();
                 }
             }
             ChainCmd::SlotEnded { slot } => {
                 if state.shared.in_flight().as_ref().is_some_and(|s| s.number == slot) {
                     state.collect_slot().await?;
+                }
+                if state.tick_missed && !state.stopped && !state.shared.slot_running() {
+                    state.tick_missed = false;
+                    state.start_slot();
                 }
             }
             // Never here: a `Stop` was taken (and its reply kept) above.

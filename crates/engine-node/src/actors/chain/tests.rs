@@ -500,8 +500,9 @@ async fn until_produced(shared: &ChainShared, n: u64) {
 
 /// The supervisor restarts the Chain while its slot waits for a payload (the EL's
 /// getPayload hangs): the new incarnation starts no slot of its own until the old one is
-/// collected, records the old slot's block, and the peg-ins of that build are minted
-/// once, with the one that arrived meanwhile in the next block.
+/// collected (a tick meanwhile starts its slot after that), records the old slot's block,
+/// and the peg-ins of that build are minted once, with the one that arrived meanwhile in
+/// the next block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_while_a_slot_is_in_flight_collects_it_first() {
     let mut rig = Rig::start(10 * SECOND).await;
@@ -522,13 +523,10 @@ async fn a_restart_while_a_slot_is_in_flight_collects_it_first() {
         Actor::spawn(Some(CHAIN_ACTOR.into()), ChainActor, Arc::clone(&rig.shared)).await.unwrap();
     rig.chain = chain;
     rig.shared.queue_peg_ins([peg_in(3)]);
-    rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    until_produced(&rig.shared, 1).await;
-    assert_eq!(builds(&rig.el), 1, "no second build while the first was in flight");
-    assert_eq!(rig.el.head().header.number, 1);
-
+    // Deferred: the inherited slot is in flight. Its slot starts once that one is collected.
     rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
     until_produced(&rig.shared, 2).await;
+    assert_eq!(builds(&rig.el), 2, "one build per slot: none beside the one in flight");
     assert_eq!(minted(&rig.withdrawals(1).await), [peg_in(1), peg_in(2)].map(|p| p.evm_address));
     assert_eq!(minted(&rig.withdrawals(2).await), [peg_in(3).evm_address]);
     assert_eq!(rig.el.head().header.number, 2);
@@ -688,4 +686,31 @@ async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
     assert_eq!(shared.lines.lock().unwrap().failures(), 1, "it failed: no engine");
     second.stop(None);
     second_join.await.unwrap();
+}
+
+/// Ticks that come while a slot runs (its getPayload is held up) are not lost: once that
+/// slot ends, the next starts without waiting for another tick, and only one does, however
+/// many ticks were missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_missed_during_a_slot_starts_the_next_when_it_ends() {
+    let rig = Rig::start(10 * SECOND).await;
+    rig.el.fail_next("engine_getPayloadV2", Fault::Delay(SECOND), 1);
+    rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+    for _ in 0..400 {
+        if !rig.el.calls("engine_getPayloadV2").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(builds(&rig.el), 1, "the slot is building");
+    for _ in 0..3 {
+        rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+    }
+    until_produced(&rig.shared, 2).await;
+    // Long enough for a third slot to have come, were one due.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*rig.shared.progress.borrow(), ChainProgress { produced: 2, finished: false });
+    assert_eq!(builds(&rig.el), 2);
+    assert_eq!(rig.el.head().header.number, 2);
+    rig.finish().await;
 }
