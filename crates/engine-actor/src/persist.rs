@@ -1,6 +1,6 @@
 //! Persisted engine state: what a restarted engine needs to resume without regressing.
 //!
-//! The state lives in one log file ([`STATE_FILE_NAME`], its layout in `persist/log.rs`): each save
+//! The state lives in one record log ([`STATE_FILE_NAME`], layout in [`log`]): each save
 //! appends the whole state as one checksummed record and `fdatasync`s it, one sync per
 //! save; loading takes the last record. A reader sees the state of the last save that
 //! returned, or of one after it, never a torn mix, even across a power cut. A file that
@@ -12,7 +12,7 @@
 //! writes the log and removes it.
 
 pub mod files;
-mod log;
+pub mod log;
 
 use crate::{
     error::ActorError,
@@ -20,13 +20,9 @@ use crate::{
     minted::MintLedger,
 };
 use engine_types::{PegIn, primitives::B256};
+use log::{RecordLog, STATE_LOG};
 use serde::{Deserialize, Serialize};
-use std::{
-    fs,
-    io::{Seek, SeekFrom, Write},
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-};
+use std::path::{Path, PathBuf};
 
 /// File name of the state log inside the state directory.
 pub const STATE_FILE_NAME: &str = "engine-state.log";
@@ -131,21 +127,20 @@ impl PersistedState {
     /// state. `Err` is the reason the bytes are refused: no log, a damaged log, or a record
     /// [`from_json`](Self::from_json) refuses. Public for the fuzz target `state_file`.
     pub fn from_log(bytes: &[u8]) -> Result<Self, String> {
-        Self::from_json(log::decode(bytes)?)
+        Self::from_json(STATE_LOG.decode(bytes)?)
     }
 
     /// The bytes of a fresh state log holding `self`, as the store writes when it starts a
     /// log (the fuzz target `state_file` reads them back).
     pub fn to_log(&self) -> Result<Vec<u8>, String> {
-        Ok(log::fresh(&self.record()?))
+        Ok(STATE_LOG.fresh(&STATE_LOG.record(&self.json()?)?))
     }
 
-    /// `self` as one log record.
-    fn record(&self) -> Result<Vec<u8>, String> {
+    /// `self` as a log record's payload: compact JSON.
+    fn json(&self) -> Result<Vec<u8>, String> {
         // serde_json cannot fail on this plain struct of numbers and hex strings, but a
         // typed error costs nothing.
-        let json = serde_json::to_vec(self).map_err(|e| format!("cannot encode: {e}"))?;
-        log::record(&json)
+        serde_json::to_vec(self).map_err(|e| format!("cannot encode: {e}"))
     }
 }
 
@@ -155,27 +150,17 @@ impl PersistedState {
 pub struct StateStore {
     dir: PathBuf,
     start_fresh: bool,
-    /// The log this process writes to, once its first save has written it afresh; `None`
-    /// again after a failed write, so that the next save starts a fresh log rather than
-    /// append after bytes in an unknown state.
-    log: Arc<Mutex<Option<OpenLog>>>,
-}
-
-/// The log file this process appends to.
-#[derive(Debug)]
-struct OpenLog {
-    file: fs::File,
-    /// Where the next record goes: just past the last one.
-    end: u64,
-    /// The file's length, zeroed past `end`.
-    capacity: u64,
+    log: RecordLog,
 }
 
 impl StateStore {
     /// A store in `dir` (created on first save). With `start_fresh`, a corrupt file is moved
     /// to `<name>.corrupt` and the engine starts without state.
     pub fn new(dir: impl Into<PathBuf>, start_fresh: bool) -> Self {
-        Self { dir: dir.into(), start_fresh, log: Arc::default() }
+        let dir = dir.into();
+        let log = RecordLog::new(dir.join(STATE_FILE_NAME), STATE_LOG)
+            .replacing(dir.join(LEGACY_STATE_FILE_NAME));
+        Self { dir, start_fresh, log }
     }
 
     /// The state log's path.
@@ -197,13 +182,17 @@ impl StateStore {
     /// there is neither.
     pub fn load(&self) -> Result<Option<PersistedState>, ActorError> {
         let log = self.path();
-        if let Some(bytes) = read(&log, log::MAX_FILE)? {
-            return self.parsed(&log, PersistedState::from_log(&bytes));
-        }
-        let legacy = self.legacy_path();
-        match read(&legacy, log::MAX_RECORD as u64)? {
-            Some(bytes) => self.parsed(&legacy, PersistedState::from_json(&bytes)),
-            None => Ok(None),
+        match self.log.read().map_err(|e| io_error(&log, "read", &e))? {
+            Some(record) => {
+                self.parsed(&log, record.and_then(|json| PersistedState::from_json(&json)))
+            }
+            None => {
+                let legacy = self.legacy_path();
+                match read(&legacy, STATE_LOG.max_record as u64)? {
+                    Some(bytes) => self.parsed(&legacy, PersistedState::from_json(&bytes)),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
@@ -245,64 +234,11 @@ impl StateStore {
         Ok(None)
     }
 
-    /// Saves the state durably: one record appended and `fdatasync`ed, or, at this
-    /// process's first save and whenever the log is full, a fresh log holding only it,
-    /// replaced atomically.
+    /// Saves the state durably: one record appended to the log and `fdatasync`ed (a fresh
+    /// log, replaced atomically, at this process's first save and when the log is full).
     pub fn save(&self, state: &PersistedState) -> Result<(), ActorError> {
-        let path = self.path();
-        let record = state.record().map_err(|reason| state_file(&path, reason))?;
-        let mut open = self.log.lock().unwrap_or_else(|poisoned| {
-            // A panic while the lock was held may have left a record half written: start a
-            // fresh log rather than append after it.
-            self.log.clear_poison();
-            let mut open = poisoned.into_inner();
-            *open = None;
-            open
-        });
-        if let Some(log) = open.as_mut()
-            && log.end + record.len() as u64 <= log.capacity
-        {
-            let appended = log.append(&record);
-            if appended.is_err() {
-                *open = None;
-            }
-            return appended.map_err(|(what, e)| io_error(&path, what, &e));
-        }
-        *open = None;
-        *open = Some(self.start_log(&record)?);
-        Ok(())
-    }
-
-    /// Writes a fresh log holding `record` in place of the old one (and of a file of the
-    /// earlier layout), atomically and durably.
-    fn start_log(&self, record: &[u8]) -> Result<OpenLog, ActorError> {
-        let path = self.path();
-        let bytes = log::fresh(record);
-        let file =
-            files::write_atomically(&path, &bytes).map_err(|e| state_file(&path, e.to_string()))?;
-        // The log now holds the state: the earlier layout's file is stale. Should its
-        // removal not reach the disk, the log still comes first at the next load.
-        match fs::remove_file(self.legacy_path()) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                tracing::warn!(path = %self.legacy_path().display(), error = %e,
-                    "cannot remove the state file of the earlier layout; the log is read first");
-            }
-            _ => {}
-        }
-        let end = (log::MAGIC.len() + record.len()) as u64;
-        Ok(OpenLog { file, end, capacity: bytes.len() as u64 })
-    }
-}
-
-impl OpenLog {
-    /// Writes `record` over the zeros at `end` and syncs its data: the file's size and
-    /// blocks stay as they were, so no metadata needs the sync.
-    fn append(&mut self, record: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
-        self.file.seek(SeekFrom::Start(self.end)).map_err(|e| ("seek in the log", e))?;
-        self.file.write_all(record).map_err(|e| ("append to the log", e))?;
-        self.file.sync_data().map_err(|e| ("fdatasync the log", e))?;
-        self.end += record.len() as u64;
-        Ok(())
+        let json = state.json().map_err(|reason| state_file(&self.path(), reason))?;
+        self.log.append(&json).map_err(|reason| state_file(&self.path(), reason))
     }
 }
 
@@ -323,6 +259,7 @@ fn state_file(path: &Path, reason: String) -> ActorError {
 mod tests {
     use super::*;
     use crate::heads::BlockRef;
+    use std::fs;
 
     fn sample() -> PersistedState {
         let mut s = PersistedState::new(ForkchoiceHeads {
@@ -402,7 +339,7 @@ mod tests {
             })
             .collect();
         state.minted.record(BlockRef::new(B256::repeat_byte(9), 9, 90), &heavy);
-        let record = state.record().unwrap().len();
+        let record = STATE_LOG.record(&state.json().unwrap()).unwrap().len();
         assert!((150_000..log::SEGMENT / 4).contains(&record), "{record}");
         // A fresh log is told by its first record, which only a fresh log changes (an
         // inode number may be reused by the next fresh log).
@@ -481,12 +418,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path(), false);
         let file = fs::File::create(store.path()).unwrap();
-        file.set_len(log::MAX_FILE).unwrap();
+        file.set_len(STATE_LOG.max_file()).unwrap();
         let err = store.load().unwrap_err().to_string();
         assert!(err.contains("not an engine state log"), "{err}");
-        file.set_len(log::MAX_FILE + 1).unwrap();
+        file.set_len(STATE_LOG.max_file() + 1).unwrap();
         let err = store.load().unwrap_err().to_string();
-        assert!(err.contains(&format!("{}-byte bound", log::MAX_FILE)), "{err}");
+        assert!(err.contains(&format!("{}-byte bound", STATE_LOG.max_file())), "{err}");
     }
 
     /// Setting the state aside moves the file that holds it, log or JSON file.

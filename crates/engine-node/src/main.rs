@@ -16,7 +16,7 @@
 //!  cli ─> settings (defaults < --config TOML < ALYS_ENGINE_* < flags)
 //!   └─> node::run ─┬─ devnet (embedded EL) | preflight (real ELs: reachable, JWT, chain id)
 //!                  ├─ tree: Chain ─Build/Commit/WhatLanded/SetFinalized─> Engine ─> pool ─> EL
-//!                  │        ^ └─ peg-in queue (chain-queue.json)            │
+//!                  │        ^ └─ peg-in queue (chain-queue.log)             │
 //!                  │        └───────────────── HeadChanged ─────────────────┤
 //!                  │        Network <─ tx endpoint (eth_sendRawTransaction) │
 //!                  │        Bridge <─BurnEventsDetected── Storage <─StoreExecutionData

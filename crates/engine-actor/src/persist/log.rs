@@ -1,27 +1,49 @@
-//! The state log's layout: an 8-byte header, then one record per save, each the whole state
-//! as compact JSON, in a file whose tail is zeroed ahead of time.
+//! Record logs: a file of checksummed records where a save appends one record and the last
+//! record that parses is what the file holds. The engine keeps its state in one
+//! ([`STATE_LOG`]), and the node its peg-in queue; [`RecordLog`] is the one implementation.
 //!
 //! ```text
-//! "AESTLOG1" | tag u32 | length u32 | crc32c u32 | payload … | tag | length | crc | payload … | 0 0 0 …
+//! magic (8 bytes) | tag u32 | length u32 | crc32c u32 | payload … | tag | length | crc | payload … | 0 0 0 …
 //! ```
 //!
 //! All integers are little-endian; the CRC-32C covers the length and the payload. A save
 //! writes its record over the zeros after the last one and `fdatasync`s: the file's size and
-//! extents do not change, so the sync flushes one data page and no metadata, where the
-//! replaced-file layout of version 1 paid two `fsync`s and a rename (`state/save_tmpfs` in
+//! extents do not change, so the sync flushes one data page and no metadata, where a
+//! replaced file pays two `fsync`s and a rename (`state/save_tmpfs` in
 //! `cargo bench -p engine-actor --bench cycle` measures both). When the next record does
-//! not fit, the store writes a fresh log holding only it, atomically (temporary file,
-//! `fsync`, rename, directory `fsync`), as it does for its first save after a start.
+//! not fit, the log is written afresh holding only it, atomically (temporary file, `fsync`,
+//! rename, directory `fsync`), as it is for the first save of a process.
 //!
 //! Reading takes the last record that parses. A crash during a save leaves at most one
 //! damaged record, the last one, with nothing valid after it: that save never returned, so
-//! the engine never acted on it, and the record before it is the state. A damaged record
+//! nothing acted on it, and the record before it is what the file holds. A damaged record
 //! *followed by* a valid one cannot come from a crash (a save never writes past a damaged
 //! record: the first save after a start writes a fresh file); it is damage to the file,
-//! refused rather than read as an older state.
+//! refused rather than read as an older record.
 
-/// The file's first bytes: the layout and its version.
-pub(super) const MAGIC: &[u8; 8] = b"AESTLOG1";
+use super::files;
+use std::{
+    fs,
+    io::{Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+/// What tells one kind of record log from another, and bounds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The file's first bytes: its kind and layout version.
+    pub magic: &'static [u8; 8],
+    /// What the file is, with its article, for errors ("an engine state log").
+    pub what: &'static str,
+    /// The largest payload a record holds.
+    pub max_record: usize,
+}
+
+/// The engine state's log: a state with a full default ledger (4,096 peg-ins) is about
+/// 1 MiB of JSON, so a record holds up to 16 MiB.
+pub const STATE_LOG: Layout =
+    Layout { magic: b"AESTLOG1", what: "an engine state log", max_record: 16 << 20 };
 
 /// Each record's first bytes ("RCRD").
 const TAG: [u8; 4] = *b"RCRD";
@@ -29,98 +51,240 @@ const TAG: [u8; 4] = *b"RCRD";
 /// Bytes before a record's payload: tag, length, CRC.
 const RECORD_HEADER: usize = 12;
 
-/// The largest payload a record holds: a state with a full default ledger (4,096 peg-ins)
-/// is about 1 MiB of JSON.
-pub(super) const MAX_RECORD: usize = 16 << 20;
+/// Bytes of the magic at the start of every log.
+const MAGIC_LEN: usize = 8;
 
 /// Zeroed bytes a fresh log is given for its records at least: about 2,000 saves of a
-/// typical state (under 500 bytes) before the log is written afresh.
-pub(super) const SEGMENT: usize = 1 << 20;
-
-/// The largest log [`decode`] reads: a fresh log holds room for four records of the size
-/// that started it.
-pub(super) const MAX_FILE: u64 = (MAGIC.len() + 4 * (RECORD_HEADER + MAX_RECORD)) as u64;
+/// typical engine state (under 500 bytes) before the log is written afresh.
+pub const SEGMENT: usize = 1 << 20;
 
 /// Slice-by-16 tables (16 KiB, built at compile time): a typical record's CRC is about 4×
 /// faster than with the one-table default.
 const CRC: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
 
-/// One record holding `payload`.
-pub(super) fn record(payload: &[u8]) -> Result<Vec<u8>, String> {
-    if payload.len() > MAX_RECORD {
-        return Err(format!(
-            "the state is {} bytes, over the {MAX_RECORD}-byte bound of a record",
-            payload.len()
-        ));
+impl Layout {
+    /// The largest log of this layout [`decode`](Self::decode) reads: a fresh log holds
+    /// room for four records of the size that started it, or one [`SEGMENT`].
+    pub const fn max_file(&self) -> u64 {
+        let records = 4 * (RECORD_HEADER + self.max_record);
+        let room = if records > SEGMENT { records } else { SEGMENT };
+        (MAGIC_LEN + room) as u64
     }
-    // Fits: at most MAX_RECORD, which is below u32::MAX.
-    let length = (payload.len() as u32).to_le_bytes();
-    let mut digest = CRC.digest();
-    digest.update(&length);
-    digest.update(payload);
-    let mut record = Vec::with_capacity(RECORD_HEADER + payload.len());
-    record.extend_from_slice(&TAG);
-    record.extend_from_slice(&length);
-    record.extend_from_slice(&digest.finalize().to_le_bytes());
-    record.extend_from_slice(payload);
-    Ok(record)
+
+    /// One record holding `payload`.
+    pub fn record(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        if payload.len() > self.max_record {
+            return Err(format!(
+                "the record is {} bytes, over the {}-byte bound of a record in {}",
+                payload.len(),
+                self.max_record,
+                self.what
+            ));
+        }
+        // Fits: at most `max_record`, which callers keep far below u32::MAX.
+        let length = u32::try_from(payload.len())
+            .map_err(|_| format!("a record of {} bytes has no length field", payload.len()))?
+            .to_le_bytes();
+        let mut digest = CRC.digest();
+        digest.update(&length);
+        digest.update(payload);
+        let mut record = Vec::with_capacity(RECORD_HEADER + payload.len());
+        record.extend_from_slice(&TAG);
+        record.extend_from_slice(&length);
+        record.extend_from_slice(&digest.finalize().to_le_bytes());
+        record.extend_from_slice(payload);
+        Ok(record)
+    }
+
+    /// The bytes of a fresh log holding `record`, zeroed up to its capacity.
+    pub fn fresh(&self, record: &[u8]) -> Vec<u8> {
+        let capacity = SEGMENT.max(4 * record.len()) + MAGIC_LEN;
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.extend_from_slice(self.magic);
+        bytes.extend_from_slice(record);
+        bytes.resize(capacity, 0);
+        bytes
+    }
+
+    /// The record that parses at `at`, as (payload, end offset).
+    fn record_at<'a>(&self, bytes: &'a [u8], at: usize) -> Option<(&'a [u8], usize)> {
+        let header = bytes.get(at..at.checked_add(RECORD_HEADER)?)?;
+        let (tag, rest) = header.split_at(4);
+        let (length, crc) = rest.split_at(4);
+        if tag != TAG {
+            return None;
+        }
+        let length_bytes: [u8; 4] = length.try_into().ok()?;
+        let len = usize::try_from(u32::from_le_bytes(length_bytes)).ok()?;
+        if len == 0 || len > self.max_record {
+            return None;
+        }
+        let start = at + RECORD_HEADER;
+        let payload = bytes.get(start..start.checked_add(len)?)?;
+        let mut digest = CRC.digest();
+        digest.update(&length_bytes);
+        digest.update(payload);
+        (crc == digest.finalize().to_le_bytes()).then_some((payload, start + len))
+    }
+
+    /// The last record of a log's `bytes` (its payload): `Err` names what makes the bytes no
+    /// log of this layout, or a damaged log.
+    pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<&'a [u8], String> {
+        if !bytes.starts_with(self.magic) {
+            return Err(format!(
+                "not {} (it does not start with {:?})",
+                self.what,
+                String::from_utf8_lossy(self.magic)
+            ));
+        }
+        let mut at = MAGIC_LEN;
+        let mut last = None;
+        while let Some((payload, end)) = self.record_at(bytes, at) {
+            last = Some(payload);
+            at = end;
+        }
+        if let Some(later) = (at + 1..bytes.len()).find(|&i| self.record_at(bytes, i).is_some()) {
+            return Err(format!(
+                "the record at byte {at} is damaged and a valid one follows at byte {later}: \
+                 the file was damaged, not cut short by a crash"
+            ));
+        }
+        last.ok_or_else(|| "the log holds no complete record".into())
+    }
 }
 
-/// The bytes of a fresh log holding `record`, zeroed up to its capacity.
-pub(super) fn fresh(record: &[u8]) -> Vec<u8> {
-    let capacity = SEGMENT.max(4 * record.len()) + MAGIC.len();
-    let mut bytes = Vec::with_capacity(capacity);
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(record);
-    bytes.resize(capacity, 0);
-    bytes
+/// A record log at one path. Clones share the open file, so that one process appends to
+/// one log.
+#[derive(Debug, Clone)]
+pub struct RecordLog {
+    path: PathBuf,
+    layout: Layout,
+    /// A file of an earlier layout this log takes the place of: removed once the log is
+    /// first written.
+    replaces: Option<PathBuf>,
+    /// The file this process appends to, once its first save has written it afresh; `None`
+    /// again after a failed write, so that the next save starts a fresh log rather than
+    /// append after bytes in an unknown state.
+    open: Arc<Mutex<Option<OpenLog>>>,
 }
 
-/// The record that parses at `at`, as (payload, end offset).
-fn record_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let header = bytes.get(at..at.checked_add(RECORD_HEADER)?)?;
-    let (tag, rest) = header.split_at(4);
-    let (length, crc) = rest.split_at(4);
-    if tag != TAG {
-        return None;
-    }
-    let length_bytes: [u8; 4] = length.try_into().ok()?;
-    let len = u32::from_le_bytes(length_bytes) as usize;
-    if len == 0 || len > MAX_RECORD {
-        return None;
-    }
-    let start = at + RECORD_HEADER;
-    let payload = bytes.get(start..start.checked_add(len)?)?;
-    let mut digest = CRC.digest();
-    digest.update(&length_bytes);
-    digest.update(payload);
-    (crc == digest.finalize().to_le_bytes()).then_some((payload, start + len))
+/// The log file a process appends to.
+#[derive(Debug)]
+struct OpenLog {
+    file: fs::File,
+    /// Where the next record goes: just past the last one.
+    end: u64,
+    /// The file's length, zeroed past `end`.
+    capacity: u64,
 }
 
-/// The last record of a log's `bytes` (its payload): `Err` names what makes the bytes no
-/// log, or a damaged log.
-pub(super) fn decode(bytes: &[u8]) -> Result<&[u8], String> {
-    if !bytes.starts_with(MAGIC) {
-        return Err("not an engine state log (it does not start with \"AESTLOG1\")".into());
+impl RecordLog {
+    /// The log at `path`, of `layout` (created by the first [`append`](Self::append)).
+    pub fn new(path: PathBuf, layout: Layout) -> Self {
+        Self { path, layout, replaces: None, open: Arc::default() }
     }
-    let mut at = MAGIC.len();
-    let mut last = None;
-    while let Some((payload, end)) = record_at(bytes, at) {
-        last = Some(payload);
-        at = end;
+
+    /// This log, which removes the file at `earlier` (of an earlier layout) once it is
+    /// first written.
+    #[must_use]
+    pub fn replacing(self, earlier: PathBuf) -> Self {
+        Self { replaces: Some(earlier), ..self }
     }
-    if let Some(later) = (at + 1..bytes.len()).find(|&i| record_at(bytes, i).is_some()) {
-        return Err(format!(
-            "the record at byte {at} is damaged and a valid one follows at byte {later}: the \
-             file was damaged, not cut short by a crash"
-        ));
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    last.ok_or_else(|| "the log holds no complete record".into())
+
+    /// The last record's payload: `Ok(None)` when there is no file; `Ok(Some(Err(reason)))`
+    /// when the file is no log of this layout or a damaged one; `Err` when it cannot be read
+    /// (one over [`Layout::max_file`] is refused unread, kind `FileTooLarge`).
+    pub fn read(&self) -> std::io::Result<Option<Result<Vec<u8>, String>>> {
+        let Some(bytes) = files::read_bounded(&self.path, self.layout.max_file())? else {
+            return Ok(None);
+        };
+        Ok(Some(self.layout.decode(&bytes).map(<[u8]>::to_vec)))
+    }
+
+    /// Saves `payload` durably: one record appended and `fdatasync`ed, or, at this
+    /// process's first save and whenever the log is full, a fresh log holding only it,
+    /// replaced atomically. `Err` says which step failed.
+    pub fn append(&self, payload: &[u8]) -> Result<(), String> {
+        let record = self.layout.record(payload)?;
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| {
+            // A panic while the lock was held may have left a record half written: start a
+            // fresh log rather than append after it.
+            self.open.clear_poison();
+            let mut open = poisoned.into_inner();
+            *open = None;
+            open
+        });
+        if let Some(log) = open.as_mut()
+            && log.end + record.len() as u64 <= log.capacity
+        {
+            let appended = log.append(&record);
+            if appended.is_err() {
+                *open = None;
+            }
+            return appended.map_err(|(what, e)| format!("cannot {what}: {e}"));
+        }
+        *open = None;
+        *open = Some(self.start(&record)?);
+        Ok(())
+    }
+
+    /// Writes a fresh log holding `record` in place of the old one (and of the file it
+    /// replaces), atomically and durably.
+    fn start(&self, record: &[u8]) -> Result<OpenLog, String> {
+        let bytes = self.layout.fresh(record);
+        let file = files::write_atomically(&self.path, &bytes).map_err(|e| e.to_string())?;
+        // The log now holds the records: a file of the earlier layout is stale. Should its
+        // removal not reach the disk, the log still comes first at the next load.
+        if let Some(earlier) = &self.replaces {
+            match fs::remove_file(earlier) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(path = %earlier.display(), error = %e,
+                        "cannot remove the file of the earlier layout; the log is read first");
+                }
+                _ => {}
+            }
+        }
+        let end = (MAGIC_LEN + record.len()) as u64;
+        Ok(OpenLog { file, end, capacity: bytes.len() as u64 })
+    }
+}
+
+impl OpenLog {
+    /// Writes `record` over the zeros at `end` and syncs its data: the file's size and
+    /// blocks stay as they were, so no metadata needs the sync.
+    fn append(&mut self, record: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
+        self.file.seek(SeekFrom::Start(self.end)).map_err(|e| ("seek in the log", e))?;
+        self.file.write_all(record).map_err(|e| ("append to the log", e))?;
+        self.file.sync_data().map_err(|e| ("fdatasync the log", e))?;
+        self.end += record.len() as u64;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const L: Layout = STATE_LOG;
+    const MAGIC: &[u8; 8] = STATE_LOG.magic;
+    const MAX_RECORD: usize = STATE_LOG.max_record;
+
+    fn record(payload: &[u8]) -> Result<Vec<u8>, String> {
+        L.record(payload)
+    }
+
+    fn fresh(record: &[u8]) -> Vec<u8> {
+        L.fresh(record)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<&[u8], String> {
+        L.decode(bytes)
+    }
 
     fn log_of(payloads: &[&[u8]]) -> Vec<u8> {
         let mut bytes = fresh(&record(payloads[0]).unwrap());
@@ -192,7 +356,7 @@ mod tests {
         let r = record(&vec![b'x'; SEGMENT]).unwrap();
         let bytes = fresh(&r);
         assert!(bytes.len() >= MAGIC.len() + 4 * r.len());
-        assert!(bytes.len() as u64 <= MAX_FILE);
+        assert!(bytes.len() as u64 <= L.max_file());
         assert!(bytes[MAGIC.len() + r.len()..].iter().all(|&b| b == 0));
     }
 }

@@ -118,6 +118,17 @@ fn engine_heads(dir: &Path) -> (u64, u64) {
     store.load().ok().flatten().map_or((0, 0), |s| (s.heads.head.number, s.heads.finalized.number))
 }
 
+/// The Chain's peg-in queue as its log's last record holds it.
+fn chain_queue(dir: &Path) -> Value {
+    let layout = engine_actor::persist::log::Layout {
+        magic: b"ACHQLOG1",
+        what: "a peg-in queue log",
+        max_record: 16 << 20,
+    };
+    let bytes = std::fs::read(dir.join("chain-queue.log")).unwrap();
+    serde_json::from_slice(layout.decode(&bytes).unwrap()).unwrap()
+}
+
 /// The progress lines of `lines` as (number, short hash).
 fn progress(lines: &[String]) -> Vec<(u64, String)> {
     lines
@@ -196,10 +207,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let url = public_url(&mut node).await;
     node.wait_for_line("the block limit", |l| l.contains("block limit reached")).await;
     let (node, final_chain) = chain_of(node, &client, &url, "the last run").await;
-    let queue: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("chain-queue.json")).unwrap(),
-    )
-    .unwrap();
+    let queue = chain_queue(dir.path());
     node.terminate();
     let (exit, stderr, out) = node.exit().await;
     assert!(exit.success(), "the last run: {exit}: {stderr}");

@@ -62,7 +62,7 @@ async fn twenty_blocks_on_the_devnet() {
     files.sort();
     assert_eq!(
         files,
-        ["chain-queue.json", "devnet-journal.redb", "engine-state.log", "execution.redb"]
+        ["chain-queue.log", "devnet-journal.redb", "engine-state.log", "execution.redb"]
     );
     // Storage has every block's receipts (the clean stop let the scans reach the head), and
     // the devnet's journal every block.

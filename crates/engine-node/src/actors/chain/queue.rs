@@ -47,7 +47,10 @@
 
 use engine_actor::{
     messages::{Landed, MintedPegIn},
-    persist::files,
+    persist::{
+        files,
+        log::{Layout, RecordLog},
+    },
 };
 use engine_types::{PegIn, Severity, primitives::B256};
 use serde::{Deserialize, Serialize};
@@ -56,8 +59,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// File name of the queue inside the data directory.
-pub(crate) const QUEUE_FILE_NAME: &str = "chain-queue.json";
+/// File name of the queue inside the data directory: a record log (as the engine's state
+/// is: one record appended and `fdatasync`ed per change), each record the queue as JSON.
+pub(crate) const QUEUE_FILE_NAME: &str = "chain-queue.log";
+
+/// File name of the queue of the earlier layout, one JSON file replaced on every change:
+/// read when there is no log, removed by the first write of the log.
+pub(crate) const LEGACY_QUEUE_FILE_NAME: &str = "chain-queue.json";
 
 /// Layout version written and read.
 const QUEUE_FORMAT_VERSION: u32 = 1;
@@ -65,13 +73,24 @@ const QUEUE_FORMAT_VERSION: u32 = 1;
 /// Default bound on the peg-ins held (pending, in build, unsettled).
 pub(crate) const DEFAULT_CAPACITY: usize = 4096;
 
-/// Bytes of queue file read per peg-in the queue may hold: a pretty-printed peg-in is about
-/// 200 bytes, an unsettled block's reference beside it less.
+/// Bytes of queue record (or file of the earlier layout) read per peg-in the queue may
+/// hold: a pretty-printed peg-in is about 200 bytes, an unsettled block's reference beside
+/// it less.
 const FILE_BYTES_PER_PEG_IN: u64 = 1024;
 
-/// The largest queue file read for a queue of `capacity` peg-ins.
+/// The largest queue record (or file of the earlier layout) read for a queue of
+/// `capacity` peg-ins.
 const fn max_file_bytes(capacity: usize) -> u64 {
     (capacity as u64).saturating_add(1).saturating_mul(FILE_BYTES_PER_PEG_IN)
+}
+
+/// The queue log's layout for a queue of `capacity` peg-ins.
+fn log_layout(capacity: usize) -> Layout {
+    Layout {
+        magic: b"ACHQLOG1",
+        what: "a peg-in queue log",
+        max_record: usize::try_from(max_file_bytes(capacity)).unwrap_or(usize::MAX),
+    }
 }
 
 /// Why the queue file cannot be used.
@@ -157,7 +176,7 @@ pub(crate) struct PegInQueue {
     next_simulated: u64,
     capacity: usize,
     /// Where it is persisted (`None`: memory only).
-    file: Option<PathBuf>,
+    file: Option<RecordLog>,
     /// The bytes last written, so that an unchanged queue is not written again.
     written: Option<Vec<u8>>,
 }
@@ -176,35 +195,46 @@ impl PegInQueue {
         }
     }
 
-    /// The queue persisted in `dir` (empty when there is no file yet). With `start_fresh` a
-    /// file that does not parse is moved aside (`chain-queue.json.corrupt`).
+    /// The queue persisted in `dir` (empty when there is no file yet): from its log, else
+    /// from a file of the earlier layout. With `start_fresh` a file that does not parse is
+    /// moved aside (`<name>.corrupt`).
     pub(crate) fn load(dir: &Path, start_fresh: bool, capacity: usize) -> Result<Self, QueueError> {
-        let path = dir.join(QUEUE_FILE_NAME);
-        let mut queue = Self { file: Some(path.clone()), ..Self::in_memory(capacity) };
-        let bytes = match files::read_bounded(&path, max_file_bytes(capacity)) {
-            Ok(Some(bytes)) => bytes,
+        let log = RecordLog::new(dir.join(QUEUE_FILE_NAME), log_layout(capacity))
+            .replacing(dir.join(LEGACY_QUEUE_FILE_NAME));
+        let mut queue = Self { file: Some(log.clone()), ..Self::in_memory(capacity) };
+        let (path, read) = match log.read() {
+            Ok(None) => {
+                let legacy = dir.join(LEGACY_QUEUE_FILE_NAME);
+                let read = files::read_bounded(&legacy, max_file_bytes(capacity));
+                (legacy, read.map(|bytes| bytes.map(Ok)))
+            }
+            read => (log.path().to_path_buf(), read),
+        };
+        let record = match read {
+            Ok(Some(record)) => record,
             Ok(None) => return Ok(queue),
             Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
                 return Err(QueueError::Corrupt { path, reason: e.to_string() });
             }
             Err(e) => return Err(QueueError::Unreadable { path, reason: e.to_string() }),
         };
-        let parsed = serde_json::from_slice::<QueueFile>(&bytes)
-            .map_err(|e| format!("not a peg-in queue: {e}"))
-            .and_then(|f| {
-                if f.version == QUEUE_FORMAT_VERSION {
-                    Ok(f)
-                } else {
-                    Err(format!("format version {} is not {QUEUE_FORMAT_VERSION}", f.version))
-                }
-            });
+        let parsed = record.and_then(|bytes| {
+            let file = serde_json::from_slice::<QueueFile>(&bytes)
+                .map_err(|e| format!("not a peg-in queue: {e}"))?;
+            if file.version == QUEUE_FORMAT_VERSION {
+                Ok(file)
+            } else {
+                Err(format!("format version {} is not {QUEUE_FORMAT_VERSION}", file.version))
+            }
+        });
         match parsed {
             Ok(file) => {
                 queue.next_simulated = file.next_simulated;
                 queue.unsettled = file.unsettled;
-                queue.written = Some(bytes);
                 // Through `admit_back`, so that a hand-edited file cannot hold a txid twice.
                 queue.admit_back(file.pending);
+                // What a write would hold now: the next write is skipped if nothing changed.
+                queue.written = queue.encode().ok();
                 Ok(queue)
             }
             Err(reason) if start_fresh => {
@@ -361,22 +391,27 @@ impl PegInQueue {
 
     /// Writes the queue if it changed since the last write (memory-only queues: nothing).
     pub(crate) fn persist(&mut self) -> Result<(), QueueError> {
-        let Some(path) = self.file.clone() else { return Ok(()) };
+        let Some(log) = &self.file else { return Ok(()) };
+        let write = |reason: String| QueueError::Write { path: log.path().to_path_buf(), reason };
+        let bytes = self.encode().map_err(write)?;
+        if self.written.as_ref() == Some(&bytes) {
+            return Ok(());
+        }
+        log.append(&bytes).map_err(write)?;
+        self.written = Some(bytes);
+        Ok(())
+    }
+
+    /// The queue as a record's JSON.
+    fn encode(&self) -> Result<Vec<u8>, String> {
         let file = QueueFile {
             version: QUEUE_FORMAT_VERSION,
             next_simulated: self.next_simulated,
             pending: self.in_build.iter().chain(&self.pending).copied().collect(),
             unsettled: self.unsettled.clone(),
         };
-        let write = |reason: String| QueueError::Write { path: path.clone(), reason };
         // Plain numbers and hex strings: encoding cannot fail, but a typed error costs nothing.
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| write(e.to_string()))?;
-        if self.written.as_ref() == Some(&bytes) {
-            return Ok(());
-        }
-        files::write_atomically(&path, &bytes).map_err(|e| write(e.to_string()))?;
-        self.written = Some(bytes);
-        Ok(())
+        serde_json::to_vec(&file).map_err(|e| e.to_string())
     }
 }
 
@@ -481,8 +516,8 @@ mod tests {
     }
 
     /// The file holds the build in flight as pending, the unsettled blocks and the
-    /// simulator's counter; an unchanged queue is not rewritten; a corrupt file is refused
-    /// naming it, or set aside with start_fresh.
+    /// simulator's counter; a change appends a record in place, an unchanged queue writes
+    /// nothing; a corrupt file is refused naming it, or set aside with start_fresh.
     #[test]
     fn persists_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
@@ -494,14 +529,15 @@ mod tests {
         q.take_for_build();
         q.persist().unwrap();
         let path = dir.path().join(QUEUE_FILE_NAME);
-        // Every write renames a new file into place: the same inode means no write.
         let inode = || std::os::unix::fs::MetadataExt::ino(&fs::metadata(&path).unwrap());
-        let first = inode();
+        let (first, bytes) = (inode(), fs::read(&path).unwrap());
         q.persist().unwrap();
-        assert_eq!(inode(), first, "an unchanged queue is not rewritten");
+        assert_eq!(fs::read(&path).unwrap(), bytes, "an unchanged queue is not rewritten");
         q.admit([peg_in(4)]);
         q.persist().unwrap();
-        assert_ne!(inode(), first, "a changed one is");
+        let appended = fs::read(&path).unwrap();
+        assert_ne!(appended, bytes, "a changed one is");
+        assert_eq!((inode(), appended.len()), (first, bytes.len()), "appended in place");
 
         let back = PegInQueue::load(dir.path(), false, 100).unwrap();
         assert_eq!(pending(&back), [peg_in(2), peg_in(3), peg_in(4)]);
@@ -514,24 +550,70 @@ mod tests {
         fs::write(&path, b"{\"version\":1,").unwrap();
         let err = PegInQueue::load(dir.path(), false, 100).unwrap_err();
         assert!(err.to_string().contains(QUEUE_FILE_NAME), "{err}");
+        assert!(err.to_string().contains("not a peg-in queue log"), "{err}");
         assert_eq!(err.severity(), Severity::Fatal);
         let fresh = PegInQueue::load(dir.path(), true, 100).unwrap();
         assert_eq!(fresh.held(), 0);
+        assert!(dir.path().join("chain-queue.log.corrupt").exists());
+    }
+
+    /// A queue in a file of the earlier layout is read when there is no log, and the first
+    /// write moves it into the log; a corrupt one is set aside under its own name.
+    #[test]
+    fn a_json_queue_file_moves_into_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = PegInQueue::in_memory(100);
+        q.admit([peg_in(1), peg_in(2)]);
+        q.set_next_simulated(2);
+        let legacy = dir.path().join(LEGACY_QUEUE_FILE_NAME);
+        fs::write(
+            &legacy,
+            serde_json::to_vec_pretty(
+                &serde_json::from_slice::<serde_json::Value>(&q.encode().unwrap()).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+
+        let mut back = PegInQueue::load(dir.path(), false, 100).unwrap();
+        assert_eq!(pending(&back), [peg_in(1), peg_in(2)]);
+        assert_eq!(back.next_simulated(), 2);
+        back.persist().unwrap();
+        assert!(legacy.exists(), "nothing changed: nothing written");
+        back.admit([peg_in(3)]);
+        back.persist().unwrap();
+        assert!(!legacy.exists(), "the log replaced it");
+        let again = PegInQueue::load(dir.path(), false, 100).unwrap();
+        assert_eq!(pending(&again), [peg_in(1), peg_in(2), peg_in(3)]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join(LEGACY_QUEUE_FILE_NAME);
+        fs::write(&legacy, b"{").unwrap();
+        let err = PegInQueue::load(dir.path(), false, 100).unwrap_err();
+        assert!(err.to_string().contains(LEGACY_QUEUE_FILE_NAME), "{err}");
+        PegInQueue::load(dir.path(), true, 100).unwrap();
         assert!(dir.path().join("chain-queue.json.corrupt").exists());
     }
 
-    /// A queue file is read up to its bound, set by the capacity; one byte more is refused
-    /// unread, as corrupt, with the bound named.
+    /// Queue files are read up to their bound, set by the capacity; one byte more is
+    /// refused unread, as corrupt, with the bound named: the log and a file of the earlier
+    /// layout alike.
     #[test]
     fn queue_files_are_read_within_a_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = fs::File::create(dir.path().join(QUEUE_FILE_NAME)).unwrap();
-        file.set_len(max_file_bytes(100)).unwrap();
-        let err = PegInQueue::load(dir.path(), false, 100).unwrap_err().to_string();
-        assert!(err.contains("not a peg-in queue"), "read, refused for what it holds: {err}");
-        file.set_len(max_file_bytes(100) + 1).unwrap();
-        let err = PegInQueue::load(dir.path(), false, 100).unwrap_err();
-        assert!(err.to_string().contains(&format!("{}-byte bound", max_file_bytes(100))), "{err}");
-        assert_eq!(err.severity(), Severity::Fatal);
+        let log_bound = log_layout(100).max_file();
+        for (name, bound, refused) in [
+            (QUEUE_FILE_NAME, log_bound, "not a peg-in queue log"),
+            (LEGACY_QUEUE_FILE_NAME, max_file_bytes(100), "not a peg-in queue"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = fs::File::create(dir.path().join(name)).unwrap();
+            file.set_len(bound).unwrap();
+            let err = PegInQueue::load(dir.path(), false, 100).unwrap_err().to_string();
+            assert!(err.contains(refused), "read, refused for what it holds: {err}");
+            file.set_len(bound + 1).unwrap();
+            let err = PegInQueue::load(dir.path(), false, 100).unwrap_err();
+            assert!(err.to_string().contains(&format!("{bound}-byte bound")), "{err}");
+            assert_eq!(err.severity(), Severity::Fatal);
+        }
     }
 }
