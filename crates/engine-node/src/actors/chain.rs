@@ -279,6 +279,22 @@ impl ChainShared {
         self.update_queue_checked(f).0
     }
 
+    /// Changes the queue with `f` without writing it: for a change that a write would not
+    /// alter (a build taking its peg-ins: the file holds them as pending either way), or one
+    /// a restart recovers without it, as each caller says. The next write carries it.
+    fn update_queue_unsaved<T>(&self, f: impl FnOnce(&mut PegInQueue) -> T) -> T {
+        let mut queue = self.queue();
+        let out = f(&mut queue);
+        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
+        out
+    }
+
+    /// Writes what [`Self::update_queue_unsaved`] changed, so that a stopped node's file
+    /// holds the queue as it is.
+    fn flush_queue(&self) {
+        self.update_queue(|_| ());
+    }
+
     /// [`Self::update_queue`], returning the write's outcome for a caller that must not go
     /// on without it.
     fn update_queue_checked<T>(
@@ -327,9 +343,13 @@ impl ChainShared {
 
     /// The simulator's peg-ins of this slot, as many as the queue has room for: the others
     /// are not created (the counter does not advance), so nothing is dropped.
+    ///
+    /// Not written here: a simulated peg-in is a function of the counter, so a crash before
+    /// the next write (the build's, before anything can mint them) forgets them together
+    /// with the counter, and the next slot creates the same ones again.
     fn admit_simulated(&self, sim: &Simulator) {
         let per_slot = sim.peg_ins_per_slot() as usize;
-        let (admitted, not_created) = self.update_queue(|q| {
+        let (admitted, not_created) = self.update_queue_unsaved(|q| {
             let room = q.room().min(per_slot);
             let first = q.next_simulated();
             let next = first.saturating_add(room as u64);
@@ -486,6 +506,9 @@ impl Drop for ChainState {
 
 impl ChainState {
     fn stop_ticking(&mut self) {
+        if !self.stopped {
+            self.shared.flush_queue();
+        }
         self.stopped = true;
         self.shared.stopped.store(true, Ordering::Release);
         self.generation += 1;
@@ -715,12 +738,14 @@ impl ChainState {
     /// the actor stops on a failure too).
     fn slot_collected(&mut self, result: Result<(), ChainFailure>) -> Result<(), ChainFailure> {
         let progress = *self.shared.progress.borrow();
-        if result.is_ok()
-            && !self.stopped
+        if self.stopped {
+            // The slot a stop waited for may have left changes unwritten.
+            self.shared.flush_queue();
+        } else if result.is_ok()
             && self.shared.config.blocks.is_some_and(|n| progress.produced >= n)
         {
-            tracing::info!(blocks = progress.produced, "block limit reached; production stopped");
             self.stop_ticking();
+            tracing::info!(blocks = progress.produced, "block limit reached; production stopped");
             self.shared.progress.send_modify(|p| p.finished = true);
         }
         self.answer_waiters();

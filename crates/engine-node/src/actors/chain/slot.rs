@@ -156,7 +156,8 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     if let Some(sim) = &shared.sim {
         shared.admit_simulated(sim);
     }
-    let peg_ins = shared.update_queue(PegInQueue::take_for_build);
+    // Unwritten: the file holds the peg-ins of a build as pending, as it held them before.
+    let peg_ins = shared.update_queue_unsaved(PegInQueue::take_for_build);
     let timestamp = engine_types::jwt::unix_now().max(head.timestamp + 1);
     let built = flatten(
         ask_engine(
@@ -233,7 +234,10 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     };
     let mut line = match committed {
         Ok(c) => {
-            shared.update_queue(|q| {
+            // Unwritten: until the next write (the next build's, before it can mint
+            // anything) the file holds the block as unsettled, and a restart settles it by
+            // asking the engine what landed, as after any crash between commit and write.
+            shared.update_queue_unsaved(|q| {
                 q.landed(&entry.block);
             });
             *shared.committed_head() = Some(BlockRef::new(c.hash, c.number, timestamp));
