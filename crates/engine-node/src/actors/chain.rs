@@ -490,6 +490,10 @@ pub(crate) struct ChainState {
     /// not a whole slot time later. So a slot that overruns delays the next one instead of
     /// dropping it, and at `--slot-time 1ms` slots follow each other back to back.
     tick_missed: bool,
+    /// The actor's own span, the parent of every slot's: a message's handler runs in the
+    /// span of its sender, and a slot started on `SlotEnded` would otherwise open inside the
+    /// slot before it, a chain of spans as long as the run.
+    span: tracing::Span,
     waiters: Vec<RpcReplyPort<u64>>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -533,7 +537,7 @@ impl ChainState {
         let number = self.shared.slots.fetch_add(1, Ordering::AcqRel) + 1;
         let shared = Arc::clone(&self.shared);
         let correlation = CorrelationId::new();
-        let span = tracing::info_span!("slot", slot = number, %correlation);
+        let span = tracing::info_span!(parent: &self.span, "slot", slot = number, %correlation);
         trace::follow_correlation(&span, correlation);
         // Owned through `ChainShared::slot`: no slot starts before this one is collected;
         // it ends by itself within `ChainTimeouts::slot`.
@@ -576,6 +580,7 @@ impl Actor for ChainActor {
             failed_in_a_row: 0,
             stopped: finished,
             tick_missed: false,
+            span: tracing::Span::current(),
             waiters: Vec::new(),
             ticker: None,
         };

@@ -73,3 +73,26 @@ async fn json_logs_are_one_object_per_line() {
     assert!(objects.iter().all(|o| o["level"].is_string() && o["message"].is_string()));
     assert!(objects.iter().any(|o| o["message"].as_str().unwrap().starts_with("block 1 0x")));
 }
+
+/// Slots that follow each other back to back (each starts as the one before it ends, at
+/// `--slot-time 1ms`) are each their own span under the Chain actor's, never inside the
+/// slot before: a chain of nested spans would grow every log line and keep every span
+/// alive for as long as the node runs.
+#[tokio::test]
+async fn back_to_back_slots_are_sibling_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(dir.path());
+    args.extend(["--blocks", "40", "--slot-time", "1ms", "--log-format", "json"].map(String::from));
+    let debug = [("RUST_LOG", "info,engine_node=debug")];
+    let (exit, stderr, lines) = Node::spawn_with_env(&args, &debug).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    let mut in_slots = 0;
+    for line in &lines {
+        let object: serde_json::Value = serde_json::from_str(line).expect(line);
+        let Some(spans) = object["spans"].as_array() else { continue };
+        let slots = spans.iter().filter(|s| s["name"] == "slot").count();
+        assert!(slots <= 1, "a slot span inside another: {line}");
+        in_slots += slots;
+    }
+    assert!(in_slots > 40, "too few lines logged in slots to tell: {in_slots}");
+}
