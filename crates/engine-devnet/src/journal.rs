@@ -133,11 +133,15 @@ impl Journal {
         })
     }
 
-    /// Every block, lowest number first.
-    pub(crate) fn blocks(&self) -> Result<Vec<JournalBlock>, DevnetError> {
+    /// Hands every block to `f`, lowest number first, one at a time (a long chain's journal
+    /// is never held in memory whole); how many there were.
+    pub(crate) fn for_each_block(
+        &self,
+        mut f: impl FnMut(JournalBlock) -> Result<(), DevnetError>,
+    ) -> Result<usize, DevnetError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(BLOCKS).map_err(|e| self.error(e))?;
-        let mut out = Vec::new();
+        let mut count = 0;
         for entry in table.iter().map_err(|e| self.error(e))? {
             let (key, value) = entry.map_err(|e| self.error(e))?;
             let (number, hash) = key.value();
@@ -151,9 +155,10 @@ impl Journal {
                     block.payload.block_hash()
                 )));
             }
-            out.push(block);
+            f(block)?;
+            count += 1;
         }
-        Ok(out)
+        Ok(count)
     }
 
     /// The forkchoice state last recorded, if any.
@@ -178,18 +183,17 @@ impl crate::Devnet {
     /// by hand) is an error naming it: the devnet does not start on a chain it cannot
     /// rebuild.
     pub(crate) fn restore(&mut self, journal: Journal) -> Result<usize, DevnetError> {
-        let blocks = journal.blocks()?;
-        for block in &blocks {
+        let restored = journal.for_each_block(|block| {
             let (number, hash) = (block.payload.block_number(), block.payload.block_hash());
-            self.reimport(block.payload.clone(), block.parent_beacon_block_root)
-                .map_err(|why| journal.error(format!("block {number} ({hash}) {why}")))?;
-        }
+            self.reimport(block.payload, block.parent_beacon_block_root)
+                .map_err(|why| journal.error(format!("block {number} ({hash}) {why}")))
+        })?;
         if let Some(state) = journal.forkchoice()? {
             self.reapply_forkchoice(state)
                 .map_err(|why| journal.error(format!("its forkchoice state: {why}")))?;
         }
         self.journal = Some(journal);
-        Ok(blocks.len())
+        Ok(restored)
     }
 
     /// Accepts again a block accepted before (one of its journal, one an earlier node
