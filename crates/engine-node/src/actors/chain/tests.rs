@@ -498,6 +498,18 @@ async fn until_produced(shared: &ChainShared, n: u64) {
         .unwrap();
 }
 
+/// Starts a slot and waits until it asks the EL for its payload (held up by the test).
+async fn tick_until_building(rig: &Rig) {
+    rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
+    for _ in 0..400 {
+        if !rig.el.calls("engine_getPayloadV2").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(builds(&rig.el), 1, "the slot is building");
+}
+
 /// The supervisor restarts the Chain while its slot waits for a payload (the EL's
 /// getPayload hangs): the new incarnation starts no slot of its own until the old one is
 /// collected (a tick meanwhile starts its slot after that), records the old slot's block,
@@ -508,14 +520,7 @@ async fn a_restart_while_a_slot_is_in_flight_collects_it_first() {
     let mut rig = Rig::start(10 * SECOND).await;
     rig.el.fail_next("engine_getPayloadV2", Fault::Delay(2 * SECOND), 1);
     rig.shared.queue_peg_ins([peg_in(1), peg_in(2)]);
-    rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    for _ in 0..400 {
-        if !rig.el.calls("engine_getPayloadV2").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(builds(&rig.el), 1, "the slot is building");
+    tick_until_building(&rig).await;
 
     // The restart: this incarnation stops, the next starts on the same shared state.
     rig.chain.stop_and_wait(None, None).await.unwrap();
@@ -695,14 +700,7 @@ async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
 async fn a_tick_missed_during_a_slot_starts_the_next_when_it_ends() {
     let rig = Rig::start(10 * SECOND).await;
     rig.el.fail_next("engine_getPayloadV2", Fault::Delay(SECOND), 1);
-    rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    for _ in 0..400 {
-        if !rig.el.calls("engine_getPayloadV2").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(builds(&rig.el), 1, "the slot is building");
+    tick_until_building(&rig).await;
     for _ in 0..3 {
         rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
     }
