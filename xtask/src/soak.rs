@@ -34,8 +34,9 @@ use crate::stages::{Ctx, cargo, run};
 /// Default allowed growth of RSS from 10 % to 100 % of the run, in percent.
 pub(crate) const DEFAULT_TOLERANCE_PCT: u32 = 5;
 
-/// Default slot time: the shortest `--slot-time` the node accepts is 1 ms; the node skips
-/// ticks while a slot runs, so blocks follow each other as fast as they can be made.
+/// Default slot time: the shortest `--slot-time` the node accepts is 1 ms; a slot that
+/// outlasts it starts the next one as soon as it ends (the tick that came meanwhile), so
+/// blocks follow each other back to back, as fast as they can be made.
 pub(crate) const DEFAULT_SLOT_TIME: &str = "1ms";
 
 /// How long the node may go without producing a block before the soak gives up on it.
