@@ -181,18 +181,13 @@ impl StateStore {
     /// Loads the state: from the log, else from a file of the earlier layout; `None` when
     /// there is neither.
     pub fn load(&self) -> Result<Option<PersistedState>, ActorError> {
-        let log = self.path();
-        match self.log.read().map_err(|e| io_error(&log, "read", &e))? {
-            Some(record) => {
-                self.parsed(&log, record.and_then(|json| PersistedState::from_json(&json)))
-            }
-            None => {
-                let legacy = self.legacy_path();
-                match read(&legacy, STATE_LOG.max_record as u64)? {
-                    Some(bytes) => self.parsed(&legacy, PersistedState::from_json(&bytes)),
-                    None => Ok(None),
-                }
-            }
+        let stored = self.log.read().map_err(|e| io_error(&e.path, "read", &e.error))?;
+        match stored {
+            Some(stored) => self.parsed(
+                &stored.path,
+                stored.content.and_then(|json| PersistedState::from_json(&json)),
+            ),
+            None => Ok(None),
         }
     }
 
@@ -240,11 +235,6 @@ impl StateStore {
         let json = state.json().map_err(|reason| state_file(&self.path(), reason))?;
         self.log.append(&json).map_err(|reason| state_file(&self.path(), reason))
     }
-}
-
-/// [`files::read_bounded`], its error naming the state file.
-fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ActorError> {
-    files::read_bounded(path, limit).map_err(|e| io_error(path, "read", &e))
 }
 
 fn io_error(path: &Path, what: &str, e: &std::io::Error) -> ActorError {

@@ -207,10 +207,7 @@ impl WorldState {
         for (address, account) in &diff.accounts {
             match account {
                 Some(account) => trie.insert(&account.hashed_address, account.trie_value()),
-                None => match self.account(address) {
-                    Some(gone) => trie.remove(&gone.hashed_address),
-                    None => trie.remove(&keccak256(address)),
-                },
+                None => trie.remove(&keccak256(address)),
             }
         }
         let pending = self.changes.len() + diff.accounts.len();

@@ -168,6 +168,25 @@ pub struct RecordLog {
     open: Arc<Mutex<Option<OpenLog>>>,
 }
 
+/// What [`RecordLog::read`] found.
+#[derive(Debug)]
+pub struct Stored {
+    /// The file read: the log, or the file of the earlier layout it replaces.
+    pub path: PathBuf,
+    /// The log's last record, or the earlier file's whole content; `Err` names what makes
+    /// the log unusable.
+    pub content: Result<Vec<u8>, String>,
+}
+
+/// A file [`RecordLog::read`] could not read.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// The file.
+    pub path: PathBuf,
+    /// Why, of kind `FileTooLarge` for a file over its bound.
+    pub error: std::io::Error,
+}
+
 /// The log file a process appends to.
 #[derive(Debug)]
 struct OpenLog {
@@ -196,14 +215,26 @@ impl RecordLog {
         &self.path
     }
 
-    /// The last record's payload: `Ok(None)` when there is no file; `Ok(Some(Err(reason)))`
-    /// when the file is no log of this layout or a damaged one; `Err` when it cannot be read
-    /// (one over [`Layout::max_file`] is refused unread, kind `FileTooLarge`).
-    pub fn read(&self) -> std::io::Result<Option<Result<Vec<u8>, String>>> {
-        let Some(bytes) = files::read_bounded(&self.path, self.layout.max_file())? else {
-            return Ok(None);
+    /// What the log holds: its last record's payload, else, when there is no log, the whole
+    /// content of the file it replaces (read up to [`Layout::max_record`]). `Ok(None)` when
+    /// there is neither file. A [`Stored`] names the file read, and holds `Err(reason)` when
+    /// it is no log of this layout or a damaged one. `Err` when a file cannot be read (one
+    /// over its bound is refused unread, kind `FileTooLarge`).
+    pub fn read(&self) -> Result<Option<Stored>, Unreadable> {
+        let unreadable = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| Unreadable { path, error }
         };
-        Ok(Some(self.layout.decode(&bytes).map(<[u8]>::to_vec)))
+        let log = files::read_bounded(&self.path, self.layout.max_file())
+            .map_err(unreadable(&self.path))?;
+        if let Some(bytes) = log {
+            let content = self.layout.decode(&bytes).map(<[u8]>::to_vec);
+            return Ok(Some(Stored { path: self.path.clone(), content }));
+        }
+        let Some(earlier) = &self.replaces else { return Ok(None) };
+        let bytes = files::read_bounded(earlier, self.layout.max_record as u64)
+            .map_err(unreadable(earlier))?;
+        Ok(bytes.map(|bytes| Stored { path: earlier.clone(), content: Ok(bytes) }))
     }
 
     /// Saves `payload` durably: one record appended and `fdatasync`ed, or, at this

@@ -202,21 +202,15 @@ impl PegInQueue {
         let log = RecordLog::new(dir.join(QUEUE_FILE_NAME), log_layout(capacity))
             .replacing(dir.join(LEGACY_QUEUE_FILE_NAME));
         let mut queue = Self { file: Some(log.clone()), ..Self::in_memory(capacity) };
-        let (path, read) = match log.read() {
-            Ok(None) => {
-                let legacy = dir.join(LEGACY_QUEUE_FILE_NAME);
-                let read = files::read_bounded(&legacy, max_file_bytes(capacity));
-                (legacy, read.map(|bytes| bytes.map(Ok)))
-            }
-            read => (log.path().to_path_buf(), read),
-        };
-        let record = match read {
-            Ok(Some(record)) => record,
+        let (path, record) = match log.read() {
+            Ok(Some(stored)) => (stored.path, stored.content),
             Ok(None) => return Ok(queue),
-            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-                return Err(QueueError::Corrupt { path, reason: e.to_string() });
+            Err(e) if e.error.kind() == std::io::ErrorKind::FileTooLarge => {
+                return Err(QueueError::Corrupt { path: e.path, reason: e.error.to_string() });
             }
-            Err(e) => return Err(QueueError::Unreadable { path, reason: e.to_string() }),
+            Err(e) => {
+                return Err(QueueError::Unreadable { path: e.path, reason: e.error.to_string() });
+            }
         };
         let parsed = record.and_then(|bytes| {
             let file = serde_json::from_slice::<QueueFile>(&bytes)
