@@ -532,8 +532,9 @@ impl ChainState {
     }
 
     /// Starts the next slot's task under its `slot` span, whose trace id is the slot's
-    /// correlation id ([`trace`]).
-    fn start_slot(&self) {
+    /// correlation id ([`trace`]). It answers any tick missed meanwhile.
+    fn start_slot(&mut self) {
+        self.tick_missed = false;
         let number = self.shared.slots.fetch_add(1, Ordering::AcqRel) + 1;
         let shared = Arc::clone(&self.shared);
         let correlation = CorrelationId::new();
@@ -636,7 +637,6 @@ impl Actor for ChainActor {
                     return Ok(());
                 }
                 if !state.stopped {
-                    state.tick_missed = false;
                     state.start_slot();
                 }
             }
@@ -645,7 +645,6 @@ impl Actor for ChainActor {
                     state.collect_slot().await?;
                 }
                 if state.tick_missed && !state.stopped && !state.shared.slot_running() {
-                    state.tick_missed = false;
                     state.start_slot();
                 }
             }
