@@ -199,7 +199,24 @@ pub(crate) struct Chain {
     invalid: HashMap<B256, Option<B256>>,
     /// The keys of `invalid`, oldest first.
     invalid_order: VecDeque<B256>,
+    /// The block a restart began from instead of the genesis, when its journal had a
+    /// checkpoint ([`start_from`](Self::start_from)).
+    anchor: Option<Anchor>,
 }
+
+/// The block a chain was restarted from: a checkpoint's, whose ancestors are not blocks of
+/// the chain but whose hashes `BLOCKHASH` still reads.
+#[derive(Debug)]
+struct Anchor {
+    hash: B256,
+    number: u64,
+    /// The hashes of the [`BLOCKHASH_WINDOW`] blocks below it (fewer near the genesis),
+    /// lowest first.
+    ancestors: Vec<B256>,
+}
+
+/// How far back `BLOCKHASH` reads: the 256 most recent ancestors.
+pub(crate) const BLOCKHASH_WINDOW: u64 = 256;
 
 impl Chain {
     /// A chain holding only `genesis`, keeping what `retention` says.
@@ -241,7 +258,47 @@ impl Chain {
             tx_index: HashMap::default(),
             invalid: HashMap::default(),
             invalid_order: VecDeque::new(),
+            anchor: None,
         }
+    }
+
+    /// Makes `anchor` (a block of this chain's past, executed on another run, with the
+    /// hashes of its [`BLOCKHASH_WINDOW`] ancestors) the head of this fresh chain, as if
+    /// every block between the genesis and it had been imported and pruned: blocks build
+    /// on it, `BLOCKHASH` reads its ancestors, and nothing below it is served.
+    pub(crate) fn start_from(&mut self, anchor: Executed, ancestors: Vec<B256>) {
+        let state = Arc::clone(&anchor.state);
+        let block = self.insert(anchor);
+        let (hash, number) = (block.hash(), block.number());
+        self.canonical = VecDeque::from([hash]);
+        self.canonical_start = number;
+        self.head = hash;
+        self.head_state = state;
+        self.anchor = Some(Anchor { hash, number, ancestors });
+        self.prune();
+    }
+
+    /// The hashes of the `count` nearest ancestors of the known block `hash`, lowest
+    /// first; fewer when the walk meets the genesis or a block no longer kept. (A journal
+    /// checkpoint asks for [`BLOCKHASH_WINDOW`] of them at a finalized block, at least
+    /// `history_blocks` ≥ that window above a restart's anchor: all are kept.)
+    pub(crate) fn ancestors(&self, hash: B256, count: u64) -> Vec<B256> {
+        let mut found = Vec::new();
+        let mut cursor = self.blocks.get(&hash);
+        while let Some(block) = cursor {
+            if found.len() as u64 >= count || block.number() == self.genesis_number {
+                break;
+            }
+            found.push(block.header.parent_hash);
+            cursor = self.blocks.get(&block.header.parent_hash);
+        }
+        found.reverse();
+        found
+    }
+
+    /// What this chain keeps of its past.
+    pub(crate) const fn retention(&self) -> &Retention {
+        &self.retention
     }
 
     /// The chain configuration.
@@ -481,6 +538,12 @@ impl Chain {
             }
             if block.number() < number {
                 return None;
+            }
+            if let Some(anchor) = self.anchor.as_ref().filter(|a| a.hash == block.hash()) {
+                // Below the restart's first block: the hashes its checkpoint carried.
+                let back = usize::try_from(anchor.number - number).ok()?;
+                let index = anchor.ancestors.len().checked_sub(back)?;
+                return anchor.ancestors.get(index).copied();
             }
             cursor = self.blocks.get(&block.header.parent_hash);
         }

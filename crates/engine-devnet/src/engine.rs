@@ -117,7 +117,8 @@ impl Devnet {
     }
 
     /// Records the head, safe and finalized blocks now in force in the journal, if any.
-    fn record_forkchoice(&self) -> Result<(), RpcError> {
+    /// Moves its checkpoints along with the finalized block.
+    fn record_forkchoice(&mut self) -> Result<(), RpcError> {
         let Some(journal) = &self.journal else { return Ok(()) };
         let hash = |b: Option<&Arc<StoredBlock>>| b.map_or(B256::ZERO, |b| b.hash());
         let state = ForkchoiceState {
@@ -127,6 +128,7 @@ impl Devnet {
         };
         journal
             .record_forkchoice(&state)
+            .and_then(|()| self.checkpoint_if_due())
             .map_err(|e| RpcError::new(RpcErrorCode::InternalError, e.to_string()))
     }
 

@@ -5,22 +5,16 @@ mod builder;
 
 pub use builder::GenesisBuilder;
 
-use super::{
-    bridge::bridge_genesis_account,
-    error::DevnetError,
-    state::{Account, Storage, WorldState},
-};
+use super::{bridge::bridge_genesis_account, error::DevnetError, state::WorldState};
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
 use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_genesis::Genesis;
-use alloy_primitives::{B64, B256, U256, keccak256};
+use alloy_primitives::{B64, B256, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use engine_types::{
     Fork, ForkSchedule,
     constants::{BRIDGE_ADDRESS, CHAIN_ID_DEV},
 };
-use revm::bytecode::Bytecode;
-use std::sync::Arc;
 
 /// Wei each development account holds in [`dev_genesis`]: one million ether.
 pub const DEV_ACCOUNT_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
@@ -94,25 +88,7 @@ impl ChainSpec {
 
 /// The genesis state from `alloc`: balances, nonces, code and storage.
 pub(crate) fn genesis_state(genesis: &Genesis) -> WorldState {
-    let mut state = WorldState::default();
-    for (address, alloc) in &genesis.alloc {
-        let mut account = Account {
-            nonce: alloc.nonce.unwrap_or_default(),
-            balance: alloc.balance,
-            ..Account::empty(address)
-        };
-        let code = alloc.code.as_ref().filter(|c| !c.is_empty()).map(|c| {
-            account.code_hash = keccak256(c);
-            Bytecode::new_raw(c.clone())
-        });
-        let mut storage = Storage::default();
-        for (slot, value) in alloc.storage.iter().flatten() {
-            storage.set(U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
-        }
-        account.storage = Arc::new(storage);
-        state.insert(*address, account, code);
-    }
-    state
+    WorldState::from_alloc(&genesis.alloc)
 }
 
 /// The genesis header: the state root of `alloc`, empty bodies, base fee from the genesis

@@ -6,8 +6,9 @@
 //!
 //! ```text
 //!  devnet-journal.redb
-//!   blocks      (number, hash) -> the payload as newPayload carried it (JSON)
-//!   forkchoice  ()             -> head, safe, finalized (96 bytes)
+//!   blocks       (number, hash) -> the payload as newPayload carried it (JSON)
+//!   forkchoice   ()             -> head, safe, finalized (96 bytes)
+//!   checkpoints  (number, hash) -> a finalized block and its post-state (JSON, at most 2)
 //! ```
 //!
 //! - A block is one redb transaction, committed with `Durability::Immediate`: after a crash
@@ -16,18 +17,35 @@
 //!   next block. A crash may so bring the devnet back one head behind what it last applied,
 //!   on the same chain, as a real client's restart can; the engine's forkchoice re-send
 //!   moves it forward again. The head it comes back with is always a block of the journal.
-//! - Every accepted block is kept, on every branch, keyed by number and hash, so that the
-//!   head recorded is always among them; start-up re-executes them in number order.
+//! - Accepted blocks are kept on every branch, keyed by number and hash, so that the head
+//!   recorded is always among them; start-up re-executes them in number order, from the
+//!   genesis or from the lowest checkpoint (the **anchor**).
 //!
-//! Why redb (and not a hand-written append-only file): it gives all-or-nothing commits with
-//! a chosen durability, a torn write is never read back, and the workspace already builds it
-//! for the node's own store.
+//! What it holds is bounded, so that neither its size nor a restart's work grows with the
+//! chain ([`Retention::history_blocks`](crate::Retention), `H` below):
+//!
+//! ```text
+//!  number:  genesis … anchor ───────── pending ────────── finalized ── head
+//!                      │ blocks kept (re-executed at start) ───────────────┤
+//!  1. finalized ≥ anchor + H, no pending: the finalized block becomes the pending checkpoint
+//!  2. finalized ≥ pending + H: pending becomes the anchor; the old anchor and every block
+//!     at or below the new one are deleted (one transaction)
+//! ```
+//!
+//! So the journal holds at most about `2·H` blocks plus those above the finalized block,
+//! and a restart re-executes that many; after one, at least `H` blocks below the
+//! finalized block are served again, as before it. Blocks of branches that left the chain
+//! below the anchor are skipped at start: finality abandoned them. Checkpoints are written
+//! with `Durability::Immediate`, once per `H` finalized blocks.
+//!
+mod checkpoint;
 
 use crate::error::DevnetError;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{
     CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, ForkchoiceState,
 };
+use checkpoint::Checkpoint;
 use engine_types::{EngineMethod, StatusKind};
 use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -45,6 +63,15 @@ const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 const BLOCKS: TableDefinition<'_, (u64, [u8; 32]), &[u8]> = TableDefinition::new("blocks");
 const FORKCHOICE: TableDefinition<'_, (), [u8; 96]> = TableDefinition::new("forkchoice");
+const CHECKPOINTS: TableDefinition<'_, (u64, [u8; 32]), &[u8]> =
+    TableDefinition::new("checkpoints");
+
+/// The tables of one write transaction.
+struct Tables<'t> {
+    blocks: redb::Table<'t, (u64, [u8; 32]), &'static [u8]>,
+    forkchoice: redb::Table<'t, (), [u8; 96]>,
+    checkpoints: redb::Table<'t, (u64, [u8; 32]), &'static [u8]>,
+}
 
 /// A block as the journal keeps it: what `newPayload` needs to accept it again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +86,10 @@ pub(crate) struct JournalBlock {
 pub(crate) struct Journal {
     db: Database,
     path: PathBuf,
+    /// The number of the checkpoint a restart begins from, if any.
+    anchor: Option<u64>,
+    /// The checkpoint that becomes the anchor next, if any.
+    pending: Option<(u64, B256)>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -82,10 +113,35 @@ impl Journal {
             };
             DevnetError::Journal { path: path.clone(), reason }
         })?;
-        let journal = Self { db, path };
-        // Create both tables now, so that readers never meet a missing one.
-        journal.write(Durability::Immediate, |_, _| Ok(()))?;
+        let mut journal = Self { db, path, anchor: None, pending: None };
+        // Create every table now, so that readers never meet a missing one.
+        journal.write(Durability::Immediate, |_| Ok(()))?;
+        let keys = journal.checkpoint_keys()?;
+        journal.anchor = keys.first().map(|(number, _)| *number);
+        journal.pending = keys.get(1).copied();
+        if keys.len() > 2 {
+            return Err(journal.error(format!(
+                "it holds {} checkpoints, at most 2 are ever written",
+                keys.len()
+            )));
+        }
         Ok(journal)
+    }
+
+    /// The (number, hash) of every checkpoint, lowest first.
+    fn checkpoint_keys(&self) -> Result<Vec<(u64, B256)>, DevnetError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?;
+        let mut keys = Vec::new();
+        for entry in table.iter().map_err(|e| self.error(e))? {
+            let (key, _) = entry.map_err(|e| self.error(e))?;
+            let (number, hash) = key.value();
+            keys.push((number, B256::from(hash)));
+            if keys.len() > 2 {
+                break;
+            }
+        }
+        Ok(keys)
     }
 
     fn error(&self, reason: impl std::fmt::Display) -> DevnetError {
@@ -95,17 +151,17 @@ impl Journal {
     fn write(
         &self,
         durability: Durability,
-        f: impl FnOnce(
-            &mut redb::Table<'_, (u64, [u8; 32]), &[u8]>,
-            &mut redb::Table<'_, (), [u8; 96]>,
-        ) -> Result<(), redb::Error>,
+        f: impl FnOnce(&mut Tables<'_>) -> Result<(), redb::Error>,
     ) -> Result<(), DevnetError> {
         let mut txn = self.db.begin_write().map_err(|e| self.error(e))?;
         txn.set_durability(durability).map_err(|e| self.error(e))?;
         {
-            let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.error(e))?;
-            let mut forkchoice = txn.open_table(FORKCHOICE).map_err(|e| self.error(e))?;
-            f(&mut blocks, &mut forkchoice).map_err(|e| self.error(e))?;
+            let mut tables = Tables {
+                blocks: txn.open_table(BLOCKS).map_err(|e| self.error(e))?,
+                forkchoice: txn.open_table(FORKCHOICE).map_err(|e| self.error(e))?,
+                checkpoints: txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?,
+            };
+            f(&mut tables).map_err(|e| self.error(e))?;
         }
         txn.commit().map_err(|e| self.error(e))
     }
@@ -114,8 +170,8 @@ impl Journal {
     pub(crate) fn append(&self, block: &JournalBlock) -> Result<(), DevnetError> {
         let bytes = serde_json::to_vec(block).map_err(|e| self.error(e))?;
         let key = (block.payload.block_number(), block.payload.block_hash().0);
-        self.write(Durability::Immediate, |blocks, _| {
-            blocks.insert(key, bytes.as_slice())?;
+        self.write(Durability::Immediate, |t| {
+            t.blocks.insert(key, bytes.as_slice())?;
             Ok(())
         })
     }
@@ -127,17 +183,56 @@ impl Journal {
         bytes[..32].copy_from_slice(state.head_block_hash.as_slice());
         bytes[32..64].copy_from_slice(state.safe_block_hash.as_slice());
         bytes[64..].copy_from_slice(state.finalized_block_hash.as_slice());
-        self.write(Durability::None, |_, forkchoice| {
-            forkchoice.insert((), bytes)?;
+        self.write(Durability::None, |t| {
+            t.forkchoice.insert((), bytes)?;
             Ok(())
         })
     }
 
+    /// Writes `checkpoint` durably as the pending one.
+    fn add_checkpoint(&mut self, checkpoint: &Checkpoint, hash: B256) -> Result<(), DevnetError> {
+        let bytes = serde_json::to_vec(checkpoint).map_err(|e| self.error(e))?;
+        let key = (checkpoint.number(), hash.0);
+        self.write(Durability::Immediate, |t| {
+            t.checkpoints.insert(key, bytes.as_slice())?;
+            Ok(())
+        })?;
+        self.pending = Some((checkpoint.number(), hash));
+        Ok(())
+    }
+
+    /// Makes the pending checkpoint the anchor: the checkpoints and blocks at or below it
+    /// go, in one durable transaction.
+    fn promote_pending(&mut self) -> Result<(), DevnetError> {
+        let Some((number, hash)) = self.pending else { return Ok(()) };
+        self.write(Durability::Immediate, |t| {
+            t.checkpoints.retain_in(..(number, hash.0), |_, _| false)?;
+            t.blocks.retain_in(..=(number, [u8::MAX; 32]), |_, _| false)?;
+            Ok(())
+        })?;
+        self.anchor = Some(number);
+        self.pending = None;
+        Ok(())
+    }
+
+    /// The anchor checkpoint, read back, if there is one.
+    fn anchor_checkpoint(&self) -> Result<Option<Checkpoint>, DevnetError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?;
+        let Some((key, value)) = table.first().map_err(|e| self.error(e))? else {
+            return Ok(None);
+        };
+        let number = key.value().0;
+        serde_json::from_slice(value.value()).map(Some).map_err(|e| {
+            self.error(format!("its checkpoint at block {number} does not decode: {e}"))
+        })
+    }
+
     /// Hands every block to `f`, lowest number first, one at a time (a long chain's journal
-    /// is never held in memory whole); how many there were.
+    /// is never held in memory whole); how many `f` took (answered `true` for).
     pub(crate) fn for_each_block(
         &self,
-        mut f: impl FnMut(JournalBlock) -> Result<(), DevnetError>,
+        mut f: impl FnMut(JournalBlock) -> Result<bool, DevnetError>,
     ) -> Result<usize, DevnetError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(BLOCKS).map_err(|e| self.error(e))?;
@@ -155,8 +250,9 @@ impl Journal {
                     block.payload.block_hash()
                 )));
             }
-            f(block)?;
-            count += 1;
+            if f(block)? {
+                count += 1;
+            }
         }
         Ok(count)
     }
@@ -177,16 +273,40 @@ impl Journal {
 }
 
 impl crate::Devnet {
-    /// Takes `journal` as this (fresh) devnet's disk: re-executes every block it holds, in
-    /// number order, and applies the forkchoice state it recorded; how many blocks came
-    /// back. A block that does not re-execute (a journal of another genesis, a file edited
-    /// by hand) is an error naming it: the devnet does not start on a chain it cannot
-    /// rebuild.
+    /// Takes `journal` as this (fresh) devnet's disk: begins from its anchor checkpoint if
+    /// it has one, re-executes every block it holds above it, in number order, and applies
+    /// the forkchoice state it recorded; how many blocks came back. A block that does not
+    /// re-execute (a journal of another genesis, a file edited by hand) is an error naming
+    /// it: the devnet does not start on a chain it cannot rebuild.
     pub(crate) fn restore(&mut self, journal: Journal) -> Result<usize, DevnetError> {
+        let anchored = match journal.anchor_checkpoint()? {
+            Some(checkpoint) => {
+                let (anchor, ancestors) = checkpoint
+                    .into_anchor(self.genesis_hash())
+                    .map_err(|why| journal.error(why))?;
+                self.chain.start_from(anchor, ancestors);
+                true
+            }
+            None => false,
+        };
         let restored = journal.for_each_block(|block| {
             let (number, hash) = (block.payload.block_number(), block.payload.block_hash());
+            if anchored && self.chain.block(&block.payload.parent_hash()).is_none() {
+                // On a branch that left the chain at or below the finalized anchor.
+                return Ok(false);
+            }
+            let extends_head = block.payload.parent_hash() == self.chain.head().hash();
             self.reimport(block.payload, block.parent_beacon_block_root)
-                .map_err(|why| journal.error(format!("block {number} ({hash}) {why}")))
+                .map_err(|why| journal.error(format!("block {number} ({hash}) {why}")))?;
+            if extends_head {
+                // The head follows the blocks as they come back, so that the canonical
+                // index never reaches below what the retention keeps (a head left far
+                // behind would be cut off from the tip by pruning). A block just stored
+                // always has its state, so this cannot fail; the recorded forkchoice
+                // state, applied below, has the last word either way.
+                let _ = self.chain.set_head(hash);
+            }
+            Ok(true)
         })?;
         if let Some(state) = journal.forkchoice()? {
             self.reapply_forkchoice(state)
@@ -194,6 +314,33 @@ impl crate::Devnet {
         }
         self.journal = Some(journal);
         Ok(restored)
+    }
+
+    /// Moves the journal's checkpoints along with the finalized block (see the module
+    /// docs): writes a pending checkpoint, or promotes it to the anchor, when due.
+    pub(crate) fn checkpoint_if_due(&mut self) -> Result<(), DevnetError> {
+        let Some(journal) = &mut self.journal else { return Ok(()) };
+        let Some(finalized) = self.chain.finalized() else { return Ok(()) };
+        let depth = self.chain.retention().history_blocks;
+        match journal.pending {
+            Some((number, hash)) => {
+                let due = finalized.number() >= number.saturating_add(depth);
+                if due && self.chain.is_ancestor(&hash, &finalized.hash()) {
+                    journal.promote_pending()?;
+                }
+            }
+            None => {
+                let anchor = journal.anchor.unwrap_or(self.chain.genesis().number());
+                if finalized.number() >= anchor.saturating_add(depth) {
+                    // None when the finalized block's state is pruned (finality far behind
+                    // the tip): the next finalized block is tried.
+                    if let Some(checkpoint) = Checkpoint::capture(&self.chain, finalized.hash()) {
+                        journal.add_checkpoint(&checkpoint, finalized.hash())?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Accepts again a block accepted before (one of its journal, one an earlier node
@@ -250,9 +397,9 @@ mod tests {
     use super::*;
     use crate::{
         Devnet,
-        testing::{genesis, key, peg_in, produce, set_head, transfer, two_children},
+        testing::{genesis, key, peg_in, produce, set_head, transfer, two_children, tx1559},
     };
-    use alloy_primitives::Address;
+    use alloy_primitives::{Address, Bytes, U256};
 
     /// A devnet on `dir`'s journal, restored from what it holds.
     fn devnet_on(dir: &Path, cancun: Option<u64>) -> Result<Devnet, DevnetError> {
@@ -318,6 +465,163 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains(JOURNAL_FILE_NAME) && text.contains("block 1"), "{text}");
         assert_eq!(err.severity(), engine_types::Severity::Fatal);
+    }
+
+    /// A contract that stores `BLOCKHASH(NUMBER - 256)`, the oldest hash `BLOCKHASH`
+    /// reads, in slot 0: `PUSH2 0x0100 NUMBER SUB BLOCKHASH PUSH1 0 SSTORE STOP`.
+    const OLDEST_HASH_CODE: [u8; 10] = [0x61, 0x01, 0x00, 0x43, 0x03, 0x40, 0x60, 0x00, 0x55, 0x00];
+
+    const SMALL: crate::Retention =
+        crate::Retention { states_below_finalized: 2, max_states: 8, history_blocks: 256 };
+
+    /// A devnet keeping [`SMALL`] on `dir`'s journal, with the [`OLDEST_HASH_CODE`]
+    /// contract at `contract`.
+    fn small_devnet_on(dir: &Path, contract: Address) -> Result<Devnet, DevnetError> {
+        let mut g = genesis(None);
+        let code = alloy_genesis::GenesisAccount {
+            code: Some(OLDEST_HASH_CODE.to_vec().into()),
+            ..Default::default()
+        };
+        g.alloc.insert(contract, code);
+        let mut devnet = Devnet::with_limits(&g, SMALL, crate::PoolLimits::default())?;
+        devnet.restore(Journal::open(dir)?)?;
+        Ok(devnet)
+    }
+
+    /// `n` finalized blocks, each with a peg-in and a call of the contract (so each state
+    /// root depends on the hash 256 blocks back).
+    fn grow(devnet: &mut Devnet, contract: Address, n: u64) {
+        for _ in 0..n {
+            let number = devnet.head().number;
+            let nonce = devnet.nonce(&key(1).address());
+            let call = tx1559(&key(1), nonce, contract, U256::ZERO, Bytes::new(), 100_000);
+            devnet.send_raw_transaction(&call).unwrap();
+            let block = produce(devnet, vec![peg_in(number, Address::repeat_byte(7), 3)]);
+            assert_eq!(devnet.block(&block).unwrap().body.transactions.len(), 1);
+        }
+    }
+
+    /// How many blocks the journal in `dir` holds.
+    fn journaled(dir: &Path) -> usize {
+        Journal::open(dir).unwrap().for_each_block(|_| Ok(true)).unwrap()
+    }
+
+    /// The canonical hashes a devnet serves, lowest first.
+    fn served(devnet: &Devnet) -> Vec<B256> {
+        (0..=devnet.head().number).filter_map(|n| devnet.canonical_hash(n)).collect()
+    }
+
+    /// A long chain's journal stays bounded, and a restart re-executes only the blocks
+    /// above its anchor checkpoint, yet comes back at the same head and state serving the
+    /// same blocks (the anchor block whole, receipts included); `BLOCKHASH` still reads the
+    /// hashes below the anchor (each block's state root depends on one), and the chain
+    /// goes on.
+    ///
+    /// Two forkchoice updates per block (the build's and the new head's), as the node
+    /// sends: the checkpoint at 256 is written with the first at 256, becomes the anchor
+    /// with the first at 512, and the second at 512 writes the next.
+    #[test]
+    fn a_long_chain_restarts_from_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let contract = Address::repeat_byte(0xbb);
+        let user = Address::repeat_byte(7);
+        let before = {
+            let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
+            grow(&mut devnet, contract, 3 * 256);
+            let journal = devnet.journal.as_ref().unwrap();
+            assert_eq!(journal.anchor, Some(512), "promoted once the finalized block hit 768");
+            assert_eq!(journal.pending, None, "the next is written on the next update");
+            assert_ne!(devnet.storage(&contract, U256::ZERO), U256::ZERO);
+            (served(&devnet), devnet.balance(&user), devnet.storage(&contract, U256::ZERO))
+        };
+        assert_eq!(journaled(dir.path()), 256, "blocks 513 to 768");
+        assert_eq!(before.0.len(), 1 + 257, "the genesis and blocks 512 to 768");
+        let mut again = small_devnet_on(dir.path(), contract).unwrap();
+        assert_eq!(again.head().number, 768);
+        assert_eq!(served(&again), before.0, "the same blocks, from the anchor up");
+        assert_eq!(again.balance(&user), before.1);
+        assert_eq!(again.storage(&contract, U256::ZERO), before.2);
+        assert_eq!(again.finalized().map(|h| h.number), Some(768));
+        let anchor = again.block(&before.0[1]).unwrap();
+        assert_eq!(anchor.header.number, 512);
+        assert_eq!(anchor.body.transactions.len(), 1, "the anchor block with its transaction");
+        let receipts = again.handle("eth_getBlockReceipts", &serde_json::json!(["0x200"]));
+        assert_eq!(receipts.unwrap().as_array().map(Vec::len), Some(1), "and its receipt");
+
+        grow(&mut again, contract, 340);
+        let before = served(&again);
+        drop(again);
+        let third = small_devnet_on(dir.path(), contract).unwrap();
+        assert_eq!(third.head().number, 1108);
+        assert_eq!(served(&third), before);
+        assert_eq!(third.journal.as_ref().unwrap().anchor, Some(768));
+        drop(third);
+        assert_eq!(journaled(dir.path()), 1108 - 768);
+    }
+
+    /// After a checkpoint, a journaled block whose parent is neither restored nor the
+    /// anchor (a branch that left the chain at or below the finalized anchor) is skipped
+    /// at start, not an error; the same block without a checkpoint stops the start.
+    #[test]
+    fn a_branch_below_the_anchor_is_skipped_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let contract = Address::repeat_byte(0xbb);
+        let stray = {
+            let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
+            grow(&mut devnet, contract, 2 * 256 + 10);
+            let hash = devnet.canonical_hash(515).unwrap();
+            let block = devnet.block(&hash).unwrap();
+            let mut payload = ExecutionPayload::from_block_unchecked(hash, &block).0;
+            let v1 = payload.as_v1_mut();
+            v1.parent_hash = B256::repeat_byte(0x0f);
+            v1.block_hash = B256::repeat_byte(0x1f);
+            JournalBlock { payload, parent_beacon_block_root: None }
+        };
+        Journal::open(dir.path()).unwrap().append(&stray).unwrap();
+        let again = small_devnet_on(dir.path(), contract).unwrap();
+        assert_eq!(again.head().number, 522);
+        assert!(again.block(&B256::repeat_byte(0x1f)).is_none());
+
+        let fresh = tempfile::tempdir().unwrap();
+        Journal::open(fresh.path()).unwrap().append(&stray).unwrap();
+        let err = small_devnet_on(fresh.path(), contract).unwrap_err();
+        assert!(err.to_string().contains("block 515"), "{err}");
+    }
+
+    /// A checkpoint of another genesis, or one whose state does not give its header's
+    /// root, stops the start with an error naming the journal and the checkpoint.
+    #[test]
+    fn a_checkpoint_that_does_not_hold_together_is_refused() {
+        let contract = Address::repeat_byte(0xbb);
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = {
+            let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
+            grow(&mut devnet, contract, 256);
+            let journal = devnet.journal.as_ref().unwrap();
+            assert_eq!(journal.pending.map(|(n, _)| n), Some(256));
+            assert_eq!(journal.anchor, None);
+            journal.anchor_checkpoint().unwrap().unwrap()
+        };
+        let rewrite = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut journal = Journal::open(dir.path()).unwrap();
+            let mut value = serde_json::to_value(&checkpoint).unwrap();
+            edit(&mut value);
+            let edited: Checkpoint = serde_json::from_value(value).unwrap();
+            let hash = B256::repeat_byte(1);
+            journal.add_checkpoint(&edited, hash).unwrap();
+            drop(journal);
+            small_devnet_on(dir.path(), contract).unwrap_err().to_string()
+        };
+        let other = rewrite(&|v| v["genesisHash"] = serde_json::json!(B256::repeat_byte(9)));
+        assert!(other.contains(JOURNAL_FILE_NAME) && other.contains("of the chain of genesis"));
+        let robbed = rewrite(&|v| {
+            let user = format!("{:#x}", Address::repeat_byte(7));
+            let alloc = v["alloc"].as_object_mut().unwrap();
+            let key = alloc.keys().find(|k| k.eq_ignore_ascii_case(&user)).unwrap().clone();
+            alloc.remove(&key);
+        });
+        assert!(robbed.contains("checkpoint at block 256 holds a state with root"), "{robbed}");
     }
 
     /// A file that is not a journal is a typed error naming it, not a panic.

@@ -31,7 +31,9 @@
 //! With a data directory ([`DevnetConfig::data_dir`]) it has a disk, as a real client does:
 //! every block it accepts is written durably before `newPayload` answers VALID, with the
 //! forkchoice state it applies, and a devnet started again on the directory re-executes
-//! them and comes back at the same head (`journal`, one redb file).
+//! them and comes back at the same head (`journal`, one redb file). The disk is bounded
+//! too: a checkpoint of a finalized block's state lets the blocks below it go, so neither
+//! the file nor a restart's work grows with the chain ([`Retention::history_blocks`]).
 //!
 //! Memory is bounded, because the devnet runs inside `engine-node` for as long as the node
 //! does: old blocks and states are pruned ([`Retention`]), the pool is capped

@@ -19,10 +19,11 @@
 
 mod trie;
 
+use alloy_genesis::GenesisAccount;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::bytecode::Bytecode;
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 use trie::Trie;
 
 /// The storage of one account: only non-zero slots are kept, as in the trie.
@@ -168,12 +169,58 @@ impl WorldState {
         self.account(address).map(|a| a.storage.get(slot)).unwrap_or_default()
     }
 
-    /// Every account of the state (in no particular order).
-    #[cfg(test)]
-    fn accounts(&self) -> impl Iterator<Item = &Account> {
-        let unchanged =
-            self.base.iter().filter(|(a, _)| !self.changes.contains_key(*a)).map(|(_, a)| a);
-        unchanged.chain(self.changes.values().flatten())
+    /// Every account of the state with its address (in no particular order).
+    fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> {
+        let unchanged = self.base.iter().filter(|(a, _)| !self.changes.contains_key(*a));
+        let changed = self.changes.iter().filter_map(|(a, c)| Some((a, c.as_ref()?)));
+        unchanged.chain(changed)
+    }
+
+    /// A state holding `alloc`: a geth-style allocation, as a genesis file or a journal
+    /// checkpoint ([`to_alloc`](Self::to_alloc)) carries it. Empty code is no code, and a
+    /// zero storage value no slot, as in the trie.
+    pub(crate) fn from_alloc<'a>(
+        alloc: impl IntoIterator<Item = (&'a Address, &'a GenesisAccount)>,
+    ) -> Self {
+        let mut state = Self::default();
+        for (address, entry) in alloc {
+            let mut account = Account {
+                nonce: entry.nonce.unwrap_or_default(),
+                balance: entry.balance,
+                ..Account::empty(address)
+            };
+            let code = entry.code.as_ref().filter(|c| !c.is_empty()).map(|c| {
+                account.code_hash = keccak256(c);
+                Bytecode::new_raw(c.clone())
+            });
+            let mut storage = Storage::default();
+            for (slot, value) in entry.storage.iter().flatten() {
+                storage.set(U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+            }
+            account.storage = Arc::new(storage);
+            state.insert(*address, account, code);
+        }
+        state
+    }
+
+    /// Every account with its code and storage, as a geth-style allocation:
+    /// [`from_alloc`](Self::from_alloc) of it is this state again (same root).
+    pub(crate) fn to_alloc(&self) -> BTreeMap<Address, GenesisAccount> {
+        self.accounts()
+            .map(|(address, a)| {
+                let storage = a.storage.slots.iter().map(|(slot, value)| {
+                    (B256::from(slot.to_be_bytes()), B256::from(value.to_be_bytes()))
+                });
+                let entry = GenesisAccount {
+                    nonce: Some(a.nonce),
+                    balance: a.balance,
+                    code: self.code(&a.code_hash).map(Bytecode::original_bytes),
+                    storage: (!a.storage.slots.is_empty()).then(|| storage.collect()),
+                    ..GenesisAccount::default()
+                };
+                (*address, entry)
+            })
+            .collect()
     }
 
     /// How many accounts this state carries apart from its base.
@@ -244,7 +291,7 @@ mod tests {
 
     /// alloy-trie's one-shot root over every account of `state`, storage roots by the same.
     fn reference_root(state: &WorldState) -> B256 {
-        let accounts = state.accounts().map(|a| {
+        let accounts = state.accounts().map(|(_, a)| {
             let storage = alloy_trie::root::storage_root_unhashed(
                 a.storage.slots.iter().map(|(slot, value)| (B256::from(*slot), *value)),
             );

@@ -42,11 +42,16 @@ pub struct Retention {
     /// walks up to 8192 blocks back from its head, `engine-actor`'s
     /// `DEFAULT_INDEX_RECOVERY_DEPTH`, plus 256 for a head behind the tip). At least 256
     /// (the `BLOCKHASH` window) and at least `max_states`.
+    ///
+    /// With a disk it also bounds the journal: a checkpoint of the finalized block every
+    /// `history_blocks` finalized blocks, and the blocks below the one before it deleted,
+    /// so the journal holds, and a restart re-executes, about twice this many blocks plus
+    /// those above the finalized block (the `journal` module's docs).
     pub history_blocks: u64,
 }
 
-/// The fewest heights of blocks a devnet may keep: `BLOCKHASH` reads 256 back.
-const MIN_HISTORY_BLOCKS: u64 = 256;
+/// The fewest heights of blocks a devnet may keep: what `BLOCKHASH` reads.
+const MIN_HISTORY_BLOCKS: u64 = super::BLOCKHASH_WINDOW;
 
 impl Default for Retention {
     fn default() -> Self {
