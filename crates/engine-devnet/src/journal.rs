@@ -25,18 +25,19 @@
 //! chain ([`Retention::history_blocks`](crate::Retention), `H` below):
 //!
 //! ```text
-//!  number:  genesis … anchor ───────── pending ────────── finalized ── head
-//!                      │ blocks kept (re-executed at start) ───────────────┤
-//!  1. finalized ≥ anchor + H, no pending: the finalized block becomes the pending checkpoint
-//!  2. finalized ≥ pending + H: pending becomes the anchor; the old anchor and every block
-//!     at or below the new one are deleted (one transaction)
+//!  number:  genesis … anchor ────────── top ─────────── finalized ── head
+//!                      │ blocks kept, re-executed at start ─────────────────┤
+//!  finalized ≥ top + H (top: the highest checkpoint, else the genesis), one transaction:
+//!    the finalized block's checkpoint is written; top becomes the anchor; the checkpoints
+//!    below it and every block at or below it are deleted
+//!  (until a second checkpoint is written, the genesis is the anchor)
 //! ```
 //!
 //! So the journal holds at most about `2·H` blocks plus those above the finalized block,
 //! and a restart re-executes that many; after one, at least `H` blocks below the
-//! finalized block are served again, as before it. Blocks of branches that left the chain
-//! below the anchor are skipped at start: finality abandoned them. Checkpoints are written
-//! with `Durability::Immediate`, once per `H` finalized blocks.
+//! finalized block are served again, as before it. At start, blocks at or below the anchor
+//! and those of branches that left the chain there are skipped: finality abandoned them.
+//! A checkpoint is written with `Durability::Immediate`, once per `H` finalized blocks.
 //!
 mod checkpoint;
 
@@ -86,10 +87,11 @@ pub(crate) struct JournalBlock {
 pub(crate) struct Journal {
     db: Database,
     path: PathBuf,
-    /// The number of the checkpoint a restart begins from, if any.
+    /// The number of the checkpoint a restart begins from, if any: the lower of two (the
+    /// blocks at or below it were deleted when the higher was written).
     anchor: Option<u64>,
-    /// The checkpoint that becomes the anchor next, if any.
-    pending: Option<(u64, B256)>,
+    /// The highest checkpoint, if any: the anchor once the next is written.
+    top: Option<(u64, B256)>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -113,12 +115,13 @@ impl Journal {
             };
             DevnetError::Journal { path: path.clone(), reason }
         })?;
-        let mut journal = Self { db, path, anchor: None, pending: None };
+        let mut journal = Self { db, path, anchor: None, top: None };
         // Create every table now, so that readers never meet a missing one.
         journal.write(Durability::Immediate, |_| Ok(()))?;
         let keys = journal.checkpoint_keys()?;
-        journal.anchor = keys.first().map(|(number, _)| *number);
-        journal.pending = keys.get(1).copied();
+        // One checkpoint alone is not an anchor yet: nothing below it was deleted.
+        journal.anchor = keys.first().filter(|_| keys.len() == 2).map(|(number, _)| *number);
+        journal.top = keys.last().copied();
         if keys.len() > 2 {
             return Err(journal.error(format!(
                 "it holds {} checkpoints, at most 2 are ever written",
@@ -189,34 +192,31 @@ impl Journal {
         })
     }
 
-    /// Writes `checkpoint` durably as the pending one.
+    /// Writes `checkpoint` (of the block `hash`) durably as the new top, in one
+    /// transaction with the move of the anchor to the old top: the checkpoints below it and
+    /// the blocks at or below it go.
     fn add_checkpoint(&mut self, checkpoint: &Checkpoint, hash: B256) -> Result<(), DevnetError> {
         let bytes = serde_json::to_vec(checkpoint).map_err(|e| self.error(e))?;
         let key = (checkpoint.number(), hash.0);
+        let anchor = self.top;
         self.write(Durability::Immediate, |t| {
             t.checkpoints.insert(key, bytes.as_slice())?;
+            if let Some((number, hash)) = anchor {
+                t.checkpoints.retain_in(..(number, hash.0), |_, _| false)?;
+                t.blocks.retain_in(..=(number, [u8::MAX; 32]), |_, _| false)?;
+            }
             Ok(())
         })?;
-        self.pending = Some((checkpoint.number(), hash));
-        Ok(())
-    }
-
-    /// Makes the pending checkpoint the anchor: the checkpoints and blocks at or below it
-    /// go, in one durable transaction.
-    fn promote_pending(&mut self) -> Result<(), DevnetError> {
-        let Some((number, hash)) = self.pending else { return Ok(()) };
-        self.write(Durability::Immediate, |t| {
-            t.checkpoints.retain_in(..(number, hash.0), |_, _| false)?;
-            t.blocks.retain_in(..=(number, [u8::MAX; 32]), |_, _| false)?;
-            Ok(())
-        })?;
-        self.anchor = Some(number);
-        self.pending = None;
+        self.anchor = anchor.map(|(number, _)| number);
+        self.top = Some((checkpoint.number(), hash));
         Ok(())
     }
 
     /// The anchor checkpoint, read back, if there is one.
     fn anchor_checkpoint(&self) -> Result<Option<Checkpoint>, DevnetError> {
+        if self.anchor.is_none() {
+            return Ok(None);
+        }
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(CHECKPOINTS).map_err(|e| self.error(e))?;
         let Some((key, value)) = table.first().map_err(|e| self.error(e))? else {
@@ -289,10 +289,13 @@ impl crate::Devnet {
             }
             None => false,
         };
+        let anchor = journal.anchor.unwrap_or(self.chain.genesis().number());
         let restored = journal.for_each_block(|block| {
             let (number, hash) = (block.payload.block_number(), block.payload.block_hash());
-            if anchored && self.chain.block(&block.payload.parent_hash()).is_none() {
-                // On a branch that left the chain at or below the finalized anchor.
+            let orphan = anchored && self.chain.block(&block.payload.parent_hash()).is_none();
+            if number <= anchor || orphan {
+                // At or below the finalized anchor, or on a branch that left the chain
+                // there: finality abandoned it.
                 return Ok(false);
             }
             let extends_head = block.payload.parent_hash() == self.chain.head().hash();
@@ -317,30 +320,28 @@ impl crate::Devnet {
     }
 
     /// Moves the journal's checkpoints along with the finalized block (see the module
-    /// docs): writes a pending checkpoint, or promotes it to the anchor, when due.
+    /// docs): writes the finalized block's checkpoint when it is `history_blocks` above the
+    /// highest one.
     pub(crate) fn checkpoint_if_due(&mut self) -> Result<(), DevnetError> {
         let Some(journal) = &mut self.journal else { return Ok(()) };
         let Some(finalized) = self.chain.finalized() else { return Ok(()) };
-        let depth = self.chain.retention().history_blocks;
-        match journal.pending {
-            Some((number, hash)) => {
-                let due = finalized.number() >= number.saturating_add(depth);
-                if due && self.chain.is_ancestor(&hash, &finalized.hash()) {
-                    journal.promote_pending()?;
-                }
-            }
-            None => {
-                let anchor = journal.anchor.unwrap_or(self.chain.genesis().number());
-                if finalized.number() >= anchor.saturating_add(depth) {
-                    // None when the finalized block's state is pruned (finality far behind
-                    // the tip): the next finalized block is tried.
-                    if let Some(checkpoint) = Checkpoint::capture(&self.chain, finalized.hash()) {
-                        journal.add_checkpoint(&checkpoint, finalized.hash())?;
-                    }
-                }
-            }
+        let top = journal.top.map_or(self.chain.genesis().number(), |(number, _)| number);
+        if finalized.number() < top.saturating_add(self.chain.retention().history_blocks) {
+            return Ok(());
         }
-        Ok(())
+        if let Some((_, hash)) = journal.top
+            && !self.chain.is_ancestor(&hash, &finalized.hash())
+        {
+            // Finality left the top's chain (an engine does not do that): the top is kept
+            // until it can be trusted as the next anchor again, or replaced by a restart.
+            return Ok(());
+        }
+        // None when the finalized block's state is pruned (finality far behind the tip):
+        // the next finalized block is tried.
+        match Checkpoint::capture(&self.chain, finalized.hash()) {
+            Some(checkpoint) => journal.add_checkpoint(&checkpoint, finalized.hash()),
+            None => Ok(()),
+        }
     }
 
     /// Accepts again a block accepted before (one of its journal, one an earlier node
@@ -517,20 +518,29 @@ mod tests {
     /// hashes below the anchor (each block's state root depends on one), and the chain
     /// goes on.
     ///
-    /// Two forkchoice updates per block (the build's and the new head's), as the node
-    /// sends: the checkpoint at 256 is written with the first at 256, becomes the anchor
-    /// with the first at 512, and the second at 512 writes the next.
+    /// Checkpoints at 256, 512 and 768: the anchor is 512 and the journal holds the blocks
+    /// above it. A restart at 300, with only the checkpoint at 256, begins from the genesis
+    /// (so that it serves as much as before it).
     #[test]
     fn a_long_chain_restarts_from_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let contract = Address::repeat_byte(0xbb);
         let user = Address::repeat_byte(7);
+        let early = {
+            let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
+            grow(&mut devnet, contract, 300);
+            let journal = devnet.journal.as_ref().unwrap();
+            assert_eq!((journal.anchor, journal.top.map(|(n, _)| n)), (None, Some(256)));
+            served(&devnet)
+        };
+        assert_eq!(journaled(dir.path()), 300, "nothing deleted below the first checkpoint");
         let before = {
             let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
-            grow(&mut devnet, contract, 3 * 256);
+            assert_eq!(served(&devnet), early, "from the genesis: one checkpoint is no anchor");
+            grow(&mut devnet, contract, 3 * 256 - 300);
             let journal = devnet.journal.as_ref().unwrap();
-            assert_eq!(journal.anchor, Some(512), "promoted once the finalized block hit 768");
-            assert_eq!(journal.pending, None, "the next is written on the next update");
+            assert_eq!(journal.anchor, Some(512), "the top before 768's checkpoint");
+            assert_eq!(journal.top.map(|(n, _)| n), Some(768));
             assert_ne!(devnet.storage(&contract, U256::ZERO), U256::ZERO);
             (served(&devnet), devnet.balance(&user), devnet.storage(&contract, U256::ZERO))
         };
@@ -598,9 +608,12 @@ mod tests {
             let mut devnet = small_devnet_on(dir.path(), contract).unwrap();
             grow(&mut devnet, contract, 256);
             let journal = devnet.journal.as_ref().unwrap();
-            assert_eq!(journal.pending.map(|(n, _)| n), Some(256));
-            assert_eq!(journal.anchor, None);
-            journal.anchor_checkpoint().unwrap().unwrap()
+            assert_eq!(journal.top.map(|(n, _)| n), Some(256));
+            assert_eq!(journal.anchor, None, "one checkpoint is no anchor yet");
+            let txn = journal.db.begin_read().unwrap();
+            let table = txn.open_table(CHECKPOINTS).unwrap();
+            let (_, value) = table.first().unwrap().unwrap();
+            serde_json::from_slice::<Checkpoint>(value.value()).unwrap()
         };
         let rewrite = |edit: &dyn Fn(&mut serde_json::Value)| {
             let dir = tempfile::tempdir().unwrap();
@@ -608,8 +621,9 @@ mod tests {
             let mut value = serde_json::to_value(&checkpoint).unwrap();
             edit(&mut value);
             let edited: Checkpoint = serde_json::from_value(value).unwrap();
-            let hash = B256::repeat_byte(1);
-            journal.add_checkpoint(&edited, hash).unwrap();
+            // Two, so that the lower is the anchor.
+            journal.add_checkpoint(&edited, B256::repeat_byte(1)).unwrap();
+            journal.add_checkpoint(&edited, B256::repeat_byte(2)).unwrap();
             drop(journal);
             small_devnet_on(dir.path(), contract).unwrap_err().to_string()
         };

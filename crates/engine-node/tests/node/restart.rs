@@ -27,6 +27,36 @@ async fn sigterm_then_restart_continues_from_the_next_block() {
     );
 }
 
+/// A restart after more blocks than the devnet keeps in memory: its journal's checkpoint
+/// took over from the genesis, the devnet comes back at its head, and production goes on.
+/// (Before the checkpoints, the devnet re-executed every block with its head at the
+/// genesis, pruning cut the head off, and the node refused to start past about
+/// `index_recovery_depth + 256` blocks.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_after_more_blocks_than_the_devnet_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    // The devnet keeps index_recovery_depth + 256 blocks: 257 here.
+    let config = dir.path().join("engine.toml");
+    std::fs::write(&config, "[engine_actor]\nindex_recovery_depth = 1\n").unwrap();
+    let mut args = base_args(&dir.path().join("data"));
+    let config = config.display().to_string();
+    args.extend(["--config", &config, "--slot-time", "1ms"].map(String::from));
+    let first = [args.clone(), ["--blocks", "700"].map(String::from).to_vec()].concat();
+    let (exit, stderr, _) = Node::spawn(&first).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+
+    args.extend(["--blocks", "2"].map(String::from));
+    let (exit, stderr, lines) = Node::spawn(&args).exit().await;
+    assert!(exit.success(), "{exit}: {stderr}");
+    assert_eq!(block_numbers(&lines), [701, 702]);
+    assert!(
+        lines.iter().any(
+            |l| l.contains("embedded devnet execution layer started") && l.contains("head=700")
+        ),
+        "the devnet came back from its checkpoint at block 700"
+    );
+}
+
 /// Engine state ahead of the devnet's journal (files from different moments: a crash
 /// cannot cause it) is named at start; --start-fresh sets the engine state aside and
 /// production restarts from the devnet's head.
