@@ -44,8 +44,8 @@ pub struct EngineActorConfig {
     pub max_tasks: NonZeroUsize,
     /// How many committed blocks may wait for their peg-out scan (receipts fetched, burns
     /// told to the Bridge) behind the one being scanned (default 64). A commit that finds
-    /// the scan queue full still succeeds: its block is owed, and the tick hands it over
-    /// once the queue drains, in block order.
+    /// the scan queue full still succeeds: its block is owed, and is handed over as soon as
+    /// the queue drains, in block order (after a failed scan, by the tick's retry).
     pub scan_queue: NonZeroUsize,
 }
 

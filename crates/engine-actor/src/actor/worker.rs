@@ -272,6 +272,8 @@ impl Worker {
                     .record(started.elapsed().as_secs_f64());
                 self.note(&result);
                 answer(reply, result);
+                // After the reply: the caller does not wait for the owed blocks' walk.
+                self.catch_up().await;
             }
             Job::Forkchoice { head, safe, finalized, reply } => {
                 let result = self.forkchoice(correlation, head, safe, finalized).await;

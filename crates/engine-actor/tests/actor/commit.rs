@@ -281,6 +281,43 @@ async fn a_full_scan_queue_defers_and_delivers_in_order() {
     assert!(peers.bridge_rx.try_recv().is_err(), "each block once");
 }
 
+/// Blocks deferred by a full scan lane are handed over as soon as the lane drains, without
+/// waiting for a tick (here an hour away): at a slot per millisecond the tick's pace never
+/// caught up. Every block's burns reach the Bridge once, in block order.
+#[tokio::test]
+async fn deferred_blocks_are_caught_up_when_the_lane_drains_not_at_the_tick() {
+    let el = std::sync::Arc::new(crate::fake_el::FakeEl::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = crate::harness::Peers::spawn().await;
+    let mut config = crate::harness::config(dir.path());
+    config.scan_queue = std::num::NonZeroUsize::new(2).unwrap();
+    config.tick_interval = std::time::Duration::from_secs(3600);
+    let engine = crate::harness::spawn_engine(&el, config, peers.addresses()).await.unwrap();
+    crate::harness::wait_state(&engine, EngineState::Ready).await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    el.fault(Op::Receipts, Fault::Gate(gate.clone()));
+    let user = Address::repeat_byte(0x42);
+    let (mut blocks, mut reports) = (Vec::new(), Vec::new());
+    for timestamp in 1..=5 {
+        let built = crate::harness::build(&engine, None, timestamp, vec![]).await.unwrap();
+        el.next_block_receipts(vec![burn(1, user)]);
+        let committed = commit(&engine, &built).await.unwrap();
+        blocks.push(committed.hash);
+        reports.push(committed.peg_outs);
+    }
+    use PegOutReport::{Deferred, Queued};
+    assert_eq!(reports, [Queued, Queued, Deferred, Deferred, Deferred]);
+    gate.notify_one();
+    for &block in &blocks {
+        let event = tokio::time::timeout(crate::harness::DEADLINE, peers.bridge_rx.recv())
+            .await
+            .expect("delivered without a tick")
+            .unwrap();
+        assert_eq!(event.block_hash, block, "in block order");
+    }
+    assert!(peers.bridge_rx.try_recv().is_err(), "each block once");
+}
+
 /// Without a Bridge actor the engine runs Degraded, and a block's burns stay owed (the
 /// cursor does not pass them) until a Bridge takes them: none is dropped for want of a
 /// receiver. Blocks without burns behind them wait too, so the order holds.

@@ -3,8 +3,10 @@
 //! reply never waits for the scan; the worker moves a persisted cursor
 //! ([`PersistedState::peg_outs_scanned`]) as the answers come, in block order. A scan that
 //! failed (the EL did not give the receipts, no Bridge took the burns), or that a crash cut
-//! off after its commit was saved, leaves the block owed: the tick has the owed blocks
-//! handed again, oldest first, so no burn is ever lost or delivered out of order.
+//! off after its commit was saved, leaves the block owed: the owed blocks are handed again,
+//! oldest first, so no burn is ever lost or delivered out of order. Blocks owed behind a
+//! full lane or a restart are handed as soon as the lane drains ([`Worker::catch_up`]);
+//! after a failed scan, at the tick.
 
 mod lane;
 
@@ -89,6 +91,23 @@ impl Worker {
             }
         }
         self.publish_cursor();
+        self.catch_up().await;
+    }
+
+    /// Hands the owed blocks over now when the lane went idle and its last scan did not
+    /// fail: after an answer, and after a commit that found older blocks owed (a restart's
+    /// first slot). So blocks left owed by a full lane or a restart are caught up at the
+    /// lane's pace, not one lane-load per tick (a tick that also waits for an idle job
+    /// queue): at a slot per millisecond the tick's pace never caught up after a restart,
+    /// and the owed blocks fell out of the devnet's history. A failing scan (an EL that
+    /// does not answer, no Bridge) is retried by the tick alone.
+    pub(super) async fn catch_up(&mut self) {
+        if self.peg_outs_owed()
+            && !self.lane.failing()
+            && let Err(e) = self.scan_owed(CorrelationId::new()).await
+        {
+            tracing::warn!(error = %e, "owed peg-outs not delivered yet");
+        }
     }
 
     /// Whether blocks below the head are owed to the Bridge and not in the lane: the tick

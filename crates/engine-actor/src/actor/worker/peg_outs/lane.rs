@@ -65,6 +65,8 @@ pub(in crate::actor::worker) struct Lane {
     outstanding: usize,
     /// The last block handed, while any is unanswered.
     handed: Option<BlockRef>,
+    /// Whether the last answer of the current generation was a failed scan.
+    failing: bool,
 }
 
 impl Lane {
@@ -81,12 +83,20 @@ impl Lane {
             generation: 0,
             outstanding: 0,
             handed: None,
+            failing: false,
         }
     }
 
     /// The last block handed over while any is unanswered.
     pub(in crate::actor::worker) const fn handed(&self) -> Option<BlockRef> {
         self.handed
+    }
+
+    /// Whether the last scan answered (of the blocks handed since the last failure, or
+    /// that failure itself) failed: what is owed then waits for the tick's retry rather than
+    /// being handed again at every answer or commit.
+    pub(in crate::actor::worker) const fn failing(&self) -> bool {
+        self.failing
     }
 
     /// Whether every block handed over was answered.
@@ -137,7 +147,11 @@ impl Lane {
         if self.outstanding == 0 {
             self.handed = None;
         }
-        outcome.generation == self.generation
+        let current = outcome.generation == self.generation;
+        if current {
+            self.failing = matches!(outcome.scan, Scan::Failed { .. });
+        }
+        current
     }
 
     /// After a failed scan: the blocks still unanswered are skipped by the task, and the
