@@ -25,7 +25,7 @@ use engine_client::{
     eth::{EthApi, EthClient},
     jwt::{JwtAuth, JwtSecret},
     retry::RetryPolicy,
-    transport::{HttpTransport, decode_response, encode_request, parse_result},
+    transport::{HttpTransport, ReadResult, ResultReader, decode_response, encode_request},
 };
 use engine_testkit::ElPorts;
 use engine_testkit::{
@@ -33,7 +33,7 @@ use engine_testkit::{
     fixtures::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
-    ApiVersion, EngineRequest, GetPayloadResponse, PayloadStatusWire, StatusKind,
+    ApiVersion, EngineRequest, GetPayloadResponse, GetPayloadSeed, PayloadStatusWire, StatusKind,
     constants::{CHAIN_ID_DEV, DEAD_ADDRESS},
     eips::eip4895::Withdrawal,
     engine::{
@@ -303,10 +303,9 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
                     ExecutionPayloadSidecar::none(),
                 )
                 .unwrap();
+                let reader = ResultReader::typed();
                 let status: PayloadStatusWire = transport
-                    .call(request.method_name(), &request, Duration::from_secs(8), |raw| {
-                        parse_result(raw, "engine_newPayloadV2")
-                    })
+                    .call(request.method_name(), &request, Duration::from_secs(8), &reader)
                     .await
                     .unwrap();
                 assert_eq!(status.status, StatusKind::Valid);
@@ -359,6 +358,11 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
     let raw = decode_response(&answer, 1, "engine_getPayloadV2").unwrap().get().to_string();
     group.bench_function("parse_get_payload_v2_1000_txs", |b| {
         b.iter(|| GetPayloadResponse::from_json(ApiVersion::V2, &raw).unwrap())
+    });
+    // What the client does with the body: envelope and typed result in one pass.
+    let reader = ResultReader::new(GetPayloadSeed(ApiVersion::V2), Ok);
+    group.bench_function("read_get_payload_v2_1000_txs_one_pass", |b| {
+        b.iter(|| reader.read(&answer, 1, "engine_getPayloadV2").unwrap())
     });
     // The same payload parsed as its concrete type, without the untagged V1/V2 enum of the
     // V2 envelope (which buffers the whole payload and tries each variant in turn).

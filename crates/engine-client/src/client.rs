@@ -11,13 +11,13 @@ use crate::{
     jwt::{JwtAuth, JwtSecret, read_secret_file},
     metrics,
     retry::{RetryPolicy, is_idempotent, retrying},
-    transport::{HttpTransport, TransportOptions, parse_result},
+    transport::{HttpTransport, ReadResult, ResultReader, TransportOptions},
     urls::redact_url,
 };
 use alloy_rpc_types_eth::SyncStatus;
 use engine_types::{
     ApiVersion, EngineError, EngineMethod, EngineRequest, ForkchoiceOutcome, ForkchoiceUpdatedWire,
-    GetPayloadResponse, PayloadStatus, PayloadStatusWire,
+    GetPayloadResponse, GetPayloadSeed, PayloadStatus, PayloadStatusWire,
     config::{EndpointConfig, EngineConfig, HealthConfig, RetryConfig, TimeoutConfig},
     engine::{
         ClientVersionV1, ExecutionPayload, ExecutionPayloadBodyV1, ExecutionPayloadSidecar,
@@ -25,7 +25,7 @@ use engine_types::{
     },
     primitives::B256,
 };
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, marker::PhantomData, path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// Default lifetime of a learned capability list.
@@ -251,8 +251,8 @@ impl EngineClient {
     /// our JWT, not as a failure (see [`upcheck`](Self::upcheck)).
     pub async fn syncing(&self) -> EngineResult<SyncStatus> {
         let timeout = self.inner.timeouts.exchange_capabilities;
-        let parse = |raw: &str| parse_result(raw, "eth_syncing");
-        self.call("eth_syncing", &[(); 0], timeout, Attempts::Once, RpcErrors::Reachable, parse)
+        let reader = ResultReader::typed();
+        self.call("eth_syncing", &[(); 0], timeout, Attempts::Once, RpcErrors::Reachable, reader)
             .await
     }
 
@@ -313,9 +313,9 @@ impl EngineClient {
         let method = request.method_name();
         let timeout = self.inner.timeouts.exchange_capabilities;
         // Straight to `call`: the capability check would ask for the list it is fetching.
-        let parse = |raw: &str| parse_result(raw, method);
+        let reader = ResultReader::typed();
         let result: EngineResult<Vec<String>> =
-            self.call(method, &request, timeout, attempts, RpcErrors::ByCode, parse).await;
+            self.call(method, &request, timeout, attempts, RpcErrors::ByCode, reader).await;
         let learned = match &result {
             Ok(list) => Some(list.clone()),
             Err(_) => None,
@@ -350,34 +350,36 @@ impl EngineClient {
         Ok(())
     }
 
-    /// Sends an Engine API request under the client's policy and parses its result.
-    pub(crate) async fn send<T>(
+    /// Sends an Engine API request under the client's policy and reads its result.
+    pub(crate) async fn send<R: ReadResult>(
         &self,
         request: &EngineRequest,
         attempts: Attempts,
-        parse: impl Fn(&str) -> EngineResult<T>,
-    ) -> EngineResult<T> {
+        reader: R,
+    ) -> EngineResult<R::Output> {
         self.check_capability(request).await?;
         let timeout = self.inner.timeouts.for_method(request.method());
         let attempts = if is_idempotent(request) { attempts } else { Attempts::Once };
-        self.call(request.method_name(), request, timeout, attempts, RpcErrors::ByCode, parse).await
+        self.call(request.method_name(), request, timeout, attempts, RpcErrors::ByCode, reader)
+            .await
     }
 
     /// Calls any method on the Engine API port under the breaker, the timeout and the retry
     /// policy, recording each attempt's outcome in the endpoint's health (a JSON-RPC error
     /// as `rpc_errors` says). A refusal of the breaker is
     /// [`EngineError::NoUsableEndpoint`], and nothing is sent.
-    async fn call<P, T>(
+    async fn call<P, R>(
         &self,
         method: &'static str,
         params: &P,
         timeout: Duration,
         attempts: Attempts,
         rpc_errors: RpcErrors,
-        parse: impl Fn(&str) -> EngineResult<T>,
-    ) -> EngineResult<T>
+        reader: R,
+    ) -> EngineResult<R::Output>
     where
         P: serde::Serialize + ?Sized,
+        R: ReadResult,
     {
         let policy = match attempts {
             Attempts::Policy => self.inner.retry,
@@ -391,7 +393,7 @@ impl EngineClient {
                 });
             }
             let started = std::time::Instant::now();
-            let result = self.inner.transport.call(method, params, timeout, &parse).await;
+            let result = self.inner.transport.call(method, params, timeout, &reader).await;
             let latency = started.elapsed();
             let state = match (&result, rpc_errors) {
                 (Err(e @ EngineError::Rpc { .. }), RpcErrors::Reachable) => {
@@ -419,13 +421,13 @@ impl EngineClient {
         let method = request.method_name();
         let head = state.head_block_hash;
         let outcome = self
-            .send(&request, attempts, |raw| {
-                parse_result::<ForkchoiceUpdatedWire>(raw, method)?.check(
-                    method,
-                    head,
-                    with_attributes,
-                )
-            })
+            .send(
+                &request,
+                attempts,
+                ResultReader::new(PhantomData::<ForkchoiceUpdatedWire>, |wire| {
+                    wire.check(method, head, with_attributes)
+                }),
+            )
             .await?;
         self.note_status(&outcome.status, Some(head));
         Ok(outcome)
@@ -438,12 +440,7 @@ impl EngineClient {
         attempts: Attempts,
     ) -> EngineResult<GetPayloadResponse> {
         let request = EngineRequest::get_payload(version, payload_id)?;
-        let method = request.method_name();
-        self.send(&request, attempts, |raw| {
-            GetPayloadResponse::from_json(version, raw)
-                .map_err(|e| EngineError::bad_response(method, format!("unexpected result: {e}")))
-        })
-        .await
+        self.send(&request, attempts, ResultReader::new(GetPayloadSeed(version), Ok)).await
     }
 
     pub(crate) async fn new_payload_with(
@@ -457,10 +454,13 @@ impl EngineClient {
         let request = EngineRequest::new_payload(version, payload, sidecar)?;
         let method = request.method_name();
         let status = self
-            .send(&request, attempts, |raw| {
-                parse_result::<PayloadStatusWire>(raw, method)?
-                    .check_new_payload(method, block_hash)
-            })
+            .send(
+                &request,
+                attempts,
+                ResultReader::new(PhantomData::<PayloadStatusWire>, |wire| {
+                    wire.check_new_payload(method, block_hash)
+                }),
+            )
             .await?;
         self.note_status(&status, None);
         Ok(status)
@@ -482,8 +482,8 @@ impl EngineClient {
         exact: bool,
     ) -> EngineResult<Vec<Option<ExecutionPayloadBodyV1>>> {
         let method = request.method_name();
-        self.send(&request, Attempts::Policy, |raw| {
-            let bodies: Vec<Option<ExecutionPayloadBodyV1>> = parse_result(raw, method)?;
+        let seed = PhantomData::<Vec<Option<ExecutionPayloadBodyV1>>>;
+        let reader = ResultReader::new(seed, |bodies: Vec<_>| {
             if bodies.len() > max || (exact && bodies.len() != max) {
                 return Err(EngineError::bad_response(
                     method,
@@ -491,8 +491,8 @@ impl EngineClient {
                 ));
             }
             Ok(bodies)
-        })
-        .await
+        });
+        self.send(&request, Attempts::Policy, reader).await
     }
 }
 
@@ -543,8 +543,7 @@ impl EngineClient {
         ours: ClientVersionV1,
     ) -> EngineResult<Vec<ClientVersionV1>> {
         let request = EngineRequest::GetClientVersion(ours);
-        let method = request.method_name();
-        self.send(&request, Attempts::Policy, |raw| parse_result(raw, method)).await
+        self.send(&request, Attempts::Policy, ResultReader::typed()).await
     }
 
     /// `engine_getPayloadBodiesByHashV1`: one entry per hash, `None` for unknown blocks.

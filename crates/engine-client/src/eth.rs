@@ -13,7 +13,7 @@ use crate::{
     error::ClientError,
     jwt::{JwtAuth, JwtSecret},
     retry::{RetryPolicy, retrying},
-    transport::{HttpTransport, TransportOptions, parse_result},
+    transport::{HttpTransport, ResultReader, TransportOptions},
 };
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, Filter, Log, SyncStatus, TransactionReceipt,
@@ -155,10 +155,8 @@ impl EthClient {
         T: DeserializeOwned,
     {
         let policy = if retry { self.retry } else { RetryPolicy::never() };
-        retrying(policy, || {
-            self.transport.call(method, params, self.timeout, |raw| parse_result(raw, method))
-        })
-        .await
+        let reader = ResultReader::typed();
+        retrying(policy, || self.transport.call(method, params, self.timeout, &reader)).await
     }
 
     async fn quantity(&self, method: &'static str, params: &impl Serialize) -> EngineResult<u64> {

@@ -4,7 +4,9 @@
 //! params ──serde_json::to_vec──> {"jsonrpc":"2.0","id":N,"method":…,"params":…}
 //!        ──POST + Authorization: Bearer <fresh JWT> + traceparent──> EL
 //! body (read chunk by chunk into a buffer that grows with what arrived, stopped at the limit)
-//!        ──borrowed envelope (id checked, result/error kept raw)──> typed parse
+//!        ──envelope and typed result in one pass (a plain success)──> value
+//!        └─ anything else: borrowed envelope (id checked, result/error kept raw) ──> typed
+//!           parse, which words the error ([`ResultReader`])
 //! ```
 //!
 //! Every failure is an [`EngineError`]: the connection ([`TransportError::Connect`]), the
@@ -38,6 +40,10 @@
 //! would grow engine-client, which downstream crates take alone, from 212 to 243 crates
 //! (14 new to the workspace, `openssl-sys` among them, and a second `jsonwebtoken`), and
 //! every behaviour above would still have to be written around it.
+
+mod reader;
+
+pub use reader::{NoCheck, ReadResult, ResultReader};
 
 use crate::{
     error::ClientError,
@@ -283,8 +289,7 @@ pub fn parse_result<T: serde::de::DeserializeOwned>(
     raw: &str,
     method: &str,
 ) -> Result<T, EngineError> {
-    serde_json::from_str(raw)
-        .map_err(|e| EngineError::bad_response(method, format!("unexpected result: {e}")))
+    ResultReader::typed().from_raw(raw, method)
 }
 
 /// A label for an endpoint: the URL's host and port, never its credentials or path. The
@@ -372,18 +377,18 @@ impl HttpTransport {
         &self.name
     }
 
-    /// Calls `method` with `params`, giving up after `timeout`, and hands the raw `result` to
-    /// `parse`. The call is one tracing span and one latency sample.
-    pub async fn call<P, T, F>(
+    /// Calls `method` with `params`, giving up after `timeout`, and reads the answer with
+    /// `reader`. The call is one tracing span and one latency sample.
+    pub async fn call<P, R>(
         &self,
         method: &'static str,
         params: &P,
         timeout: Duration,
-        parse: F,
-    ) -> Result<T, EngineError>
+        reader: &R,
+    ) -> Result<R::Output, EngineError>
     where
         P: Serialize + ?Sized,
-        F: FnOnce(&str) -> Result<T, EngineError>,
+        R: ReadResult,
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let trace = TraceParent::for_request();
@@ -411,10 +416,10 @@ impl HttpTransport {
         async {
             let started = Instant::now();
             let result = match encode_request(id, method, params) {
-                Ok(body) => self.exchange(method, body, timeout, trace).await.and_then(|bytes| {
-                    let raw = decode_response(&bytes, id, method)?;
-                    parse(raw.get())
-                }),
+                Ok(body) => self
+                    .exchange(method, body, timeout, trace)
+                    .await
+                    .and_then(|bytes| reader.read(&bytes, id, method)),
                 Err(e) => Err(e),
             };
             let outcome = metrics::record_call(method, &self.name, started, result.as_ref().err());
@@ -934,7 +939,8 @@ mod tests {
         let _default = tracing::subscriber::set_default(subscriber);
         // Nothing listens on port 1: each call fails at once, after its span was made.
         let transport = HttpTransport::new("http://127.0.0.1:1", None, None, 1024).unwrap();
-        let call = || transport.call("eth_syncing", &[(); 0], Duration::from_secs(5), |_| Ok(()));
+        let call =
+            || transport.call("eth_syncing", &[(); 0], Duration::from_secs(5), &|_: &str| Ok(()));
         assert!(call().await.is_err());
         let correlation = engine_types::CorrelationId(7);
         assert!(crate::traceparent::with_correlation(correlation, call()).await.is_err());

@@ -46,11 +46,8 @@ impl RpcClient {
         P: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        self.transport
-            .call(method, params, CALL_TIMEOUT, |raw| {
-                engine_actor::client::transport::parse_result(raw, method)
-            })
-            .await
+        let reader = engine_actor::client::transport::ResultReader::typed();
+        self.transport.call(method, params, CALL_TIMEOUT, &reader).await
     }
 
     /// Calls a method whose result is a QUANTITY.

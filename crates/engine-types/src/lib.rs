@@ -63,7 +63,7 @@ pub use fork::{ApiVersion, EngineMethod, Fork, ForkSchedule};
 pub use pegin::{PegIn, WithdrawalBatch};
 pub use pegout::PegOutRequest;
 pub use request::EngineRequest;
-pub use response::GetPayloadResponse;
+pub use response::{GetPayloadResponse, GetPayloadSeed};
 pub use status::{
     ForkchoiceOutcome, ForkchoiceUpdatedWire, PayloadStatus, PayloadStatusWire, StatusKind,
 };

@@ -28,30 +28,11 @@ pub struct GetPayloadResponse {
 impl GetPayloadResponse {
     /// Parse the `result` of `engine_getPayload{version}`.
     pub fn from_json(version: ApiVersion, result: &str) -> serde_json::Result<Self> {
-        Ok(match version {
-            ApiVersion::V1 => {
-                let payload: ExecutionPayloadV1 = serde_json::from_str(result)?;
-                Self::from_parts(ExecutionPayload::V1(payload), U256::ZERO, None, false, None)
-            }
-            ApiVersion::V2 => {
-                let env: EnvelopeV2Wire = serde_json::from_str(result)?;
-                Self::from_parts(
-                    env.execution_payload.into_payload(),
-                    env.block_value,
-                    None,
-                    false,
-                    None,
-                )
-            }
-            ApiVersion::V3 => {
-                let env: ExecutionPayloadEnvelopeV3 = serde_json::from_str(result)?;
-                Self::from_v3(env, None)
-            }
-            ApiVersion::V4 => {
-                let env: ExecutionPayloadEnvelopeV4 = serde_json::from_str(result)?;
-                Self::from_v3(env.envelope_inner, Some(env.execution_requests))
-            }
-        })
+        let mut reader = serde_json::Deserializer::from_str(result);
+        let response =
+            serde::de::DeserializeSeed::deserialize(GetPayloadSeed(version), &mut reader)?;
+        reader.end()?;
+        Ok(response)
     }
 
     fn from_v3(env: ExecutionPayloadEnvelopeV3, requests: Option<Requests>) -> Self {
@@ -84,6 +65,48 @@ impl GetPayloadResponse {
 /// held twice. This reads the same fields straight into their types and decides V1 or V2 the
 /// way alloy does (V2 if and only if `withdrawals` is present and not null), refusing what
 /// alloy refuses (`tests/wire.rs` `get_payload_v2_agrees_with_alloy` keeps the two in step).
+/// Reads the `result` of `engine_getPayload{version}` as a [`GetPayloadResponse`] from any
+/// serde deserializer: the envelope of the version, parsed once (a caller can read it in the
+/// same pass as the JSON-RPC envelope around it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetPayloadSeed(pub ApiVersion);
+
+impl<'de> serde::de::DeserializeSeed<'de> for GetPayloadSeed {
+    type Value = GetPayloadResponse;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Ok(match self.0 {
+            ApiVersion::V1 => {
+                let payload = ExecutionPayloadV1::deserialize(d)?;
+                GetPayloadResponse::from_parts(
+                    ExecutionPayload::V1(payload),
+                    U256::ZERO,
+                    None,
+                    false,
+                    None,
+                )
+            }
+            ApiVersion::V2 => {
+                let env = EnvelopeV2Wire::deserialize(d)?;
+                GetPayloadResponse::from_parts(
+                    env.execution_payload.into_payload(),
+                    env.block_value,
+                    None,
+                    false,
+                    None,
+                )
+            }
+            ApiVersion::V3 => {
+                GetPayloadResponse::from_v3(ExecutionPayloadEnvelopeV3::deserialize(d)?, None)
+            }
+            ApiVersion::V4 => {
+                let env = ExecutionPayloadEnvelopeV4::deserialize(d)?;
+                GetPayloadResponse::from_v3(env.envelope_inner, Some(env.execution_requests))
+            }
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EnvelopeV2Wire {

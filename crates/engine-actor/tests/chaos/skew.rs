@@ -14,7 +14,7 @@ async fn chain_id_with_clock(
     let auth = jwt.clone().with_clock_offset(offset);
     let transport = HttpTransport::new(engine_url, None, Some(auth), 1 << 20).unwrap();
     transport
-        .call("eth_chainId", &[(); 0], Duration::from_secs(10), |raw| {
+        .call("eth_chainId", &[(); 0], Duration::from_secs(10), &|raw: &str| {
             let hex: String = serde_json::from_str(raw).unwrap();
             Ok(u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap())
         })

@@ -26,7 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// `eth_chainId` through a bare transport with `limit`, the raw result on success.
 async fn call(addr: SocketAddr, limit: u64) -> Result<String, EngineError> {
     let transport = HttpTransport::new(&format!("http://{addr}"), None, None, limit).unwrap();
-    transport.call("eth_chainId", &[(); 0], TIMEOUT, |raw| Ok(raw.to_string())).await
+    transport.call("eth_chainId", &[(); 0], TIMEOUT, &|raw: &str| Ok(raw.to_string())).await
 }
 
 fn too_large(limit: u64) -> EngineError {
