@@ -234,24 +234,33 @@ async fn a_failed_scan_stays_owed_and_is_delivered_once_in_order() {
     assert!(!h.status().await.heads.head.is_unset());
 }
 
-/// The scan lane holds `scan_queue` blocks: with the receipts fetch held by a slow EL,
-/// commits still answer (the scan is off their path), a block beyond the bound is deferred
-/// and so is the one after it (never scanned ahead of an older block), and once the EL
-/// answers, every block's burns reach the Bridge once, in block order.
-#[tokio::test]
-async fn a_full_scan_queue_defers_and_delivers_in_order() {
+/// An engine whose scan lane holds 2 blocks, with the EL's receipts held by a gate, after
+/// `n` committed blocks that each burn: the blocks, the commits' peg-out reports, and what
+/// it takes to go on.
+struct GatedScans {
+    engine: ractor::ActorRef<engine_actor::EngineMsg>,
+    peers: crate::harness::Peers,
+    gate: std::sync::Arc<tokio::sync::Notify>,
+    blocks: Vec<engine_types::primitives::B256>,
+    reports: Vec<PegOutReport>,
+    _el: std::sync::Arc<crate::fake_el::FakeEl>,
+    _dir: tempfile::TempDir,
+}
+
+async fn gated_scans(n: u64, tick_interval: std::time::Duration) -> GatedScans {
     let el = std::sync::Arc::new(crate::fake_el::FakeEl::default());
     let dir = tempfile::tempdir().unwrap();
-    let mut peers = crate::harness::Peers::spawn().await;
+    let peers = crate::harness::Peers::spawn().await;
     let mut config = crate::harness::config(dir.path());
     config.scan_queue = std::num::NonZeroUsize::new(2).unwrap();
+    config.tick_interval = tick_interval;
     let engine = crate::harness::spawn_engine(&el, config, peers.addresses()).await.unwrap();
     crate::harness::wait_state(&engine, EngineState::Ready).await;
     let gate = std::sync::Arc::new(tokio::sync::Notify::new());
     el.fault(Op::Receipts, Fault::Gate(gate.clone()));
     let user = Address::repeat_byte(0x42);
     let (mut blocks, mut reports) = (Vec::new(), Vec::new());
-    for timestamp in 1..=4 {
+    for timestamp in 1..=n {
         let built = crate::harness::build(&engine, None, timestamp, vec![]).await.unwrap();
         el.next_block_receipts(vec![burn(1, user)]);
         let committed = commit(&engine, &built).await.unwrap();
@@ -259,26 +268,42 @@ async fn a_full_scan_queue_defers_and_delivers_in_order() {
         blocks.push(committed.hash);
         reports.push(committed.peg_outs);
     }
-    use PegOutReport::{Deferred, Queued};
-    assert_eq!(reports, [Queued, Queued, Deferred, Deferred]);
-    assert!(peers.bridge_rx.try_recv().is_err(), "block 1's receipts are still held");
+    GatedScans { engine, peers, gate, blocks, reports, _el: el, _dir: dir }
+}
 
-    gate.notify_one();
-    for &block in &blocks {
-        let event = tokio::time::timeout(crate::harness::DEADLINE, peers.bridge_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(event.block_hash, block, "in block order");
+impl GatedScans {
+    /// Opens the gate and waits for every block's burns at the Bridge, in block order, once.
+    async fn delivered_in_order(&mut self) {
+        self.gate.notify_one();
+        for &block in &self.blocks {
+            let event = tokio::time::timeout(crate::harness::DEADLINE, self.peers.bridge_rx.recv())
+                .await
+                .expect("delivered")
+                .unwrap();
+            assert_eq!(event.block_hash, block, "in block order");
+        }
+        let last = self.blocks[self.blocks.len() - 1];
+        crate::harness::wait_for(
+            &self.engine,
+            |s| s.peg_outs_scanned.is_some_and(|b| b.hash == last),
+            "the cursor at the last block",
+        )
+        .await;
+        assert!(self.peers.bridge_rx.try_recv().is_err(), "each block once");
     }
-    let last = blocks[3];
-    crate::harness::wait_for(
-        &engine,
-        |s| s.peg_outs_scanned.is_some_and(|b| b.hash == last),
-        "the cursor at block 4",
-    )
-    .await;
-    assert!(peers.bridge_rx.try_recv().is_err(), "each block once");
+}
+
+/// The scan lane holds `scan_queue` blocks: with the receipts fetch held by a slow EL,
+/// commits still answer (the scan is off their path), a block beyond the bound is deferred
+/// and so is the one after it (never scanned ahead of an older block), and once the EL
+/// answers, every block's burns reach the Bridge once, in block order.
+#[tokio::test]
+async fn a_full_scan_queue_defers_and_delivers_in_order() {
+    let mut run = gated_scans(4, std::time::Duration::from_millis(20)).await;
+    use PegOutReport::{Deferred, Queued};
+    assert_eq!(run.reports, [Queued, Queued, Deferred, Deferred]);
+    assert!(run.peers.bridge_rx.try_recv().is_err(), "block 1's receipts are still held");
+    run.delivered_in_order().await;
 }
 
 /// Blocks deferred by a full scan lane are handed over as soon as the lane drains, without
@@ -286,36 +311,10 @@ async fn a_full_scan_queue_defers_and_delivers_in_order() {
 /// caught up. Every block's burns reach the Bridge once, in block order.
 #[tokio::test]
 async fn deferred_blocks_are_caught_up_when_the_lane_drains_not_at_the_tick() {
-    let el = std::sync::Arc::new(crate::fake_el::FakeEl::default());
-    let dir = tempfile::tempdir().unwrap();
-    let mut peers = crate::harness::Peers::spawn().await;
-    let mut config = crate::harness::config(dir.path());
-    config.scan_queue = std::num::NonZeroUsize::new(2).unwrap();
-    config.tick_interval = std::time::Duration::from_secs(3600);
-    let engine = crate::harness::spawn_engine(&el, config, peers.addresses()).await.unwrap();
-    crate::harness::wait_state(&engine, EngineState::Ready).await;
-    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    el.fault(Op::Receipts, Fault::Gate(gate.clone()));
-    let user = Address::repeat_byte(0x42);
-    let (mut blocks, mut reports) = (Vec::new(), Vec::new());
-    for timestamp in 1..=5 {
-        let built = crate::harness::build(&engine, None, timestamp, vec![]).await.unwrap();
-        el.next_block_receipts(vec![burn(1, user)]);
-        let committed = commit(&engine, &built).await.unwrap();
-        blocks.push(committed.hash);
-        reports.push(committed.peg_outs);
-    }
+    let mut run = gated_scans(5, std::time::Duration::from_secs(3600)).await;
     use PegOutReport::{Deferred, Queued};
-    assert_eq!(reports, [Queued, Queued, Deferred, Deferred, Deferred]);
-    gate.notify_one();
-    for &block in &blocks {
-        let event = tokio::time::timeout(crate::harness::DEADLINE, peers.bridge_rx.recv())
-            .await
-            .expect("delivered without a tick")
-            .unwrap();
-        assert_eq!(event.block_hash, block, "in block order");
-    }
-    assert!(peers.bridge_rx.try_recv().is_err(), "each block once");
+    assert_eq!(run.reports, [Queued, Queued, Deferred, Deferred, Deferred]);
+    run.delivered_in_order().await;
 }
 
 /// Without a Bridge actor the engine runs Degraded, and a block's burns stay owed (the
