@@ -164,6 +164,8 @@ pub(crate) struct Worker {
     last_save: std::time::Duration,
     /// The peg-out scan lane: its task ends with the worker.
     lane: peg_outs::Lane,
+    /// Owed blocks the last catch-up could not hand over (the lane was full).
+    owed: Option<peg_outs::OwedTail>,
 }
 
 impl Worker {
@@ -180,7 +182,7 @@ impl Worker {
         let lane = peg_outs::Lane::start(core.clone(), core.config.scan_queue.get());
         // Unknown until the first save: that one blocks off the worker's thread.
         let last_save = std::time::Duration::MAX;
-        Self { core, store, state, on_disk, headers: VecDeque::new(), last_save, lane }
+        Self { core, store, state, on_disk, headers: VecDeque::new(), last_save, lane, owed: None }
     }
 
     /// Runs jobs until the channel closes (the actor stopped) or the task is aborted, and

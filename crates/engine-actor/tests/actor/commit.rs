@@ -243,7 +243,7 @@ struct GatedScans {
     gate: std::sync::Arc<tokio::sync::Notify>,
     blocks: Vec<engine_types::primitives::B256>,
     reports: Vec<PegOutReport>,
-    _el: std::sync::Arc<crate::fake_el::FakeEl>,
+    el: std::sync::Arc<crate::fake_el::FakeEl>,
     _dir: tempfile::TempDir,
 }
 
@@ -268,7 +268,7 @@ async fn gated_scans(n: u64, tick_interval: std::time::Duration) -> GatedScans {
         blocks.push(committed.hash);
         reports.push(committed.peg_outs);
     }
-    GatedScans { engine, peers, gate, blocks, reports, _el: el, _dir: dir }
+    GatedScans { engine, peers, gate, blocks, reports, el, _dir: dir }
 }
 
 impl GatedScans {
@@ -315,6 +315,20 @@ async fn deferred_blocks_are_caught_up_when_the_lane_drains_not_at_the_tick() {
     use PegOutReport::{Deferred, Queued};
     assert_eq!(run.reports, [Queued, Queued, Deferred, Deferred, Deferred]);
     run.delivered_in_order().await;
+}
+
+/// A backlog far past the engine's header cache (64) is caught up with a number of block
+/// reads linear in its length: each catch-up walks down only to the blocks the last one
+/// left for later, not again to the scan cursor (which cost the backlog's length per
+/// lane-load, thousands of reads here).
+#[tokio::test]
+async fn a_long_backlog_is_caught_up_with_linear_reads() {
+    let n = 200;
+    let mut run = gated_scans(n, std::time::Duration::from_secs(3600)).await;
+    let before = run.el.block_reads();
+    run.delivered_in_order().await;
+    let reads = run.el.block_reads() - before;
+    assert!(reads < 3 * n as usize, "{reads} block reads to catch up {n} blocks");
 }
 
 /// Without a Bridge actor the engine runs Degraded, and a block's burns stay owed (the

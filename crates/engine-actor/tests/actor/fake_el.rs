@@ -150,6 +150,8 @@ pub(crate) struct FakeEl {
     panic_on_receipts: AtomicBool,
     /// How many times the engine read the endpoints' health (every tick does once).
     endpoint_reads: AtomicUsize,
+    /// Block lookups (by hash, number or tag) answered.
+    block_reads: AtomicUsize,
 }
 
 pub(crate) fn endpoint(name: &str, state: EndpointState, breaker: BreakerState) -> EndpointStatus {
@@ -184,6 +186,7 @@ impl Default for FakeEl {
             panic_on_forkchoice: AtomicBool::new(false),
             panic_on_receipts: AtomicBool::new(false),
             endpoint_reads: AtomicUsize::new(0),
+            block_reads: AtomicUsize::new(0),
         }
     }
 }
@@ -256,6 +259,11 @@ impl FakeEl {
     /// once, so a test can wait for ticks to have seen a change).
     pub(crate) fn endpoint_reads(&self) -> usize {
         self.endpoint_reads.load(Ordering::SeqCst)
+    }
+
+    /// How many block lookups it answered.
+    pub(crate) fn block_reads(&self) -> usize {
+        self.block_reads.load(Ordering::SeqCst)
     }
 
     /// Set an account's nonce and balance.
@@ -595,6 +603,7 @@ impl ExecutionPort for FakeEl {
             Some(Fault::Hang) => return pending(),
             _ => {}
         }
+        self.block_reads.fetch_add(1, Ordering::SeqCst);
         let c = self.lock();
         let found = Self::block_id(&c, block).map(|hash| {
             let stored = c.blocks[&hash].clone();

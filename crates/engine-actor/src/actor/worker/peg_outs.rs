@@ -19,6 +19,14 @@ use lane::Scan;
 /// cursor further back is an error the tick keeps reporting (an operator must look).
 const MAX_OWED_BLOCKS: usize = 4096;
 
+/// Owed blocks a catch-up found and the full lane did not take, oldest first: the next
+/// catch-up goes on from them if the cursor reached `from` (the last block it handed).
+#[derive(Debug)]
+pub(super) struct OwedTail {
+    from: BlockRef,
+    blocks: VecDeque<BlockRef>,
+}
+
 impl Worker {
     /// The block whose peg-outs were delivered last (the head when nothing is recorded).
     pub(super) fn peg_outs_scanned(&self) -> BlockRef {
@@ -52,11 +60,18 @@ impl Worker {
         if !self.lane.is_idle() {
             return Ok(());
         }
-        for block in self.owed_blocks().await? {
+        let mut owed = self.owed_blocks().await?;
+        while let Some(&block) = owed.front() {
             if !self.lane.hand(correlation, block) {
                 break;
             }
+            owed.pop_front();
         }
+        // What the full lane could not take, for the next catch-up to go on from.
+        self.owed = match (self.lane.handed(), owed.is_empty()) {
+            (Some(from), false) => Some(OwedTail { from, blocks: owed }),
+            _ => None,
+        };
         self.publish_cursor();
         Ok(())
     }
@@ -86,7 +101,10 @@ impl Worker {
                         self.state.peg_outs_scanned = Some(block);
                     }
                 }
-                Scan::Failed { .. } => self.lane.restart(),
+                Scan::Failed { .. } => {
+                    self.lane.restart();
+                    self.owed = None;
+                }
                 Scan::Skipped => {}
             }
         }
@@ -126,13 +144,40 @@ impl Worker {
     }
 
     /// The canonical blocks above the newest block the scan cursor shares with the head,
-    /// oldest first: walked down from the head (and from the cursor, when a reorg left it
-    /// on another branch) until the two meet.
-    async fn owed_blocks(&mut self) -> Result<Vec<BlockRef>, ActorError> {
-        let (mut ours, mut theirs) = (self.state.heads.head, self.peg_outs_scanned());
+    /// oldest first. When the last catch-up left blocks for later ([`OwedTail`]) and the
+    /// cursor is where it left off, they are still owed if the newest of them is still on
+    /// the head's chain: the walk goes down only to it, so a backlog of `n` blocks costs
+    /// `n` header reads in all, not `n` per lane-load.
+    async fn owed_blocks(&mut self) -> Result<VecDeque<BlockRef>, ActorError> {
+        let head = self.state.heads.head;
+        if let Some(tail) = self.owed.take()
+            && tail.from == self.peg_outs_scanned()
+            && let Some(&newest) = tail.blocks.back()
+        {
+            let (above, met) = self.walk_to(head, newest, tail.blocks.len()).await?;
+            if met == newest {
+                let mut owed = tail.blocks;
+                owed.extend(above);
+                return Ok(owed);
+            }
+        }
+        let (owed, _) = self.walk_to(head, self.peg_outs_scanned(), 0).await?;
+        Ok(owed.into())
+    }
+
+    /// The blocks above the newest block `theirs` shares with `ours`, oldest first, and
+    /// that block: walked down from `ours` (and from `theirs`, when a reorg left it on
+    /// another branch) until the two meet. `known` blocks owed below `theirs` count toward
+    /// [`MAX_OWED_BLOCKS`].
+    async fn walk_to(
+        &mut self,
+        mut ours: BlockRef,
+        mut theirs: BlockRef,
+        known: usize,
+    ) -> Result<(Vec<BlockRef>, BlockRef), ActorError> {
         let mut owed = Vec::new();
         while ours.hash != theirs.hash {
-            if owed.len() >= MAX_OWED_BLOCKS {
+            if known + owed.len() >= MAX_OWED_BLOCKS {
                 return Err(EngineError::bad_response(
                     "eth_getBlockByHash",
                     format!(
@@ -153,7 +198,7 @@ impl Worker {
             }
         }
         owed.reverse();
-        Ok(owed)
+        Ok((owed, theirs))
     }
 
     async fn parent_of(&mut self, block: BlockRef) -> Result<BlockRef, ActorError> {
