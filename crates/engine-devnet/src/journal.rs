@@ -39,6 +39,10 @@
 //! and those of branches that left the chain there are skipped: finality abandoned them.
 //! A checkpoint is written with `Durability::Immediate`, once per `H` finalized blocks.
 //!
+//! Why redb (and not a hand-written append-only file): it gives all-or-nothing commits with
+//! a chosen durability, a torn write is never read back, range deletes come with it, and
+//! the workspace already builds it for the node's own store.
+
 mod checkpoint;
 
 use crate::error::DevnetError;
@@ -304,10 +308,11 @@ impl crate::Devnet {
             if extends_head {
                 // The head follows the blocks as they come back, so that the canonical
                 // index never reaches below what the retention keeps (a head left far
-                // behind would be cut off from the tip by pruning). A block just stored
-                // always has its state, so this cannot fail; the recorded forkchoice
-                // state, applied below, has the last word either way.
-                let _ = self.chain.set_head(hash);
+                // behind would be cut off from the tip by pruning). The recorded forkchoice
+                // state, applied below, has the last word.
+                self.chain.set_head(hash).map_err(|why| {
+                    journal.error(format!("block {number} ({hash}) cannot be the head: {why}"))
+                })?;
             }
             Ok(true)
         })?;
