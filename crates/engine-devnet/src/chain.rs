@@ -209,10 +209,14 @@ pub(crate) struct Chain {
 #[derive(Debug)]
 struct Anchor {
     hash: B256,
-    number: u64,
     /// The hashes of the [`BLOCKHASH_WINDOW`] blocks below it (fewer near the genesis),
     /// lowest first.
     ancestors: Vec<B256>,
+}
+
+/// The root of the transactions trie of a block's executed transactions.
+pub(crate) fn transactions_root(txs: &[TxOutcome]) -> B256 {
+    ordered_trie_root_with_encoder(txs, |t, buf| t.tx.inner().encode_2718(buf))
 }
 
 /// How far back `BLOCKHASH` reads: the 256 most recent ancestors.
@@ -274,7 +278,7 @@ impl Chain {
         self.canonical_start = number;
         self.head = hash;
         self.head_state = state;
-        self.anchor = Some(Anchor { hash, number, ancestors });
+        self.anchor = Some(Anchor { hash, ancestors });
         self.prune();
     }
 
@@ -510,8 +514,7 @@ impl Chain {
         )?;
         let state = parent_state.apply(outcome.diff);
         header.state_root = state.root();
-        header.transactions_root =
-            ordered_trie_root_with_encoder(&outcome.txs, |t, buf| t.tx.inner().encode_2718(buf));
+        header.transactions_root = transactions_root(&outcome.txs);
         header.receipts_root =
             ordered_trie_root_with_encoder(&outcome.txs, |t, buf| t.receipt.encode_2718(buf));
         header.logs_bloom = outcome.logs_bloom;
@@ -541,7 +544,7 @@ impl Chain {
             }
             if let Some(anchor) = self.anchor.as_ref().filter(|a| a.hash == block.hash()) {
                 // Below the restart's first block: the hashes its checkpoint carried.
-                let back = usize::try_from(anchor.number - number).ok()?;
+                let back = usize::try_from(block.number() - number).ok()?;
                 let index = anchor.ancestors.len().checked_sub(back)?;
                 return anchor.ancestors.get(index).copied();
             }

@@ -283,21 +283,16 @@ impl crate::Devnet {
     /// re-execute (a journal of another genesis, a file edited by hand) is an error naming
     /// it: the devnet does not start on a chain it cannot rebuild.
     pub(crate) fn restore(&mut self, journal: Journal) -> Result<usize, DevnetError> {
-        let anchored = match journal.anchor_checkpoint()? {
-            Some(checkpoint) => {
-                let (anchor, ancestors) = checkpoint
-                    .into_anchor(self.genesis_hash())
-                    .map_err(|why| journal.error(why))?;
-                self.chain.start_from(anchor, ancestors);
-                true
-            }
-            None => false,
-        };
-        let anchor = journal.anchor.unwrap_or(self.chain.genesis().number());
+        if let Some(checkpoint) = journal.anchor_checkpoint()? {
+            let (anchor, ancestors) =
+                checkpoint.into_anchor(self.genesis_hash()).map_err(|why| journal.error(why))?;
+            self.chain.start_from(anchor, ancestors);
+        }
+        let anchor = journal.anchor;
         let restored = journal.for_each_block(|block| {
             let (number, hash) = (block.payload.block_number(), block.payload.block_hash());
-            let orphan = anchored && self.chain.block(&block.payload.parent_hash()).is_none();
-            if number <= anchor || orphan {
+            let orphan = self.chain.block(&block.payload.parent_hash()).is_none();
+            if anchor.is_some_and(|anchor| number <= anchor || orphan) {
                 // At or below the finalized anchor, or on a branch that left the chain
                 // there: finality abandoned it.
                 return Ok(false);

@@ -13,7 +13,7 @@
 //! state root, its transactions the transactions root, and its ancestors end at its parent.
 
 use crate::{
-    chain::{BLOCKHASH_WINDOW, Chain, Executed, StoredBlock},
+    chain::{BLOCKHASH_WINDOW, Chain, Executed, StoredBlock, transactions_root},
     execute::TxOutcome,
     state::WorldState,
 };
@@ -24,7 +24,6 @@ use alloy_eips::{
 };
 use alloy_genesis::GenesisAccount;
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_trie::root::ordered_trie_root_with_encoder;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -142,7 +141,7 @@ impl Checkpoint {
                 blob_gas_used: t.blob_gas_used,
             });
         }
-        let root = ordered_trie_root_with_encoder(&txs, |t, buf| t.tx.inner().encode_2718(buf));
+        let root = transactions_root(&txs);
         if root != self.header.transactions_root {
             return bad(format!("holds transactions with root {root}, its header says another"));
         }

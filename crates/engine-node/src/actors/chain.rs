@@ -283,10 +283,7 @@ impl ChainShared {
     /// alter (a build taking its peg-ins: the file holds them as pending either way), or one
     /// a restart recovers without it, as each caller says. The next write carries it.
     fn update_queue_unsaved<T>(&self, f: impl FnOnce(&mut PegInQueue) -> T) -> T {
-        let mut queue = self.queue();
-        let out = f(&mut queue);
-        ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
-        out
+        change_queue(&mut self.queue(), f)
     }
 
     /// Writes what [`Self::update_queue_unsaved`] changed, so that a stopped node's file
@@ -303,8 +300,7 @@ impl ChainShared {
     ) -> (T, Result<(), QueueError>) {
         blocking(|| {
             let mut queue = self.queue();
-            let out = f(&mut queue);
-            ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
+            let out = change_queue(&mut queue, f);
             let saved = queue.persist();
             if let Err(e) = &saved {
                 ::metrics::counter!(metrics::SLOT_FAILURES, "stage" => "queue").increment(1);
@@ -783,6 +779,13 @@ fn head_changed(shared: &ChainShared, change: &HeadChanged) {
         to_hash = %change.to.hash, adopted = change.adopted.len(),
         discarded = change.discarded.len(), returned, requeued,
         "the engine moved its head; returned peg-ins are queued again first");
+}
+
+/// Applies `f` to the queue and publishes how many peg-ins wait.
+fn change_queue<T>(queue: &mut PegInQueue, f: impl FnOnce(&mut PegInQueue) -> T) -> T {
+    let out = f(queue);
+    ::metrics::gauge!(metrics::PEG_INS_PENDING).set(queue.pending_len() as f64);
+    out
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ use lane::Scan;
 const MAX_OWED_BLOCKS: usize = 4096;
 
 /// Owed blocks a catch-up found and the full lane did not take, oldest first: the next
-/// catch-up goes on from them if the cursor reached `from` (the last block it handed).
+/// catch-up goes on from them if the cursor reached `from` (the last block it handed). A
+/// failed scan, or anything else that moved the cursor, leaves it elsewhere: the tail is
+/// dropped and the walk goes down to the cursor again.
 #[derive(Debug)]
 pub(super) struct OwedTail {
     from: BlockRef,
@@ -101,10 +103,7 @@ impl Worker {
                         self.state.peg_outs_scanned = Some(block);
                     }
                 }
-                Scan::Failed { .. } => {
-                    self.lane.restart();
-                    self.owed = None;
-                }
+                Scan::Failed { .. } => self.lane.restart(),
                 Scan::Skipped => {}
             }
         }
