@@ -68,6 +68,22 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Writes all of `bytes` at `offset` of `file`: one `pwrite` on unix (the file's cursor
+/// is neither read nor moved), a seek and a write elsewhere.
+#[cfg(unix)]
+pub(crate) fn write_at(file: &fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Writes all of `bytes` at `offset` of `file`: one `pwrite` on unix (the file's cursor
+/// is neither read nor moved), a seek and a write elsewhere.
+#[cfg(not(unix))]
+pub(crate) fn write_at(mut file: &fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()

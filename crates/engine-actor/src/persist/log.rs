@@ -24,7 +24,6 @@
 use super::files;
 use std::{
     fs,
-    io::{Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -289,8 +288,8 @@ impl OpenLog {
     /// Writes `record` over the zeros at `end` and syncs its data: the file's size and
     /// blocks stay as they were, so no metadata needs the sync.
     fn append(&mut self, record: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
-        self.file.seek(SeekFrom::Start(self.end)).map_err(|e| ("seek in the log", e))?;
-        self.file.write_all(record).map_err(|e| ("append to the log", e))?;
+        // One `pwrite`: a seek and a write were a syscall more on every commit.
+        files::write_at(&self.file, record, self.end).map_err(|e| ("append to the log", e))?;
         self.file.sync_data().map_err(|e| ("fdatasync the log", e))?;
         self.end += record.len() as u64;
         Ok(())
