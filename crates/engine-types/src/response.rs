@@ -10,6 +10,8 @@ use alloy_rpc_types_engine::{
 };
 use serde::{Deserialize, Serialize};
 
+mod transactions;
+
 /// A built payload as returned by any `engine_getPayloadV*`, in one shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetPayloadResponse {
@@ -152,6 +154,7 @@ struct PayloadV2Wire {
     extra_data: Bytes,
     base_fee_per_gas: U256,
     block_hash: B256,
+    #[serde(deserialize_with = "transactions::deserialize")]
     transactions: Vec<Bytes>,
     withdrawals: Option<Vec<Withdrawal>>,
 }
