@@ -22,6 +22,8 @@
 //! `Content-Length` above the limit is refused before reading, and the body is collected in
 //! a [`BoundedBody`] whose capacity grows with the bytes received, never past the limit
 //! (chunked and close-delimited bodies included); reading stops at the first byte over it.
+//! A declared length within the limit reserves room up front, at most
+//! [`DECLARED_RESERVE_MAX`].
 //! An error status reads at most [`ERROR_BODY_QUOTE`] + 1 bytes of its body and quotes it as an
 //! [`excerpt`] (control characters escaped).
 //!
@@ -107,13 +109,20 @@ impl TransportOptions {
 }
 
 /// A response body collected under a limit: its capacity grows with the bytes received
-/// (doubling, so the copies stay linear) and never past the limit, whatever length the server
-/// declared; a push that would cross the limit is refused and adds nothing.
+/// (doubling, so the copies stay linear) and never past the limit; a push that would cross
+/// the limit is refused and adds nothing. A declared length is taken as a hint only, up to
+/// [`DECLARED_RESERVE_MAX`] ([`expecting`](Self::expecting)).
 #[derive(Debug)]
 pub struct BoundedBody {
     bytes: Vec<u8>,
     limit: usize,
 }
+
+/// The most a declared `Content-Length` reserves before any byte arrives. Reserving a whole
+/// 230 KB getPayload body at once, instead of doubling from the first chunk, spares the
+/// copies and the allocator's splitting and merging of growing blocks; a server that
+/// declares more than it sends holds at most this much (untouched) for its call.
+pub const DECLARED_RESERVE_MAX: usize = 4 << 20;
 
 /// A body reached its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +136,17 @@ impl BoundedBody {
     /// An empty body (nothing allocated) accepting up to `limit` bytes.
     pub const fn new(limit: usize) -> Self {
         Self { bytes: Vec::new(), limit }
+    }
+
+    /// An empty body accepting up to `limit` bytes, with room reserved for the `declared`
+    /// length when it is within the limit, at most [`DECLARED_RESERVE_MAX`]. A declared
+    /// length over the limit reserves nothing (the caller refuses it unread).
+    pub fn expecting(limit: usize, declared: Option<u64>) -> Self {
+        let reserve = declared
+            .and_then(|d| usize::try_from(d).ok())
+            .filter(|d| *d <= limit)
+            .map_or(0, |d| d.min(DECLARED_RESERVE_MAX));
+        Self { bytes: Vec::with_capacity(reserve), limit }
     }
 
     /// Appends `chunk`, unless the body would then exceed the limit.
@@ -463,8 +483,8 @@ impl HttpTransport {
 
     /// Sends the request and reads the body, refusing non-200 answers and bodies over the
     /// limit: a declared `Content-Length` over it before reading anything, any other body at
-    /// the first chunk that crosses it. Memory grows with the bytes received, never with the
-    /// declared length (see [`BoundedBody`]).
+    /// the first chunk that crosses it. Memory grows with the bytes received; a declared
+    /// length only reserves room, at most [`DECLARED_RESERVE_MAX`] (see [`BoundedBody`]).
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -498,7 +518,9 @@ impl HttpTransport {
         if response.content_length().is_some_and(|declared| declared > limit) {
             return Err(too_large());
         }
-        let mut body = BoundedBody::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        let declared = response.content_length();
+        let mut body =
+            BoundedBody::expecting(usize::try_from(limit).unwrap_or(usize::MAX), declared);
         while let Some(chunk) = response.chunk().await.map_err(|e| self.connect_error(e, method))? {
             // Returning drops the response, which closes the connection: nothing more is read.
             body.push(&chunk).map_err(|_| too_large())?;
@@ -835,6 +857,28 @@ mod tests {
         huge.push(b"ab").unwrap();
         assert_eq!(huge.push(&[0; 16][..]), Ok(()));
         assert!(huge.capacity() < 64);
+    }
+
+    /// A declared length reserves room once, within the limit and at most
+    /// `DECLARED_RESERVE_MAX`; one over the limit, or none, reserves nothing. Whatever was
+    /// declared, the body still stops at the limit.
+    #[test]
+    fn a_declared_length_is_a_bounded_hint() {
+        let exact = BoundedBody::expecting(1000, Some(1000));
+        assert!(exact.capacity() >= 1000 && exact.capacity() < 1064, "{}", exact.capacity());
+        let mut body = BoundedBody::expecting(1000, Some(600));
+        let reserved = body.capacity();
+        assert!(reserved >= 600, "{reserved}");
+        body.push(&[1; 600]).unwrap();
+        assert_eq!(body.capacity(), reserved, "no growth for the bytes that were declared");
+        body.push(&[2; 400]).unwrap();
+        assert_eq!(body.push(b"x"), Err(OverLimit { limit: 1000 }));
+        assert!(body.capacity() <= 1000, "{}", body.capacity());
+
+        assert_eq!(BoundedBody::expecting(1000, Some(1001)).capacity(), 0);
+        assert_eq!(BoundedBody::expecting(1000, None).capacity(), 0);
+        let liar = BoundedBody::expecting(usize::MAX, Some(u64::MAX >> 1));
+        assert_eq!(liar.capacity(), DECLARED_RESERVE_MAX);
     }
 
     /// A URL that does not parse is refused without echoing its password; a bad proxy the
