@@ -515,10 +515,10 @@ impl HttpTransport {
         }
         let limit = self.max_response_bytes;
         let too_large = || EngineError::from(TransportError::BodyTooLarge { limit });
-        if response.content_length().is_some_and(|declared| declared > limit) {
+        let declared = response.content_length();
+        if declared.is_some_and(|declared| declared > limit) {
             return Err(too_large());
         }
-        let declared = response.content_length();
         let mut body =
             BoundedBody::expecting(usize::try_from(limit).unwrap_or(usize::MAX), declared);
         while let Some(chunk) = response.chunk().await.map_err(|e| self.connect_error(e, method))? {

@@ -70,18 +70,18 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Writes all of `bytes` at `offset` of `file`: one `pwrite` on unix (the file's cursor
 /// is neither read nor moved), a seek and a write elsewhere.
-#[cfg(unix)]
 pub(crate) fn write_at(file: &fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
-}
-
-/// Writes all of `bytes` at `offset` of `file`: one `pwrite` on unix (the file's cursor
-/// is neither read nor moved), a seek and a write elsewhere.
-#[cfg(not(unix))]
-pub(crate) fn write_at(mut file: &fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(bytes)
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(bytes)
+    }
 }
 
 #[cfg(unix)]
