@@ -55,7 +55,8 @@ struct Pair {
 
 /// The pairs `cargo xtask bench` judges (P2): the client against a raw POST of the same bytes
 /// (≤ 1.05×), validation against alloy's bare convert + hash (≤ 1.00×), the actor against the
-/// port called directly (≤ 20 µs more).
+/// port called directly (≤ 20 µs more): through the Chain's line, the path the Chain's build
+/// and commit take, and through the mailbox, where other callers' Chain requests go.
 fn pairs() -> Vec<Pair> {
     let pair = |ours: String, theirs: String, goal| Pair { ours, theirs, goal };
     let mut pairs = Vec::new();
@@ -75,11 +76,13 @@ fn pairs() -> Vec<Pair> {
             Goal::Ratio(1.00),
         ));
     }
-    pairs.push(pair(
-        "in_process/actor_port".to_owned(),
-        "in_process/direct_port".to_owned(),
-        Goal::Overhead(20_000.0),
-    ));
+    for side in ["line_port", "actor_port"] {
+        pairs.push(pair(
+            format!("in_process/{side}"),
+            "in_process/direct_port".to_owned(),
+            Goal::Overhead(20_000.0),
+        ));
+    }
     pairs
 }
 
@@ -219,7 +222,7 @@ mod tests {
     #[test]
     fn pairs_name_the_bench_ids() {
         let pairs = pairs();
-        assert_eq!(pairs.len(), 9);
+        assert_eq!(pairs.len(), 10);
         let has =
             |ours: &str, theirs: &str| pairs.iter().any(|p| p.ours == ours && p.theirs == theirs);
         assert!(has(
@@ -228,6 +231,7 @@ mod tests {
         ));
         assert!(has("payload/engine_validation/10000", "payload/alloy_convert_hash/10000"));
         assert!(has("in_process/actor_port", "in_process/direct_port"));
+        assert!(has("in_process/line_port", "in_process/direct_port"));
     }
 
     /// Ratios and differences are judged against their goal, inclusive.

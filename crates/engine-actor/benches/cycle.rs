@@ -13,8 +13,10 @@
 //!
 //! HTTP round trips to the mock cost milliseconds and vary by as much on a shared machine, so
 //! the `in_process` group repeats the comparison on the scenario tests' in-memory EL: the
-//! same port calls made directly (`direct_port`) and through the actor with its state on
-//! tmpfs (`actor_port`). That difference is the actor's own cost. Both sides run in a task
+//! same port calls made directly (`direct_port`), through the actor's mailbox with its state
+//! on tmpfs (`actor_port`), and down the Chain's line to the worker of another such engine
+//! (`line_port`, the path the node's Chain takes). Those differences are the actor's own
+//! cost. Both sides run in a task
 //! on the runtime's workers, where the Chain actor calls from in the node: a caller outside
 //! the runtime (criterion's `block_on` thread) adds a cross-thread wake-up per reply, which
 //! on this 2-core VM costs more than the actor's own work.
@@ -37,7 +39,7 @@ mod fake_el;
 
 use criterion::Criterion;
 use engine_actor::{
-    ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    ChainLine, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
     messages::BuiltPayload,
     peers::{ActorAddresses, Watched},
     port::{ExecutionPort, PoolPort},
@@ -94,7 +96,7 @@ impl Actor for Idle {
     }
 }
 
-async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> ActorRef<EngineMsg> {
+async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> (ActorRef<EngineMsg>, ChainLine) {
     let (chain, _) = Actor::spawn(None, Idle, ()).await.unwrap();
     let peers = ActorAddresses {
         chain: Watched::Cell(chain.get_cell()),
@@ -105,8 +107,9 @@ async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> ActorRef<EngineMsg>
     };
     let mut config = EngineActorConfig::new(ChainConfig::default(), dir);
     config.tick_interval = Duration::from_secs(3600);
-    let (engine, _) =
-        Actor::spawn(None, EngineActor, EngineArgs { config, port, peers }).await.unwrap();
+    let line = ChainLine::new();
+    let args = EngineArgs { config, port, peers, line: line.clone() };
+    let (engine, _) = Actor::spawn(None, EngineActor, args).await.unwrap();
     loop {
         let status = ask(&engine, |reply| {
             QueryMsg::GetStatus { correlation: CorrelationId::new(), reply }.into()
@@ -117,7 +120,7 @@ async fn engine(port: Arc<dyn ExecutionPort>, dir: &Path) -> ActorRef<EngineMsg>
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    engine
+    (engine, line)
 }
 
 async fn ask<T: Send + 'static>(
@@ -164,6 +167,28 @@ async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
     })
     .await
     .unwrap();
+    assert!(committed.head);
+}
+
+/// [`actor_cycle`] with the requests sent down the Chain's line (no mailbox hop).
+async fn line_cycle(line: &ChainLine, clock: &Clock) {
+    let timestamp = clock.next();
+    let request = |reply| ChainRequest::BuildPayload {
+        correlation: CorrelationId::new(),
+        parent: None,
+        timestamp,
+        peg_ins: Vec::new(),
+        fee_recipient: None,
+        prev_randao: None,
+        reply,
+    };
+    let built: BuiltPayload = line.call(request, TIMEOUT).await.unwrap().unwrap();
+    let commit = |reply| ChainRequest::CommitBuilt {
+        correlation: CorrelationId::new(),
+        id: built.payload_id,
+        reply,
+    };
+    let committed = line.call(commit, TIMEOUT).await.unwrap().unwrap();
     assert!(committed.head);
 }
 
@@ -252,12 +277,13 @@ fn interleaved_on_worker(
     rounds: usize,
     el: Arc<fake_el::FakeEl>,
     engine: ActorRef<EngineMsg>,
-    clocks: (Clock, Clock),
+    line: ChainLine,
+    clocks: (Clock, Clock, Clock),
 ) -> Vec<Vec<Duration>> {
     rt.block_on(async move {
         tokio::spawn(async move {
             let mut samples: Vec<Vec<Duration>> =
-                (0..2).map(|_| Vec::with_capacity(rounds)).collect();
+                (0..3).map(|_| Vec::with_capacity(rounds)).collect();
             for _ in 0..rounds {
                 let start = Instant::now();
                 direct_port_cycle(&el, &clocks.0).await;
@@ -265,6 +291,9 @@ fn interleaved_on_worker(
                 let start = Instant::now();
                 actor_cycle(&engine, &clocks.1).await;
                 samples[1].push(start.elapsed());
+                let start = Instant::now();
+                line_cycle(&line, &clocks.2).await;
+                samples[2].push(start.elapsed());
             }
             samples
         })
@@ -332,8 +361,8 @@ fn main() {
         let el_disk = MockEl::start(MockElConfig::default()).await.unwrap();
         let (pool, eth) = pool(&el_direct);
         let direct = Direct { pool, eth, head: Mutex::new(el_direct.genesis().hash) };
-        let on_tmpfs = engine(pool_port(&el_tmpfs), tmpfs_dir.path()).await;
-        let on_disk = engine(pool_port(&el_disk), disk_dir.path()).await;
+        let on_tmpfs = engine(pool_port(&el_tmpfs), tmpfs_dir.path()).await.0;
+        let on_disk = engine(pool_port(&el_disk), disk_dir.path()).await.0;
         (el_direct, el_tmpfs, el_disk, direct, on_tmpfs, on_disk)
     });
     let clocks = (Clock::default(), Clock::default(), Clock::default());
@@ -343,8 +372,16 @@ fn main() {
     } else {
         tempfile::tempdir().unwrap()
     };
-    let on_fake = rt.block_on(engine(Arc::new(fake_el::FakeEl::default()), fake_actor_dir.path()));
-    let fake_clocks = (Clock::default(), Clock::default());
+    let on_fake =
+        rt.block_on(engine(Arc::new(fake_el::FakeEl::default()), fake_actor_dir.path())).0;
+    // Its own engine: two cycles in a row on one engine would meet the first's peg-out scan.
+    let fake_line_dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let line = rt.block_on(engine(Arc::new(fake_el::FakeEl::default()), fake_line_dir.path())).1;
+    let fake_clocks = (Clock::default(), Clock::default(), Clock::default());
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("build_commit");
@@ -377,6 +414,15 @@ fn main() {
             })
         })
     });
+    group.bench_function("line_port", |b| {
+        b.iter_custom(|iters| {
+            let (line, clock) = (line.clone(), fake_clocks.2.clone());
+            on_worker(&rt, iters, move || {
+                let (line, clock) = (line.clone(), clock.clone());
+                async move { line_cycle(&line, &clock).await }
+            })
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("state");
@@ -388,8 +434,9 @@ fn main() {
     group.finish();
 
     let rounds = 2000;
-    let samples = interleaved_on_worker(&rt, rounds, fake_direct, on_fake, fake_clocks);
-    report("in process, on a runtime worker", rounds, &["direct_port", "actor_port"], samples);
+    let samples = interleaved_on_worker(&rt, rounds, fake_direct, on_fake, line, fake_clocks);
+    let names = ["direct_port", "actor_port", "line_port"];
+    report("in process, on a runtime worker", rounds, &names, samples);
     interleaved(
         &rt,
         "mock EL over HTTP",

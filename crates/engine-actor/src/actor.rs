@@ -22,6 +22,10 @@
 //!                                 pending finality intent sent again
 //! ```
 //!
+//! The Chain's requests routed here come through `intake`, which the Chain's direct
+//! [`ChainLine`] runs on the Chain's own task: either way they are checked, queued or refused
+//! alike, onto the one worker queue.
+//!
 //! Handlers never wait on the EL, so the mailbox stays responsive; ordering of forkchoice
 //! work comes from the worker's queue. Both the queue and the task set are bounded: beyond
 //! the bound a request is refused at once with [`ActorError::Busy`], never queued without
@@ -45,13 +49,18 @@
 //! re-sends the last forkchoice state.
 
 mod core;
+pub(crate) mod intake;
 mod queries;
 mod worker;
 
-use self::core::Core;
+use self::{
+    core::Core,
+    intake::{Intake, QueueClosed},
+};
 use crate::{
     config::EngineActorConfig,
-    error::{ActorError, BuildRefusal},
+    error::ActorError,
+    line::{ChainLine, LineGuard},
     messages::{ChainRequest, EngineMsg, NetworkRequest, QueryMsg, TxVerdict},
     metrics,
     peers::ActorAddresses,
@@ -67,7 +76,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, concurrency::JoinHandle};
 use std::{collections::HashMap, future::Future, sync::Arc};
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use tracing::Instrument;
-use worker::{BuildJob, Commit, Job, Queued, Worker};
+use worker::{Job, Worker};
 
 /// The engine actor. Holds nothing: everything lives in its state, built from
 /// [`EngineArgs`] at every (re)start.
@@ -83,6 +92,9 @@ pub struct EngineArgs {
     pub port: Arc<dyn ExecutionPort>,
     /// The peers.
     pub peers: ActorAddresses,
+    /// The Chain's direct line to the worker, connected by every incarnation (see
+    /// [`ChainLine`]); one nobody else holds just goes unused.
+    pub line: ChainLine,
 }
 
 /// Aborts a task when dropped (with the actor's state, however the actor ends).
@@ -131,7 +143,7 @@ impl<T> Drop for AbortOnDrop<T> {
 #[derive(Debug)]
 pub struct EngineActorState {
     core: Arc<Core>,
-    jobs: mpsc::Sender<Queued>,
+    intake: Intake,
     tasks: JoinSet<()>,
     limiter: RateLimiter,
     started: Instant,
@@ -146,6 +158,10 @@ pub struct EngineActorState {
     panics: HashMap<String, u64>,
     worker: AbortOnDrop<String>,
     _ticker: AbortOnDrop<()>,
+    /// Disconnects the Chain's line when the state drops, before the worker is aborted:
+    /// declared after `worker`, so dropped after it. Either order is safe (a request that
+    /// meets the aborted worker's closed queue gets `Stopped`).
+    _line: LineGuard,
 }
 
 impl EngineActorState {
@@ -163,30 +179,16 @@ impl EngineActorState {
     /// gets an error too).
     fn enqueue(&mut self, correlation: CorrelationId, job: Job) -> Result<bool, ActorError> {
         self.check_worker()?;
-        self.core.forkchoice_queued();
-        let queued = Queued { correlation, span: tracing::Span::current(), job };
-        match self.jobs.try_send(queued) {
-            Ok(()) => Ok(true),
-            Err(mpsc::error::TrySendError::Full(queued)) => {
-                self.core.forkchoice_done();
-                let limit = self.core.config.job_queue.get();
-                tracing::warn!(%correlation, job = queued.job.name(), limit,
-                    "forkchoice queue full: request refused");
-                queued.job.refuse(ActorError::Busy { queue: "forkchoice queue", limit });
-                Ok(false)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.core.forkchoice_done();
-                self.check_worker()?;
-                Err(ActorError::WorkerStopped { reason: "its queue closed".into() })
-            }
+        match self.intake.enqueue(correlation, job) {
+            Ok(queued) => Ok(queued),
+            Err(QueueClosed) => self.queue_closed(),
         }
     }
 
-    /// [`enqueue`](Self::enqueue) for a job with a caller: a refused job's caller was
-    /// answered [`ActorError::Busy`], so there is nothing more to do about it.
-    fn submit(&mut self, correlation: CorrelationId, job: Job) -> Result<(), ActorError> {
-        self.enqueue(correlation, job).map(|_queued| ())
+    /// The actor's failure when the worker's queue was found closed.
+    fn queue_closed(&mut self) -> Result<bool, ActorError> {
+        self.check_worker()?;
+        Err(ActorError::WorkerStopped { reason: "its queue closed".into() })
     }
 
     /// [`ActorError::Busy`] when `max_tasks` query tasks run already.
@@ -296,7 +298,7 @@ impl Actor for EngineActor {
         args: EngineArgs,
     ) -> Result<EngineActorState, ActorProcessingErr> {
         metrics::describe();
-        let EngineArgs { config, port, peers } = args;
+        let EngineArgs { config, port, peers, line } = args;
         let store = StateStore::new(&config.state_dir, config.start_fresh);
         let persisted = store.load()?.unwrap_or_else(worker::fresh_state);
         tracing::info!(path = %store.path().display(), head = %persisted.heads.head.hash,
@@ -307,13 +309,15 @@ impl Actor for EngineActor {
         let core = Arc::new(Core::new(port, config, peers, worker::initial_view(&persisted)));
         let (jobs, rx) = mpsc::channel(core.config.job_queue.get());
         let worker = tokio::spawn(Worker::new(core.clone(), store, persisted).run(rx));
+        let intake = Intake::new(core.clone(), jobs);
         let ticker = myself.send_interval(tick, || EngineMsg::Tick);
         let endpoints = core.port.endpoints();
         let mut state = EngineActorState {
             reconnects: endpoints.iter().map(|e| e.reconnects).sum(),
             panics: endpoints.iter().map(|e| (e.name.clone(), e.panics)).collect(),
+            _line: line.connect(intake.clone(), myself),
             core,
-            jobs,
+            intake,
             tasks: JoinSet::new(),
             limiter,
             started: Instant::now(),
@@ -355,73 +359,9 @@ impl Actor for EngineActor {
 }
 
 fn handle_chain(msg: ChainRequest, state: &mut EngineActorState) -> Result<(), ActorError> {
-    match msg {
-        ChainRequest::BuildPayload {
-            correlation,
-            parent,
-            timestamp,
-            peg_ins,
-            fee_recipient,
-            prev_randao,
-            reply,
-        } => {
-            let engine_state = state.core.state();
-            if !engine_state.can_build() {
-                let result = Err(ActorError::Build(BuildRefusal::NotReady { state: engine_state }));
-                Core::record("build_payload", &result);
-                tracing::info!(%correlation, state = %engine_state, "build refused: not ready");
-                reply_to(reply, result);
-                return Ok(());
-            }
-            let job = BuildJob { parent, timestamp, peg_ins, fee_recipient, prev_randao };
-            state.submit(correlation, Job::Build(job, reply))
-        }
-        ChainRequest::GetPayload { correlation, id, reply } => {
-            let _span = tracing::info_span!("engine_get_payload", %correlation).entered();
-            let result = state
-                .core
-                .cache()
-                .get(&id, Instant::now())
-                .map(|c| c.built.clone())
-                .ok_or(ActorError::Build(BuildRefusal::UnknownPayload { id }));
-            Core::record("get_payload", &result);
-            reply_to(reply, result);
-            Ok(())
-        }
-        ChainRequest::CommitBuilt { correlation, id, reply } => {
-            // Taken now: the job holds the build even if the cache expires it meanwhile.
-            let build = state.core.cache().get(&id, Instant::now());
-            match build {
-                Some(build) => state.submit(correlation, Job::Commit(Commit::Built(build), reply)),
-                None => {
-                    let result = Err(ActorError::Build(BuildRefusal::UnknownPayload { id }));
-                    Core::record("commit_payload", &result);
-                    tracing::warn!(%correlation, %id, "commit refused: no such build");
-                    reply_to(reply, result);
-                    Ok(())
-                }
-            }
-        }
-        ChainRequest::CommitPayload {
-            correlation,
-            payload,
-            sidecar,
-            expected_withdrawals,
-            peg_ins,
-            reply,
-        } => {
-            let import = Commit::Import { payload, sidecar, expected_withdrawals, peg_ins };
-            state.submit(correlation, Job::Commit(import, reply))
-        }
-        ChainRequest::WhatLanded { correlation, block, peg_ins, reply } => {
-            state.submit(correlation, Job::WhatLanded { block, peg_ins, reply })
-        }
-        ChainRequest::ForkchoiceUpdate { correlation, head, safe, finalized, reply } => {
-            state.submit(correlation, Job::Forkchoice { head, safe, finalized, reply })
-        }
-        ChainRequest::SetFinalized { correlation, hash, reply } => {
-            state.submit(correlation, Job::SetFinalized { hash, reply })
-        }
+    match state.intake.chain(msg) {
+        Ok(()) => Ok(()),
+        Err(QueueClosed) => state.queue_closed().map(|_queued| ()),
     }
 }
 

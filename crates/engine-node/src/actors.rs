@@ -3,7 +3,8 @@
 //! execution data, and the Network actor admits transactions through the engine.
 //!
 //! Every actor finds its peers by their registered name on every use, so a peer restarted by
-//! its supervisor (with a new `ActorRef`) is found again.
+//! its supervisor (with a new `ActorRef`) is found again. The Chain's requests to the engine
+//! take its `ChainLine` instead, which every incarnation of the engine connects.
 
 pub(crate) mod bridge;
 pub(crate) mod chain;

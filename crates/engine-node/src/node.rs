@@ -166,9 +166,10 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
         queue,
     );
     let mut progress = chain.subscribe();
+    let line = chain.line();
     let mut tree = Tree::start(TreeArgs {
         chain,
-        engine: EngineArgs { config: engine_config, port, peers },
+        engine: EngineArgs { config: engine_config, port, peers, line },
         store: Arc::clone(&store),
         supervision: settings.supervision.clone(),
     })

@@ -598,7 +598,7 @@ mod tests {
             supervision.backoff.initial = Duration::from_millis(10);
             let tree = Tree::start(TreeArgs {
                 chain: Arc::clone(&shared),
-                engine: EngineArgs { config, port: Arc::new(port), peers },
+                engine: EngineArgs { config, port: Arc::new(port), peers, line: shared.line() },
                 store: Arc::new(ExecutionStore::open(dir.path()).unwrap()),
                 supervision,
             })

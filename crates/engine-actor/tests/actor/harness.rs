@@ -2,7 +2,8 @@
 
 use crate::fake_el::FakeEl;
 use engine_actor::{
-    ActorError, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
+    ActorError, ChainLine, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg,
+    QueryMsg,
     heads::ForkchoiceHeads,
     messages::{BuiltPayload, Committed},
     peers::{
@@ -107,7 +108,8 @@ pub(crate) async fn spawn_engine(
     config: EngineActorConfig,
     addresses: ActorAddresses,
 ) -> Result<ActorRef<EngineMsg>, ractor::SpawnErr> {
-    let args = EngineArgs { config, port: el.clone(), peers: addresses };
+    let args =
+        EngineArgs { config, port: el.clone(), peers: addresses, line: ChainLine::default() };
     Actor::spawn(None, EngineActor, args).await.map(|(actor, _)| actor)
 }
 
@@ -338,8 +340,18 @@ pub(crate) async fn spawn_watched(
     config: EngineActorConfig,
     addresses: ActorAddresses,
 ) -> (ActorRef<EngineMsg>, Failures) {
+    spawn_on_line(port, config, addresses, ChainLine::default()).await
+}
+
+/// [`spawn_watched`], connecting `line`.
+pub(crate) async fn spawn_on_line(
+    port: Arc<dyn engine_actor::port::ExecutionPort>,
+    config: EngineActorConfig,
+    addresses: ActorAddresses,
+    line: ChainLine,
+) -> (ActorRef<EngineMsg>, Failures) {
     let (watch, rx) = FailureWatch::start().await;
-    let args = EngineArgs { config, port, peers: addresses };
+    let args = EngineArgs { config, port, peers: addresses, line };
     let (engine, _) = Actor::spawn_linked(None, EngineActor, args, watch).await.unwrap();
     (engine, rx)
 }

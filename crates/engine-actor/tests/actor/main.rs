@@ -10,6 +10,7 @@ mod bounds;
 mod build;
 mod commit;
 mod forkchoice;
+mod line;
 mod money;
 mod observability;
 mod ownership;

@@ -7,7 +7,7 @@ use crate::{
     harness::{DEADLINE, Peers, ask_raw, config, eventually, spawn_engine, wait_state},
 };
 use engine_actor::{
-    ChainRequest, EngineArgs, EngineMsg, QueryMsg,
+    ChainLine, ChainRequest, EngineArgs, EngineMsg, QueryMsg,
     peers::{BurnEventsDetected, StoreExecutionData},
     status::EngineState,
     tree::{PeerFactories, engine_v2_tree, registry_addresses},
@@ -46,6 +46,7 @@ async fn panicking_handler_is_restarted_with_state_intact() {
             config: config(&state_dir),
             port: port.clone(),
             peers: registry_addresses::<BurnEventsDetected, StoreExecutionData>(true, false, false),
+            line: ChainLine::default(),
         },
     );
     let peg_out = || {

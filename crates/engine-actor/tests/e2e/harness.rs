@@ -1,7 +1,7 @@
 //! An engine actor on a `PoolPort` of real HTTP clients, with recording Bridge and Storage.
 
 use engine_actor::{
-    ActorError, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg,
+    ActorError, ChainLine, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg,
     NetworkRequest, QueryMsg,
     heads::ForkchoiceHeads,
     messages::{BuiltPayload, Committed, TxVerdict},
@@ -232,7 +232,7 @@ impl Node {
         };
         let mut config = EngineActorConfig::new(chain, dir);
         config.tick_interval = Duration::from_millis(50);
-        let args = EngineArgs { config, port, peers };
+        let args = EngineArgs { config, port, peers, line: ChainLine::default() };
         let (engine, _) = match supervisor {
             Some(cell) => Actor::spawn_linked(None, EngineActor, args, cell).await.unwrap(),
             None => Actor::spawn(None, EngineActor, args).await.unwrap(),

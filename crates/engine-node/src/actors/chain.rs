@@ -61,16 +61,17 @@ mod simulator;
 mod slot;
 
 use crate::{
-    actors::{CallError, STATUS_TIMEOUT, ask_engine, ask_status, trace},
+    actors::{CallError, STATUS_TIMEOUT, ask_status, trace},
     metrics,
     progress::{BlockLine, Progress},
     sim::Simulator,
 };
 use engine_actor::{
-    ActorError, ChainRequest,
+    ActorError, ChainLine, ChainRequest,
     error::BuildRefusal,
     heads::BlockRef,
-    messages::{Committed, Landed},
+    line::LineError,
+    messages::{Committed, Landed, Reply},
     peers::HeadChanged,
 };
 use engine_types::{CorrelationId, config::EngineConfig, primitives::B256};
@@ -204,6 +205,9 @@ pub(crate) struct ChainShared {
     actor: Mutex<Option<ActorRef<ChainCmd>>>,
     /// The simulator's peg-out transaction in flight (at most one), reaped by the actor.
     peg_out: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The line to the engine's forkchoice worker its Chain requests take: the engine's
+    /// every incarnation connects it (see [`engine_actor::line`]).
+    line: ChainLine,
     /// Tests: the next slot task panics (a bug inside a slot).
     #[cfg(test)]
     panic_next_slot: AtomicBool,
@@ -250,6 +254,7 @@ impl ChainShared {
             slots: AtomicU64::new(0),
             actor: Mutex::new(None),
             peg_out: Mutex::new(None),
+            line: ChainLine::new(),
             #[cfg(test)]
             panic_next_slot: AtomicBool::new(false),
             #[cfg(test)]
@@ -262,6 +267,26 @@ impl ChainShared {
     /// The configuration.
     pub(crate) const fn config(&self) -> &ProductionConfig {
         &self.config
+    }
+
+    /// The line the engine is to connect: give it to the engine's arguments
+    /// ([`EngineArgs::line`](engine_actor::EngineArgs::line)).
+    pub(crate) fn line(&self) -> ChainLine {
+        self.line.clone()
+    }
+
+    /// Sends the Chain request `build` makes down the line and waits at most `timeout` for
+    /// the engine's answer; no answer is a [`CallError`], as through the engine's mailbox.
+    async fn ask_engine<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(Reply<T>) -> ChainRequest,
+        timeout: Duration,
+    ) -> Result<Result<T, ActorError>, CallError> {
+        self.line.call(build, timeout).await.map_err(|e| match e {
+            LineError::NotConnected => CallError::NotRunning,
+            LineError::Stopped => CallError::Stopped,
+            LineError::Timeout(waited) => CallError::Timeout(waited),
+        })
     }
 
     /// Follows the progress.

@@ -16,11 +16,12 @@ pub(super) async fn finalize(
         return false;
     }
     let result = flatten(
-        ask_engine(
-            |reply| ChainRequest::SetFinalized { correlation, hash, reply }.into(),
-            shared.config.timeouts.finalize,
-        )
-        .await,
+        shared
+            .ask_engine(
+                |reply| ChainRequest::SetFinalized { correlation, hash, reply },
+                shared.config.timeouts.finalize,
+            )
+            .await,
     );
     match result {
         Ok(_) => true,

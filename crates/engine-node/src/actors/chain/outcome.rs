@@ -23,10 +23,7 @@
 //! client's chain cannot be reconciled with ours.
 
 use super::{ChainShared, SlotOutcome, flatten, queue::QueueError};
-use crate::{
-    actors::{CallError, ask_engine},
-    metrics,
-};
+use crate::{actors::CallError, metrics};
 use engine_actor::{ActorError, ChainRequest, client::error::ClientError, heads::ForkchoiceHeads};
 use engine_types::{CorrelationId, EngineError, PayloadStatus, Severity, TransportError};
 use std::sync::{PoisonError, atomic::Ordering};
@@ -216,20 +213,18 @@ pub(super) async fn resync(
     correlation: CorrelationId,
 ) -> Result<ForkchoiceHeads, SlotError> {
     let synced = flatten(
-        ask_engine(
-            |reply| {
-                ChainRequest::ForkchoiceUpdate {
+        shared
+            .ask_engine(
+                |reply| ChainRequest::ForkchoiceUpdate {
                     correlation,
                     head: heads.head.hash,
                     safe: heads.safe.hash,
                     finalized: heads.finalized.hash,
                     reply,
-                }
-                .into()
-            },
-            shared.config.timeouts.forkchoice,
-        )
-        .await,
+                },
+                shared.config.timeouts.forkchoice,
+            )
+            .await,
     )?;
     tracing::info!(head = synced.head.number, hash = %synced.head.hash,
         "re-synced with the engine after a reset error");

@@ -117,19 +117,17 @@ async fn what_landed(
     correlation: CorrelationId,
 ) -> Result<Option<BlockLine>, SlotError> {
     let landed: Landed = flatten(
-        ask_engine(
-            |reply| {
-                ChainRequest::WhatLanded {
+        shared
+            .ask_engine(
+                |reply| ChainRequest::WhatLanded {
                     correlation,
                     block: entry.block,
                     peg_ins: entry.peg_ins.clone(),
                     reply,
-                }
-                .into()
-            },
-            shared.config.timeouts.what_landed,
-        )
-        .await,
+                },
+                shared.config.timeouts.what_landed,
+            )
+            .await,
     )?;
     let requeued = shared.update_queue(|q| {
         let before = q.pending_len();
@@ -160,9 +158,9 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     let peg_ins = shared.update_queue_unsaved(PegInQueue::take_for_build);
     let timestamp = engine_types::jwt::unix_now().max(head.timestamp + 1);
     let built = flatten(
-        ask_engine(
-            |reply| {
-                ChainRequest::BuildPayload {
+        shared
+            .ask_engine(
+                |reply| ChainRequest::BuildPayload {
                     correlation,
                     parent: Some(head.hash),
                     timestamp,
@@ -170,12 +168,10 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
                     fee_recipient: None,
                     prev_randao: None,
                     reply,
-                }
-                .into()
-            },
-            shared.config.timeouts.build,
-        )
-        .await,
+                },
+                shared.config.timeouts.build,
+            )
+            .await,
     );
     let built = match built {
         Ok(built) => built,
@@ -221,11 +217,12 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
         return SlotOutcome::Failed { stage: "queue", error: SlotError::Queue(e) };
     }
     let commit_started = Instant::now();
-    let answer = ask_engine(
-        |reply| ChainRequest::CommitBuilt { correlation, id: built.payload_id, reply }.into(),
-        shared.config.timeouts.commit,
-    )
-    .await;
+    let answer = shared
+        .ask_engine(
+            |reply| ChainRequest::CommitBuilt { correlation, id: built.payload_id, reply },
+            shared.config.timeouts.commit,
+        )
+        .await;
     let committed: Result<Committed, SlotError> = match answer {
         Ok(Ok(c)) if c.head => Ok(c),
         Ok(Ok(c)) => Err(SlotError::NotHead { number: c.number, status: c.status }),

@@ -96,7 +96,7 @@ impl Rig {
         peers.chain_events = Some(registry_chain_events::<ChainCmd>());
         let mut config = EngineActorConfig::new(chain_config, dir.path());
         config.tick_interval = Duration::from_millis(50);
-        let args = EngineArgs { config, port: Arc::new(port), peers };
+        let args = EngineArgs { config, port: Arc::new(port), peers, line: shared.line() };
         let (engine, _) = Actor::spawn(Some(ENGINE_ACTOR.into()), EngineActor, args).await.unwrap();
         let rig = Self { el, shared, engine, chain, _dir: dir, _turn: turn };
         rig.until_ready().await;
