@@ -158,9 +158,9 @@ pub struct EngineActorState {
     panics: HashMap<String, u64>,
     worker: AbortOnDrop<String>,
     _ticker: AbortOnDrop<()>,
-    /// Disconnects the Chain's line when the state drops, before the worker is aborted:
-    /// declared after `worker`, so dropped after it. Either order is safe (a request that
-    /// meets the aborted worker's closed queue gets `Stopped`).
+    /// Disconnects the Chain's line when the state drops. Declared after `worker`, so it
+    /// drops after the worker's abort; a request between the two is dropped with the
+    /// worker's queue, and its caller gets `Stopped`.
     _line: LineGuard,
 }
 
