@@ -158,10 +158,11 @@ pub struct EngineActorState {
     panics: HashMap<String, u64>,
     worker: AbortOnDrop<String>,
     _ticker: AbortOnDrop<()>,
-    /// Disconnects the Chain's line when the state drops. Declared after `worker`, so it
-    /// drops after the worker's abort; a request between the two is dropped with the
-    /// worker's queue, and its caller gets `Stopped`.
-    _line: LineGuard,
+    /// Connects the Chain's line once the first reconcile is queued, and disconnects it when
+    /// the state drops. Declared after `worker`, so it drops after the worker's abort; a
+    /// request between the two is dropped with the worker's queue, and its caller gets
+    /// `Stopped`.
+    line: LineGuard,
 }
 
 impl EngineActorState {
@@ -315,7 +316,7 @@ impl Actor for EngineActor {
         let mut state = EngineActorState {
             reconnects: endpoints.iter().map(|e| e.reconnects).sum(),
             panics: endpoints.iter().map(|e| (e.name.clone(), e.panics)).collect(),
-            _line: line.connect(intake.clone(), myself),
+            line: line.guard(intake.clone()),
             core,
             intake,
             tasks: JoinSet::new(),
@@ -324,8 +325,10 @@ impl Actor for EngineActor {
             worker: AbortOnDrop(worker),
             _ticker: AbortOnDrop(ticker),
         };
-        // A fresh queue has room: the first reconcile is always queued.
+        // A fresh queue has room: the first reconcile is always queued, and ahead of every
+        // request (the mailbox delivers after `pre_start`, the line connects below).
         state.enqueue(CorrelationId::new(), Job::Reconcile)?;
+        state.line.connect(myself);
         Ok(state)
     }
 

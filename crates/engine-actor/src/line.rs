@@ -112,11 +112,10 @@ impl ChainLine {
         }
     }
 
-    /// Connects an incarnation; the guard disconnects it when dropped (with its state).
-    pub(crate) fn connect(&self, intake: Intake, actor: ActorRef<EngineMsg>) -> LineGuard {
-        let guard = LineGuard { line: self.clone(), intake: intake.clone() };
-        *self.write() = Some(Connected { intake, actor });
-        guard
+    /// The guard of an incarnation whose worker `intake` feeds: it connects the incarnation
+    /// when told to, and disconnects it when dropped (with the incarnation's state).
+    pub(crate) fn guard(&self, intake: Intake) -> LineGuard {
+        LineGuard { line: self.clone(), intake }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Option<Connected>> {
@@ -134,6 +133,13 @@ impl ChainLine {
 pub(crate) struct LineGuard {
     line: ChainLine,
     intake: Intake,
+}
+
+impl LineGuard {
+    /// Connects the incarnation, `actor`: from now on the line's requests reach its worker.
+    pub(crate) fn connect(&self, actor: ActorRef<EngineMsg>) {
+        *self.line.write() = Some(Connected { intake: self.intake.clone(), actor });
+    }
 }
 
 impl Drop for LineGuard {
