@@ -13,10 +13,9 @@ use crate::{
 };
 use engine_validation::{AdmissionPolicy, PayloadValidator, PegOutScanner};
 use std::sync::{
-    Arc, Mutex, MutexGuard,
+    Arc, Mutex, MutexGuard, PoisonError, RwLock,
     atomic::{AtomicUsize, Ordering},
 };
-use tokio::sync::watch;
 
 /// What the forkchoice worker publishes after every change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +53,10 @@ pub(crate) struct Core {
     pub(crate) admission: AdmissionPolicy,
     pub(crate) peers: ActorAddresses,
     cache: Mutex<PayloadCache<Arc<CachedBuild>>>,
-    view: watch::Sender<View>,
+    /// Written by the worker alone, read by queries and the tick. A lock, not a `watch`
+    /// channel: nothing waits for a change, and a `watch` send notifies its (absent) waiters
+    /// through eight locked lists on each of a commit's several publishes.
+    view: RwLock<View>,
     pending_forkchoice: AtomicUsize,
 }
 
@@ -73,7 +75,7 @@ impl Core {
             cache: Mutex::new(PayloadCache::new(&config.payload_cache)),
             config,
             peers,
-            view: watch::channel(view).0,
+            view: RwLock::new(view),
             pending_forkchoice: AtomicUsize::new(0),
         }
     }
@@ -94,19 +96,28 @@ impl Core {
     pub(crate) fn cache(&self) -> MutexGuard<'_, PayloadCache<Arc<CachedBuild>>> {
         // The cache holds plain data; a panic elsewhere while it was locked cannot leave it
         // half-updated in a way that matters, so keep using it.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn view(&self) -> View {
-        self.view.borrow().clone()
+        self.read_view().clone()
     }
 
+    /// Updates the view in place. The updates only assign fields, so a panic while the lock
+    /// is held (none can happen in them) could not leave a half-made view: a poisoned lock
+    /// is used as is, like the cache's.
     pub(crate) fn publish(&self, update: impl FnOnce(&mut View)) {
-        self.view.send_modify(update);
+        update(&mut self.view.write().unwrap_or_else(PoisonError::into_inner));
     }
 
     pub(crate) fn state(&self) -> EngineState {
-        derive_state(&self.view.borrow().el, &self.port.endpoints(), &self.peers.presence())
+        // Neither the pool's health nor the peers' presence touches the view: holding its
+        // read lock meanwhile cannot deadlock.
+        derive_state(&self.read_view().el, &self.port.endpoints(), &self.peers.presence())
+    }
+
+    fn read_view(&self) -> std::sync::RwLockReadGuard<'_, View> {
+        self.view.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn pending_forkchoice(&self) -> usize {
