@@ -40,7 +40,7 @@ mod fake_el;
 use criterion::Criterion;
 use engine_actor::{
     ChainLine, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
-    messages::BuiltPayload,
+    messages::{BuiltPayload, Committed, Reply},
     peers::{ActorAddresses, Watched},
     port::{ExecutionPort, PoolPort},
     status::EngineState,
@@ -145,35 +145,9 @@ impl Clock {
     }
 }
 
-async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
-    let timestamp = clock.next();
-    let built: BuiltPayload = ask(engine, |reply| {
-        ChainRequest::BuildPayload {
-            correlation: CorrelationId::new(),
-            parent: None,
-            timestamp,
-            peg_ins: Vec::new(),
-            fee_recipient: None,
-            prev_randao: None,
-            reply,
-        }
-        .into()
-    })
-    .await
-    .unwrap();
-    let committed = ask(engine, |reply| {
-        ChainRequest::CommitBuilt { correlation: CorrelationId::new(), id: built.payload_id, reply }
-            .into()
-    })
-    .await
-    .unwrap();
-    assert!(committed.head);
-}
-
-/// [`actor_cycle`] with the requests sent down the Chain's line (no mailbox hop).
-async fn line_cycle(line: &ChainLine, clock: &Clock) {
-    let timestamp = clock.next();
-    let request = |reply| ChainRequest::BuildPayload {
+/// The cycle's build request: an empty block on the head at `timestamp`.
+fn build_request(timestamp: u64) -> impl FnOnce(Reply<BuiltPayload>) -> ChainRequest {
+    move |reply| ChainRequest::BuildPayload {
         correlation: CorrelationId::new(),
         parent: None,
         timestamp,
@@ -181,14 +155,27 @@ async fn line_cycle(line: &ChainLine, clock: &Clock) {
         fee_recipient: None,
         prev_randao: None,
         reply,
-    };
-    let built: BuiltPayload = line.call(request, TIMEOUT).await.unwrap().unwrap();
-    let commit = |reply| ChainRequest::CommitBuilt {
-        correlation: CorrelationId::new(),
-        id: built.payload_id,
-        reply,
-    };
-    let committed = line.call(commit, TIMEOUT).await.unwrap().unwrap();
+    }
+}
+
+/// The cycle's commit request: the build `built` by its payload id.
+fn commit_request(built: &BuiltPayload) -> impl FnOnce(Reply<Committed>) -> ChainRequest {
+    let id = built.payload_id;
+    move |reply| ChainRequest::CommitBuilt { correlation: CorrelationId::new(), id, reply }
+}
+
+async fn actor_cycle(engine: &ActorRef<EngineMsg>, clock: &Clock) {
+    let build = build_request(clock.next());
+    let built = ask(engine, |reply| build(reply).into()).await.unwrap();
+    let commit = commit_request(&built);
+    let committed = ask(engine, |reply| commit(reply).into()).await.unwrap();
+    assert!(committed.head);
+}
+
+/// [`actor_cycle`] with the requests sent down the Chain's line (no mailbox hop).
+async fn line_cycle(line: &ChainLine, clock: &Clock) {
+    let built = line.call(build_request(clock.next()), TIMEOUT).await.unwrap().unwrap();
+    let committed = line.call(commit_request(&built), TIMEOUT).await.unwrap().unwrap();
     assert!(committed.head);
 }
 
