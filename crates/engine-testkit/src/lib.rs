@@ -80,7 +80,7 @@ pub use chaos_proxy::{ChaosProxy, ChaosSettings, FloodBody, HUNDRED_MB, ProxiedR
 pub use el_rules::{AncestorPolicy, SyncingProbe};
 pub use error::TestkitError;
 pub use jwt::JwtSecret;
-pub use mock_el::{MockBlock, MockEl, MockElConfig};
+pub use mock_el::{FillPolicy, MockBlock, MockEl, MockElConfig};
 pub use rpc_server::{
     ElPorts, Fault, Outcome, RecordedCall, Recording, Restart, RpcBackend, RpcError, RpcServer,
     Script,

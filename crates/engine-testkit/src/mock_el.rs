@@ -15,7 +15,9 @@
 //!   behaviour with [`MockElConfig::ancestor_policy`]). Moving to a side-chain block is a
 //!   reorg under every policy;
 //! - `getPayload` returns a payload whose `blockHash` is the keccak of its header, with the
-//!   requested withdrawals and fee recipient and the queued transactions;
+//!   requested withdrawals and fee recipient and the transactions queued when the build
+//!   started ([`FillPolicy::AtOnce`], as EthereumJS and the devnet; [`FillPolicy::Background`]
+//!   models Geth and Reth, which answer the empty block until their builder has filled one);
 //! - `newPayload` answers VALID (latestValidHash = blockHash) for a known parent or a block
 //!   it already holds, SYNCING for an unknown parent, INVALID for a wrong block hash;
 //! - `eth_syncing` answers `false` ([`SyncingProbe::Synced`]; [`MockElConfig::syncing`]
@@ -95,6 +97,33 @@ pub struct MockElConfig {
     pub ancestor_policy: AncestorPolicy,
     /// What `eth_syncing` answers (default: [`SyncingProbe::Synced`], `false`).
     pub syncing: SyncingProbe,
+    /// When a build's transactions are in the payload (default: [`FillPolicy::AtOnce`]).
+    pub fill: FillPolicy,
+}
+
+/// When the transactions of a build started by `forkchoiceUpdated` are in the payload that
+/// `getPayload` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FillPolicy {
+    /// Built whole when `forkchoiceUpdated` starts the build: EthereumJS
+    /// (`packages/client/src/miner/pendingBlock.ts`: `start`, called by
+    /// `forkchoiceUpdated`, adds the pool's transactions before it answers; `build`, called by
+    /// `getPayload`, seals) and the embedded devnet.
+    #[default]
+    AtOnce,
+    /// Geth (`miner/payload_building.go`): `buildPayload` makes the *empty* block before
+    /// `forkchoiceUpdated` answers and fills the full one in a goroutine; `getPayload` calls
+    /// `Payload.Resolve`, which stops that goroutine and returns the full block only if an
+    /// iteration finished, else the empty one, and a resolved payload never changes again
+    /// (`update` rejects what arrives after `stop` is closed). Reth's basic payload job
+    /// (`crates/payload/basic/src/lib.rs`, `resolve_kind`) likewise races a build still in
+    /// flight against an empty block. Here the full block is ready `after` the
+    /// `forkchoiceUpdated` that started it; a `getPayload` sooner settles the build empty.
+    /// A build with nothing to include is the same either way.
+    Background {
+        /// How long the builder takes to fill the block.
+        after: Duration,
+    },
 }
 
 impl Default for MockElConfig {
@@ -116,6 +145,7 @@ impl Default for MockElConfig {
             },
             ancestor_policy: AncestorPolicy::default(),
             syncing: SyncingProbe::default(),
+            fill: FillPolicy::default(),
         }
     }
 }
@@ -173,7 +203,7 @@ impl RpcBackend for MockBackend {
     }
 
     fn reset(&self) {
-        *self.lock() = Chain::new(self.config.forks, &self.config.genesis());
+        *self.lock() = Chain::new(self.config.forks, &self.config.genesis(), self.config.fill);
     }
 }
 
@@ -210,7 +240,7 @@ impl MockEl {
             return Err(TestkitError::Fixture(problems.join("; ")));
         }
         let secret = config.jwt_secret.clone().unwrap_or_else(JwtSecret::random);
-        let chain = Mutex::new(Chain::new(config.forks, &config.genesis()));
+        let chain = Mutex::new(Chain::new(config.forks, &config.genesis(), config.fill));
         let backend = Arc::new(MockBackend { config, chain });
         let script = Script::new(Recording::DEFAULT);
         let any = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));

@@ -7,7 +7,7 @@ mod common;
 use alloy_primitives::{Address, B256, U256};
 use common::Rpc;
 use engine_testkit::{
-    MockEl, MockElConfig,
+    FillPolicy, MockEl, MockElConfig,
     fixtures::{Transfer, dev_signer, sign_transfer},
 };
 use engine_types::{
@@ -123,4 +123,46 @@ async fn blocks_by_number_tag_and_hash() {
         engine.error_code("engine_getPayloadBodiesByRangeV1", json!(["0x1", "0x401"])).await,
         -38004
     );
+}
+
+/// Under [`FillPolicy::Background`] (Geth, Reth) a `getPayload` right after the
+/// `forkchoiceUpdated` gets the empty block, and the build stays empty once resolved; one
+/// sent after the builder's fill time gets the transactions.
+#[tokio::test]
+async fn background_fill_answers_empty_until_the_block_is_filled() {
+    let after = std::time::Duration::from_millis(300);
+    let config = MockElConfig { fill: FillPolicy::Background { after }, ..Default::default() };
+    let el = MockEl::start(config).await.unwrap();
+    let (engine, public) = (Rpc::engine(&el), Rpc::public(&el));
+    let raw = sign_transfer(
+        &dev_signer(2).unwrap(),
+        &Transfer::new(121_212, 0, Address::ZERO, U256::ZERO),
+    )
+    .unwrap();
+    public.result("eth_sendRawTransaction", json!([raw])).await;
+    let head = el.head().hash;
+    let state = json!({"headBlockHash": head, "safeBlockHash": head, "finalizedBlockHash": head});
+    let start = |timestamp: u64| {
+        let attrs = json!({"timestamp": format!("{timestamp:#x}"), "prevRandao": B256::ZERO,
+            "suggestedFeeRecipient": Address::ZERO, "withdrawals": []});
+        let (engine, state) = (&engine, state.clone());
+        async move {
+            engine.result("engine_forkchoiceUpdatedV2", json!([state, attrs])).await["payloadId"]
+                .clone()
+        }
+    };
+    let txs = |built: &Value| built["executionPayload"]["transactions"].as_array().unwrap().len();
+
+    let hurried = start(2).await;
+    let first = engine.result("engine_getPayloadV2", json!([hurried])).await;
+    assert_eq!(txs(&first), 0, "resolved before the builder filled it: the empty block");
+    tokio::time::sleep(after).await;
+    let again = engine.result("engine_getPayloadV2", json!([hurried])).await;
+    assert_eq!(again, first, "a resolved build never changes");
+
+    let patient = start(2).await;
+    tokio::time::sleep(after).await;
+    let full = engine.result("engine_getPayloadV2", json!([patient])).await;
+    assert_eq!(txs(&full), 1, "resolved after the fill time: the full block");
+    assert_eq!(el.pending_transactions().len(), 1, "building does not empty the pool");
 }

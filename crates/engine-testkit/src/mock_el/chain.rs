@@ -1,7 +1,10 @@
 //! The mock's chain: known blocks, the canonical path, the forkchoice, the transaction pool
 //! and the payloads being built. Pure state, no JSON.
 
-use super::block::{self, GenesisParams, PooledTx, StoredBlock};
+use super::{
+    FillPolicy,
+    block::{self, GenesisParams, PooledTx, StoredBlock},
+};
 use crate::{
     el_rules::{self, AncestorPolicy, HeadDecision, HeadPosition},
     rpc_server::RpcError,
@@ -9,7 +12,7 @@ use crate::{
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadAttributes, PayloadId};
 use engine_types::{ForkSchedule, PayloadStatusWire, RpcErrorCode};
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 /// What [`Chain::forkchoice_updated`] decided.
 #[derive(Debug)]
@@ -20,6 +23,16 @@ pub(super) enum ForkchoiceResult {
     ZeroHead,
     /// VALID for `head`; a build was started when `payload_id` is set.
     Valid { head: B256, payload_id: Option<PayloadId> },
+}
+
+/// A payload being built, as [`FillPolicy`] says.
+#[derive(Debug)]
+enum Build {
+    /// Settled: what every `getPayload` of this id returns.
+    Settled(Arc<StoredBlock>),
+    /// [`FillPolicy::Background`] before the first `getPayload`: the empty block now, the
+    /// full one from `full_at` on.
+    Filling { empty: Arc<StoredBlock>, full: Arc<StoredBlock>, full_at: Instant },
 }
 
 /// The whole state of the mock execution layer.
@@ -33,13 +46,14 @@ pub(super) struct Chain {
     safe: B256,
     finalized: B256,
     pool: Vec<PooledTx>,
-    builds: HashMap<PayloadId, Arc<StoredBlock>>,
+    fill: FillPolicy,
+    builds: HashMap<PayloadId, Build>,
     next_payload_id: u64,
 }
 
 impl Chain {
     /// A chain holding only the genesis block.
-    pub(super) fn new(forks: ForkSchedule, genesis: &GenesisParams) -> Self {
+    pub(super) fn new(forks: ForkSchedule, genesis: &GenesisParams, fill: FillPolicy) -> Self {
         let genesis_block = Arc::new(block::genesis(&forks, genesis));
         let hash = genesis_block.hash;
         Self {
@@ -50,6 +64,7 @@ impl Chain {
             safe: B256::ZERO,
             finalized: B256::ZERO,
             pool: Vec::new(),
+            fill,
             builds: HashMap::new(),
             next_payload_id: 1,
         }
@@ -238,16 +253,39 @@ impl Chain {
                 ),
             ));
         }
-        let built = block::build(&self.forks, parent, attrs, &self.pool, &self.extra_data);
+        let full = Arc::new(block::build(&self.forks, parent, attrs, &self.pool, &self.extra_data));
+        let build = match self.fill {
+            FillPolicy::AtOnce => Build::Settled(full),
+            FillPolicy::Background { after } if !full.txs.is_empty() => {
+                let empty =
+                    Arc::new(block::build(&self.forks, parent, attrs, &[], &self.extra_data));
+                // An `after` too large for the clock never fills: Instant cannot overflow.
+                match Instant::now().checked_add(after) {
+                    Some(full_at) => Build::Filling { empty, full, full_at },
+                    None => Build::Settled(empty),
+                }
+            }
+            FillPolicy::Background { .. } => Build::Settled(full),
+        };
         let payload_id = PayloadId::new(self.next_payload_id.to_be_bytes());
         self.next_payload_id += 1;
-        self.builds.insert(payload_id, Arc::new(built));
+        self.builds.insert(payload_id, build);
         Ok(ForkchoiceResult::Valid { head: parent.hash, payload_id: Some(payload_id) })
     }
 
-    /// A payload being built.
-    pub(super) fn build(&self, id: &PayloadId) -> Option<&Arc<StoredBlock>> {
-        self.builds.get(id)
+    /// `getPayload`: the payload built under `id` so far. Under [`FillPolicy::Background`]
+    /// the first call settles the build, as Geth's `Payload.Resolve` stops its builder: the
+    /// full block if it was ready, else the empty one, and every later call returns the same.
+    pub(super) fn resolve(&mut self, id: &PayloadId) -> Option<Arc<StoredBlock>> {
+        let build = self.builds.get_mut(id)?;
+        let settled = match build {
+            Build::Settled(block) => Arc::clone(block),
+            Build::Filling { empty, full, full_at } => {
+                Arc::clone(if Instant::now() >= *full_at { full } else { empty })
+            }
+        };
+        *build = Build::Settled(Arc::clone(&settled));
+        Some(settled)
     }
 
     /// Make `head` canonical and drop the pool's transactions that the chain now includes.

@@ -156,14 +156,14 @@ fn forkchoice_updated(
 }
 
 fn get_payload(
-    chain: &Chain,
+    chain: &mut Chain,
     method: &str,
     version: ApiVersion,
     params: &Value,
 ) -> Result<Value, RpcError> {
     let items = positional(method, params, 1..=1)?;
     let id: PayloadId = parse(&items[0], "payload id")?;
-    let built = chain.build(&id).ok_or_else(|| {
+    let built = chain.resolve(&id).ok_or_else(|| {
         RpcError::new(RpcErrorCode::UnknownPayload, format!("unknown payload {id}"))
     })?;
     check_fork(chain.forks(), EngineMethod::GetPayload, method, version, built.header().timestamp)?;
