@@ -85,6 +85,10 @@ pub struct PoolConfig {
     pub lane_depth: usize,
     /// Time between upchecks of each endpoint.
     pub upcheck_interval: Duration,
+    /// Time between the `forkchoiceUpdated` that starts a build and the `getPayload` that
+    /// collects it, for the execution client to fill the block
+    /// ([`EngineConfig::build_lookahead`]).
+    pub build_lookahead: Duration,
 }
 
 impl PoolConfig {
@@ -97,6 +101,7 @@ impl PoolConfig {
             replay_capacity: engine.payload_cache.capacity,
             lane_depth: DEFAULT_LANE_DEPTH,
             upcheck_interval: engine.health.upcheck_interval,
+            build_lookahead: engine.build_lookahead,
         }
     }
 
@@ -110,6 +115,7 @@ impl PoolConfig {
         Ok(Self {
             replay_capacity: engine.payload_cache.capacity,
             upcheck_interval: engine.health.upcheck_interval,
+            build_lookahead: engine.build_lookahead,
             ..Self::new(endpoints, schedule)
         })
     }
@@ -220,6 +226,7 @@ struct Shared {
     /// calls the pool.
     runtime: tokio::runtime::Handle,
     schedule: ForkSchedule,
+    build_lookahead: Duration,
     recent: Mutex<RecentPayloads>,
     /// Read-only queries spread so far ([`ExecutionPool::read_order`]): whose turn it is.
     reads: AtomicUsize,
@@ -324,6 +331,7 @@ impl ExecutionPool {
             members,
             runtime: runtime.clone(),
             schedule: config.schedule,
+            build_lookahead: config.build_lookahead,
             recent: Mutex::new(RecentPayloads::new(config.replay_capacity)),
             reads: AtomicUsize::new(0),
             #[cfg(test)]
@@ -413,7 +421,8 @@ impl ExecutionPool {
     }
 
     /// Builds a payload on `parent` with `attributes`: `forkchoiceUpdated` with the
-    /// attributes, then `getPayload`, on the best usable endpoint. If that endpoint fails at
+    /// attributes, then, [`PoolConfig::build_lookahead`] later (the endpoint's lane is free
+    /// meanwhile), `getPayload`, on the best usable endpoint. If that endpoint fails at
     /// either step (unreachable, garbage, hung, lost the build), the whole build is redone on
     /// the next one. An INVALID head or a refused request (e.g. bad attributes) ends it at
     /// once: another endpoint would say the same. So does a VALID answer that starts no
@@ -433,14 +442,21 @@ impl ExecutionPool {
         let mut first_failure: Option<ClientError> = None;
         for member in &candidates {
             let attrs = attributes.clone();
-            let built = member
-                .lane
-                .run(&member.client, move |c| async move {
-                    build_on(&c, parent, attrs, fcu_version, get_version, attempts).await
+            let built = async {
+                let payload_id = in_lane(member, move |c| async move {
+                    start_build(&c, parent, attrs, fcu_version, attempts).await
                 })
-                .await;
+                .await?;
+                tokio::time::sleep(self.shared.build_lookahead).await;
+                let response = in_lane(member, move |c| async move {
+                    Ok(c.get_payload_with(get_version, payload_id, attempts).await?)
+                })
+                .await?;
+                Ok::<_, ClientError>((payload_id, response))
+            }
+            .await;
             let err = match built {
-                Ok(Ok(Ok((payload_id, response)))) => {
+                Ok((payload_id, response)) => {
                     let sidecar =
                         PoolBuild::sidecar_for(&response, attributes.parent_beacon_block_root);
                     let failed_over = !std::ptr::eq(*member, *first);
@@ -459,8 +475,7 @@ impl ExecutionPool {
                         sidecar,
                     });
                 }
-                Ok(Ok(Err(e)) | Err(e)) => e,
-                Err(refused) => lane_refused(member, refused),
+                Err(e) => e,
             };
             tracing::warn!(endpoint = member.client.name(), error = %err, "build failed here");
             if !worth_another_endpoint(&err) {
@@ -650,29 +665,40 @@ fn lane_refused(member: &Member, refused: lane::Refused) -> ClientError {
     }
 }
 
-/// fcU with attributes, then getPayload, on one endpoint.
-async fn build_on(
+/// `f(client)` in `member`'s lane: its answer, or why the lane refused it.
+async fn in_lane<T, F, Fut>(member: &Member, f: F) -> Result<T, ClientError>
+where
+    T: Send + 'static,
+    F: FnOnce(EngineClient) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+{
+    match member.lane.run(&member.client, f).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Err(e),
+        Err(refused) => Err(lane_refused(member, refused)),
+    }
+}
+
+/// fcU with attributes on one endpoint: the id of the build it started.
+async fn start_build(
     client: &EngineClient,
     parent: ForkchoiceState,
     attributes: PayloadAttributes,
     fcu_version: ApiVersion,
-    get_version: ApiVersion,
     attempts: Attempts,
-) -> Result<(PayloadId, GetPayloadResponse), ClientError> {
+) -> Result<PayloadId, ClientError> {
     let outcome =
         client.forkchoice_updated_with(fcu_version, parent, Some(attributes), attempts).await?;
-    let Some(payload_id) = outcome.payload_id else {
+    outcome.payload_id.ok_or_else(|| {
         let endpoint = client.name().to_string();
         // VALID without a build: the spec-allowed skip of a head behind the EL's own.
-        return Err(match outcome.status {
+        match outcome.status {
             PayloadStatus::Valid { .. } => {
                 ClientError::BuildSkipped { endpoint, head: parent.head_block_hash }
             }
             status => ClientError::HeadNotValid { endpoint, status },
-        });
-    };
-    let response = client.get_payload_with(get_version, payload_id, attempts).await?;
-    Ok((payload_id, response))
+        }
+    })
 }
 
 /// newPayload (with catch-up replay when the endpoint lacks the parent), then fcU.

@@ -104,6 +104,13 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", env = "ALYS_ENGINE_SLOT_TIME", value_parser = parse_duration)]
     pub(crate) slot_time: Option<Duration>,
 
+    /// Time between sending a block's payload attributes and collecting it, for the
+    /// execution client to fill it, e.g. 600ms; shorter than the slot. Geth and Reth need
+    /// it: collected at once, their block is empty [default: 0, or engine.build_lookahead
+    /// of --config].
+    #[arg(long, value_name = "DURATION", env = "ALYS_ENGINE_BUILD_LOOKAHEAD", value_parser = parse_duration)]
+    pub(crate) build_lookahead: Option<Duration>,
+
     /// Stop after producing this many blocks [default: run until Ctrl-C].
     #[arg(long, value_name = "N", env = "ALYS_ENGINE_BLOCKS")]
     pub(crate) blocks: Option<u64>,

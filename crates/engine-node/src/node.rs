@@ -95,6 +95,13 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             devnet = Some(el);
         }
         ElMode::External { endpoints } => {
+            if settings.config.engine.build_lookahead.is_zero() {
+                tracing::warn!(
+                    "engine.build_lookahead is 0: each block is collected as soon as its build \
+                     starts; Geth and Reth then return it empty (they fill blocks in the \
+                     background). Set --build-lookahead, e.g. a third of the slot"
+                );
+            }
             // Waiting for a client may take long: the operator server is watched meanwhile.
             let proceed = tokio::select! {
                 proceed = preflight::wait_for_clients(
@@ -160,6 +167,7 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
             blocks: run.blocks,
             finalize_every: run.finalize_every,
             timeouts,
+            build_lookahead: settings.config.engine.build_lookahead,
         },
         sim,
         run.summary_every,

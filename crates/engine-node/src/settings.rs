@@ -32,6 +32,13 @@ pub(crate) const DEFAULT_CONFIG_TOML: &str = r#"# Alys engine configuration (eng
 [engine]
 # Largest response body accepted from an execution client, in bytes (64 MiB).
 max_response_bytes = 67108864
+# Time between sending a block's payload attributes (forkchoiceUpdated) and collecting it
+# (getPayload), for the execution client to fill it; shorter than chain.slot_duration;
+# --build-lookahead overrides it. 0 suits EthereumJS and the embedded devnet, which fill
+# the block before they answer. Geth and Reth answer with an empty block built and fill it
+# in the background: collected at once, a block from them carries no transactions. Give
+# them time, e.g. a third of the slot ("600ms" with 2s slots).
+build_lookahead = "0s"
 
 # Execution clients, best first: builds go to the best healthy one, commits to all.
 # Without any, and without --engine-url, the node runs an embedded devnet instead.
@@ -210,6 +217,9 @@ impl Settings {
         };
         if let Some(slot) = run.slot_time {
             config.chain.slot_duration = slot;
+        }
+        if let Some(lookahead) = run.build_lookahead {
+            config.engine.build_lookahead = lookahead;
         }
         let mode = if external {
             let endpoints = config
@@ -518,6 +528,32 @@ mod tests {
         // 4 × 2 s (newPayload, twice, and two replayed) + fcU 8 s + eth 5 s + 1 s: one
         // attempt each.
         assert_eq!(t.commit, std::time::Duration::from_secs(22));
+    }
+
+    /// `--build-lookahead` overrides the file, is spent inside the build budget, and must
+    /// be shorter than the slot (the problem names the field and the slot).
+    #[test]
+    fn build_lookahead_from_the_command_line() {
+        let files = engine_testkit::fixtures::JwtFiles::random().unwrap();
+        let jwt = files.valid();
+        let external = |lookahead: &str| {
+            Settings::resolve(&run(&[
+                "--engine-url",
+                "http://127.0.0.1:8551",
+                "--jwt-secret",
+                jwt.to_str().unwrap(),
+                "--slot-time",
+                "2s",
+                "--build-lookahead",
+                lookahead,
+            ]))
+        };
+        let s = external("600ms").unwrap();
+        assert_eq!(s.config.engine.build_lookahead, std::time::Duration::from_millis(600));
+        assert_eq!(Some(s.chain_timeouts().unwrap().build), s.config.engine.build_budget());
+        let err = external("2s").unwrap_err().to_string();
+        assert!(err.contains("engine.build_lookahead"), "{err}");
+        assert!(err.contains("not shorter than chain.slot_duration (2s)"), "{err}");
     }
 
     /// No endpoint anywhere means the embedded devnet, with its genesis' chain id.

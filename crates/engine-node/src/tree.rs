@@ -589,6 +589,7 @@ mod tests {
                     blocks: None,
                     finalize_every: 0,
                     timeouts: ChainTimeouts::from_engine(&engine_config).unwrap(),
+                    build_lookahead: Duration::ZERO,
                 },
                 None,
                 0,

@@ -42,6 +42,18 @@ pub struct EngineConfig {
     pub max_response_bytes: u64,
     /// Built payloads kept for `GetPayload` and replay.
     pub payload_cache: PayloadCacheConfig,
+    /// How long before collecting a block the engine sends its payload attributes: the
+    /// time between the `forkchoiceUpdated` that starts a build and the `getPayload` that
+    /// collects it, so the execution client can fill the block (Lighthouse's
+    /// `prepare_payload_lookahead`). Default 0: EthereumJS and the embedded devnet fill the
+    /// block before they answer the `forkchoiceUpdated`. **Geth and Reth need it:** they
+    /// answer the `forkchoiceUpdated` with an empty block built and fill the full one in the
+    /// background, and a `getPayload` sent before that is done returns the empty block (Geth
+    /// `miner/payload_building.go`, `Payload.Resolve`; Reth `crates/payload/basic`). A third
+    /// of the slot (Lighthouse's default) leaves the builder room. Shorter than
+    /// `chain.slot_duration`.
+    #[serde(with = "humantime_serde")]
+    pub build_lookahead: Duration,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +65,7 @@ impl Default for EngineConfig {
             health: HealthConfig::default(),
             max_response_bytes: 64 * 1024 * 1024,
             payload_cache: PayloadCacheConfig::default(),
+            build_lookahead: Duration::ZERO,
         }
     }
 }
@@ -119,21 +132,24 @@ impl EngineConfig {
         self.retry.call_budget(self.timeouts.eth)?.checked_add(BUDGET_SLACK)
     }
 
-    /// How long a `BuildPayload` can take: `forkchoiceUpdated` with attributes then
-    /// `getPayload`, on each endpoint in rank order (a failed build is redone on the next).
-    /// With `n` endpoints, `call(t)` of [`RetryConfig::call_budget`], `fcu`, `get` and `eth`
-    /// the configured timeouts:
+    /// How long a `BuildPayload` can take: `forkchoiceUpdated` with attributes, the
+    /// [`build_lookahead`](Self::build_lookahead) `la`, then `getPayload`, on each endpoint
+    /// in rank order (a failed build is redone on the next). With `n` endpoints, `call(t)`
+    /// of [`RetryConfig::call_budget`], `fcu`, `get` and `eth` the configured timeouts:
     ///
     /// ```text
-    /// n = 1:  fcu + call(get)                       (a build-starting fcU is never repeated)
-    /// n > 1:  n · (fcu + get)                       (each endpoint tried once)
+    /// n = 1:  fcu + la + call(get)                  (a build-starting fcU is never repeated)
+    /// n > 1:  n · (fcu + la + get)                  (each endpoint tried once)
     /// build_budget = that + call(eth) + BUDGET_SLACK   (the parent's header; state write)
     /// ```
     ///
     /// `None` when it does not fit in a [`Duration`] ([`Config::validate`] reports it).
     pub fn build_budget(&self) -> Option<Duration> {
         let t = &self.timeouts;
-        let per_endpoint = t.forkchoice_updated.checked_add(self.pool_call(t.get_payload)?)?;
+        let per_endpoint = t
+            .forkchoice_updated
+            .checked_add(self.build_lookahead)?
+            .checked_add(self.pool_call(t.get_payload)?)?;
         let endpoints = if self.endpoint_count() == 1 {
             per_endpoint
         } else {
@@ -589,6 +605,17 @@ impl Config {
         let mut p = Problems::default();
         self.engine.collect(&mut p);
         self.chain.collect(&mut p);
+        p.check(
+            // A zero slot is reported as such above.
+            self.chain.slot_duration.is_zero()
+                || self.engine.build_lookahead < self.chain.slot_duration,
+            "engine.build_lookahead",
+            format!(
+                "{:?} is not shorter than chain.slot_duration ({:?}): every block would be \
+                 collected after its slot ended",
+                self.engine.build_lookahead, self.chain.slot_duration
+            ),
+        );
         if p.0.is_empty() { Ok(()) } else { Err(ConfigErrors(p.0)) }
     }
 }
@@ -674,6 +701,11 @@ impl EngineConfig {
             format!("must be between 1 and {MAX_PAYLOAD_CACHE_CAPACITY}"),
         );
         p.within("engine.payload_cache.ttl", self.payload_cache.ttl, MAX_PERIOD);
+        p.check(
+            self.build_lookahead <= MAX_CALL_TIMEOUT,
+            "engine.build_lookahead",
+            format!("{:?} is longer than the maximum {MAX_CALL_TIMEOUT:?}", self.build_lookahead),
+        );
         // Out-of-range timeouts are reported above; budgets are only computed from sane ones.
         if timeouts_bounded {
             self.collect_budgets(p);
@@ -833,6 +865,39 @@ mod tests {
         assert_eq!(c.engine.build_budget(), Some(ms(200 + 100 + 100 + 1000)));
         assert_eq!(c.engine.commit_budget(), Some(ms(4 * 300 + 200 + 100 + 1000)));
         c.validate().unwrap();
+    }
+
+    /// The build lookahead is spent once per endpoint tried, so it is in the build budget;
+    /// it must leave the slot room to collect and commit the block, and it is read as a
+    /// human-readable duration.
+    #[test]
+    fn build_lookahead_is_budgeted_and_shorter_than_the_slot() {
+        let ms = Duration::from_millis;
+        let mut c = valid();
+        let without = c.engine.build_budget().unwrap();
+        c.engine.build_lookahead = ms(600);
+        assert_eq!(c.engine.build_budget(), Some(without + ms(600)));
+        c.engine
+            .endpoints
+            .push(EndpointConfig { name: Some("standby".into()), ..c.engine.endpoints[0].clone() });
+        // 2 × (8 + 0.6 + 1) + 15 + 1
+        assert_eq!(c.engine.build_budget(), Some(secs(35.2)));
+        c.validate().unwrap();
+
+        c.engine.build_lookahead = c.chain.slot_duration;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].path, "engine.build_lookahead");
+        assert!(err.0[0].problem.contains("not shorter than chain.slot_duration (2s)"), "{err}");
+
+        c.chain.slot_duration = MAX_PERIOD;
+        c.engine.build_lookahead = MAX_CALL_TIMEOUT + ms(1);
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.0[0].path, "engine.build_lookahead", "{err}");
+        assert!(err.0[0].problem.contains("longer than the maximum 600s"), "{err}");
+
+        let c: Config = serde_json::from_str(r#"{"engine":{"build_lookahead":"650ms"}}"#).unwrap();
+        assert_eq!(c.engine.build_lookahead, ms(650));
     }
 
     /// A timeout beyond MAX_CALL_TIMEOUT is named (and no budget is computed from it); a

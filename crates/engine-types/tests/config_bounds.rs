@@ -152,6 +152,7 @@ prop_compose! {
         max_response_bytes in sometimes(response_bytes()),
         cache in (sometimes(capacity()), sometimes(duration())),
         slot in sometimes(duration()),
+        lookahead in sometimes(duration()),
     ) -> Config {
         let mut c = valid();
         if let Some(n) = endpoints {
@@ -190,6 +191,7 @@ prop_compose! {
         set(&mut c.engine.payload_cache.capacity, cache.0);
         set(&mut c.engine.payload_cache.ttl, cache.1);
         set(&mut c.chain.slot_duration, slot);
+        set(&mut c.engine.build_lookahead, lookahead);
         c
     }
 }
@@ -221,6 +223,8 @@ proptest! {
             prop_assert!(!timeout.is_zero() && timeout <= MAX_CALL_TIMEOUT);
             prop_assert!(e.retry.call_budget(timeout).is_some());
         }
+        prop_assert!(e.build_lookahead < c.chain.slot_duration);
+        prop_assert!(now.checked_add(e.build_lookahead).is_some());
         prop_assert!(!e.endpoints.is_empty());
         prop_assert!(e.retry.max_attempts >= 1 && e.health.failure_threshold >= 1);
         prop_assert!(e.health.success_threshold >= 1);

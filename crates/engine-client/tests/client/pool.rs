@@ -1,16 +1,24 @@
 //! The pool of execution clients: builds on the best endpoint, commits fanned out to all,
 //! failover when the primary is down, hangs or answers garbage, and catch-up replay.
 
-use crate::harness::{Driver, attributes, config, eventually, forkchoice, mock};
+use crate::harness::{Driver, attributes, eventually, forkchoice, mock};
+use crate::harness::{SHORT, config};
+use engine_client::eth::{EthApi, EthClient};
 use engine_client::{
     breaker::BreakerState,
     error::ClientError,
     health::EndpointState,
     pool::{ExecutionPool, PoolConfig, StandbyState},
 };
-use engine_testkit::{Fault, MockEl, Restart, rpc_server::ANY_METHOD};
+use engine_testkit::{
+    ElPorts, Fault, FillPolicy, MockEl, MockElConfig, Restart,
+    fixtures::{Transfer, dev_signer, sign_transfer},
+    rpc_server::ANY_METHOD,
+};
 use engine_types::{
-    EngineError, Fork, ForkSchedule, PayloadStatus, PayloadStatusWire, Severity, primitives::B256,
+    EngineError, Fork, ForkSchedule, PayloadStatus, PayloadStatusWire, Severity,
+    constants::CHAIN_ID_DEV,
+    primitives::{Address, B256, U256},
 };
 use std::time::Duration;
 
@@ -335,4 +343,59 @@ async fn skipped_build_is_reported_not_failed_over() {
     // Once the script is spent the same endpoint builds again.
     let (builder, failed_over, _) = d.produce().await;
     assert_eq!((builder, failed_over), (d.name(0), false));
+}
+
+/// Against an execution client that fills its blocks in the background (Geth, Reth: the
+/// mock's [`FillPolicy::Background`]), a `getPayload` straight after the
+/// `forkchoiceUpdated` collects the empty block; with a build lookahead longer than the
+/// fill time, the block carries every pending transfer. The endpoint's lane serves other
+/// calls while the build waits.
+#[tokio::test]
+async fn build_lookahead_lets_a_background_builder_fill_the_block() {
+    const PENDING: u64 = 40;
+    let fill = Duration::from_millis(150);
+    let el = MockEl::start(MockElConfig {
+        fill: FillPolicy::Background { after: fill },
+        ..MockElConfig::default()
+    })
+    .await
+    .unwrap();
+    let public = EthClient::new(
+        &el.public_url(),
+        None,
+        SHORT,
+        engine_client::retry::RetryPolicy::new(engine_types::config::RetryConfig::default()),
+        1 << 20,
+    )
+    .unwrap();
+    let signer = dev_signer(0).unwrap();
+    for nonce in 0..PENDING {
+        let t = Transfer::new(CHAIN_ID_DEV, nonce, Address::repeat_byte(0x42), U256::from(1));
+        public.send_raw_transaction(sign_transfer(&signer, &t).unwrap()).await.unwrap();
+    }
+    let genesis = el.genesis();
+    let included = |lookahead: Duration| {
+        let el = &el;
+        async move {
+            let mut pc = PoolConfig::new(vec![config(el)], ForkSchedule::default());
+            pc.upcheck_interval = Duration::from_secs(3600);
+            pc.build_lookahead = lookahead;
+            let pool = ExecutionPool::start(pc).unwrap();
+            let attrs = attributes(&ForkSchedule::default(), genesis.header.timestamp);
+            let build = pool.build_payload(forkchoice(genesis.hash), attrs);
+            let other = async {
+                el.wait_for_calls("engine_forkchoiceUpdatedV2", 1, SHORT).await.unwrap();
+                // A call through the same lane, sent while the build waits for its block.
+                pool.forkchoice_updated(forkchoice(genesis.hash), 0).await.unwrap();
+                el.calls("engine_getPayloadV2").len()
+            };
+            let (built, gets_before) = tokio::join!(build, other);
+            el.clear_calls();
+            (built.unwrap().response.payload.as_v1().transactions.len(), gets_before)
+        }
+    };
+    assert_eq!(included(Duration::ZERO).await.0, 0, "collected at once: the empty block");
+    let (txs, gets_before) = included(fill * 2).await;
+    assert_eq!(txs, PENDING as usize, "collected after the fill time: every transfer");
+    assert_eq!(gets_before, 0, "the lane answered another call while the build waited");
 }

@@ -162,6 +162,11 @@ pub(crate) struct ProductionConfig {
     pub(crate) finalize_every: u64,
     /// How long each engine request may take.
     pub(crate) timeouts: ChainTimeouts,
+    /// How long the engine waits between starting a build and collecting it
+    /// (`engine.build_lookahead`): a block is collected that much after its slot's tick, so
+    /// it carries that time as its timestamp, as Lighthouse's attributes carry the start of
+    /// the slot they are prepared ahead of.
+    pub(crate) build_lookahead: Duration,
 }
 
 /// Where the Chain actor is, for whoever waits on it.

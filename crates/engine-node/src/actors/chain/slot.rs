@@ -148,6 +148,17 @@ async fn what_landed(
     }))
 }
 
+/// The timestamp of a block built now on a parent with `parent_timestamp`: the wall clock
+/// when the engine will collect it, `lookahead` from now, and at least a second after its
+/// parent (the Engine API requires it to grow).
+fn block_timestamp(lookahead: Duration, parent_timestamp: u64) -> u64 {
+    let collected = std::time::SystemTime::now()
+        .checked_add(lookahead)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(engine_types::jwt::unix_now, |d| d.as_secs());
+    collected.max(parent_timestamp.saturating_add(1))
+}
+
 /// Builds and commits one block on `head`.
 async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationId) -> SlotOutcome {
     let started = Instant::now();
@@ -156,7 +167,7 @@ async fn produce(shared: &ChainShared, head: BlockRef, correlation: CorrelationI
     }
     // Unwritten: the file holds the peg-ins of a build as pending, as it held them before.
     let peg_ins = shared.update_queue_unsaved(PegInQueue::take_for_build);
-    let timestamp = engine_types::jwt::unix_now().max(head.timestamp + 1);
+    let timestamp = block_timestamp(shared.config.build_lookahead, head.timestamp);
     let built = flatten(
         shared
             .ask_engine(

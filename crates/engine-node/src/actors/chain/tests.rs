@@ -15,7 +15,7 @@ use engine_types::{
     PayloadStatusWire, Satoshis,
     config::{EndpointConfig, TimeoutConfig},
     eips::{BlockId, eip4895::Withdrawal},
-    primitives::Address,
+    primitives::{self, Address},
 };
 
 fn peg_in(n: u8) -> PegIn {
@@ -40,6 +40,7 @@ fn config(slot: Duration, commit: Duration) -> ProductionConfig {
             finalize: 10 * SECOND,
             forkchoice: 10 * SECOND,
         },
+        build_lookahead: Duration::ZERO,
     }
 }
 
@@ -59,8 +60,14 @@ struct Rig {
 impl Rig {
     /// The Chain gives up on a commit after `commit`.
     async fn start(commit: Duration) -> Self {
+        Self::start_with(commit, MockElConfig::default(), Duration::ZERO).await
+    }
+
+    /// The Chain gives up on a commit after `commit`, against a mock started with `mock`,
+    /// with `engine.build_lookahead` = `lookahead`.
+    async fn start_with(commit: Duration, mock: MockElConfig, lookahead: Duration) -> Self {
         let turn = REGISTRY.lock().await;
-        let el = MockEl::start(MockElConfig::default()).await.unwrap();
+        let el = MockEl::start(mock).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut engine_config = EngineConfig {
             endpoints: vec![EndpointConfig {
@@ -78,13 +85,17 @@ impl Rig {
                 eth: 5 * SECOND,
                 ..TimeoutConfig::default()
             },
+            build_lookahead: lookahead,
             ..EngineConfig::default()
         };
         engine_config.retry.max_attempts = 1;
         let chain_config = engine_types::config::ChainConfig::default();
         let port = PoolPort::from_config(&engine_config, chain_config.fork_schedule).unwrap();
         let shared = ChainShared::new(
-            config(Duration::from_secs(3600), commit),
+            ProductionConfig {
+                build_lookahead: lookahead,
+                ..config(Duration::from_secs(3600), commit)
+            },
             None,
             0,
             PegInQueue::in_memory(queue::DEFAULT_CAPACITY),
@@ -710,5 +721,34 @@ async fn a_tick_missed_during_a_slot_starts_the_next_when_it_ends() {
     assert_eq!(*rig.shared.progress.borrow(), ChainProgress { produced: 2, finished: false });
     assert_eq!(builds(&rig.el), 2);
     assert_eq!(rig.el.head().header.number, 2);
+    rig.finish().await;
+}
+
+/// Against an execution client that fills blocks in the background (the mock as Geth), the
+/// configured lookahead reaches the pool: the block carries the pending transfers, and its
+/// timestamp is the time it was collected, not the time its build started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_build_lookahead_fills_blocks_of_a_background_builder() {
+    use engine_testkit::fixtures::{Transfer, dev_signer, sign_transfer};
+    let lookahead = Duration::from_millis(1500);
+    let mock = MockElConfig {
+        fill: engine_testkit::FillPolicy::Background { after: Duration::from_millis(200) },
+        ..MockElConfig::default()
+    };
+    let rig = Rig::start_with(10 * SECOND, mock, lookahead).await;
+    let public = crate::rpc::RpcClient::new(&rig.el.public_url(), "mock-public", None).unwrap();
+    let signer = dev_signer(0).unwrap();
+    for nonce in 0..3 {
+        let t =
+            Transfer::new(121_212, nonce, Address::repeat_byte(0x42), primitives::U256::from(1));
+        let raw = sign_transfer(&signer, &t).unwrap();
+        let _: B256 = public.call("eth_sendRawTransaction", &[raw]).await.unwrap();
+    }
+    let started = engine_types::jwt::unix_now();
+    let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
+    let [SlotOutcome::Produced(line)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
+    assert_eq!(line.txs, 3, "the builder had time to fill the block");
+    let timestamp = rig.el.head().header.timestamp;
+    assert!(timestamp > started, "stamped {timestamp}, collected 1.5 s after {started}");
     rig.finish().await;
 }
