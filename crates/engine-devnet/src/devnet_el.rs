@@ -105,24 +105,28 @@ impl RpcBackend for DevnetBackend {
         self.lock().handle(method, params)
     }
 
-    fn reset(&self) {
-        // The same genesis was accepted at start, so it is accepted again.
+    fn reset(&self) -> Result<(), DevnetError> {
         // A restarted client keeps its flags: the rules in force carry over, and so does
         // its disk: it comes back with what its journal holds, memory (the pool, builds)
-        // lost.
-        let (policy, syncing, journal) = {
-            let mut d = self.lock();
-            (d.ancestor_policy(), d.syncing(), d.journal.take())
+        // lost. The same genesis was accepted at start, and the journal re-executed then:
+        // either failing now is reported, and the devnet keeps its state until then.
+        let (policy, syncing) = {
+            let d = self.lock();
+            (d.ancestor_policy(), d.syncing())
         };
         let limits = (self.retention, self.pool_limits);
-        if let Ok(mut fresh) = Self::fresh(&self.genesis, limits, policy, syncing) {
-            // It re-executed at start, so it does again; if not, the devnet comes back
-            // without a disk rather than not at all.
-            if let Some(journal) = journal {
-                let _ = fresh.restore(journal);
-            }
-            *self.lock() = fresh;
+        let mut fresh = Self::fresh(&self.genesis, limits, policy, syncing)?;
+        let mut current = self.lock();
+        if let Some(journal) = current.journal.take()
+            && let Err(e) = fresh.restore(journal)
+        {
+            // The journal is consumed and `fresh` may hold part of it: the devnet starts
+            // over from genesis without a disk, and says so.
+            *current = Self::fresh(&self.genesis, limits, policy, syncing)?;
+            return Err(e);
         }
+        *current = fresh;
+        Ok(())
     }
 }
 

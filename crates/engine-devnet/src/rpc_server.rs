@@ -265,13 +265,15 @@ impl RpcServer {
         }
     }
 
-    /// Listen again on the same ports, keeping or losing the backend's chain.
+    /// Listen again on the same ports, keeping or losing the backend's chain. When the
+    /// backend cannot be reset ([`RpcBackend::reset`]), its error is returned and the
+    /// server stays down.
     pub async fn come_back(&self, restart: Restart) -> Result<(), DevnetError> {
         if self.is_up() {
             return Err(DevnetError::State { reason: "come_back while the server is up".into() });
         }
         if restart == Restart::LoseChain {
-            self.shared.backend.reset();
+            self.shared.backend.reset()?;
         }
         let engine = bind(self.engine_addr, "engine").await?;
         let public = bind(self.public_addr, "public").await?;

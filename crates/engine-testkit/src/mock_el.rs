@@ -202,8 +202,9 @@ impl RpcBackend for MockBackend {
         }
     }
 
-    fn reset(&self) {
+    fn reset(&self) -> Result<(), engine_devnet::DevnetError> {
         *self.lock() = Chain::new(self.config.forks, &self.config.genesis(), self.config.fill);
+        Ok(())
     }
 }
 

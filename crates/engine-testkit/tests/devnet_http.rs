@@ -41,8 +41,14 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_in(None).await
+    }
+
+    /// A devnet keeping its journal in `data_dir`, when given.
+    async fn start_in(data_dir: Option<std::path::PathBuf>) -> Self {
         let forks = ForkSchedule { cancun: Some(CANCUN_AT), ..ForkSchedule::default() };
-        let el = DevnetEl::start(DevnetConfig::new(dev_genesis(forks).unwrap())).await.unwrap();
+        let config = DevnetConfig { data_dir, ..DevnetConfig::new(dev_genesis(forks).unwrap()) };
+        let el = DevnetEl::start(config).await.unwrap();
         let engine = Rpc::new(el.engine_url(), Some(el.jwt_secret().clone()));
         let public = Rpc::new(el.public_url(), None);
         Self { el, engine, public, forks }
@@ -303,6 +309,20 @@ async fn restarts_keep_or_lose_the_chain() {
     h.el.server().come_back(Restart::LoseChain).await.unwrap();
     assert_eq!(h.block_number().await, 0);
     assert_eq!(h.el.head().hash(), genesis);
+}
+
+/// A devnet with a disk that loses its memory comes back with what its journal holds, as a
+/// restarted client does: the head it had, not genesis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_that_loses_memory_keeps_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start_in(Some(dir.path().to_path_buf())).await;
+    let first = h.produce(h.el.genesis_hash(), SLOT, vec![]).await;
+    let second = h.produce(first, 2 * SLOT, vec![]).await;
+    h.el.server().go_down().await;
+    h.el.server().come_back(Restart::LoseChain).await.unwrap();
+    assert_eq!(h.block_number().await, 2);
+    assert_eq!(h.el.head().hash(), second);
 }
 
 /// A devnet serves through a script when a test attaches one: the script's recording starts

@@ -16,9 +16,13 @@ pub trait RpcBackend: Send + Sync + 'static {
     /// Answer `method` with `params` (the request's `params`, `[]` when absent).
     fn handle(&self, method: &str, params: &Value) -> Result<Value, RpcError>;
 
-    /// Forget all state and start again from genesis (used when a server "comes back"
-    /// without its chain). The default keeps the state.
-    fn reset(&self) {}
+    /// Forget what a restarted client would lose and start again (used when a server "comes
+    /// back" without its chain). The default keeps the state. An error says what could not
+    /// be brought back; [`RpcServer::come_back`](super::RpcServer::come_back) returns it
+    /// and leaves the server down.
+    fn reset(&self) -> Result<(), crate::DevnetError> {
+        Ok(())
+    }
 }
 
 impl<F> RpcBackend for F
