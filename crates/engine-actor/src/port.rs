@@ -36,7 +36,8 @@ pub struct Account {
 
 /// What the engine actor needs from the execution layer.
 pub trait ExecutionPort: Send + Sync + fmt::Debug + 'static {
-    /// `forkchoiceUpdated(parent, attributes)` then `getPayload` on the best endpoint.
+    /// `forkchoiceUpdated(parent, attributes)` then (the pool's build lookahead later)
+    /// `getPayload` on the best endpoint.
     fn build_payload(
         &self,
         parent: ForkchoiceState,
