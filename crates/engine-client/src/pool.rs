@@ -440,21 +440,11 @@ impl ExecutionPool {
         let get_version = self.shared.schedule.version_for(EngineMethod::GetPayload, ts);
         let attempts = if candidates.len() == 1 { Attempts::Policy } else { Attempts::Once };
         let mut first_failure: Option<ClientError> = None;
+        let versions = (fcu_version, get_version);
         for member in &candidates {
-            let attrs = attributes.clone();
-            let built = async {
-                let payload_id = in_lane(member, move |c| async move {
-                    start_build(&c, parent, attrs, fcu_version, attempts).await
-                })
-                .await?;
-                tokio::time::sleep(self.shared.build_lookahead).await;
-                let response = in_lane(member, move |c| async move {
-                    Ok(c.get_payload_with(get_version, payload_id, attempts).await?)
-                })
-                .await?;
-                Ok::<_, ClientError>((payload_id, response))
-            }
-            .await;
+            let lookahead = self.shared.build_lookahead;
+            let built =
+                build_on(member, lookahead, parent, attributes.clone(), versions, attempts).await;
             let err = match built {
                 Ok((payload_id, response)) => {
                     let sidecar =
@@ -677,6 +667,38 @@ where
         Ok(Err(e)) => Err(e),
         Err(refused) => Err(lane_refused(member, refused)),
     }
+}
+
+/// fcU with attributes, then, `lookahead` later, getPayload on one endpoint. Without a
+/// lookahead both run as one call of the endpoint's lane (one task, and the pair completes
+/// even if the caller stops waiting, as before there was a lookahead); with one, each is its
+/// own call and the lane serves others while the EL fills the block. Never a zero sleep:
+/// the timer rounds its deadline up to the next millisecond, half a block at the devnet's
+/// fastest.
+async fn build_on(
+    member: &Member,
+    lookahead: Duration,
+    parent: ForkchoiceState,
+    attributes: PayloadAttributes,
+    (fcu_version, get_version): (ApiVersion, ApiVersion),
+    attempts: Attempts,
+) -> Result<(PayloadId, GetPayloadResponse), ClientError> {
+    if lookahead.is_zero() {
+        return in_lane(member, move |c| async move {
+            let payload_id = start_build(&c, parent, attributes, fcu_version, attempts).await?;
+            Ok((payload_id, c.get_payload_with(get_version, payload_id, attempts).await?))
+        })
+        .await;
+    }
+    let payload_id = in_lane(member, move |c| async move {
+        start_build(&c, parent, attributes, fcu_version, attempts).await
+    })
+    .await?;
+    tokio::time::sleep(lookahead).await;
+    in_lane(member, move |c| async move {
+        Ok((payload_id, c.get_payload_with(get_version, payload_id, attempts).await?))
+    })
+    .await
 }
 
 /// fcU with attributes on one endpoint: the id of the build it started.
