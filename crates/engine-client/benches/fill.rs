@@ -10,17 +10,15 @@
 //! `getPayload` arrived, so it is the same on a quiet or a loaded machine, as long as the
 //! lookahead is well apart from `FILL`.
 //!
-//! `cargo bench -p engine-client --bench fill` (a criterion filter that leaves out `fill`
-//! skips it, as `cargo xtask bench in_process` would).
+//! `cargo bench -p engine-client --bench fill`. It takes under a second and runs whatever
+//! the filter, as the other benches' interleaved passes do.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use engine_client::{
     client::ClientConfig,
-    eth::{EthApi, EthClient},
     jwt::JwtSecret,
     pool::{ExecutionPool, PoolConfig},
-    retry::RetryPolicy,
 };
 use engine_testkit::{
     ElPorts, FillPolicy, MockEl, MockElConfig,
@@ -40,33 +38,7 @@ const FILL: Duration = Duration::from_millis(100);
 /// Transfers pending when the build starts.
 const PENDING: u64 = 200;
 
-/// The criterion filter among the arguments (the first that is neither a flag nor a flag's
-/// value), as `cargo bench -- <flags> <filter>` passes it.
-fn filter() -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    let mut found = None;
-    while let Some(arg) = args.next() {
-        if arg == "--bench" {
-            continue;
-        }
-        if arg.starts_with("--") {
-            // Criterion's flags with a value, as `cargo xtask bench --quick` passes them.
-            if ["--warm-up-time", "--measurement-time", "--profile-time", "--sample-size"]
-                .contains(&arg.as_str())
-            {
-                args.next();
-            }
-            continue;
-        }
-        found = Some(arg);
-    }
-    found
-}
-
 fn main() {
-    if filter().is_some_and(|f| !"fill/background".contains(&f) && !f.contains("fill")) {
-        return;
-    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let el = MockEl::start(MockElConfig {
@@ -75,18 +47,10 @@ fn main() {
         })
         .await
         .unwrap();
-        let public = EthClient::new(
-            &el.public_url(),
-            None,
-            Duration::from_secs(5),
-            RetryPolicy::never(),
-            1 << 24,
-        )
-        .unwrap();
         let signer = dev_signer(0).unwrap();
         for nonce in 0..PENDING {
             let t = Transfer::new(CHAIN_ID_DEV, nonce, Address::repeat_byte(0x42), U256::from(1));
-            public.send_raw_transaction(sign_transfer(&signer, &t).unwrap()).await.unwrap();
+            el.submit(sign_transfer(&signer, &t).unwrap()).unwrap();
         }
         let genesis = el.genesis();
         println!(

@@ -365,6 +365,14 @@ impl MockEl {
         self.backend.lock().block(&hash).map(|b| Self::snapshot(b))
     }
 
+    /// Queue a raw EIP-2718 transaction for the next build, as `eth_sendRawTransaction` does
+    /// (same checks, same refusals), without the HTTP round trip: for tests that set up a
+    /// pool. Its hash.
+    pub fn submit(&self, raw: Bytes) -> Result<B256, TestkitError> {
+        eth::submit(&mut self.backend.lock(), &self.backend.config, raw)
+            .map_err(|e| TestkitError::Fixture(format!("transaction refused: {}", e.message)))
+    }
+
     /// Transactions waiting for the next build (raw EIP-2718 bytes).
     pub fn pending_transactions(&self) -> Vec<Bytes> {
         self.backend.lock().pool().iter().map(|t| t.raw.clone()).collect()

@@ -52,6 +52,8 @@ async fn sent_transactions_are_built_and_receipted() {
     }
     let dup = sign_transfer(&signer, &Transfer::new(121_212, 0, to, U256::from(7))).unwrap();
     assert_eq!(public.error_code("eth_sendRawTransaction", json!([dup])).await, -32000);
+    let in_process = el.submit(dup.clone()).unwrap_err().to_string();
+    assert!(in_process.contains("already known"), "the same checks in process: {in_process}");
     let wrong_chain = sign_transfer(&signer, &Transfer::new(1, 9, to, U256::from(7))).unwrap();
     assert_eq!(public.error_code("eth_sendRawTransaction", json!([wrong_chain])).await, -32000);
     assert_eq!(el.pending_transactions().len(), 2);

@@ -1,9 +1,7 @@
 //! The pool of execution clients: builds on the best endpoint, commits fanned out to all,
 //! failover when the primary is down, hangs or answers garbage, and catch-up replay.
 
-use crate::harness::{Driver, attributes, eventually, forkchoice, mock};
-use crate::harness::{SHORT, config};
-use engine_client::eth::{EthApi, EthClient};
+use crate::harness::{Driver, SHORT, attributes, config, eventually, forkchoice, mock};
 use engine_client::{
     breaker::BreakerState,
     error::ClientError,
@@ -11,7 +9,7 @@ use engine_client::{
     pool::{ExecutionPool, PoolConfig, StandbyState},
 };
 use engine_testkit::{
-    ElPorts, Fault, FillPolicy, MockEl, MockElConfig, Restart,
+    Fault, FillPolicy, MockEl, MockElConfig, Restart,
     fixtures::{Transfer, dev_signer, sign_transfer},
     rpc_server::ANY_METHOD,
 };
@@ -360,18 +358,10 @@ async fn build_lookahead_lets_a_background_builder_fill_the_block() {
     })
     .await
     .unwrap();
-    let public = EthClient::new(
-        &el.public_url(),
-        None,
-        SHORT,
-        engine_client::retry::RetryPolicy::new(engine_types::config::RetryConfig::default()),
-        1 << 20,
-    )
-    .unwrap();
     let signer = dev_signer(0).unwrap();
     for nonce in 0..PENDING {
         let t = Transfer::new(CHAIN_ID_DEV, nonce, Address::repeat_byte(0x42), U256::from(1));
-        public.send_raw_transaction(sign_transfer(&signer, &t).unwrap()).await.unwrap();
+        el.submit(sign_transfer(&signer, &t).unwrap()).unwrap();
     }
     let genesis = el.genesis();
     let included = |lookahead: Duration| {

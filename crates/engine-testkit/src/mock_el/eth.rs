@@ -66,21 +66,31 @@ pub(super) fn handle(
         "eth_sendRawTransaction" => {
             let items = positional(method, params, 1..=1)?;
             let raw: Bytes = parse(&items[0], "raw transaction")?;
-            let tx = PooledTx::decode(raw).map_err(RpcError::server)?;
-            if tx.tx.is_eip4844() {
-                return Err(RpcError::server("blob transactions are not supported by the mock"));
-            }
-            if tx.tx.chain_id().is_some_and(|id| id != config.chain_id) {
-                return Err(RpcError::server(format!(
-                    "invalid chain id {:?} (expected {})",
-                    tx.tx.chain_id(),
-                    config.chain_id
-                )));
-            }
-            to_json(&chain.add_to_pool(tx)?)
+            to_json(&submit(chain, config, raw)?)
         }
         other => Err(RpcError::method_not_found(other)),
     }
+}
+
+/// `eth_sendRawTransaction`'s work: decode `raw`, refuse a blob transaction or another
+/// chain's, and queue it for the next build; its hash.
+pub(super) fn submit(
+    chain: &mut Chain,
+    config: &MockElConfig,
+    raw: Bytes,
+) -> Result<B256, RpcError> {
+    let tx = PooledTx::decode(raw).map_err(RpcError::server)?;
+    if tx.tx.is_eip4844() {
+        return Err(RpcError::server("blob transactions are not supported by the mock"));
+    }
+    if tx.tx.chain_id().is_some_and(|id| id != config.chain_id) {
+        return Err(RpcError::server(format!(
+            "invalid chain id {:?} (expected {})",
+            tx.tx.chain_id(),
+            config.chain_id
+        )));
+    }
+    chain.add_to_pool(tx)
 }
 
 /// A block by tag (`latest`, `safe`, `finalized`, `earliest`, `pending`) or number. `safe`

@@ -736,13 +736,11 @@ async fn the_build_lookahead_fills_blocks_of_a_background_builder() {
         ..MockElConfig::default()
     };
     let rig = Rig::start_with(10 * SECOND, mock, lookahead).await;
-    let public = crate::rpc::RpcClient::new(&rig.el.public_url(), "mock-public", None).unwrap();
     let signer = dev_signer(0).unwrap();
     for nonce in 0..3 {
         let t =
             Transfer::new(121_212, nonce, Address::repeat_byte(0x42), primitives::U256::from(1));
-        let raw = sign_transfer(&signer, &t).unwrap();
-        let _: B256 = public.call("eth_sendRawTransaction", &[raw]).await.unwrap();
+        rig.el.submit(sign_transfer(&signer, &t).unwrap()).unwrap();
     }
     let started = engine_types::jwt::unix_now();
     let outcomes = run_slot(&rig.shared, CorrelationId::new()).await;
