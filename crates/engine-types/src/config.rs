@@ -583,10 +583,15 @@ impl Problems {
         self.check(!d.is_zero(), path, "must be greater than zero");
     }
 
+    /// `d` is at most `max` (zero allowed).
+    fn at_most(&mut self, path: &str, d: Duration, max: Duration) {
+        self.check(d <= max, path, format!("{d:?} is longer than the maximum {max:?}"));
+    }
+
     /// `d` is greater than zero and at most `max`; `false` when it is not.
     fn within(&mut self, path: &str, d: Duration, max: Duration) -> bool {
         self.positive(path, d);
-        self.check(d <= max, path, format!("{d:?} is longer than the maximum {max:?}"));
+        self.at_most(path, d, max);
         !d.is_zero() && d <= max
     }
 }
@@ -675,11 +680,7 @@ impl EngineConfig {
             "engine.retry.initial_backoff",
             "must not exceed max_backoff",
         );
-        p.check(
-            r.max_backoff <= MAX_CALL_TIMEOUT,
-            "engine.retry.max_backoff",
-            format!("{:?} is longer than the maximum {MAX_CALL_TIMEOUT:?}", r.max_backoff),
-        );
+        p.at_most("engine.retry.max_backoff", r.max_backoff, MAX_CALL_TIMEOUT);
         p.check(
             (0.0..=1.0).contains(&r.jitter),
             "engine.retry.jitter",
@@ -701,11 +702,7 @@ impl EngineConfig {
             format!("must be between 1 and {MAX_PAYLOAD_CACHE_CAPACITY}"),
         );
         p.within("engine.payload_cache.ttl", self.payload_cache.ttl, MAX_PERIOD);
-        p.check(
-            self.build_lookahead <= MAX_CALL_TIMEOUT,
-            "engine.build_lookahead",
-            format!("{:?} is longer than the maximum {MAX_CALL_TIMEOUT:?}", self.build_lookahead),
-        );
+        p.at_most("engine.build_lookahead", self.build_lookahead, MAX_CALL_TIMEOUT);
         // Out-of-range timeouts are reported above; budgets are only computed from sane ones.
         if timeouts_bounded {
             self.collect_budgets(p);
