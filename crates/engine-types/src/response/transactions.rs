@@ -66,6 +66,29 @@ impl<'de> DeserializeSeed<'de> for Append<'_> {
     }
 }
 
+impl Append<'_> {
+    /// Appends the bytes `text` spells in hex (with or without `0x`), or refuses it in
+    /// alloy's words.
+    fn hex<E: Error>(self, text: &[u8]) -> Result<(), E> {
+        let invalid = || match std::str::from_utf8(text) {
+            Ok(text) => E::invalid_value(Unexpected::Str(text), &"a valid hex string"),
+            Err(_) => E::invalid_value(Unexpected::Bytes(text), &"a valid hex string"),
+        };
+        // The prefix `hex::decode_to_slice` strips, as `hex::decode` does (const-hex's
+        // `strip_prefix`): only to size the output; the decode itself strips it.
+        let digits = match text {
+            [b'0', b'x' | b'X', rest @ ..] => rest.len(),
+            _ => text.len(),
+        };
+        if digits % 2 != 0 {
+            return Err(invalid());
+        }
+        let start = self.0.len();
+        self.0.resize(start + digits / 2, 0);
+        hex::decode_to_slice(text, &mut self.0[start..]).map_err(|_| invalid())
+    }
+}
+
 impl<'de> Visitor<'de> for Append<'_> {
     type Value = ();
 
@@ -76,19 +99,7 @@ impl<'de> Visitor<'de> for Append<'_> {
     }
 
     fn visit_str<E: Error>(self, v: &str) -> Result<(), E> {
-        let invalid = || E::invalid_value(Unexpected::Str(v), &"a valid hex string");
-        // The prefix `hex::decode_to_slice` strips, as `hex::decode` does (const-hex's
-        // `strip_prefix`): only to size the output; the decode itself strips it.
-        let digits = match v.as_bytes() {
-            [b'0', b'x' | b'X', rest @ ..] => rest.len(),
-            _ => v.len(),
-        };
-        if digits % 2 != 0 {
-            return Err(invalid());
-        }
-        let start = self.0.len();
-        self.0.resize(start + digits / 2, 0);
-        hex::decode_to_slice(v, &mut self.0[start..]).map_err(|_| invalid())
+        self.hex(v.as_bytes())
     }
 
     fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<(), E> {
@@ -120,24 +131,7 @@ impl<'de> Visitor<'de> for HexText<'_> {
     }
 
     fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<(), E> {
-        let invalid = || match std::str::from_utf8(v) {
-            Ok(text) => E::invalid_value(Unexpected::Str(text), &"a valid hex string"),
-            Err(_) => E::invalid_value(Unexpected::Bytes(v), &"a valid hex string"),
-        };
-        let digits = match v {
-            [b'0', b'x' | b'X', rest @ ..] => rest.len(),
-            _ => v.len(),
-        };
-        if digits % 2 != 0 {
-            return Err(invalid());
-        }
-        let buffer = self.0.0;
-        let start = buffer.len();
-        buffer.resize(start + digits / 2, 0);
-        hex::decode_to_slice(v, &mut buffer[start..]).map_err(|_| {
-            buffer.truncate(start);
-            invalid()
-        })
+        self.0.hex(v)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
