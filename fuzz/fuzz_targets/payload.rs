@@ -276,8 +276,12 @@ impl Case {
             Origin::Imported { withdrawals: &self.expected_withdrawals }
         };
         let validator = PayloadValidator::new(self.forks);
-        match validator.validate(&payload, &sidecar, &self.parent, origin) {
-            Ok(valid) => {
+        let verdict = validator.validate(&payload, &sidecar, &self.parent, origin);
+        let decoding = validator.validate_and_decode(&payload, &sidecar, &self.parent, origin);
+        // The two entry points differ only in what they hand back.
+        assert_eq!(verdict, decoding.clone().map(|(valid, _)| valid));
+        match decoding {
+            Ok((valid, transactions)) => {
                 assert_eq!(valid.block_hash, payload.block_hash());
                 assert_eq!(valid.header.hash_slow(), valid.block_hash);
                 // The header (its roots from engine-validation's own trie and keccak) is
@@ -291,7 +295,7 @@ impl Case {
                 assert!(payload.as_v1().extra_data.len() <= 32);
                 let withdrawals = payload.withdrawals().map_or(&[][..], Vec::as_slice);
                 assert_eq!(withdrawals, self.expected_withdrawals.as_slice());
-                assert_eq!(valid.transactions.len(), payload.transactions().len());
+                assert_eq!(transactions.len(), payload.transactions().len());
                 if self.built {
                     assert_eq!(payload.timestamp(), request.timestamp);
                     assert_eq!(payload.as_v1().prev_randao, request.prev_randao);

@@ -11,7 +11,7 @@
 //!                     ├─ gas        used ≤ limit, limit within parent ± parent/1024, ≥ 5000,
 //!                     │             base fee = EIP-1559(parent), extra data ≤ 32 bytes
 //!                     ├─ withdrawals exactly the expected peg-ins, ≤ 16, indices unique
-//!                     ├─ transactions each decodes once (kept), no blobs before Cancun, size
+//!                     ├─ transactions each decodes once, no blobs before Cancun, size
 //!                     ├─ fork fields version, beacon root, requests, blob gas, versioned hashes
 //!                     └─ block hash header rebuilt by alloy from the payload + sidecar, keccak
 //! ```
@@ -19,8 +19,10 @@
 //! The cost is dominated by the transactions root (a trie over the raw transactions), which is
 //! computed once from the raw bytes (with this crate's own trie walk and Keccak, faster than
 //! alloy's `HashBuilder` and `sha3`: see `trie` and `keccak`); each transaction is decoded
-//! once, without hashing it, and the decoded transactions are handed back in
-//! [`ValidatedPayload`].
+//! once, without hashing it. [`PayloadValidator::validate`] drops each decoded transaction
+//! once it is checked, as the engine needs only the header (peg-outs are read from receipts,
+//! admission reads the raw submission); [`PayloadValidator::validate_and_decode`] hands them
+//! back to a caller that uses them.
 
 mod chain;
 mod forks;
@@ -174,8 +176,6 @@ pub struct ValidatedPayload {
     pub fork: Fork,
     /// The verified base fee (also in `header`, where alloy's type makes it optional).
     pub base_fee_per_gas: u64,
-    /// The payload's transactions, decoded once (hashes are computed on first use).
-    pub transactions: Vec<TxEnvelope>,
 }
 
 impl ValidatedPayload {
@@ -229,8 +229,8 @@ impl PayloadValidator {
 
     /// Check `payload` (with the `newPayload` extras in `sidecar`) as the child of `parent`.
     ///
-    /// Returns the verified hash, the rebuilt header and the decoded transactions, or every
-    /// violation found.
+    /// Returns the verified hash and the rebuilt header, or every violation found. Every
+    /// transaction is decoded (one that does not is a violation) and dropped once checked.
     pub fn validate(
         &self,
         payload: &ExecutionPayload,
@@ -238,6 +238,31 @@ impl PayloadValidator {
         parent: &ParentInfo,
         origin: Origin<'_>,
     ) -> Result<ValidatedPayload, PayloadInvalid> {
+        self.check(payload, sidecar, parent, origin, transactions::Keep::Nothing)
+            .map(|(validated, _)| validated)
+    }
+
+    /// [`validate`](Self::validate), handing back the decoded transactions in order (hashes
+    /// are computed on first use). The same checks and verdicts; it costs a 400-byte
+    /// envelope per transaction held until the caller drops it.
+    pub fn validate_and_decode(
+        &self,
+        payload: &ExecutionPayload,
+        sidecar: &ExecutionPayloadSidecar,
+        parent: &ParentInfo,
+        origin: Origin<'_>,
+    ) -> Result<(ValidatedPayload, Vec<TxEnvelope>), PayloadInvalid> {
+        self.check(payload, sidecar, parent, origin, transactions::Keep::All)
+    }
+
+    fn check(
+        &self,
+        payload: &ExecutionPayload,
+        sidecar: &ExecutionPayloadSidecar,
+        parent: &ParentInfo,
+        origin: Origin<'_>,
+        keep: transactions::Keep,
+    ) -> Result<(ValidatedPayload, Vec<TxEnvelope>), PayloadInvalid> {
         let fork = self.forks.fork_at(payload.timestamp());
         let mut found = Vec::new();
 
@@ -247,9 +272,10 @@ impl PayloadValidator {
         }
         let header_inputs_fit = chain::check_gas_and_extra(payload, parent, &mut found);
         withdrawals::check(payload.withdrawals(), origin.withdrawals(), &mut found);
-        let transactions =
-            transactions::decode(payload.transactions(), fork, &self.limits, &mut found);
-        forks::check(payload, sidecar, fork, parent, transactions.as_deref(), &mut found);
+        let decoded =
+            transactions::decode(payload.transactions(), fork, &self.limits, keep, &mut found);
+        let blob_hashes = decoded.as_ref().map(|d| d.blob_hashes.as_slice());
+        forks::check(payload, sidecar, fork, parent, blob_hashes, &mut found);
 
         let header = if header_inputs_fit {
             rebuild_header(payload, sidecar).map_err(|v| found.push(v)).ok()
@@ -265,9 +291,10 @@ impl PayloadValidator {
 
         // Every `None` below comes with a violation already listed.
         let base_fee = header.as_ref().and_then(|h| h.base_fee_per_gas);
-        match (found.is_empty(), header, computed, transactions, base_fee) {
-            (true, Some(header), Some(block_hash), Some(transactions), Some(base_fee_per_gas)) => {
-                Ok(ValidatedPayload { block_hash, header, fork, base_fee_per_gas, transactions })
+        match (found.is_empty(), header, computed, decoded, base_fee) {
+            (true, Some(header), Some(block_hash), Some(decoded), Some(base_fee_per_gas)) => {
+                let validated = ValidatedPayload { block_hash, header, fork, base_fee_per_gas };
+                Ok((validated, decoded.kept))
             }
             _ => Err(PayloadInvalid {
                 block_hash: payload.block_hash(),

@@ -4,7 +4,6 @@
 
 mod fixtures;
 
-use alloy_consensus::TxEnvelope;
 use alloy_eips::{eip4895::Withdrawal, eip7685::Requests};
 use alloy_primitives::{Address, B256, Bytes, U256, b256};
 use alloy_rpc_types_engine::{
@@ -535,16 +534,25 @@ proptest! {
     }
 }
 
-/// The decoded transactions come back in order and equal to the payload's bytes.
+/// `validate_and_decode` hands the decoded transactions back in order and equal to the
+/// payload's bytes; `validate` keeps none (same verdict, see `Case::validate_as`).
 #[test]
 fn validated_payload_keeps_the_decoded_transactions() {
     let txs = transfers(3);
     let case = Case::new(Spec { transactions: txs.clone(), ..Spec::new(Fork::Shanghai) });
     let ok = case.validate().unwrap();
-    assert_eq!(ok.transactions, txs);
-    let next: Vec<TxEnvelope> = ok.transactions.clone();
+    let (_, decoded) = case
+        .validator
+        .validate_and_decode(
+            &case.payload,
+            &case.sidecar,
+            &case.parent,
+            Origin::Built(&case.request),
+        )
+        .unwrap();
+    assert_eq!(decoded, txs);
     assert_eq!(
-        next.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>(),
+        decoded.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>(),
         txs.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>()
     );
     let parent = ok.as_parent();

@@ -2,7 +2,6 @@
 //! gas, versioned hashes) and the Prague execution requests.
 
 use super::{ParentInfo, PayloadViolation};
-use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::{eip4844::DATA_GAS_PER_BLOB, eip7840::BlobParams};
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ExecutionPayload, ExecutionPayloadSidecar};
@@ -27,14 +26,15 @@ const fn version(payload: &ExecutionPayload) -> u8 {
     }
 }
 
-/// Every fork-dependent rule. `transactions` is `None` when some did not decode, in which case
-/// the blob sums are not checked (the decoding violation is already listed).
+/// Every fork-dependent rule. `blob_hashes` (the blob transactions' versioned hashes, in
+/// order) is `None` when some transaction did not decode, in which case the blob sums are not
+/// checked (the decoding violation is already listed).
 pub(super) fn check(
     payload: &ExecutionPayload,
     sidecar: &ExecutionPayloadSidecar,
     fork: Fork,
     parent: &ParentInfo,
-    transactions: Option<&[TxEnvelope]>,
+    blob_hashes: Option<&[B256]>,
     found: &mut Vec<PayloadViolation>,
 ) {
     let expected = expected_version(fork);
@@ -63,8 +63,8 @@ pub(super) fn check(
     {
         let params = if fork >= Fork::Prague { BlobParams::prague() } else { BlobParams::cancun() };
         check_blob_gas(blob_gas_used, excess_blob_gas, &params, parent, found);
-        if let Some(transactions) = transactions {
-            check_blob_transactions(transactions, blob_gas_used, sidecar, found);
+        if let Some(hashes) = blob_hashes {
+            check_blob_transactions(hashes, blob_gas_used, sidecar, found);
         }
     }
 }
@@ -112,25 +112,22 @@ fn check_blob_gas(
 /// Blob gas used equals the blobs carried, and the versioned hashes sent with `newPayload`
 /// are those of the blob transactions, in order.
 fn check_blob_transactions(
-    transactions: &[TxEnvelope],
+    hashes: &[B256],
     used: u64,
     sidecar: &ExecutionPayloadSidecar,
     found: &mut Vec<PayloadViolation>,
 ) {
-    let hashes: Vec<B256> = transactions
-        .iter()
-        .filter_map(Transaction::blob_versioned_hashes)
-        .flatten()
-        .copied()
-        .collect();
     let expected = (hashes.len() as u64).saturating_mul(DATA_GAS_PER_BLOB);
     if used != expected {
         found.push(PayloadViolation::BlobGasUsed { expected, got: used });
     }
     if let Some(given) = sidecar.versioned_hashes()
-        && *given != hashes
+        && given != hashes
     {
-        found.push(PayloadViolation::BlobVersionedHashes { expected: hashes, got: given.clone() });
+        found.push(PayloadViolation::BlobVersionedHashes {
+            expected: hashes.to_vec(),
+            got: given.clone(),
+        });
     }
 }
 
