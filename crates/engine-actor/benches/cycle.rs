@@ -21,6 +21,9 @@
 //! the runtime (criterion's `block_on` thread) adds a cross-thread wake-up per reply, which
 //! on this 2-core VM costs more than the actor's own work.
 //!
+//! Metrics go to the Prometheus recorder the node installs, so their cost is counted (the
+//! actor's and the client's alike).
+//!
 //! `state/save_tmpfs` and `state/save_disk` are one state save (one per cycle: a record
 //! appended to the log and `fdatasync`ed) for scale.
 //!
@@ -333,6 +336,8 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn main() {
+    let _prom = std::env::var_os("PROM")
+        .map(|_| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap());
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let shm = Path::new("/dev/shm");

@@ -239,13 +239,14 @@ impl EngineActorState {
     {
         if let Err(busy) = self.admit_task() {
             let result = Err(busy);
-            Core::record(name, &result);
+            self.core.meters.outcome(name, &result);
             tracing::warn!(%correlation, message = name, "query refused: too many tasks");
             return reply_to(reply, result);
         }
+        let meters = self.core.meters.clone();
         self.spawn(name, correlation, async move {
             let result = work.await;
-            Core::record(name, &result);
+            meters.outcome(name, &result);
             reply_to(reply, result);
         });
     }

@@ -48,6 +48,16 @@ pub struct PayloadCache<V> {
     entries: HashMap<PayloadId, Entry<V>>,
     use_counter: u64,
     stats: CacheStats,
+    meters: Meters,
+}
+
+/// The cache's metric handles, taken from the recorder in effect when the cache is made
+/// (see `metrics::Meters` for why handles).
+#[derive(Debug)]
+struct Meters {
+    hits: ::metrics::Counter,
+    misses: ::metrics::Counter,
+    entries: ::metrics::Gauge,
 }
 
 impl<V: Clone> PayloadCache<V> {
@@ -59,6 +69,11 @@ impl<V: Clone> PayloadCache<V> {
             entries: HashMap::new(),
             use_counter: 0,
             stats: CacheStats::default(),
+            meters: Meters {
+                hits: ::metrics::counter!(metrics::CACHE_HITS),
+                misses: ::metrics::counter!(metrics::CACHE_MISSES),
+                entries: ::metrics::gauge!(metrics::CACHE_ENTRIES),
+            },
         }
     }
 
@@ -87,10 +102,10 @@ impl<V: Clone> PayloadCache<V> {
         });
         if found.is_some() {
             self.stats.hits += 1;
-            ::metrics::counter!(metrics::CACHE_HITS).increment(1);
+            self.meters.hits.increment(1);
         } else {
             self.stats.misses += 1;
-            ::metrics::counter!(metrics::CACHE_MISSES).increment(1);
+            self.meters.misses.increment(1);
         }
         self.publish();
         found
@@ -110,7 +125,7 @@ impl<V: Clone> PayloadCache<V> {
     }
 
     fn publish(&self) {
-        ::metrics::gauge!(metrics::CACHE_ENTRIES).set(self.entries.len() as f64);
+        self.meters.entries.set(self.entries.len() as f64);
     }
 }
 

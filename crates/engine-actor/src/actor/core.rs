@@ -7,6 +7,7 @@ use crate::{
     error::ActorError,
     heads::ForkchoiceHeads,
     messages::BuiltPayload,
+    metrics::Meters,
     peers::ActorAddresses,
     port::ExecutionPort,
     status::{ElCondition, EngineState, derive_state},
@@ -52,6 +53,7 @@ pub(crate) struct Core {
     pub(crate) scanner: PegOutScanner,
     pub(crate) admission: AdmissionPolicy,
     pub(crate) peers: ActorAddresses,
+    pub(crate) meters: Meters,
     cache: Mutex<PayloadCache<Arc<CachedBuild>>>,
     /// Written by the worker alone, read by queries and the tick. A lock, not a `watch`
     /// channel: nothing waits for a change, and a `watch` send notifies its (absent) waiters
@@ -72,6 +74,7 @@ impl Core {
             validator: PayloadValidator::new(config.chain.fork_schedule),
             scanner: PegOutScanner::from_config(&config.chain),
             admission: AdmissionPolicy::from_config(&config.chain),
+            meters: Meters::register(),
             cache: Mutex::new(PayloadCache::new(&config.payload_cache)),
             config,
             peers,
@@ -130,15 +133,5 @@ impl Core {
 
     pub(crate) fn forkchoice_done(&self) {
         self.pending_forkchoice.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Records the outcome of a handled message.
-    pub(crate) fn record<T>(message: &'static str, result: &Result<T, ActorError>) {
-        let outcome = match result {
-            Ok(_) => "ok".to_string(),
-            Err(e) => e.class(),
-        };
-        ::metrics::counter!(crate::metrics::MESSAGES, "message" => message, "outcome" => outcome)
-            .increment(1);
     }
 }

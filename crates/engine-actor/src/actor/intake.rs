@@ -56,7 +56,10 @@ impl Intake {
                 let limit = self.core.config.job_queue.get();
                 tracing::warn!(%correlation, job = queued.job.name(), limit,
                     "forkchoice queue full: request refused");
-                queued.job.refuse(ActorError::Busy { queue: "forkchoice queue", limit });
+                queued.job.refuse(
+                    ActorError::Busy { queue: "forkchoice queue", limit },
+                    &self.core.meters,
+                );
                 Ok(false)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -84,7 +87,7 @@ impl Intake {
                 if !engine_state.can_build() {
                     let result =
                         Err(ActorError::Build(BuildRefusal::NotReady { state: engine_state }));
-                    Core::record("build_payload", &result);
+                    self.core.meters.outcome("build_payload", &result);
                     tracing::info!(%correlation, state = %engine_state, "build refused: not ready");
                     reply_to(reply, result);
                     return Ok(());
@@ -100,7 +103,7 @@ impl Intake {
                     .get(&id, Instant::now())
                     .map(|c| c.built.clone())
                     .ok_or(ActorError::Build(BuildRefusal::UnknownPayload { id }));
-                Core::record("get_payload", &result);
+                self.core.meters.outcome("get_payload", &result);
                 reply_to(reply, result);
                 Ok(())
             }
@@ -111,7 +114,7 @@ impl Intake {
                     Some(build) => submit(correlation, Job::Commit(Commit::Built(build), reply)),
                     None => {
                         let result = Err(ActorError::Build(BuildRefusal::UnknownPayload { id }));
-                        Core::record("commit_payload", &result);
+                        self.core.meters.outcome("commit_payload", &result);
                         tracing::warn!(%correlation, %id, "commit refused: no such build");
                         reply_to(reply, result);
                         Ok(())

@@ -31,7 +31,7 @@ use crate::{
     error::{ActorError, BuildRefusal, CommitRefusal, ForkchoiceRefusal},
     heads::{BlockRef, ForkchoiceHeads},
     messages::{BuiltPayload, Committed, Landed, PegOutReport, Reply},
-    metrics,
+    metrics::Meters,
     minted::Conflict,
     peers::{HeadChangeCause, HeadChanged},
     persist::{InFlight, PersistedState, StateStore},
@@ -122,9 +122,9 @@ impl Job {
     /// Answers the job's caller with `error` instead of running it (a reconcile has no
     /// caller: the tick that queued it sees it refused and tries again at the next tick,
     /// see `tick` in actor.rs).
-    pub(crate) fn refuse(self, error: ActorError) {
+    pub(crate) fn refuse(self, error: ActorError, meters: &Meters) {
         if !matches!(self, Self::Reconcile | Self::ScanPegOuts) {
-            Core::record(self.name(), &Err::<(), _>(error.clone()));
+            meters.outcome(self.name(), &Err::<(), _>(error.clone()));
         }
         match self {
             Self::Reconcile | Self::ScanPegOuts => {}
@@ -261,17 +261,15 @@ impl Worker {
             }
             Job::Build(job, reply) => {
                 let result = self.build(correlation, job).await;
-                Core::record("build_payload", &result);
-                ::metrics::histogram!(metrics::BUILD_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
+                self.core.meters.outcome("build_payload", &result);
+                self.core.meters.build_seconds.record(started.elapsed().as_secs_f64());
                 self.note(&result);
                 answer(reply, result);
             }
             Job::Commit(commit, reply) => {
                 let result = self.commit(correlation, commit).await;
-                Core::record("commit_payload", &result);
-                ::metrics::histogram!(metrics::COMMIT_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
+                self.core.meters.outcome("commit_payload", &result);
+                self.core.meters.commit_seconds.record(started.elapsed().as_secs_f64());
                 self.note(&result);
                 answer(reply, result);
                 // After the reply: the caller does not wait for the owed blocks' walk.
@@ -279,19 +277,19 @@ impl Worker {
             }
             Job::Forkchoice { head, safe, finalized, reply } => {
                 let result = self.forkchoice(correlation, head, safe, finalized).await;
-                Core::record("forkchoice_update", &result);
+                self.core.meters.outcome("forkchoice_update", &result);
                 self.note(&result);
                 answer(reply, result);
             }
             Job::SetFinalized { hash, reply } => {
                 let result = self.set_finalized(correlation, hash).await;
-                Core::record("set_finalized", &result);
+                self.core.meters.outcome("set_finalized", &result);
                 self.note(&result);
                 answer(reply, result);
             }
             Job::WhatLanded { block, peg_ins, reply } => {
                 let result = self.what_landed(correlation, block, &peg_ins).await;
-                Core::record("what_landed", &result);
+                self.core.meters.outcome("what_landed", &result);
                 answer(reply, result);
             }
         }
@@ -403,9 +401,10 @@ impl Worker {
                 v.head_gas_limit = gas_limit;
             }
         });
-        ::metrics::gauge!(metrics::HEAD_NUMBER).set(heads.head.number as f64);
-        ::metrics::gauge!(metrics::SAFE_NUMBER).set(heads.safe.number as f64);
-        ::metrics::gauge!(metrics::FINALIZED_NUMBER).set(heads.finalized.number as f64);
+        let meters = &self.core.meters;
+        meters.head.set(heads.head.number as f64);
+        meters.safe.set(heads.safe.number as f64);
+        meters.finalized.set(heads.finalized.number as f64);
     }
 
     fn header(&self, hash: &B256) -> Option<&Header> {
