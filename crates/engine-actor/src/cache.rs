@@ -48,13 +48,13 @@ pub struct PayloadCache<V> {
     entries: HashMap<PayloadId, Entry<V>>,
     use_counter: u64,
     stats: CacheStats,
-    meters: Meters,
+    meters: CacheMeters,
 }
 
 /// The cache's metric handles, taken from the recorder in effect when the cache is made
 /// (see `metrics::Meters` for why handles).
 #[derive(Debug)]
-struct Meters {
+struct CacheMeters {
     hits: ::metrics::Counter,
     misses: ::metrics::Counter,
     entries: ::metrics::Gauge,
@@ -69,7 +69,7 @@ impl<V: Clone> PayloadCache<V> {
             entries: HashMap::new(),
             use_counter: 0,
             stats: CacheStats::default(),
-            meters: Meters {
+            meters: CacheMeters {
                 hits: ::metrics::counter!(metrics::CACHE_HITS),
                 misses: ::metrics::counter!(metrics::CACHE_MISSES),
                 entries: ::metrics::gauge!(metrics::CACHE_ENTRIES),
