@@ -3,7 +3,8 @@
 //!
 //! Speed claims in this workspace are proven here, never by timed assertions in tests: the
 //! machines are shared and noisy, and criterion's repeated sampling is what makes a median
-//! worth quoting.
+//! worth quoting. A pair the goals name is judged by the p50s of its bench's interleaved
+//! pass when the bench recorded them (see `pairs.rs`), criterion's medians printed beside.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::pairs::{self, Interleaved};
 use crate::stages::{Ctx, cargo, run};
 
 /// Criterion settings for `--quick`: enough samples for a stable median on a 2-core machine
@@ -31,10 +33,22 @@ pub(crate) fn bench(ctx: &Ctx, quick: bool, filter: Option<&str>) -> Result<(), 
     if let Some(filter) = filter {
         cmd.arg(filter);
     }
+    let criterion = ctx.root.join("target").join("criterion");
+    // Only this run's interleaved medians count: the records of a bench a filter left out
+    // must not be judged as if they were fresh.
+    let interleaved = criterion.join(INTERLEAVED);
+    if interleaved.exists() {
+        fs::remove_dir_all(&interleaved).map_err(|e| format!("{}: {e}", interleaved.display()))?;
+    }
+    fs::create_dir_all(&interleaved).map_err(|e| format!("{}: {e}", interleaved.display()))?;
+    cmd.env(pairs::DIR_ENV, &interleaved);
     let started = SystemTime::now();
     run(cmd)?;
-    summary(&ctx.root.join("target").join("criterion"), Some(started))
+    summary(&criterion, Some(started))
 }
+
+/// Where, under `target/criterion`, the benches record their interleaved medians.
+const INTERLEAVED: &str = "interleaved";
 
 /// How a pair is judged against its goal.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,35 +100,72 @@ fn pairs() -> Vec<Pair> {
     pairs
 }
 
-/// Prints each pair found in `rows` as a ratio (or a difference) of medians beside its goal.
-/// With `since`, only results written since then count (criterion keeps earlier runs' files):
-/// a pair with a side missing or older (a filter left it out) is not printed.
-fn print_pairs(rows: &[Row], since: Option<SystemTime>) {
+/// Prints each pair found in `rows` (criterion) or `interleaved` beside its goal, judged by
+/// the interleaved p50s when there are some, else by criterion's medians. With `since`, only
+/// criterion results written since then count (criterion keeps earlier runs' files): a pair
+/// with a side missing or older (a filter left it out) and no interleaved record is not
+/// printed.
+fn print_pairs(rows: &[Row], interleaved: &[Interleaved], since: Option<SystemTime>) {
     let median = |id: &str| {
         rows.iter()
             .find(|r| r.id == id && since.is_none_or(|t| r.written.is_some_and(|w| w >= t)))
             .map(|r| r.median_ns)
     };
     let pairs = pairs();
-    let judged: Vec<_> =
-        pairs.iter().filter_map(|p| Some((p, median(&p.ours)?, median(&p.theirs)?))).collect();
+    let judged: Vec<_> = pairs
+        .iter()
+        .filter_map(|p| {
+            let criterion = median(&p.ours).zip(median(&p.theirs));
+            let alternated = interleaved
+                .iter()
+                .find(|r| r.ours == p.ours && r.theirs == p.theirs)
+                .map(|r| (r.ours_ns, r.theirs_ns));
+            (criterion.is_some() || alternated.is_some()).then_some((p, criterion, alternated))
+        })
+        .collect();
     if judged.is_empty() {
         return;
     }
     let width = judged.iter().map(|(p, ..)| p.ours.len()).max().unwrap_or(0);
     println!(
-        "\n{:<width$}  {:>12}  {:>12}  {:>10}  {:>9}  verdict",
-        "pair (ours)", "ours", "theirs", "measured", "goal"
+        "\n{:<width$}  {:>11}  {:>11}  {:>10}  {:>11}  {:>11}  {:>10}  {:>9}  verdict",
+        "pair (ours)",
+        "ours",
+        "theirs",
+        "criterion",
+        "ours p50",
+        "theirs p50",
+        "interleaved",
+        "goal"
     );
-    for (pair, ours, theirs) in judged {
-        let (measured, goal, met) = judge(pair.goal, ours, theirs);
+    let figures = |sides: Option<(f64, f64)>, goal| match sides {
+        Some((ours, theirs)) => (human(ours), human(theirs), judge(goal, ours, theirs).0),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
+    for (pair, criterion, alternated) in judged {
+        let (c_ours, c_theirs, c_measured) = figures(criterion, pair.goal);
+        let (i_ours, i_theirs, i_measured) = figures(alternated, pair.goal);
+        let (met, by) = decide(pair.goal, criterion, alternated);
+        let goal = judge(pair.goal, 0.0, 1.0).1;
         let verdict = if met { "met" } else { "MISSED" };
         println!(
-            "{:<width$}  {:>12}  {:>12}  {measured:>10}  {goal:>9}  {verdict}",
+            "{:<width$}  {c_ours:>11}  {c_theirs:>11}  {c_measured:>10}  {i_ours:>11}  {i_theirs:>11}  {i_measured:>10}  {goal:>9}  {verdict} ({by})",
             pair.ours,
-            human(ours),
-            human(theirs)
         );
+    }
+}
+
+/// Whether a pair meets `goal`, and by which measurement: the interleaved p50s when there
+/// are some (they alternate the sides, so drift hits both), else criterion's medians.
+fn decide(
+    goal: Goal,
+    criterion: Option<(f64, f64)>,
+    alternated: Option<(f64, f64)>,
+) -> (bool, &'static str) {
+    match (alternated, criterion) {
+        (Some((ours, theirs)), _) => (judge(goal, ours, theirs).2, "interleaved"),
+        (None, Some((ours, theirs))) => (judge(goal, ours, theirs).2, "criterion"),
+        (None, None) => (false, "no measurement"),
     }
 }
 
@@ -146,7 +197,7 @@ pub(crate) fn summary(dir: &Path, since: Option<SystemTime>) -> Result<(), Strin
     for r in &rows {
         println!("{:<width$}  {:>12}  {:>12}", r.id, human(r.median_ns), human(r.mean_ns));
     }
-    print_pairs(&rows, since);
+    print_pairs(&rows, &pairs::read(&dir.join(INTERLEAVED))?, since);
     Ok(())
 }
 
@@ -247,6 +298,64 @@ mod tests {
             ("+25.00 µs".into(), "≤ 20.00 µs".into(), false)
         );
         assert!(judge(Goal::Overhead(20_000.0), 40_000.0, 45_000.0).2);
+    }
+
+    /// What a bench records, xtask reads back; a stray line is an error naming its file.
+    #[test]
+    fn records_round_trip() {
+        let dir = std::env::temp_dir().join(format!("xtask-pairs-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (ours, theirs) = ("in_process/line_port", "in_process/direct_port");
+        pairs::record_in(
+            &dir,
+            ours,
+            theirs,
+            std::time::Duration::from_nanos(30_500),
+            std::time::Duration::from_nanos(9_000),
+        );
+        pairs::record_in(
+            &dir,
+            "payload/x/1",
+            "payload/y/1",
+            std::time::Duration::from_micros(2),
+            std::time::Duration::ZERO,
+        );
+        fs::write(dir.join("other.txt"), "not a record").unwrap();
+        let mut read_back = pairs::read(&dir).unwrap();
+        read_back.sort_by(|a, b| a.ours.cmp(&b.ours));
+        assert_eq!(
+            read_back,
+            [
+                Interleaved {
+                    ours: ours.into(),
+                    theirs: theirs.into(),
+                    ours_ns: 30_500.0,
+                    theirs_ns: 9_000.0
+                },
+                Interleaved {
+                    ours: "payload/x/1".into(),
+                    theirs: "payload/y/1".into(),
+                    ours_ns: 2_000.0,
+                    theirs_ns: 0.0
+                },
+            ]
+        );
+        fs::write(dir.join("bad.tsv"), "a\tb\tnot-a-number\t1\n").unwrap();
+        let err = pairs::read(&dir).unwrap_err();
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("bad.tsv") && err.contains("not an interleaved record"), "{err}");
+        assert_eq!(pairs::read(&dir).unwrap(), [], "a missing directory holds no records");
+    }
+
+    /// The interleaved p50s decide when a bench recorded them; criterion's medians otherwise.
+    #[test]
+    fn interleaved_medians_decide() {
+        let goal = Goal::Ratio(1.05);
+        let (drifted, alternated) = (Some((137.0, 100.0)), Some((103.0, 100.0)));
+        assert_eq!(decide(goal, drifted, alternated), (true, "interleaved"));
+        assert_eq!(decide(goal, alternated, Some((110.0, 100.0))), (false, "interleaved"));
+        assert_eq!(decide(goal, drifted, None), (false, "criterion"));
+        assert_eq!(decide(goal, None, None), (false, "no measurement"));
     }
 
     /// Results are found at any depth (criterion nests groups and parameters) and the report

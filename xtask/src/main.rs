@@ -28,6 +28,9 @@ mod deny;
 mod diet;
 mod fuzz;
 mod images;
+// `record` is the benches' end: they include this file by `#[path]`.
+#[allow(dead_code)]
+mod pairs;
 mod soak;
 mod stages;
 

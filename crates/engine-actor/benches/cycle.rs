@@ -40,6 +40,11 @@
 #[allow(dead_code, unreachable_pub)]
 mod fake_el;
 
+/// Where `cargo xtask bench` reads the interleaved medians from.
+#[path = "../../../xtask/src/pairs.rs"]
+#[allow(dead_code)]
+mod pairs;
+
 use criterion::Criterion;
 use engine_actor::{
     ChainLine, ChainRequest, EngineActor, EngineActorConfig, EngineArgs, EngineMsg, QueryMsg,
@@ -316,17 +321,25 @@ fn interleaved(
     report(title, rounds, &names, samples);
 }
 
-/// Prints each side's p50/p99 and its p50 overhead over the first side.
-fn report(title: &str, rounds: usize, names: &[&str], samples: Vec<Vec<Duration>>) {
+/// Prints each side's p50/p99 and its p50 overhead over the first side; returns the p50s.
+fn report(
+    title: &str,
+    rounds: usize,
+    names: &[&str],
+    samples: Vec<Vec<Duration>>,
+) -> Vec<Duration> {
     println!("{title}, interleaved, {rounds} rounds:");
     let mut base = None;
+    let mut p50s = Vec::with_capacity(names.len());
     for (name, samples) in names.iter().zip(samples) {
         let (p50, p99) = percentiles(samples);
+        p50s.push(p50);
         let overhead =
             base.map(|b: Duration| format!("  overhead p50 {:>8.1?}", p50.saturating_sub(b)));
         println!("  {name:<12} p50 {p50:>10.1?}  p99 {p99:>10.1?}{}", overhead.unwrap_or_default());
         base.get_or_insert(p50);
     }
+    p50s
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
@@ -437,7 +450,10 @@ fn main() {
     let rounds = 2000;
     let samples = interleaved_on_worker(&rt, rounds, fake_direct, on_fake, line, fake_clocks);
     let names = ["direct_port", "actor_port", "line_port"];
-    report("in process, on a runtime worker", rounds, &names, samples);
+    let p50s = report("in process, on a runtime worker", rounds, &names, samples);
+    for (name, p50) in names.iter().zip(&p50s).skip(1) {
+        pairs::record(&format!("in_process/{name}"), "in_process/direct_port", *p50, p50s[0]);
+    }
     interleaved(
         &rt,
         "mock EL over HTTP",

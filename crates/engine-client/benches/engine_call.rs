@@ -19,6 +19,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+/// Where `cargo xtask bench` reads the interleaved medians from.
+#[path = "../../../xtask/src/pairs.rs"]
+#[allow(dead_code)]
+mod pairs;
+
 use criterion::{BenchmarkId, Criterion};
 use engine_client::{
     client::{ClientConfig, EngineClient},
@@ -260,6 +265,12 @@ fn main() {
         ours.sort();
         raw.sort();
         let (o50, r50) = (percentile(&ours, 0.5), percentile(&raw, 0.5));
+        pairs::record(
+            &format!("engine_call/{}/client/{}", case.method, case.size),
+            &format!("engine_call/{}/raw_reqwest/{}", case.method, case.size),
+            o50,
+            r50,
+        );
         let (o99, r99) = (percentile(&ours, 0.99), percentile(&raw, 0.99));
         println!(
             "{:<24} {:>6} {:>11.1?} {:>11.1?} {:>11.1?} {:>11.1?} {:>7.3} {:>7.3}",

@@ -19,6 +19,11 @@
 #[path = "../tests/fixtures/mod.rs"]
 mod fixtures;
 
+/// Where `cargo xtask bench` reads the interleaved medians from.
+#[path = "../../../xtask/src/pairs.rs"]
+#[allow(dead_code)]
+mod pairs;
+
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use engine_types::Fork;
 use engine_validation::Origin;
@@ -92,6 +97,12 @@ fn main() {
             samples[2].push(t.elapsed());
         }
         let [a, b, d] = samples.map(median);
+        pairs::record(
+            &format!("payload/engine_validation/{n}"),
+            &format!("payload/alloy_convert_hash/{n}"),
+            a,
+            b,
+        );
         let ratio = |x: Duration| x.as_secs_f64() / b.as_secs_f64();
         println!(
             "{n:>8} {rounds:>7} {a:>12.2?} {b:>12.2?} {:>7.3} {d:>14.2?} {:>9.3}",
