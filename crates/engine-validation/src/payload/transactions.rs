@@ -9,7 +9,7 @@ use alloy_primitives::{B256, Bytes};
 use engine_types::Fork;
 
 /// What decoding a payload's transactions gave.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Decoded {
     /// The versioned hashes of the blob transactions, in order.
     pub(super) blob_hashes: Vec<B256>,
