@@ -119,7 +119,7 @@ impl Devnet {
     /// Records the head, safe and finalized blocks now in force in the journal, if any.
     /// Moves its checkpoints along with the finalized block.
     fn record_forkchoice(&mut self) -> Result<(), RpcError> {
-        let Some(journal) = &self.journal else { return Ok(()) };
+        let Some(journal) = &mut self.journal else { return Ok(()) };
         let hash = |b: Option<&Arc<StoredBlock>>| b.map_or(B256::ZERO, |b| b.hash());
         let state = ForkchoiceState {
             head_block_hash: self.chain.head().hash(),
@@ -128,7 +128,7 @@ impl Devnet {
         };
         journal
             .record_forkchoice(&state)
-            .and_then(|()| self.checkpoint_if_due())
+            .and_then(|_| self.checkpoint_if_due())
             .map_err(|e| RpcError::new(RpcErrorCode::InternalError, e.to_string()))
     }
 

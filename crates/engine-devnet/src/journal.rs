@@ -100,6 +100,9 @@ pub(crate) struct Journal {
     anchor: Option<u64>,
     /// The highest checkpoint, if any: the anchor once the next is written.
     top: Option<(u64, B256)>,
+    /// The forkchoice state this process last wrote, so that an update that changes
+    /// nothing (a build's `forkchoiceUpdated` repeats the head in force) writes nothing.
+    recorded: Option<[u8; 96]>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -123,7 +126,7 @@ impl Journal {
             };
             DevnetError::Journal { path: path.clone(), reason }
         })?;
-        let mut journal = Self { db, path, anchor: None, top: None };
+        let mut journal = Self { db, path, anchor: None, top: None, recorded: None };
         // Create every table now, so that readers never meet a missing one.
         journal.write(Durability::Immediate, |_| Ok(()))?;
         let keys = journal.checkpoint_keys()?;
@@ -188,16 +191,26 @@ impl Journal {
     }
 
     /// Records the forkchoice state applied (zero hashes: none); on disk with the next
-    /// block.
-    pub(crate) fn record_forkchoice(&self, state: &ForkchoiceState) -> Result<(), DevnetError> {
+    /// block. The state this process last recorded is not written again: every
+    /// `forkchoiceUpdated` with attributes repeats the head in force, and its redb commit
+    /// was half of what that call cost the devnet. Whether it wrote.
+    pub(crate) fn record_forkchoice(
+        &mut self,
+        state: &ForkchoiceState,
+    ) -> Result<bool, DevnetError> {
         let mut bytes = [0u8; 96];
         bytes[..32].copy_from_slice(state.head_block_hash.as_slice());
         bytes[32..64].copy_from_slice(state.safe_block_hash.as_slice());
         bytes[64..].copy_from_slice(state.finalized_block_hash.as_slice());
+        if self.recorded == Some(bytes) {
+            return Ok(false);
+        }
         self.write(Durability::None, |t| {
             t.forkchoice.insert((), bytes)?;
             Ok(())
-        })
+        })?;
+        self.recorded = Some(bytes);
+        Ok(true)
     }
 
     /// Writes `checkpoint` (of the block `hash`) durably as the new top, in one
@@ -454,6 +467,32 @@ mod tests {
             assert_eq!(third.head().hash(), next);
             assert_eq!(third.head().number, 4);
         }
+    }
+
+    /// A forkchoice state equal to the one last recorded is not written again, a changed
+    /// one is, and a reopened journal (which has recorded nothing yet) writes once more:
+    /// what is read back is always the last state applied.
+    #[test]
+    fn an_unchanged_forkchoice_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = |head: u8, finalized: u8| ForkchoiceState {
+            head_block_hash: B256::repeat_byte(head),
+            safe_block_hash: B256::repeat_byte(finalized),
+            finalized_block_hash: B256::repeat_byte(finalized),
+        };
+        {
+            let mut journal = Journal::open(dir.path()).unwrap();
+            assert!(journal.record_forkchoice(&state(1, 0)).unwrap());
+            assert!(!journal.record_forkchoice(&state(1, 0)).unwrap(), "a build repeats it");
+            assert!(journal.record_forkchoice(&state(2, 0)).unwrap());
+            assert!(journal.record_forkchoice(&state(2, 1)).unwrap(), "finality moved");
+            assert!(journal.record_forkchoice(&state(1, 0)).unwrap(), "back to an earlier one");
+            assert_eq!(journal.forkchoice().unwrap(), Some(state(1, 0)));
+        }
+        let mut again = Journal::open(dir.path()).unwrap();
+        assert_eq!(again.forkchoice().unwrap(), Some(state(1, 0)));
+        assert!(again.record_forkchoice(&state(1, 0)).unwrap());
+        assert!(!again.record_forkchoice(&state(1, 0)).unwrap());
     }
 
     /// A journal whose blocks do not re-execute on this genesis stops the start with an
