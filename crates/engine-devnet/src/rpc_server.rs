@@ -42,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod backend;
 mod hook;
 mod http;
@@ -115,7 +116,8 @@ pub enum Restart {
 #[derive(Debug)]
 struct Shared {
     backend: Arc<dyn RpcBackend>,
-    secret: JwtSecret,
+    /// The engine port's JWT check.
+    auth: auth::TokenCheck,
     hook: Option<Arc<dyn CallHook>>,
     /// Why the server failed: a connection's task panicked (a bug in a backend or a hook).
     /// The accept loops own the connection tasks; this is how their owner hears of it.
@@ -166,7 +168,12 @@ impl RpcServer {
         let path = jwt_dir.path().join(JWT_FILE);
         write_owner_only(&path, secret.to_hex().as_bytes())
             .map_err(|e| DevnetError::io(format!("write {}", path.display()), e))?;
-        let shared = Arc::new(Shared { backend, secret, hook, failure: watch::Sender::new(None) });
+        let shared = Arc::new(Shared {
+            backend,
+            auth: auth::TokenCheck::new(secret),
+            hook,
+            failure: watch::Sender::new(None),
+        });
         let engine_listener = bind(engine, "engine").await?;
         let public_listener = bind(public, "public").await?;
         let engine_addr = local_addr(&engine_listener)?;
@@ -212,12 +219,12 @@ impl RpcServer {
 
     /// The JWT secret the engine port checks.
     pub fn jwt_secret(&self) -> &JwtSecret {
-        &self.shared.secret
+        self.shared.auth.secret()
     }
 
     /// The JWT secret as 64 hex characters (no `0x`).
     pub fn jwt_secret_hex(&self) -> String {
-        self.shared.secret.to_hex()
+        self.shared.auth.secret().to_hex()
     }
 
     /// A file holding the JWT secret in hex, valid while the server lives.

@@ -241,14 +241,21 @@ impl JwtSecret {
                     _ => JwtRejection::Malformed(e.to_string()),
                 })?;
         let iat = data.claims.iat.ok_or(JwtRejection::MissingIat)?;
-        if now.saturating_sub(iat) > IAT_WINDOW_SECS {
-            return Err(JwtRejection::Stale { iat, now });
-        }
-        if iat.saturating_sub(now) > IAT_WINDOW_SECS {
-            return Err(JwtRejection::Future { iat, now });
-        }
+        check_iat(iat, now)?;
         Ok(data.claims)
     }
+}
+
+/// The spec's one time rule: a token's `iat` is within [`IAT_WINDOW_SECS`] of `now` (unix
+/// seconds), either way.
+pub const fn check_iat(iat: u64, now: u64) -> Result<(), JwtRejection> {
+    if now.saturating_sub(iat) > IAT_WINDOW_SECS {
+        return Err(JwtRejection::Stale { iat, now });
+    }
+    if iat.saturating_sub(now) > IAT_WINDOW_SECS {
+        return Err(JwtRejection::Future { iat, now });
+    }
+    Ok(())
 }
 
 /// Fills `buf` from `reader` until it is full or the reader ends; the number of bytes read.

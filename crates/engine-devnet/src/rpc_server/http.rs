@@ -3,10 +3,11 @@
 
 use super::{
     PortKind, Shared,
+    auth::TokenCheck,
     backend::RpcError,
     hook::{Envelope, Refusal, Request, Verdict},
 };
-use engine_types::{RpcErrorCode, jwt::JwtSecret};
+use engine_types::RpcErrorCode;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::{
     HeaderMap, Response, StatusCode,
@@ -140,7 +141,7 @@ pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Rep
 
 /// What the server decides about a request whose body is `body`, at `now` by its clock.
 fn judge(
-    secret: &JwtSecret,
+    auth_check: &TokenCheck,
     port: PortKind,
     headers: &HeaderMap,
     body: &[u8],
@@ -150,7 +151,7 @@ fn judge(
     if port == PortKind::Engine {
         let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let unix_now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Err(rejection) = secret.validate(auth, unix_now) {
+        if let Err(rejection) = auth_check.check(auth, unix_now) {
             let refusal = Refusal::Unauthorized { reason: rejection.to_string() };
             return Verdict::Refused { call: parsed.ok(), refusal };
         }
@@ -182,7 +183,7 @@ pub(super) async fn serve(
     let verdict = match body {
         Ok(body) => {
             let now = shared.hook.as_ref().map_or(arrived_at, |hook| hook.now());
-            judge(&shared.secret, port, &headers, &body.to_bytes(), now)
+            judge(&shared.auth, port, &headers, &body.to_bytes(), now)
         }
         Err(e) if e.is::<LengthLimitError>() => {
             Verdict::Refused { call: None, refusal: Refusal::TooLarge { limit } }
@@ -200,6 +201,7 @@ pub(super) async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine_types::jwt::JwtSecret;
 
     /// Envelopes are parsed leniently where JSON-RPC allows and refused where it does not.
     #[test]
@@ -217,7 +219,7 @@ mod tests {
     /// the hook; the public port refuses `engine_*` and serves the rest.
     #[test]
     fn verdicts_follow_port_and_token() {
-        let secret = JwtSecret::random();
+        let secret = TokenCheck::new(JwtSecret::random());
         let body = br#"{"jsonrpc":"2.0","id":1,"method":"engine_exchangeCapabilities"}"#;
         let none = HeaderMap::new();
         let v = judge(&secret, PortKind::Engine, &none, body, SystemTime::now());
