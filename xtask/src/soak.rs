@@ -10,10 +10,13 @@
 //!  SIGTERM ──> RSS(100 %) ≤ RSS(10 %) × (1 + tolerance)  or exit 1
 //! ```
 //!
-//! Each tenth also prints its blocks/s, and at the end the rate over blocks 1,000–2,000 and
+//! Each tenth also prints its blocks/s and the node's CPU time per block (user + system, all
+//! threads, from `/proc/<pid>/stat`), and at the end the rate over blocks 1,000–2,000 and
 //! over the last 1,000 blocks are printed beside P2's goals (≥ 500 blocks/s, the end within
-//! 10 % of the start); they are reported, not enforced, since a shared machine's speed
-//! varies far more than its memory.
+//! 10 % of the start), with the CPU time per block over the same two windows. They are
+//! reported, not enforced, since a shared machine's speed varies far more than its memory;
+//! the CPU time per block is the reading a neighbour's load moves least, so it is the one
+//! that says whether a block costs more as the chain grows.
 //!
 //! The baseline is taken at 10 %, not at start: by then the devnet's windows (blocks kept
 //! below the tip, states below the finalized block) are full, and allocators have reached
@@ -131,22 +134,58 @@ struct Sample {
     elapsed: Duration,
     /// Resident set size in KiB.
     rss_kib: u64,
+    /// The node's CPU time so far (`None`: unreadable).
+    cpu: Option<Duration>,
 }
 
 /// Blocks per second early in the run and at its end, over windows of the same length: the
-/// rate at block 100,000 is judged against the rate at block 1,000 (P2: within 10 %).
+/// rate at block 100,000 is judged against the rate at block 1,000 (P2: within 10 %). Beside
+/// each rate, the node's CPU time per block over the same window: wall time on a shared
+/// machine moves with the other tenants' load, the node's own CPU time much less, so the
+/// two together tell a per-block cost that grows with the chain from a neighbour's burst.
 #[derive(Debug, Clone, PartialEq)]
 struct Rates {
     /// Blocks per window: 1,000, or a tenth of a shorter run.
     window: u64,
     /// Total blocks of the run.
     blocks: u64,
-    /// When the early window opened and the late one opened, as (block, time).
-    early_start: Option<(u64, Instant)>,
-    late_start: Option<(u64, Instant)>,
-    /// Measured rates, blocks/s.
-    early: Option<f64>,
-    late: Option<f64>,
+    /// Where the early window opened and where the late one opened.
+    early_start: Option<Mark>,
+    late_start: Option<Mark>,
+    /// What each window measured.
+    early: Option<Window>,
+    late: Option<Window>,
+}
+
+/// Block `n` was produced at `at`, when the node had used `cpu` (user + system, all threads;
+/// `None` when it could not be read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Mark {
+    n: u64,
+    at: Instant,
+    cpu: Option<Duration>,
+}
+
+/// One window's readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    /// Blocks per second of wall time.
+    rate: f64,
+    /// The node's CPU time per block, in milliseconds.
+    cpu_ms: Option<f64>,
+}
+
+impl Mark {
+    /// What the blocks from `self` to `end` measured; `None` for an empty window.
+    fn to(self, end: Self) -> Option<Window> {
+        let blocks = end.n.checked_sub(self.n).filter(|b| *b > 0)? as f64;
+        let secs = end.at.saturating_duration_since(self.at).as_secs_f64();
+        let cpu_ms = match (self.cpu, end.cpu) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1e3 / blocks),
+            _ => None,
+        };
+        (secs > 0.0).then_some(Window { rate: blocks / secs, cpu_ms })
+    }
 }
 
 /// The widest rate window, in blocks.
@@ -164,47 +203,57 @@ impl Rates {
         Self { window, blocks, early_start: None, late_start: None, early: None, late: None }
     }
 
-    /// Block `n` was produced at `at`. The early window runs from block `window` to
+    /// Block `n` was produced at `at`; `cpu` reads the node's CPU time, and is called only
+    /// where a window opens or closes. The early window runs from block `window` to
     /// `2 × window` (past the start-up), the late one over the last `window` blocks.
-    fn block(&mut self, n: u64, at: Instant) {
-        let rate = |(from, then): (u64, Instant)| {
-            let secs = at.saturating_duration_since(then).as_secs_f64();
-            (secs > 0.0).then(|| (n - from) as f64 / secs)
-        };
+    fn block(&mut self, n: u64, at: Instant, cpu: &mut impl FnMut() -> Option<Duration>) {
+        let mut mark = None;
+        let mut here = || *mark.get_or_insert_with(|| Mark { n, at, cpu: cpu() });
         if self.early_start.is_none() && n >= self.window {
-            self.early_start = Some((n, at));
+            self.early_start = Some(here());
         }
         if self.early.is_none()
             && let Some(start) = self.early_start
-            && n >= start.0 + self.window
+            && n >= start.n + self.window
         {
-            self.early = rate(start);
+            self.early = start.to(here());
         }
         if self.late_start.is_none() && n >= self.blocks.saturating_sub(self.window) {
-            self.late_start = Some((n, at));
+            self.late_start = Some(here());
         }
         if self.late.is_none()
             && let Some(start) = self.late_start
             && n >= self.blocks
         {
-            self.late = rate(start);
+            self.late = start.to(here());
         }
     }
 
-    /// The rates beside P2's goals (printed, not enforced: a shared machine's speed varies
-    /// more than memory does).
+    /// The rates beside P2's goals, and the CPU time per block over the same windows
+    /// (printed, not enforced: a shared machine's speed varies more than memory does).
     fn report(&self) -> Option<String> {
         let (early, late) = (self.early?, self.late?);
-        let drop_pct = (1.0 - late / early) * 100.0;
+        let drop_pct = (1.0 - late.rate / early.rate) * 100.0;
         let met = |ok: bool| if ok { "met" } else { "MISSED" };
-        Some(format!(
-            "blocks/s over {w} blocks: {early:.0} from block {w}, {late:.0} at the end (\
+        let mut report = format!(
+            "blocks/s over {w} blocks: {:.0} from block {w}, {:.0} at the end (\
              {drop_pct:+.1} % slower; goal ≤ {RATE_DRIFT_PCT} %: {}); goal ≥ {RATE_GOAL} \
              blocks/s: {}",
+            early.rate,
+            late.rate,
             met(drop_pct <= RATE_DRIFT_PCT),
-            met(early.min(late) >= RATE_GOAL),
+            met(early.rate.min(late.rate) >= RATE_GOAL),
             w = self.window,
-        ))
+        );
+        if let (Some(a), Some(b)) = (early.cpu_ms, late.cpu_ms) {
+            let grew_pct = (b / a - 1.0) * 100.0;
+            report.push_str(&format!(
+                "\nnode CPU per block over the same windows: {a:.3} ms, {b:.3} ms at the end \
+                 ({grew_pct:+.1} %; goal ≤ {RATE_DRIFT_PCT} %: {})",
+                met(grew_pct <= RATE_DRIFT_PCT)
+            ));
+        }
+        Some(report)
     }
 }
 
@@ -293,7 +342,11 @@ fn sample(
     let mut samples = Vec::new();
     let mut problems = 0usize;
     let mut rates = Rates::new(blocks);
-    println!("{:>9} {:>4} {:>10} {:>12} {:>10}", "block", "%", "elapsed", "VmRSS", "blocks/s");
+    println!(
+        "{:>9} {:>4} {:>10} {:>12} {:>10} {:>13}",
+        "block", "%", "elapsed", "VmRSS", "blocks/s", "CPU ms/block"
+    );
+    let pid = child.id();
     let mut last_block = Instant::now();
     while next < milestones.len() {
         let left = STALL.saturating_sub(last_block.elapsed());
@@ -306,22 +359,32 @@ fn sample(
         match line {
             Line::Block(n) => {
                 last_block = Instant::now();
-                rates.block(n, last_block);
+                rates.block(n, last_block, &mut || cpu_time(pid));
                 while next < milestones.len() && n >= milestones[next].1 {
-                    let rss_kib = rss_kib(child.id())?;
+                    let rss_kib = rss_kib(pid)?;
                     let s = Sample {
                         block: n,
                         pct: milestones[next].0,
                         elapsed: started.elapsed(),
                         rss_kib,
+                        cpu: cpu_time(pid),
                     };
-                    let (b0, t0) = samples
+                    let (b0, t0, c0) = samples
                         .last()
-                        .map_or((0, Duration::ZERO), |p: &Sample| (p.block, p.elapsed));
+                        .map_or((0, Duration::ZERO, Some(Duration::ZERO)), |p: &Sample| {
+                            (p.block, p.elapsed, p.cpu)
+                        });
                     let secs = s.elapsed.saturating_sub(t0).as_secs_f64();
                     let rate = if secs > 0.0 { (s.block - b0) as f64 / secs } else { 0.0 };
+                    let cpu = match (c0, s.cpu) {
+                        (Some(a), Some(b)) if s.block > b0 => format!(
+                            "{:.3}",
+                            b.saturating_sub(a).as_secs_f64() * 1e3 / (s.block - b0) as f64
+                        ),
+                        _ => "?".to_owned(),
+                    };
                     println!(
-                        "{:>9} {:>4} {:>9.0}s {:>8.1} MiB {rate:>10.0}",
+                        "{:>9} {:>4} {:>9.0}s {:>8.1} MiB {rate:>10.0} {cpu:>13}",
                         s.block,
                         s.pct,
                         s.elapsed.as_secs_f64(),
@@ -393,6 +456,35 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     parse_vm_rss(&status).ok_or_else(|| format!("{path} has no VmRSS line"))
+}
+
+/// The CPU time process `pid` has used, all its threads, user and system; `None` when
+/// `/proc` or the clock-tick rate cannot be read (the soak then prints `?` for it).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = parse_cpu_ticks(&stat)?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()? as f64))
+}
+
+/// The clock ticks per second `/proc` counts times in (`getconf CLK_TCK`), read once.
+fn clock_ticks() -> Option<u64> {
+    static TICKS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok().filter(|t| *t > 0)
+    })
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat`, in clock ticks. The fields
+/// are counted after the last `)`, since the command name (field 2) may hold spaces and
+/// parentheses.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` begins with field 3 (the state), so field 14 is its twelfth.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    utime.checked_add(stime)
 }
 
 /// The `VmRSS:   1234 kB` line of a `/proc/<pid>/status`.
@@ -496,8 +588,23 @@ mod tests {
         assert!(rss_kib(std::process::id()).unwrap() > 0);
     }
 
+    /// CPU time is utime + stime of /proc's stat, counted past a command name that holds
+    /// spaces and parentheses; this process has used some.
+    #[test]
+    fn cpu_from_proc() {
+        let stat = "42 (engine (x) 1) S 1 42 42 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 5 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(280));
+        assert_eq!(parse_cpu_ticks("42 (x) S 1 2"), None, "too few fields");
+        assert_eq!(parse_cpu_ticks("no parenthesis"), None);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::spin_loop();
+        }
+        assert!(cpu_time(std::process::id()).unwrap() > Duration::ZERO);
+    }
+
     fn at(pct: u64, rss_kib: u64) -> Sample {
-        Sample { block: pct, pct, elapsed: Duration::ZERO, rss_kib }
+        Sample { block: pct, pct, elapsed: Duration::ZERO, rss_kib, cpu: None }
     }
 
     /// The early window opens after the first `window` blocks and the late one covers the
@@ -508,18 +615,32 @@ mod tests {
         let at = |ms: u64| t + Duration::from_millis(ms);
         let mut rates = Rates::new(100_000);
         assert_eq!(rates.window, 1_000);
-        rates.block(999, at(0));
+        // The node's CPU clock, read only where a window opens or closes.
+        let (mut reads, mut cpu_ms) = (0, 0);
+        let mut block = |rates: &mut Rates, n, ms, cpu_now| {
+            cpu_ms = cpu_now;
+            rates.block(n, at(ms), &mut || {
+                reads += 1;
+                Some(Duration::from_millis(cpu_ms))
+            });
+        };
+        block(&mut rates, 999, 0, 900);
         assert_eq!(rates.early_start, None);
-        rates.block(1_000, at(1_000));
-        rates.block(2_000, at(3_000)); // 1,000 blocks in 2 s
-        rates.block(99_000, at(100_000));
+        block(&mut rates, 1_000, 1_000, 1_000);
+        block(&mut rates, 1_500, 2_000, 1_500);
+        block(&mut rates, 2_000, 3_000, 3_000); // 1,000 blocks in 2 s, 2 ms of CPU each
+        block(&mut rates, 99_000, 100_000, 190_000);
         assert_eq!(rates.report(), None, "no late rate yet");
-        rates.block(100_000, at(102_500)); // 1,000 blocks in 2.5 s
-        assert_eq!((rates.early, rates.late), (Some(500.0), Some(400.0)));
+        block(&mut rates, 100_000, 102_500, 192_100); // 1,000 blocks in 2.5 s, 2.1 ms each
+        assert_eq!(reads, 4, "one read per window edge");
+        let rate = |w: Option<Window>| w.map(|w| w.rate);
+        assert_eq!((rate(rates.early), rate(rates.late)), (Some(500.0), Some(400.0)));
         assert_eq!(
             rates.report().unwrap(),
             "blocks/s over 1000 blocks: 500 from block 1000, 400 at the end (+20.0 % slower; \
-             goal ≤ 10 %: MISSED); goal ≥ 500 blocks/s: MISSED"
+             goal ≤ 10 %: MISSED); goal ≥ 500 blocks/s: MISSED\n\
+             node CPU per block over the same windows: 2.000 ms, 2.100 ms at the end \
+             (+5.0 %; goal ≤ 10 %: met)"
         );
         assert_eq!(Rates::new(2_000).window, 200, "a tenth of a short run");
     }
