@@ -1,9 +1,14 @@
 //! The devnet's simulated users: peg-ins arriving every slot (as a bitcoin watcher would
 //! report them) and, every few blocks, a peg-out transaction to the bridge contract, signed
 //! with a development key and sent through the node's transaction endpoint (so it takes the
-//! Network actor → `ValidateTransaction` path like any user's transaction).
+//! Network actor → `ValidateTransaction` path like any user's transaction). Peg-outs keep
+//! to the per-client rate that endpoint applies to them (the engine's `rate_limit`): one
+//! due while the simulator's own copy of that bucket is empty is not sent, as a user told to
+//! retry later would wait, instead of being sent to be refused (at `--slot-time 1ms` and a
+//! peg-out every 5 blocks, four in five were, each a warning line).
 
 use crate::rpc::RpcClient;
+use engine_actor::rate_limit::{RateLimitConfig, RateLimiter};
 use alloy_signer_local::PrivateKeySigner;
 use engine_devnet::keys::{Transfer, sign_transfer};
 use engine_types::{
@@ -38,19 +43,26 @@ pub(crate) struct Simulator {
     public: RpcClient,
     /// The node's own transaction endpoint.
     tx_endpoint: RpcClient,
+    /// The per-client bucket the endpoint holds for the simulator, mirrored.
+    pace: std::sync::Mutex<RateLimiter>,
 }
 
+/// The one key of the simulator's bucket.
+const PACE_KEY: &str = "simulator";
+
 impl Simulator {
-    /// Simulated users on chain `chain_id`.
+    /// Simulated users on chain `chain_id`, whose transactions the endpoint admits at
+    /// `rate` (the engine's per-client limit).
     pub(crate) fn new(
         peg_ins_per_slot: u32,
         peg_out_every: u64,
         chain_id: u64,
-        public: RpcClient,
-        tx_endpoint: RpcClient,
+        (public, tx_endpoint): (RpcClient, RpcClient),
+        rate: RateLimitConfig,
     ) -> Result<Self, String> {
         let signer = engine_devnet::keys::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
-        Ok(Self { peg_ins_per_slot, peg_out_every, chain_id, signer, public, tx_endpoint })
+        let pace = std::sync::Mutex::new(RateLimiter::new(rate));
+        Ok(Self { peg_ins_per_slot, peg_out_every, chain_id, signer, public, tx_endpoint, pace })
     }
 
     /// How many peg-ins are confirmed on bitcoin during one slot.
@@ -80,6 +92,14 @@ impl Simulator {
     /// Whether a peg-out is due after block `number`.
     pub(crate) const fn peg_out_due(&self, number: u64) -> bool {
         self.peg_out_every != 0 && number.is_multiple_of(self.peg_out_every)
+    }
+
+    /// Whether a peg-out sent at `now` keeps to the endpoint's per-client rate; takes a
+    /// token from the simulator's bucket when it does.
+    pub(crate) fn within_rate(&self, now: tokio::time::Instant) -> bool {
+        // A poisoned lock means a panic while checking a bucket; the bucket is still valid.
+        let mut pace = self.pace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pace.check(PACE_KEY, now).is_ok()
     }
 
     /// Signs and submits one peg-out; its transaction hash.
@@ -139,7 +159,8 @@ mod tests {
     #[test]
     fn peg_ins_follow_their_number() {
         let client = || RpcClient::new("http://127.0.0.1:1", "nowhere", None).unwrap();
-        let sim = Simulator::new(3, 5, 1, client(), client()).unwrap();
+        let sim =
+            Simulator::new(3, 5, 1, (client(), client()), RateLimitConfig::default()).unwrap();
         let all: Vec<PegIn> = (0..64).map(Simulator::peg_in).collect();
         let txids: std::collections::HashSet<_> = all.iter().map(|p| p.bitcoin_txid).collect();
         let addresses: std::collections::HashSet<_> = all.iter().map(|p| p.evm_address).collect();
@@ -155,5 +176,19 @@ mod tests {
         assert_eq!(cycle.len() as u64, RECIPIENTS);
         assert_eq!(sim.peg_ins_per_slot(), 3);
         assert!(sim.peg_out_due(10) && !sim.peg_out_due(11));
+    }
+
+    /// Peg-outs keep to the rate given: the burst, then one per token refilled.
+    #[test]
+    fn peg_outs_keep_to_the_endpoints_rate() {
+        let client = || RpcClient::new("http://127.0.0.1:1", "nowhere", None).unwrap();
+        let rate = RateLimitConfig { burst: 2, per_second: 10.0, max_peers: 1 };
+        let sim = Simulator::new(0, 1, 1, (client(), client()), rate).unwrap();
+        let t = tokio::time::Instant::now();
+        assert!(sim.within_rate(t) && sim.within_rate(t), "the burst");
+        assert!(!sim.within_rate(t), "then nothing until a token is back");
+        assert!(!sim.within_rate(t + std::time::Duration::from_millis(50)));
+        assert!(sim.within_rate(t + std::time::Duration::from_millis(100)));
+        assert!(!sim.within_rate(t + std::time::Duration::from_millis(100)));
     }
 }

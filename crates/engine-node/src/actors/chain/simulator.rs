@@ -1,5 +1,6 @@
 //! The slot's simulator step on the embedded devnet: a peg-out sent to the bridge every
-//! `peg_out_every` blocks ([`Simulator`]), in a task the Chain owns.
+//! `peg_out_every` blocks ([`Simulator`]), within the rate the transaction endpoint admits
+//! from it, in a task the Chain owns.
 
 use super::*;
 
@@ -11,6 +12,10 @@ pub(super) fn send_peg_out(shared: &ChainShared, sim: Arc<Simulator>) {
     let mut peg_out = shared.peg_out.lock().unwrap_or_else(PoisonError::into_inner);
     if peg_out.is_some() {
         tracing::warn!("peg-out not sent: the previous one is still in flight");
+        return;
+    }
+    if !sim.within_rate(tokio::time::Instant::now()) {
+        tracing::debug!("peg-out not sent: over the transaction endpoint's rate for it");
         return;
     }
     *peg_out = Some(tokio::spawn(
