@@ -181,6 +181,11 @@ impl BoundedBody {
     }
 }
 
+/// The name of the span of every call ([`HttpTransport::call`]): `info` when the call is
+/// made for someone (it has a correlation id or runs in a span), so that a slot's trace shows
+/// its calls to the execution client; `debug` otherwise.
+pub const CALL_SPAN: &str = "engine_client.call";
+
 /// One JSON-RPC endpoint reached over HTTP(S), with or without JWT.
 pub struct HttpTransport {
     http: reqwest::Client,
@@ -398,7 +403,7 @@ impl HttpTransport {
     }
 
     /// Calls `method` with `params`, giving up after `timeout`, and reads the answer with
-    /// `reader`. The call is one tracing span and one latency sample.
+    /// `reader`. The call is one tracing span ([`CALL_SPAN`]) and one latency sample.
     pub async fn call<P, R>(
         &self,
         method: &'static str,
@@ -421,7 +426,7 @@ impl HttpTransport {
         macro_rules! call_span {
             ($level:ident) => {
                 tracing::$level!(
-                    "engine_client.call",
+                    CALL_SPAN,
                     method = base,
                     version,
                     endpoint = %self.name,
