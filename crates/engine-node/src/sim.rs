@@ -8,8 +8,8 @@
 //! peg-out every 5 blocks, four in five were, each a warning line).
 
 use crate::rpc::RpcClient;
-use engine_actor::rate_limit::{RateLimitConfig, RateLimiter};
 use alloy_signer_local::PrivateKeySigner;
+use engine_actor::rate_limit::{RateLimitConfig, RateLimiter};
 use engine_devnet::keys::{Transfer, sign_transfer};
 use engine_types::{
     PegIn, Satoshis,

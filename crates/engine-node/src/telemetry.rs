@@ -91,32 +91,25 @@ fn console_takes(meta: &Metadata<'_>, debug: bool) -> bool {
     debug || !(meta.is_span() && meta.name() == engine_actor::client::transport::CALL_SPAN)
 }
 
+/// What a log layer wrote, for tests: every clone appends to the same bytes.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct LogBuffer(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::fmt::MakeWriter;
-
-    /// What a console layer wrote.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Self;
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
 
     /// Under an `info` filter the console leaves the call spans out (a line inside one shows
     /// the spans around it, not the call's) and keeps every other span; when `debug` is let
@@ -124,10 +117,11 @@ mod tests {
     #[test]
     fn the_console_takes_call_spans_only_at_debug() {
         for debug in [false, true] {
-            let lines = Lines::default();
+            let lines = LogBuffer::default();
+            let writer = lines.clone();
             let console = tracing_subscriber::fmt::layer()
                 .json()
-                .with_writer(lines.clone())
+                .with_writer(move || writer.clone())
                 .with_filter(filter_fn(move |meta| console_takes(meta, debug)));
             let subscriber = tracing_subscriber::registry().with(console);
             tracing::subscriber::with_default(subscriber, || {

@@ -488,21 +488,11 @@ mod tests {
     /// logged after its [`Logs::mark`], taken once it holds the registry's turn
     /// (`fault::REGISTRY`), which every test of the V2 actor names takes.
     #[derive(Clone, Default)]
-    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+    struct Logs(crate::telemetry::LogBuffer);
 
     /// A position in [`Logs`].
     #[derive(Debug, Clone, Copy)]
     struct Mark(usize);
-
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     impl Logs {
         /// Installed once per process as the global subscriber, without ANSI colours; `None`
@@ -511,7 +501,7 @@ mod tests {
             static LOGS: std::sync::OnceLock<Option<Logs>> = std::sync::OnceLock::new();
             LOGS.get_or_init(|| {
                 let logs = Self::default();
-                let writer = logs.clone();
+                let writer = logs.0.clone();
                 tracing_subscriber::fmt()
                     .with_ansi(false)
                     .with_writer(move || writer.clone())
@@ -524,12 +514,12 @@ mod tests {
 
         /// The current end of the log.
         fn mark(&self) -> Mark {
-            Mark(self.0.lock().unwrap().len())
+            Mark(self.0.0.lock().unwrap().len())
         }
 
         /// The lines logged since `mark`.
         fn lines_since(&self, mark: Mark) -> Vec<String> {
-            let bytes = self.0.lock().unwrap();
+            let bytes = self.0.0.lock().unwrap();
             String::from_utf8_lossy(&bytes[mark.0..]).lines().map(String::from).collect()
         }
     }
