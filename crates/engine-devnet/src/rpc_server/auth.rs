@@ -59,7 +59,7 @@ impl TokenCheck {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .filter(|p| *p.authorization == *value)
+            .filter(|p| same_bytes(p.authorization.as_bytes(), value.as_bytes()))
             .map(|p| p.iat);
         if let Some(iat) = remembered {
             return check_iat(iat, now);
@@ -72,6 +72,13 @@ impl TokenCheck {
         }
         Ok(())
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only: the value
+/// remembered is a credential, so how long a comparison with a guess takes must not tell how
+/// much of the guess was right.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |differ, (x, y)| differ | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -122,6 +129,16 @@ mod tests {
         assert_eq!(remembered.as_ref().map(|p| &*p.authorization), Some(good.as_str()));
         let shown = format!("{:?}", remembered.as_ref().unwrap());
         assert!(!shown.contains(&good[7..]) && shown.contains("redacted"), "{shown}");
+    }
+
+    /// Equal bytes compare equal; a difference anywhere, or in length, does not.
+    #[test]
+    fn same_bytes_compares_whole_values() {
+        assert!(same_bytes(b"Bearer abc", b"Bearer abc"));
+        assert!(same_bytes(b"", b""));
+        for other in [&b"Bearer abd"[..], b"Xearer abc", b"Bearer ab", b"Bearer abcd"] {
+            assert!(!same_bytes(b"Bearer abc", other), "{other:?}");
+        }
     }
 
     /// A token minted later replaces the one remembered, and the earlier one, sent again, is
