@@ -141,6 +141,13 @@ struct Sample {
     cpu: Option<Duration>,
 }
 
+impl Sample {
+    /// Where this sample stands, for a node started at `started`.
+    fn mark(&self, started: Instant) -> Mark {
+        Mark { n: self.block, at: started + self.elapsed, cpu: self.cpu }
+    }
+}
+
 /// Blocks per second early in the run and at its end, over windows of the same length: the
 /// rate at block 100,000 is judged against the rate at block 1,000 (P2: within 10 %). Beside
 /// each rate, the node's CPU time per block over the same window (its work, not its waits).
@@ -370,20 +377,16 @@ fn sample(
                         rss_kib,
                         cpu: cpu_time(pid),
                     };
-                    let (b0, t0, c0) = samples
-                        .last()
-                        .map_or((0, Duration::ZERO, Some(Duration::ZERO)), |p: &Sample| {
-                            (p.block, p.elapsed, p.cpu)
-                        });
-                    let secs = s.elapsed.saturating_sub(t0).as_secs_f64();
-                    let rate = if secs > 0.0 { (s.block - b0) as f64 / secs } else { 0.0 };
-                    let cpu = match (c0, s.cpu) {
-                        (Some(a), Some(b)) if s.block > b0 => format!(
-                            "{:.3}",
-                            b.saturating_sub(a).as_secs_f64() * 1e3 / (s.block - b0) as f64
-                        ),
-                        _ => "?".to_owned(),
-                    };
+                    // The tenth's window, from the last sample (or the node's start).
+                    let from = samples.last().map_or(
+                        Mark { n: 0, at: started, cpu: Some(Duration::ZERO) },
+                        |p: &Sample| p.mark(started),
+                    );
+                    let tenth = from.to(s.mark(started));
+                    let rate = tenth.map_or(0.0, |w| w.rate);
+                    let cpu = tenth
+                        .and_then(|w| w.cpu_ms)
+                        .map_or_else(|| "?".to_owned(), |ms| format!("{ms:.3}"));
                     println!(
                         "{:>9} {:>4} {:>9.0}s {:>8.1} MiB {rate:>10.0} {cpu:>13}",
                         s.block,
