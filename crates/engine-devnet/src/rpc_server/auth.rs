@@ -13,6 +13,7 @@
 
 use engine_types::jwt::{JwtRejection, JwtSecret, check_iat};
 use std::sync::{Mutex, PoisonError};
+use subtle::ConstantTimeEq;
 
 /// A secret and the last `Authorization` value that passed under it.
 #[derive(Debug)]
@@ -74,11 +75,11 @@ impl TokenCheck {
     }
 }
 
-/// Whether `a` and `b` are equal, in a time that depends on their lengths only: the value
-/// remembered is a credential, so how long a comparison with a guess takes must not tell how
-/// much of the guess was right.
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only (`subtle`):
+/// the value remembered is a credential, so how long a comparison with a guess takes must not
+/// tell how much of the guess was right.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |differ, (x, y)| differ | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
