@@ -46,6 +46,11 @@ pub struct PayloadCache<V> {
     capacity: usize,
     ttl: Duration,
     entries: HashMap<PayloadId, Entry<V>>,
+    /// No entry was inserted before this (a lower bound: removals do not raise it), so
+    /// [`purge_expired`](Self::purge_expired) scans only when the oldest may have expired,
+    /// not on every insert and lookup. `None` when nothing was inserted since the last scan
+    /// emptied the cache.
+    oldest: Option<Instant>,
     use_counter: u64,
     stats: CacheStats,
     meters: CacheMeters,
@@ -67,6 +72,7 @@ impl<V: Clone> PayloadCache<V> {
             capacity: config.capacity.max(1),
             ttl: config.ttl,
             entries: HashMap::new(),
+            oldest: None,
             use_counter: 0,
             stats: CacheStats::default(),
             meters: CacheMeters {
@@ -88,6 +94,7 @@ impl<V: Clone> PayloadCache<V> {
             }
         }
         self.use_counter += 1;
+        self.oldest = Some(self.oldest.map_or(now, |oldest| oldest.min(now)));
         self.entries.insert(id, Entry { value, inserted: now, last_used: self.use_counter });
         self.publish();
     }
@@ -111,12 +118,18 @@ impl<V: Clone> PayloadCache<V> {
         found
     }
 
-    /// Drops entries older than the TTL.
+    /// Drops entries older than the TTL: a scan of the entries only when the oldest
+    /// insertion may have expired.
     pub fn purge_expired(&mut self, now: Instant) {
         let ttl = self.ttl;
+        match self.oldest {
+            Some(oldest) if now.saturating_duration_since(oldest) >= ttl => {}
+            _ => return,
+        }
         let before = self.entries.len();
         self.entries.retain(|_, e| now.saturating_duration_since(e.inserted) < ttl);
         self.stats.evictions += (before - self.entries.len()) as u64;
+        self.oldest = self.entries.values().map(|e| e.inserted).min();
     }
 
     /// Counts since start, and the current size.
@@ -166,5 +179,33 @@ mod tests {
         assert_eq!(c.get(&id(1), now + Duration::from_secs(59)), Some(1));
         assert_eq!(c.get(&id(1), now + Duration::from_secs(60)), None);
         assert_eq!(c.stats().entries, 0);
+    }
+
+    /// Each entry ages from its own insertion, whatever order the clock was read in and
+    /// whichever entries went before it: the scan that drops the oldest keeps the younger.
+    #[test]
+    fn each_entry_expires_on_its_own_clock() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = cache(8, 60);
+        c.insert(id(2), 2, t0 + s(30));
+        c.insert(id(1), 1, t0);
+        c.insert(id(3), 3, t0 + s(50));
+        assert_eq!(c.get(&id(1), t0 + s(59)), Some(1));
+        // id 1 goes at 60 s; ids 2 and 3 stay.
+        assert_eq!(c.get(&id(2), t0 + s(60)), Some(2));
+        assert_eq!((c.stats().entries, c.stats().evictions), (2, 1));
+        assert_eq!(c.get(&id(1), t0 + s(60)), None);
+        // Replacing id 2 restarts its clock; id 3 goes at 110 s.
+        c.insert(id(2), 22, t0 + s(89));
+        assert_eq!(c.get(&id(3), t0 + s(109)), Some(3));
+        assert_eq!(c.get(&id(3), t0 + s(110)), None);
+        assert_eq!(c.get(&id(2), t0 + s(148)), Some(22));
+        assert_eq!(c.get(&id(2), t0 + s(149)), None);
+        let st = c.stats();
+        assert_eq!((st.entries, st.evictions), (0, 3));
+        // An emptied cache starts its bound afresh.
+        c.insert(id(4), 4, t0 + s(200));
+        assert_eq!(c.get(&id(4), t0 + s(259)), Some(4));
     }
 }
