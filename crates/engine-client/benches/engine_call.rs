@@ -375,6 +375,12 @@ fn breakdown(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
     group.bench_function("read_get_payload_v2_1000_txs_one_pass", |b| {
         b.iter(|| reader.read(&answer, 1, "engine_getPayloadV2").unwrap())
     });
+    if let Some(empty) = s.cases.iter().find(|c| c.method == "get_payload" && c.size == "empty") {
+        let answer = rt.block_on(via_raw(s, empty)).as_ref().to_vec();
+        group.bench_function("read_get_payload_v2_empty_one_pass", |b| {
+            b.iter(|| reader.read(&answer, 1, "engine_getPayloadV2").unwrap())
+        });
+    }
     // The same payload parsed as its concrete type, without the untagged V1/V2 enum of the
     // V2 envelope (which buffers the whole payload and tries each variant in turn).
     let inner =
