@@ -243,9 +243,14 @@ impl Rates {
         let (early, late) = (self.early?, self.late?);
         let drop_pct = (1.0 - late.rate / early.rate) * 100.0;
         let met = |ok: bool| if ok { "met" } else { "MISSED" };
+        let drift = if drop_pct >= 0.0 {
+            format!("{drop_pct:.1} % slower")
+        } else {
+            format!("{:.1} % faster", -drop_pct)
+        };
         let mut report = format!(
             "blocks/s over {w} blocks: {:.0} from block {w}, {:.0} at the end (\
-             {drop_pct:+.1} % slower; goal ≤ {RATE_DRIFT_PCT} %: {}); goal ≥ {RATE_GOAL} \
+             {drift}; goal ≤ {RATE_DRIFT_PCT} % slower: {}); goal ≥ {RATE_GOAL} \
              blocks/s: {}",
             early.rate,
             late.rate,
@@ -641,12 +646,23 @@ mod tests {
         assert_eq!((rate(rates.early), rate(rates.late)), (Some(500.0), Some(400.0)));
         assert_eq!(
             rates.report().unwrap(),
-            "blocks/s over 1000 blocks: 500 from block 1000, 400 at the end (+20.0 % slower; \
-             goal ≤ 10 %: MISSED); goal ≥ 500 blocks/s: MISSED\n\
+            "blocks/s over 1000 blocks: 500 from block 1000, 400 at the end (20.0 % slower; \
+             goal ≤ 10 % slower: MISSED); goal ≥ 500 blocks/s: MISSED\n\
              node CPU per block over the same windows: 2.000 ms, 2.100 ms at the end \
              (+5.0 %; goal ≤ 10 %: met)"
         );
         assert_eq!(Rates::new(2_000).window, 200, "a tenth of a short run");
+        // A run that ends faster than it began says so, rather than "-25.0 % slower".
+        let faster = Rates {
+            early: Some(Window { rate: 400.0, cpu_ms: None }),
+            late: Some(Window { rate: 500.0, cpu_ms: None }),
+            ..Rates::new(100_000)
+        };
+        assert_eq!(
+            faster.report().unwrap(),
+            "blocks/s over 1000 blocks: 400 from block 1000, 500 at the end (25.0 % faster; \
+             goal ≤ 10 % slower: met); goal ≥ 500 blocks/s: MISSED"
+        );
     }
 
     /// Growth within the tolerance passes; beyond it the soak fails, naming both readings.
