@@ -152,12 +152,10 @@ pub(crate) async fn run(mut settings: Settings) -> Result<(), NodeError> {
                 run.peg_ins_per_slot,
                 run.peg_out_every,
                 settings.config.chain.chain_id,
-                (
-                    RpcClient::new(&el.public_url(), "devnet-public", None)
-                        .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
-                    RpcClient::new(&format!("http://{tx_addr}"), "tx-endpoint", None)
-                        .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
-                ),
+                RpcClient::new(&el.public_url(), "devnet-public", None)
+                    .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
+                RpcClient::new(&format!("http://{tx_addr}"), "tx-endpoint", None)
+                    .map_err(|e| NodeError::Runtime { reason: e.to_string() })?,
                 engine_config.rate_limit,
             )
             .map_err(|reason| NodeError::Runtime { reason })?,

@@ -57,7 +57,8 @@ impl Simulator {
         peg_ins_per_slot: u32,
         peg_out_every: u64,
         chain_id: u64,
-        (public, tx_endpoint): (RpcClient, RpcClient),
+        public: RpcClient,
+        tx_endpoint: RpcClient,
         rate: RateLimitConfig,
     ) -> Result<Self, String> {
         let signer = engine_devnet::keys::dev_signer(PEG_OUT_KEY).map_err(|e| e.to_string())?;
@@ -159,8 +160,7 @@ mod tests {
     #[test]
     fn peg_ins_follow_their_number() {
         let client = || RpcClient::new("http://127.0.0.1:1", "nowhere", None).unwrap();
-        let sim =
-            Simulator::new(3, 5, 1, (client(), client()), RateLimitConfig::default()).unwrap();
+        let sim = Simulator::new(3, 5, 1, client(), client(), RateLimitConfig::default()).unwrap();
         let all: Vec<PegIn> = (0..64).map(Simulator::peg_in).collect();
         let txids: std::collections::HashSet<_> = all.iter().map(|p| p.bitcoin_txid).collect();
         let addresses: std::collections::HashSet<_> = all.iter().map(|p| p.evm_address).collect();
@@ -183,7 +183,7 @@ mod tests {
     fn peg_outs_keep_to_the_endpoints_rate() {
         let client = || RpcClient::new("http://127.0.0.1:1", "nowhere", None).unwrap();
         let rate = RateLimitConfig { burst: 2, per_second: 10.0, max_peers: 1 };
-        let sim = Simulator::new(0, 1, 1, (client(), client()), rate).unwrap();
+        let sim = Simulator::new(0, 1, 1, client(), client(), rate).unwrap();
         let t = tokio::time::Instant::now();
         assert!(sim.within_rate(t) && sim.within_rate(t), "the burst");
         assert!(!sim.within_rate(t), "then nothing until a token is back");
