@@ -94,12 +94,20 @@ fn console_takes(meta: &Metadata<'_>, debug: bool) -> bool {
 /// What a log layer wrote, for tests: every clone appends to the same bytes.
 #[cfg(test)]
 #[derive(Clone, Default)]
-pub(crate) struct LogBuffer(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl LogBuffer {
+    /// The bytes written so far.
+    pub(crate) fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 #[cfg(test)]
 impl std::io::Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        self.bytes().extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -136,7 +144,7 @@ mod tests {
                 call.record("outcome", "ok");
                 tracing::info!("inside the call");
             });
-            let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+            let text = String::from_utf8(lines.bytes().clone()).unwrap();
             assert!(text.contains("inside the call") && text.contains(r#""slot":7"#), "{text}");
             assert_eq!(text.contains("engine_newPayload"), debug, "debug {debug}: {text}");
         }

@@ -514,12 +514,12 @@ mod tests {
 
         /// The current end of the log.
         fn mark(&self) -> Mark {
-            Mark(self.0.0.lock().unwrap().len())
+            Mark(self.0.bytes().len())
         }
 
         /// The lines logged since `mark`.
         fn lines_since(&self, mark: Mark) -> Vec<String> {
-            let bytes = self.0.0.lock().unwrap();
+            let bytes = self.0.bytes();
             String::from_utf8_lossy(&bytes[mark.0..]).lines().map(String::from).collect()
         }
     }
