@@ -78,7 +78,10 @@ impl Script {
         self.faults.clear_all();
     }
 
-    /// How many scripted calls of `method` remain (`usize::MAX` for "until cleared").
+    /// How many scripted calls of `method` remain (`usize::MAX` for "until cleared"). A fault
+    /// is taken as its call arrives, before the delay it may script; the call is recorded
+    /// ([`calls`](Self::calls)) only once answered. So this drops as a held call starts
+    /// waiting, which is how a test knows the client is blocked on it.
     pub fn pending_faults(&self, method: &str) -> usize {
         self.faults.pending(method)
     }

@@ -509,15 +509,22 @@ async fn until_produced(shared: &ChainShared, n: u64) {
         .unwrap();
 }
 
-/// Starts a slot and waits until it asks the EL for its payload (held up by the test).
+/// Starts a slot and waits until its getPayload has reached the EL and is held there by the
+/// fault the test scripted for it. The mock records a call only once it is answered (after
+/// the delay), so the wait is on the fault being taken, which happens when the call arrives:
+/// waiting for the recorded call instead would return as the slot ends, not while it runs.
 async fn tick_until_building(rig: &Rig) {
+    const GET_PAYLOAD: &str = "engine_getPayloadV2";
+    assert_eq!(rig.el.script().pending_faults(GET_PAYLOAD), 1, "the test holds one getPayload");
     rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    for _ in 0..400 {
-        if !rig.el.calls("engine_getPayloadV2").is_empty() {
-            break;
+    tokio::time::timeout(10 * SECOND, async {
+        while rig.el.script().pending_faults(GET_PAYLOAD) != 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await
+    .expect("the slot asked for its payload");
+    assert!(rig.el.calls(GET_PAYLOAD).is_empty(), "its getPayload is still held");
     assert_eq!(builds(&rig.el), 1, "the slot is building");
 }
 
@@ -710,7 +717,7 @@ async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_missed_during_a_slot_starts_the_next_when_it_ends() {
     let rig = Rig::start(10 * SECOND).await;
-    rig.el.fail_next("engine_getPayloadV2", Fault::Delay(SECOND), 1);
+    rig.el.fail_next("engine_getPayloadV2", Fault::Delay(2 * SECOND), 1);
     tick_until_building(&rig).await;
     for _ in 0..3 {
         rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
