@@ -1,7 +1,7 @@
 //! The public `eth_*` API against the mock's public port (no JWT).
 
 use crate::harness::Versioned;
-use crate::harness::{SHORT, client, mock, produce};
+use crate::harness::{ANSWERED, client, mock, produce};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, Filter, SyncStatus};
 use engine_client::{
     eth::{EthApi, EthClient},
@@ -25,7 +25,7 @@ fn eth(el: &MockEl) -> EthClient {
         initial_backoff: Duration::from_millis(2),
         ..RetryConfig::default()
     });
-    EthClient::new(&el.public_url(), None, SHORT, retry, 1024 * 1024).unwrap()
+    EthClient::new(&el.public_url(), None, ANSWERED, retry, 1024 * 1024).unwrap()
 }
 
 /// Sends `n` transfers and produces a block holding them; returns the tx hashes.

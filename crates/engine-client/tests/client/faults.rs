@@ -1,7 +1,7 @@
 //! Each fault the mock can inject comes back as the right typed error, within the method's
 //! timeout, and leaves the client usable.
 
-use crate::harness::{SHORT, config, eventually, mock};
+use crate::harness::{ANSWERED, SHORT, config, eventually, mock};
 use engine_client::{breaker::BreakerState, client::EngineClient, health::EndpointState};
 use engine_testkit::{Fault, Restart};
 use engine_types::{
@@ -110,8 +110,8 @@ async fn hang_and_delay_time_out() {
 /// A delay within the timeout is just a slow answer.
 #[tokio::test]
 async fn delay_within_the_timeout_succeeds() {
-    let (el, c) = once().await;
-    el.fail_next(METHOD, Fault::Delay(SHORT / 4), 1);
+    let (el, c) = once_within(ANSWERED).await;
+    el.fail_next(METHOD, Fault::Delay(SHORT), 1);
     c.get_payload_bodies_by_range(1, 1).await.unwrap();
 }
 

@@ -1,6 +1,6 @@
-//! Shared setup: mocks, client configs with short timeouts, attributes per fork, and a
-//! helper that produces one block through the version-picking layer, and a [`Driver`] of
-//! a pool.
+//! Shared setup: mocks, client configs (timeouts generous unless a test means a call to time
+//! out), attributes per fork, a helper that produces one block through the version-picking
+//! layer, and a [`Driver`] of a pool.
 
 use engine_client::{
     client::{ClientConfig, EngineClient},
@@ -23,8 +23,28 @@ use engine_types::{
 };
 use std::{future::Future, time::Duration};
 
-/// The timeout every fault test waits for: short, so a hang costs little.
+/// The timeout of a call a test means to time out (a hang, a long delay): short, so a hang
+/// costs little. Only such calls get it ([`timeouts`]); a call a test expects answered must
+/// not fail because a loaded host was slow.
 pub(crate) const SHORT: Duration = Duration::from_millis(400);
+
+/// The timeout of every other call: a local mock answers in milliseconds, but a shared
+/// 2-core host can stall a test for hundreds, and a timeout there would fail the call or,
+/// retried, add an attempt the mock still records.
+pub(crate) const ANSWERED: Duration = Duration::from_secs(10);
+
+/// Every method's timeout set to `after`.
+pub(crate) const fn timeouts(after: Duration) -> TimeoutConfig {
+    TimeoutConfig {
+        forkchoice_updated: after,
+        get_payload: after,
+        new_payload: after,
+        exchange_capabilities: after,
+        get_client_version: after,
+        get_payload_bodies: after,
+        eth: after,
+    }
+}
 
 pub(crate) async fn mock(fork: Fork) -> MockEl {
     MockEl::start(MockElConfig::with_forks(ForkSchedule::all_from_genesis(fork))).await.unwrap()
@@ -34,18 +54,21 @@ pub(crate) fn secret_of(el: &MockEl) -> JwtSecret {
     JwtSecret::from_hex(&el.jwt_secret_hex()).unwrap()
 }
 
-/// A client config for `el`: short timeouts, quick retries.
+/// A [`Driver::with`] tweak: `el`'s calls time out after [`SHORT`] (a test makes it hang),
+/// every other endpoint's keep [`ANSWERED`].
+pub(crate) fn short_for(el: &MockEl) -> impl Fn(&mut ClientConfig) + use<> {
+    let url = el.engine_url();
+    move |c| {
+        if c.url == url {
+            c.timeouts = timeouts(SHORT);
+        }
+    }
+}
+
+/// A client config for `el`: [`ANSWERED`] timeouts, quick retries.
 pub(crate) fn config(el: &MockEl) -> ClientConfig {
     let mut c = ClientConfig::new(el.engine_url(), secret_of(el));
-    c.timeouts = TimeoutConfig {
-        forkchoice_updated: SHORT,
-        get_payload: SHORT,
-        new_payload: SHORT,
-        exchange_capabilities: SHORT,
-        get_client_version: SHORT,
-        get_payload_bodies: SHORT,
-        eth: SHORT,
-    };
+    c.timeouts = timeouts(ANSWERED);
     c.retry = RetryConfig {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(5),

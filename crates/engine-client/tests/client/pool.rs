@@ -1,7 +1,9 @@
 //! The pool of execution clients: builds on the best endpoint, commits fanned out to all,
 //! failover when the primary is down, hangs or answers garbage, and catch-up replay.
 
-use crate::harness::{Driver, SHORT, attributes, config, eventually, forkchoice, mock};
+use crate::harness::{
+    ANSWERED, Driver, attributes, config, eventually, forkchoice, mock, short_for,
+};
 use engine_client::{
     breaker::BreakerState,
     error::ClientError,
@@ -86,7 +88,7 @@ async fn primary_down_fails_over() {
 #[tokio::test]
 async fn primary_hangs_fails_over() {
     let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
-    let mut d = Driver::new(&[&a, &b]).await;
+    let mut d = Driver::with(&[&a, &b], short_for(&a)).await;
     // Hangs on the commit only: the primary builds, the standby's verdict counts.
     a.fail_always("engine_newPayloadV2", Fault::Hang);
     let (builder, failed_over, outcome) = d.produce().await;
@@ -108,7 +110,7 @@ async fn primary_hangs_fails_over() {
 #[tokio::test]
 async fn build_fails_over_from_a_hung_primary() {
     let (a, b) = (mock(Fork::Shanghai).await, mock(Fork::Shanghai).await);
-    let d = Driver::new(&[&a, &b]).await;
+    let d = Driver::with(&[&a, &b], short_for(&a)).await;
     a.fail_always("engine_forkchoiceUpdatedV2", Fault::Hang);
     let attrs = attributes(&ForkSchedule::default(), d.timestamp);
     let built = d.pool.build_payload(forkchoice(d.head), attrs).await.unwrap();
@@ -374,7 +376,7 @@ async fn build_lookahead_lets_a_background_builder_fill_the_block() {
             let attrs = attributes(&ForkSchedule::default(), genesis.header.timestamp);
             let build = pool.build_payload(forkchoice(genesis.hash), attrs);
             let other = async {
-                el.wait_for_calls("engine_forkchoiceUpdatedV2", 1, SHORT).await.unwrap();
+                el.wait_for_calls("engine_forkchoiceUpdatedV2", 1, ANSWERED).await.unwrap();
                 // A call through the same lane, sent while the build waits for its block.
                 pool.forkchoice_updated(forkchoice(genesis.hash), 0).await.unwrap();
                 el.calls("engine_getPayloadV2").len()
@@ -385,7 +387,8 @@ async fn build_lookahead_lets_a_background_builder_fill_the_block() {
         }
     };
     assert_eq!(included(Duration::ZERO).await.0, 0, "collected at once: the empty block");
-    let (txs, gets_before) = included(fill * 2).await;
+    // Well past the fill time: the other call must come back inside it on a loaded host.
+    let (txs, gets_before) = included(fill * 10).await;
     assert_eq!(txs, PENDING as usize, "collected after the fill time: every transfer");
     assert_eq!(gets_before, 0, "the lane answered another call while the build waited");
 }
