@@ -132,7 +132,9 @@ async fn blocks_by_number_tag_and_hash() {
 /// sent after the builder's fill time gets the transactions.
 #[tokio::test]
 async fn background_fill_answers_empty_until_the_block_is_filled() {
-    let after = std::time::Duration::from_millis(300);
+    // Long enough that the hurried getPayload below, sent at once, arrives within it on a
+    // loaded host.
+    let after = std::time::Duration::from_millis(1500);
     let config = MockElConfig { fill: FillPolicy::Background { after }, ..Default::default() };
     let el = MockEl::start(config).await.unwrap();
     let (engine, public) = (Rpc::engine(&el), Rpc::public(&el));
