@@ -376,12 +376,7 @@ async fn a_slot_after_a_committed_block_builds_on_it_without_asking_the_status()
         returned_peg_ins: Vec::new(),
     };
     rig.chain.cast(change.into()).unwrap();
-    for _ in 0..400 {
-        if rig.shared.committed_head().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("the Chain handled HeadChanged", || rig.shared.committed_head().is_none()).await;
     assert_eq!(produce().await.number, 5);
     assert_eq!(asks(), 3);
     rig.finish().await;
@@ -500,6 +495,17 @@ fn builds(el: &MockEl) -> usize {
         .count()
 }
 
+/// Waits until `done` holds, checking every few milliseconds; fails naming `what` after 10 s
+/// (a bound for a loaded host, not an expected time).
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(10 * SECOND, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    waited.await.unwrap_or_else(|_| panic!("not within 10 s: {what}"));
+}
+
 /// Waits until the Chain has recorded `n` blocks.
 async fn until_produced(shared: &ChainShared, n: u64) {
     let mut progress = shared.subscribe();
@@ -517,13 +523,8 @@ async fn tick_until_building(rig: &Rig) {
     const GET_PAYLOAD: &str = "engine_getPayloadV2";
     assert_eq!(rig.el.script().pending_faults(GET_PAYLOAD), 1, "the test holds one getPayload");
     rig.chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    tokio::time::timeout(10 * SECOND, async {
-        while rig.el.script().pending_faults(GET_PAYLOAD) != 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-    .expect("the slot asked for its payload");
+    until("the slot asked for its payload", || rig.el.script().pending_faults(GET_PAYLOAD) == 0)
+        .await;
     assert!(rig.el.calls(GET_PAYLOAD).is_empty(), "its getPayload is still held");
     assert_eq!(builds(&rig.el), 1, "the slot is building");
 }
@@ -642,12 +643,7 @@ async fn a_stop_is_answered_when_the_slot_it_waits_for_fails_the_actor() {
     // No engine: each slot fails at once (Retry).
     for n in 1..MAX_FAILED_SLOTS {
         chain.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-        for _ in 0..400 {
-            if shared.lines.lock().unwrap().failures() == u64::from(n) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the slot failed", || shared.lines.lock().unwrap().failures() == u64::from(n)).await;
     }
     assert_eq!(shared.lines.lock().unwrap().failures(), u64::from(MAX_FAILED_SLOTS - 1));
     // An engine that never answers: the last slot waits STATUS_TIMEOUT, then fails.
@@ -698,12 +694,7 @@ async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
     assert_eq!(shared.slots.load(Ordering::SeqCst), 1, "no slot beside the inherited one");
     tokio::time::sleep(chain_config.timeouts.stop_wait()).await;
     second.send_message(ChainCmd::Tick { generation: 0 }).unwrap();
-    for _ in 0..400 {
-        if shared.lines.lock().unwrap().failures() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the next slot failed", || shared.lines.lock().unwrap().failures() == 1).await;
     assert!(!shared.hang_next_slot.load(Ordering::SeqCst));
     assert_eq!(shared.slots.load(Ordering::SeqCst), 2, "the next slot ran");
     assert_eq!(shared.lines.lock().unwrap().failures(), 1, "it failed: no engine");
