@@ -386,6 +386,8 @@ async fn a_slot_after_a_committed_block_builds_on_it_without_asking_the_status()
 /// supervision tree while the node shuts down) does not run slots again.
 #[tokio::test]
 async fn an_incarnation_after_stop_stays_stopped() {
+    // No engine is registered while this runs: a slot that ran would fail and be counted.
+    let _turn = REGISTRY.lock().await;
     let shared = ChainShared::new(
         config(Duration::from_secs(3600), SECOND),
         None,
@@ -667,6 +669,8 @@ async fn a_stop_is_answered_when_the_slot_it_waits_for_fails_the_actor() {
 /// ends) is aborted, and production goes on with the next tick.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inherited_slot_past_the_stop_wait_is_abandoned() {
+    // No engine is registered while this runs: the next slot must fail for want of one.
+    let _turn = REGISTRY.lock().await;
     let fast = Duration::from_millis(50);
     let mut chain_config = config(Duration::from_secs(3600), fast);
     chain_config.timeouts = ChainTimeouts {
