@@ -3,6 +3,7 @@
 //! from it, in a task the Chain owns.
 
 use super::*;
+use crate::sim::PegOutError;
 
 /// Sends one simulated peg-out in a task owned through `ChainShared::peg_out` (at most one
 /// in flight; the actor reaps it, and its panic fails the actor). It ends by itself within
@@ -22,7 +23,12 @@ pub(super) fn send_peg_out(shared: &ChainShared, sim: Arc<Simulator>) {
         async move {
             match sim.send_peg_out().await {
                 Ok(hash) => tracing::info!(tx = %hash, "peg-out transaction sent to the bridge"),
-                Err(e) => tracing::warn!(error = %e, "peg-out transaction not sent"),
+                Err(e @ PegOutError::Paced(_)) => {
+                    tracing::debug!(error = %e, "peg-out transaction not sent");
+                }
+                Err(e @ PegOutError::Failed(_)) => {
+                    tracing::warn!(error = %e, "peg-out transaction not sent");
+                }
             }
         }
         .in_current_span(),
