@@ -16,18 +16,15 @@
 //! [`Simulator::new`]). Past that, the endpoint's refusal is pacing, not a failure
 //! ([`PegOutError::Paced`]).
 
-use crate::rpc::RpcClient;
+use crate::{rpc::RpcClient, server::gate::LIMIT};
 use alloy_signer_local::PrivateKeySigner;
+use axum::http::StatusCode;
 use engine_actor::rate_limit::{RateLimitConfig, RateLimiter};
 use engine_devnet::keys::{Transfer, sign_transfer};
 use engine_types::{
     EngineError, PegIn, Satoshis, TransportError,
     primitives::{Address, B256, Bytes, keccak256},
 };
-
-/// JSON-RPC "limit exceeded" (Geth's code), which the transaction endpoint answers when a
-/// client is over its rate.
-const LIMIT_EXCEEDED: i64 = -32005;
 
 /// Why a simulated peg-out was not sent.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +44,10 @@ impl PegOutError {
     /// 429 from the endpoint's global bucket) is pacing; anything else a failure.
     fn of_submission(error: EngineError) -> Self {
         let paced = match &error {
-            EngineError::Rpc { code, .. } => code.code() == LIMIT_EXCEEDED,
-            EngineError::Transport(TransportError::HttpStatus { status, .. }) => *status == 429,
+            EngineError::Rpc { code, .. } => code.code() == LIMIT,
+            EngineError::Transport(TransportError::HttpStatus { status, .. }) => {
+                *status == StatusCode::TOO_MANY_REQUESTS.as_u16()
+            }
             _ => false,
         };
         if paced { Self::Paced(error) } else { Self::Failed(error.to_string()) }
@@ -304,7 +303,7 @@ mod tests {
             );
             Box::leak(body.into_bytes().into_boxed_slice())
         };
-        for (code, paced) in [(LIMIT_EXCEEDED, true), (-32000, false)] {
+        for (code, paced) in [(LIMIT, true), (-32000, false)] {
             let endpoint = serve(Framing::Once(answer(code))).await;
             let sim = Simulator::new(
                 0,

@@ -23,8 +23,9 @@ use tokio::sync::Semaphore;
 /// The one key of the global bucket.
 const ALL: &str = "all";
 
-/// JSON-RPC "limit exceeded" (Geth).
-pub(super) const LIMIT: i64 = -32005;
+/// JSON-RPC "limit exceeded" (Geth): the code of both rate refusals, this gate's and the
+/// per-client one the endpoint answers; the simulator recognises its pacing by it.
+pub(crate) const LIMIT: i64 = -32005;
 
 /// Why a transaction was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
